@@ -1,0 +1,2 @@
+#!/usr/bin/env node
+// Placeholder until the WebAssembly checksum lands: nothing to build yet.
