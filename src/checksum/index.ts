@@ -2,6 +2,8 @@ export {
   combine,
   finish,
   fold,
+  type PseudoHeader,
+  pseudoHeaderSum,
   pseudoHeaderV4,
   pseudoHeaderV6,
   sum16,

@@ -137,3 +137,15 @@ export function updateChecksum32(checksum: number, oldValue: number, newValue: n
 export function verifies(sum: number): boolean {
   return fold(sum) === 0xffff;
 }
+
+/** The addresses of an IPv4 or IPv6 pseudo-header; the protocol and length come from the upper layer. */
+export type PseudoHeader =
+  | { readonly version: 4; readonly src: number; readonly dst: number }
+  | { readonly version: 6; readonly src: Uint8Array; readonly dst: Uint8Array };
+
+/** Partial sum of the pseudo-header for an upper-layer segment of `length` bytes. */
+export function pseudoHeaderSum(ph: PseudoHeader, protocol: number, length: number): number {
+  return ph.version === 4
+    ? pseudoHeaderV4(ph.src, ph.dst, protocol, length)
+    : pseudoHeaderV6(ph.src, ph.dst, protocol, length);
+}
