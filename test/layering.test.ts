@@ -14,6 +14,7 @@ const RANK: Record<string, number> = {
   'bytes.ts': 0,
   'result.ts': 0,
   'random.ts': 0,
+  'ipproto.ts': 0,
   'addr.ts': 1,
   'clock.ts': 1,
   checksum: 2,
