@@ -76,6 +76,11 @@ export function isIpv4Multicast(a: Ipv4Addr): boolean {
   return a >>> 28 === 0xe;
 }
 
+/** RFC 1112 §6.4: 01-00-5E-00-00-00 plus the low-order 23 bits of the group address. */
+export function ipv4MulticastMac(ip: Ipv4Addr): Mac {
+  return (0x01005e000000 + (ip & 0x7fffff)) as Mac;
+}
+
 /** Network mask of a prefix length, e.g. 24 -> 255.255.255.0. */
 export function ipv4Mask(prefixLen: number): number {
   return prefixLen === 0 ? 0 : (0xffff_ffff << (32 - prefixLen)) >>> 0;

@@ -1,0 +1,252 @@
+/**
+ * In-process links on a `Scheduler`: point-to-point pairs (`memoryPair`) and broadcast segments
+ * (`MemoryHub`). Used by unit tests, whole-network simulations on virtual time and in-process
+ * benchmarks on real time.
+ *
+ * - Delivery is never synchronous inside send(): a frame is delivered from a scheduler callback at
+ *   now + delay (0 included), so a stack cannot recurse into itself or its peer.
+ * - Frames larger than mtu + 14 (+ 4 per VLAN tag) or smaller than a header are dropped at the
+ *   sender and counted.
+ * - Frames are passed by reference, never copied: the receiver gets the sender's buffer, read-only
+ *   (the Link contract), and on a hub every receiver gets the same one.
+ * - A pair can model a bottleneck: with `rate` (bit/s) each frame occupies the wire for
+ *   len * 8 / rate, frames wait behind each other, and a bounded transmit queue tail-drops.
+ * - Impairments (loss, reorder, ...) use the same code as for any link: see impair.ts.
+ */
+import type { Scheduler } from '../clock.js';
+import { impair, type ImpairOptions } from './impair.js';
+import {
+  type CaptureHook,
+  checkFrameSize,
+  DeliveryQueue,
+  type FrameHandler,
+  type Link,
+  type LinkCounters,
+  newCounters,
+} from './link.js';
+
+export interface MemoryLinkOptions {
+  /** IP MTU (default 1500). */
+  readonly mtu?: number;
+  /** One-way propagation delay, ms (default 0: delivered on the next scheduler turn). */
+  readonly delay?: number;
+  /** Pairs only: line rate in bit/s (default unlimited). */
+  readonly rate?: number;
+  /** Pairs with a `rate` only: bytes that may wait for the wire before tail drop (default 64 KiB). */
+  readonly queueBytes?: number;
+  /** Labels of the two ends (default 'mem0', 'mem1'). */
+  readonly names?: readonly [string, string];
+  /**
+   * Pairs only: seeded impairments applied once to each direction of the wire (the two ends draw
+   * from different streams derived from `impair.seed`).
+   */
+  readonly impair?: ImpairOptions;
+}
+
+const DEFAULT_MTU = 1500;
+const DEFAULT_QUEUE_BYTES = 64 * 1024;
+/** Frames in flight towards one port at most (bounds memory when a sender outruns the clock). */
+const MAX_IN_FLIGHT = 1 << 17;
+
+/** One end of a memory medium. */
+export class MemoryPort implements Link {
+  readonly counters: LinkCounters = newCounters();
+  capture?: CaptureHook | undefined;
+  private handler: FrameHandler | undefined;
+  private closedFlag = false;
+  /** Frames travelling towards this port. */
+  private readonly inbound: DeliveryQueue;
+
+  constructor(
+    readonly name: string,
+    readonly mtu: number,
+    scheduler: Scheduler,
+    private readonly medium: Medium,
+  ) {
+    this.inbound = new DeliveryQueue(scheduler, (frame) => this.receive(frame));
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  send(frame: Uint8Array): void {
+    if (this.closedFlag) {
+      this.counters.drops.closed++;
+      return;
+    }
+    const bad = checkFrameSize(frame, this.mtu);
+    if (bad !== undefined) {
+      this.counters.drops[bad]++;
+      return;
+    }
+    this.capture?.(frame, 'out');
+    this.medium.transmit(this, frame);
+  }
+
+  onFrame(handler: FrameHandler): void {
+    this.handler = handler;
+  }
+
+  close(): Promise<void> {
+    if (!this.closedFlag) {
+      this.closedFlag = true;
+      this.inbound.clear();
+      this.medium.detach(this);
+    }
+    return Promise.resolve();
+  }
+
+  /** Called by the medium: schedules `frame` to arrive here at `time`. */
+  arriveAt(time: number, frame: Uint8Array): boolean {
+    if (this.closedFlag) {
+      this.counters.drops.closed++;
+      return false;
+    }
+    if (this.inbound.size >= MAX_IN_FLIGHT) {
+      this.counters.drops['queue-full']++;
+      return false;
+    }
+    this.inbound.push(time, frame);
+    return true;
+  }
+
+  private receive(frame: Uint8Array): void {
+    const h = this.handler;
+    if (h === undefined) {
+      this.counters.drops['no-handler']++;
+      return;
+    }
+    this.counters.framesIn++;
+    this.counters.bytesIn += frame.length;
+    this.capture?.(frame, 'in');
+    h(frame);
+  }
+}
+
+interface Medium {
+  transmit(from: MemoryPort, frame: Uint8Array): void;
+  detach(port: MemoryPort): void;
+}
+
+/** A point-to-point wire between two ports, optionally rate-limited. */
+class Wire implements Medium {
+  /** Per sending end: when its transmitter is next free (rate-limited pairs only). */
+  private readonly freeAt = new Map<MemoryPort, number>();
+  ends: [MemoryPort, MemoryPort] | undefined;
+
+  constructor(
+    private readonly scheduler: Scheduler,
+    private readonly delay: number,
+    private readonly rate: number | undefined,
+    private readonly queueBytes: number,
+  ) {}
+
+  transmit(from: MemoryPort, frame: Uint8Array): void {
+    const [a, b] = this.ends!;
+    const to = from === a ? b : a;
+    const now = this.scheduler.now();
+    let time = now;
+    if (this.rate !== undefined) {
+      const free = Math.max(now, this.freeAt.get(from) ?? now);
+      // Bytes still waiting for (or on) the wire, from the time the transmitter needs to drain them.
+      const backlog = ((free - now) * this.rate) / 8000;
+      if (backlog + frame.length > this.queueBytes) {
+        from.counters.drops['queue-full']++;
+        return;
+      }
+      time = free + (frame.length * 8000) / this.rate;
+      this.freeAt.set(from, time);
+    }
+    if (to.arriveAt(time + this.delay, frame)) {
+      from.counters.framesOut++;
+      from.counters.bytesOut += frame.length;
+    }
+  }
+
+  detach(_port: MemoryPort): void {}
+}
+
+/**
+ * Two connected links on `scheduler`. With `opts.impair`, each end is wrapped by `impair()` on its
+ * outgoing side, so every frame crosses exactly one impairment.
+ */
+export function memoryPair(scheduler: Scheduler, opts: MemoryLinkOptions = {}): [Link, Link] {
+  const mtu = opts.mtu ?? DEFAULT_MTU;
+  const delay = opts.delay ?? 0;
+  checkMedium(mtu, delay);
+  if (opts.rate !== undefined && !(opts.rate > 0 && opts.rate < Number.POSITIVE_INFINITY))
+    throw new Error(`memoryPair: rate must be a positive number of bit/s, got ${opts.rate}`);
+  const wire = new Wire(scheduler, delay, opts.rate, opts.queueBytes ?? DEFAULT_QUEUE_BYTES);
+  const [na, nb] = opts.names ?? ['mem0', 'mem1'];
+  const a = new MemoryPort(na, mtu, scheduler, wire);
+  const b = new MemoryPort(nb, mtu, scheduler, wire);
+  wire.ends = [a, b];
+  const im = opts.impair;
+  if (im === undefined) return [a, b];
+  const seed = im.seed ?? 0;
+  return [
+    impair(a, scheduler, { ...im, direction: 'out', seed }),
+    impair(b, scheduler, { ...im, direction: 'out', seed: (seed + 1) >>> 0 }),
+  ];
+}
+
+export interface MemoryHubOptions {
+  /** IP MTU of every port (default 1500). */
+  readonly mtu?: number;
+  /** Propagation delay, ms (default 0). */
+  readonly delay?: number;
+}
+
+/**
+ * A broadcast segment (an Ethernet hub): a frame sent by one port arrives at every other open port,
+ * whatever its destination MAC; filtering is the receiving stack's business, as on a shared medium.
+ * Ports join with `port()` and leave with `close()`.
+ */
+export class MemoryHub implements Medium {
+  readonly mtu: number;
+  private readonly delay: number;
+  private readonly ports: MemoryPort[] = [];
+  private count = 0;
+
+  constructor(
+    private readonly scheduler: Scheduler,
+    opts: MemoryHubOptions = {},
+  ) {
+    this.mtu = opts.mtu ?? DEFAULT_MTU;
+    this.delay = opts.delay ?? 0;
+    checkMedium(this.mtu, this.delay);
+  }
+
+  /** A new port on the segment. */
+  port(name = `hub${this.count}`): MemoryPort {
+    this.count++;
+    const p = new MemoryPort(name, this.mtu, this.scheduler, this);
+    this.ports.push(p);
+    return p;
+  }
+
+  /** Open ports. */
+  get size(): number {
+    return this.ports.length;
+  }
+
+  transmit(from: MemoryPort, frame: Uint8Array): void {
+    const time = this.scheduler.now() + this.delay;
+    for (const p of this.ports) if (p !== from) p.arriveAt(time, frame);
+    from.counters.framesOut++;
+    from.counters.bytesOut += frame.length;
+  }
+
+  detach(port: MemoryPort): void {
+    const i = this.ports.indexOf(port);
+    if (i >= 0) this.ports.splice(i, 1);
+  }
+}
+
+function checkMedium(mtu: number, delay: number): void {
+  if (!(Number.isInteger(mtu) && mtu >= 68 && mtu <= 65535))
+    throw new Error(`memory link: mtu must be an integer in [68, 65535], got ${mtu}`);
+  if (!(delay >= 0 && delay < Number.POSITIVE_INFINITY))
+    throw new Error(`memory link: delay must be a finite duration >= 0 ms, got ${delay}`);
+}
