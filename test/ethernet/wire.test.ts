@@ -14,15 +14,15 @@ import {
 import { mutated, propOptions } from '../support/props.js';
 import { ethernetReprArb } from './arb.js';
 
-// First 14 bytes of an ARP request sent by Linux 6.1 (test/golden/arp.pcap frame 1) followed by 4 payload bytes.
-const GOLDEN = fromHex('ffffffffffff 2eb0c9a86d01 0806 00010800');
+// The first 18 bytes of test/golden/arp.pcap frame 1, an ARP request sent by Linux 6.18 (arping).
+const GOLDEN = fromHex('ffffffffffff 02000000000a 0806 00010800');
 
 describe('EthernetFrame', () => {
   it('reads every field of a golden frame', () => {
     const f = EthernetFrame.check(GOLDEN);
     if (!f.ok) throw new Error(f.error.kind);
     expect(f.value.dst).toBe(parseMac('ff:ff:ff:ff:ff:ff'));
-    expect(f.value.src).toBe(parseMac('2e:b0:c9:a8:6d:01'));
+    expect(f.value.src).toBe(parseMac('02:00:00:00:00:0a'));
     expect(f.value.ethertype).toBe(ETHERTYPE_ARP);
     expect(f.value.vlans).toEqual([]);
     expect(f.value.headerLen).toBe(14);
@@ -30,7 +30,7 @@ describe('EthernetFrame', () => {
   });
 
   it('follows an 802.1Q tag', () => {
-    const tagged = fromHex('ffffffffffff 2eb0c9a86d01 8100 a00a 0800 45');
+    const tagged = fromHex('ffffffffffff 02000000000a 8100 a00a 0800 45');
     const f = EthernetFrame.check(tagged);
     if (!f.ok) throw new Error(f.error.kind);
     expect(f.value.vlans).toEqual([{ tpid: 0x8100, pcp: 5, dei: false, vid: 10 }]);
@@ -42,7 +42,7 @@ describe('EthernetFrame', () => {
     const buf = new Uint8Array(18).fill(0xa5);
     const repr: EthernetRepr = {
       dst: parseMac('ff:ff:ff:ff:ff:ff')!,
-      src: parseMac('2e:b0:c9:a8:6d:01')!,
+      src: parseMac('02:00:00:00:00:0a')!,
       vlans: [],
       ethertype: ETHERTYPE_ARP,
     };

@@ -1,0 +1,57 @@
+/**
+ * One network interface of a stack: a link, a MAC, addresses, an MTU and its neighbour caches.
+ */
+import { type Ipv4Addr, type Ipv6Addr, type Mac, ipv4Mask } from '../addr.js';
+import type { ArpState } from '../arp/cache.js';
+import type { Link } from '../link/link.js';
+
+export interface Ipv4Cidr {
+  readonly address: Ipv4Addr;
+  readonly prefixLen: number;
+}
+
+export interface Ipv6Cidr {
+  readonly address: Ipv6Addr;
+  readonly prefixLen: number;
+}
+
+export interface InterfaceConfig {
+  readonly link: Link;
+  /** Our MAC; by default one derived from the stack's seed (locally administered, unicast). */
+  readonly mac?: Mac;
+  /** The IP MTU; by default the link's. */
+  readonly mtu?: number;
+  readonly ipv4?: readonly Ipv4Cidr[];
+  readonly ipv6?: readonly Ipv6Cidr[];
+  /** Default IPv4 gateway reached through this interface. */
+  readonly gateway4?: Ipv4Addr;
+}
+
+export class Interface {
+  arp: ArpState;
+
+  constructor(
+    readonly index: number,
+    readonly link: Link,
+    readonly mac: Mac,
+    readonly mtu: number,
+    readonly ipv4: readonly Ipv4Cidr[],
+    readonly ipv6: readonly Ipv6Cidr[],
+    arp: ArpState,
+  ) {
+    this.arp = arp;
+  }
+
+  get name(): string {
+    return this.link.name;
+  }
+
+  hasIpv4(a: Ipv4Addr): boolean {
+    return this.ipv4.some((c) => c.address === a);
+  }
+
+  /** The directed broadcast address of one of our subnets (RFC 1122 §3.3.6), for /30 and wider. */
+  isIpv4SubnetBroadcast(a: Ipv4Addr): boolean {
+    return this.ipv4.some((c) => c.prefixLen <= 30 && (c.address | ~ipv4Mask(c.prefixLen)) >>> 0 === a);
+  }
+}

@@ -1,0 +1,383 @@
+/**
+ * IPv4 in the driver: input validation and local delivery (RFC 1122 §3.2.1, §3.3.6), reassembly
+ * through the pure core in src/fragments, ICMP echo and errors (RFC 792, RFC 1122 §3.2.2),
+ * fragmentation on output (RFC 791 §3.2), route and source selection.
+ */
+import { type Ipv4Addr, IPV4_BROADCAST, ipv4ToString, isIpv4Multicast, readIpv4 } from '../addr.js';
+import { planFragments } from '../fragments/plan.js';
+import {
+  deadline as reassemblyDeadline,
+  initialReassembly,
+  type ReassemblyOutput,
+  type ReassemblyState,
+  step as reassemblyStep,
+} from '../fragments/reassembly.js';
+import {
+  emitIcmpv4,
+  ICMPV4_HEADER_LEN,
+  type Icmpv4Repr,
+  isIcmpv4Error,
+  parseIcmpv4,
+  quoteDatagram,
+  TIME_EXCEEDED_REASSEMBLY,
+  UNREACH_PORT,
+  UNREACH_PROTOCOL,
+} from '../ipv4/icmp.js';
+import { emitIpv4, Ipv4Packet, ipv4HeaderLen } from '../ipv4/wire.js';
+import { IPPROTO_ICMP, IPPROTO_UDP } from '../ipproto.js';
+import type { Interface } from './iface.js';
+import { newPacket } from './packet.js';
+import { ipv4InPrefix } from './routes.js';
+import { TokenBucket } from './ratelimit.js';
+import type { Stack } from './stack.js';
+
+/** Where a datagram to some destination goes. */
+export interface Ipv4Route {
+  readonly iface: Interface;
+  readonly src: Ipv4Addr;
+  readonly dst: Ipv4Addr;
+  readonly nextHop: Ipv4Addr;
+  /** Sent to the link's broadcast address, without ARP. */
+  readonly broadcast: boolean;
+}
+
+/** What the upper layers see of a received datagram. */
+export interface Ipv4Datagram {
+  readonly iface: Interface;
+  readonly src: Ipv4Addr;
+  readonly dst: Ipv4Addr;
+  readonly protocol: number;
+  readonly ttl: number;
+  /** Addressed to a broadcast or multicast address: never answered with an ICMP error. */
+  readonly broadcast: boolean;
+  /** The datagram as received (header and data), for quoting in ICMP errors. */
+  readonly original: Uint8Array;
+}
+
+export interface PingReply {
+  readonly rttMs: number;
+  readonly ttl: number;
+  readonly bytes: number;
+  readonly from: Ipv4Addr;
+}
+
+export interface SendOptions {
+  readonly ttl?: number;
+  readonly dontFragment?: boolean;
+}
+
+/** RFC 1700 / Linux default TTL. */
+const DEFAULT_TTL = 64;
+/** Linux's icmp_ratelimit allows about 1 error per ms with a burst of 50; we are stricter. */
+const ICMP_ERRORS_PER_SECOND = 100;
+const ICMP_ERROR_BURST = 50;
+const MAX_PINGS_IN_FLIGHT = 1024;
+
+export class Ipv4Layer {
+  private reassembly: ReassemblyState = initialReassembly();
+  private ident: number;
+  private readonly icmpErrors: TokenBucket;
+  private readonly pings = new Map<number, { sent: number; resolve: (r: PingReply | undefined) => void }>();
+  private pingSeq = 0;
+  private readonly pingIdent: number;
+
+  constructor(private readonly stack: Stack) {
+    this.ident = stack.random.int(0x10000);
+    this.pingIdent = stack.random.int(0x10000);
+    this.icmpErrors = new TokenBucket(ICMP_ERRORS_PER_SECOND, ICMP_ERROR_BURST, stack.now());
+  }
+
+  /** Is `a` one of the stack's addresses (weak host model, RFC 1122 §3.3.4.2)? */
+  isOurs(a: Ipv4Addr): boolean {
+    return this.stack.interfaces.some((i) => i.hasIpv4(a));
+  }
+
+  route(dst: Ipv4Addr, src?: Ipv4Addr): Ipv4Route | undefined {
+    const stack = this.stack;
+    if (dst === IPV4_BROADCAST) {
+      const iface = stack.interfaces.find((i) => i.ipv4.length > 0);
+      if (!iface) return undefined;
+      return { iface, src: src ?? iface.ipv4[0]!.address, dst, nextHop: dst, broadcast: true };
+    }
+    const r = stack.routes4.lookup(dst);
+    if (!r) return undefined;
+    const iface = stack.interfaces[r.iface]!;
+    const nextHop = r.gateway ?? dst;
+    const chosen =
+      src ??
+      iface.ipv4.find((c) => ipv4InPrefix(nextHop, c.address, c.prefixLen))?.address ??
+      iface.ipv4[0]?.address;
+    if (chosen === undefined) return undefined;
+    return {
+      iface,
+      src: chosen,
+      dst,
+      nextHop,
+      broadcast: iface.isIpv4SubnetBroadcast(dst) || isIpv4Multicast(dst),
+    };
+  }
+
+  /** One IPv4 packet from `iface`; `linkBroadcast` when the frame was not addressed to our MAC. */
+  input(iface: Interface, bytes: Uint8Array, linkBroadcast: boolean): void {
+    const stack = this.stack;
+    const checked = Ipv4Packet.check(bytes);
+    if (!checked.ok) return stack.drop(checked.error);
+    const p = checked.value;
+    const dst = p.dst;
+    const src = p.src;
+    const broadcast = dst === IPV4_BROADCAST || iface.isIpv4SubnetBroadcast(dst) || isIpv4Multicast(dst);
+    if (!broadcast && !this.isOurs(dst)) return stack.drop('ipv4/not-for-us');
+    // RFC 1122 §3.3.6: a unicast datagram that arrived as a link-layer broadcast is discarded.
+    if (linkBroadcast && !broadcast) return stack.drop('ipv4/unicast-in-link-broadcast');
+    // RFC 1122 §3.2.1.3: a source that is not a unique host address is discarded.
+    if (src === IPV4_BROADCAST || isIpv4Multicast(src) || iface.isIpv4SubnetBroadcast(src)) {
+      return stack.drop('ipv4/bad-source');
+    }
+    if (isIpv4Multicast(dst) && dst !== 0xe0000001) return stack.drop('ipv4/multicast-not-joined');
+    stack.counters.inc('ipv4/received');
+    const packet = p.totalLen === bytes.length ? bytes : bytes.subarray(0, p.totalLen);
+    if (p.isFragment) {
+      const key = `${src}>${dst}/${p.protocol}/${p.ident}`;
+      const [state, outputs] = reassemblyStep(this.reassembly, {
+        kind: 'fragment',
+        now: stack.now(),
+        key,
+        offset: p.fragOffset,
+        data: p.payload,
+        more: p.moreFragments,
+        header: packet.subarray(0, p.headerLen),
+      });
+      this.reassembly = state;
+      for (const o of outputs) this.reassemblyOutput(iface, o, broadcast);
+      return;
+    }
+    this.deliver(
+      { iface, src, dst, protocol: p.protocol, ttl: p.ttl, broadcast, original: packet },
+      p.payload,
+    );
+  }
+
+  private reassemblyOutput(iface: Interface, o: ReassemblyOutput, broadcast: boolean): void {
+    const stack = this.stack;
+    switch (o.kind) {
+      case 'reassembled': {
+        stack.counters.inc('ipv4/reassembled');
+        const h = o.header;
+        const original = new Uint8Array(h.length + o.data.length);
+        original.set(h);
+        original.set(o.data, h.length);
+        const src = readIpv4(h, 12);
+        const dst = readIpv4(h, 16);
+        this.deliver({ iface, src, dst, protocol: h[9]!, ttl: h[8]!, broadcast, original }, o.data);
+        break;
+      }
+      case 'dropped':
+        stack.drop(`ipv4/reassembly-${o.reason}`);
+        break;
+      case 'expired':
+        stack.counters.inc('ipv4/reassembly-expired');
+        // RFC 792 / RFC 1122 §3.3.2: Time Exceeded (code 1) only if the first fragment arrived.
+        if (o.header && o.data) {
+          const quoted = new Uint8Array(o.header.length + Math.min(8, o.data.length));
+          quoted.set(o.header);
+          quoted.set(o.data.subarray(0, 8), o.header.length);
+          this.sendError(quoted, false, { type: 'time-exceeded', code: TIME_EXCEEDED_REASSEMBLY });
+        }
+        break;
+    }
+  }
+
+  private deliver(d: Ipv4Datagram, payload: Uint8Array): void {
+    const stack = this.stack;
+    switch (d.protocol) {
+      case IPPROTO_ICMP:
+        this.icmpInput(d, payload);
+        return;
+      case IPPROTO_UDP:
+        if (!stack.udp.input4(d, payload))
+          this.sendError(d.original, d.broadcast, {
+            type: 'dest-unreachable',
+            code: UNREACH_PORT,
+            nextHopMtu: 0,
+          });
+        return;
+      default:
+        stack.drop('ipv4/unknown-protocol');
+        this.sendError(d.original, d.broadcast, {
+          type: 'dest-unreachable',
+          code: UNREACH_PROTOCOL,
+          nextHopMtu: 0,
+        });
+    }
+  }
+
+  private icmpInput(d: Ipv4Datagram, payload: Uint8Array): void {
+    const stack = this.stack;
+    const r = parseIcmpv4(payload);
+    if (!r.ok) return stack.drop(r.error);
+    const { repr, payload: data } = r.value;
+    stack.counters.inc(`icmpv4/in-${repr.type}`);
+    switch (repr.type) {
+      case 'echo-request': {
+        // Like Linux (icmp_echo_ignore_broadcasts = 1): broadcast echo invites amplification (RFC 1122 §3.2.2.6 MAY).
+        if (d.broadcast) return stack.drop('icmpv4/echo-to-broadcast');
+        const route = this.route(d.src, d.dst);
+        if (!route) return stack.drop('ipv4/no-route');
+        const reply: Icmpv4Repr = { type: 'echo-reply', ident: repr.ident, seq: repr.seq };
+        this.send(route, IPPROTO_ICMP, ICMPV4_HEADER_LEN + data.length, (buf) => {
+          buf.set(data, ICMPV4_HEADER_LEN);
+          emitIcmpv4(reply, buf);
+        });
+        return;
+      }
+      case 'echo-reply': {
+        if (repr.ident !== this.pingIdent) return;
+        const waiter = this.pings.get(repr.seq);
+        if (!waiter) return;
+        this.pings.delete(repr.seq);
+        waiter.resolve({ rttMs: stack.now() - waiter.sent, ttl: d.ttl, bytes: data.length, from: d.src });
+        return;
+      }
+      default:
+        // Errors about our own datagrams: counted above; UDP sockets learn nothing yet (Node's dgram
+        // does not surface them either for unconnected sockets).
+        return;
+    }
+  }
+
+  /**
+   * Sends an ICMP error about `offending` (an IPv4 datagram as received) unless RFC 1122 §3.2.2
+   * forbids it: not about an ICMP error, a datagram to a broadcast or multicast address, a fragment
+   * other than the first, or from a source that does not name a single host; rate-limited (§3.2.2 and
+   * RFC 1812 §4.3.2.8).
+   */
+  sendError(offending: Uint8Array, toBroadcast: boolean, repr: Icmpv4Repr): void {
+    const stack = this.stack;
+    if (toBroadcast) return;
+    if (offending.length < 20) return;
+    const headerLen = (offending[0]! & 0x0f) * 4;
+    const fragOffset = ((offending[6]! << 8) | offending[7]!) & 0x1fff;
+    if (fragOffset !== 0) return;
+    if (offending[9] === IPPROTO_ICMP && offending.length > headerLen && isIcmpv4Error(offending[headerLen]!))
+      return;
+    const src = readIpv4(offending, 12);
+    const dst = readIpv4(offending, 16);
+    if (src === 0 || src === IPV4_BROADCAST || isIpv4Multicast(src)) return;
+    if (!this.icmpErrors.take(stack.now())) return stack.drop('icmpv4/error-rate-limited');
+    const route = this.route(src, this.isOurs(dst) ? dst : undefined);
+    if (!route) return stack.drop('ipv4/no-route');
+    const quote = quoteDatagram(offending);
+    stack.counters.inc(`icmpv4/out-${repr.type}`);
+    this.send(route, IPPROTO_ICMP, ICMPV4_HEADER_LEN + quote.length, (buf) => {
+      buf.set(quote, ICMPV4_HEADER_LEN);
+      emitIcmpv4(repr, buf);
+    });
+  }
+
+  /** A packet of ours that ARP could not deliver (RFC 1122 §2.3.2.2); reported as host unreachable locally. */
+  hostUnreachable(packet: Uint8Array): void {
+    this.stack.counters.inc('ipv4/host-unreachable');
+    if (packet.length >= 20)
+      this.stack.logEvent(`ipv4: ${ipv4ToString(readIpv4(packet, 16))} unreachable (no ARP reply)`);
+  }
+
+  /**
+   * Sends an upper-layer payload of `upperLen` bytes, written by `write` into the buffer it is given,
+   * fragmenting to the interface MTU unless `dontFragment` (RFC 791 §3.2, RFC 1122 §3.3.3).
+   * Returns false when the datagram cannot be sent (too big with DF, or no route).
+   */
+  send(
+    route: Ipv4Route,
+    protocol: number,
+    upperLen: number,
+    write: (buf: Uint8Array) => void,
+    opts: SendOptions = {},
+  ): boolean {
+    const stack = this.stack;
+    const repr = {
+      src: route.src,
+      dst: route.dst,
+      protocol,
+      ttl: opts.ttl ?? DEFAULT_TTL,
+      dscp: 0,
+      ecn: 0,
+      ident: this.ident,
+      dontFragment: opts.dontFragment ?? false,
+      moreFragments: false,
+      fragOffset: 0,
+      options: new Uint8Array(0),
+    };
+    this.ident = (this.ident + 1) & 0xffff;
+    const hl = ipv4HeaderLen(repr);
+    const mtu = route.iface.mtu;
+    if (hl + upperLen > 0xffff) return false;
+    if (hl + upperLen <= mtu) {
+      const packet = newPacket(hl + upperLen);
+      write(packet.subarray(hl));
+      emitIpv4(repr, packet);
+      stack.counters.inc('ipv4/sent');
+      stack.resolveAndSend4(route.iface, route.nextHop, packet, route.broadcast);
+      return true;
+    }
+    if (repr.dontFragment) {
+      stack.drop('ipv4/too-big-with-df');
+      return false;
+    }
+    const body = new Uint8Array(upperLen);
+    write(body);
+    for (const f of planFragments(upperLen, mtu, hl, 0)) {
+      const packet = newPacket(hl + f.length);
+      packet.set(body.subarray(f.offset, f.offset + f.length), hl);
+      emitIpv4({ ...repr, moreFragments: f.more, fragOffset: f.offset }, packet);
+      stack.counters.inc('ipv4/fragments-sent');
+      stack.resolveAndSend4(route.iface, route.nextHop, packet, route.broadcast);
+    }
+    return true;
+  }
+
+  /** Sends one ICMP echo request; resolves with the reply, or undefined after `timeoutMs`. */
+  ping(dst: Ipv4Addr, opts: { size?: number; timeoutMs?: number } = {}): Promise<PingReply | undefined> {
+    const stack = this.stack;
+    const route = this.route(dst);
+    if (!route || this.pings.size >= MAX_PINGS_IN_FLIGHT) return Promise.resolve(undefined);
+    const seq = this.pingSeq;
+    this.pingSeq = (this.pingSeq + 1) & 0xffff;
+    const size = opts.size ?? 56;
+    return new Promise((resolve) => {
+      const sent = stack.now();
+      const timer = stack.scheduler.at(sent + (opts.timeoutMs ?? 1000), () => {
+        this.pings.delete(seq);
+        resolve(undefined);
+      });
+      this.pings.set(seq, {
+        sent,
+        resolve: (r) => {
+          stack.scheduler.cancel(timer);
+          resolve(r);
+        },
+      });
+      this.send(route, IPPROTO_ICMP, ICMPV4_HEADER_LEN + size, (buf) => {
+        for (let i = ICMPV4_HEADER_LEN; i < buf.length; i++) buf[i] = i & 0xff;
+        emitIcmpv4({ type: 'echo-request', ident: this.pingIdent, seq }, buf);
+      });
+      stack.rearm();
+    });
+  }
+
+  /** Current reassembly memory, for tests and the status page. */
+  get reassemblyBytes(): number {
+    return this.reassembly.bytes;
+  }
+
+  deadline(): number | undefined {
+    return reassemblyDeadline(this.reassembly);
+  }
+
+  tick(now: number): void {
+    const d = reassemblyDeadline(this.reassembly);
+    if (d === undefined || d > now) return;
+    const [state, outputs] = reassemblyStep(this.reassembly, { kind: 'tick', now });
+    this.reassembly = state;
+    for (const o of outputs) this.reassemblyOutput(this.stack.interfaces[0]!, o, false);
+  }
+}

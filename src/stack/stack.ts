@@ -1,0 +1,233 @@
+/**
+ * The stack: the effectful driver around the pure cores (ARCHITECTURE.md "The driver"). It owns the
+ * interfaces, parses each frame down the layers, steps the right core, performs the outputs, and
+ * keeps one timer armed at the earliest deadline of every core. Clock and scheduler are injected:
+ * a `VirtualScheduler` runs whole networks of stacks deterministically in one process.
+ */
+import { type Ipv4Addr, ipv4Mask, type Mac, MAC_BROADCAST, macToString } from '../addr.js';
+import { type ArpOutput, arpConfig, arpDeadline, arpStep, initialArp } from '../arp/cache.js';
+import { type ArpRepr, emitArp, parseArp } from '../arp/wire.js';
+import type { Scheduler, TimerId } from '../clock.js';
+import {
+  ETHERTYPE_ARP,
+  ETHERTYPE_IPV4,
+  ETHERTYPE_IPV6,
+  EthernetFrame,
+  emitEthernet,
+} from '../ethernet/wire.js';
+import { Random } from '../random.js';
+import { errorKey, type WireError } from '../result.js';
+import { Counters } from './counters.js';
+import { Interface, type InterfaceConfig } from './iface.js';
+import { Ipv4Layer } from './ipv4.js';
+import { EventLog, type LogEvent } from './log.js';
+import { frameOf, LINK_HEADROOM } from './packet.js';
+import { ipv4Routes, ipv6Routes } from './routes.js';
+import { UdpLayer } from './udp.js';
+
+export interface StackOptions {
+  readonly scheduler: Scheduler;
+  /** Seeds every random choice (MACs, identifiers, ports, delays), so a simulation replays exactly. */
+  readonly seed?: number;
+  /** Receives every log event as it happens (e.g. to print it). */
+  readonly onLog?: (event: LogEvent) => void;
+}
+
+export class Stack {
+  readonly scheduler: Scheduler;
+  readonly counters = new Counters();
+  readonly log: EventLog;
+  readonly interfaces: Interface[] = [];
+  readonly routes4 = ipv4Routes();
+  readonly routes6 = ipv6Routes();
+  readonly random: Random;
+  readonly ipv4: Ipv4Layer;
+  readonly udp: UdpLayer;
+  private timer: TimerId | undefined;
+  private timerAt = Number.POSITIVE_INFINITY;
+  private closed = false;
+
+  constructor(opts: StackOptions) {
+    this.scheduler = opts.scheduler;
+    this.random = new Random(opts.seed ?? 1);
+    this.log = new EventLog(256, opts.onLog);
+    this.ipv4 = new Ipv4Layer(this);
+    this.udp = new UdpLayer(this);
+  }
+
+  now(): number {
+    return this.scheduler.now();
+  }
+
+  logEvent(message: string): void {
+    this.log.add(this.now(), message);
+  }
+
+  /** Counts a drop under its `layer/kind` key. */
+  drop(error: WireError | string): void {
+    this.counters.inc(typeof error === 'string' ? error : errorKey(error));
+  }
+
+  addInterface(cfg: InterfaceConfig): Interface {
+    const index = this.interfaces.length;
+    // A locally administered unicast MAC (IEEE 802: bit 1 set, bit 0 clear of the first octet).
+    const mac =
+      cfg.mac ?? ((0x02_0000_0000_00 + (this.random.next() % 0x1_0000_0000) * 0x100 + index) as Mac);
+    const ipv4 = cfg.ipv4 ?? [];
+    const now = this.now();
+    // Room for a whole 64 KiB datagram's fragments while the first ARP request is out (Linux's
+    // unres_qlen_bytes is 212992).
+    const arp = initialArp(
+      arpConfig(
+        mac,
+        ipv4.map((c) => c.address),
+        { pendingPerNeighbour: 64, pendingBytesPerNeighbour: 256 * 1024 },
+      ),
+      now,
+    );
+    const iface = new Interface(index, cfg.link, mac, cfg.mtu ?? cfg.link.mtu, ipv4, cfg.ipv6 ?? [], arp);
+    this.interfaces.push(iface);
+    for (const c of ipv4) {
+      this.routes4.add({
+        prefix: ((c.address & ipv4Mask(c.prefixLen)) >>> 0) as Ipv4Addr,
+        prefixLen: c.prefixLen,
+        iface: index,
+      });
+    }
+    if (cfg.gateway4 !== undefined)
+      this.routes4.add({ prefix: 0 as Ipv4Addr, prefixLen: 0, gateway: cfg.gateway4, iface: index });
+    cfg.link.onFrame((frame) => this.receive(iface, frame));
+    this.logEvent(`${iface.name}: up, mac ${macToString(mac)}, mtu ${iface.mtu}`);
+    if (ipv4.length > 0) this.arpEvent(iface, { kind: 'start', now });
+    return iface;
+  }
+
+  /** Receives one frame from `iface`'s link; the frame is only valid during the call. */
+  receive(iface: Interface, frame: Uint8Array): void {
+    if (this.closed) return;
+    const eth = EthernetFrame.check(frame);
+    if (!eth.ok) return this.drop(eth.error);
+    const f = eth.value;
+    const dst = f.dst;
+    if (dst !== iface.mac && dst !== MAC_BROADCAST && !this.acceptsMulticast(iface, dst)) {
+      return this.drop('ethernet/not-for-us');
+    }
+    if (f.vlans.length > 0) return this.drop('ethernet/vlan-unsupported');
+    switch (f.ethertype) {
+      case ETHERTYPE_ARP:
+        this.arpInput(iface, f.payload);
+        break;
+      case ETHERTYPE_IPV4:
+        this.ipv4.input(iface, f.payload, dst !== iface.mac);
+        break;
+      case ETHERTYPE_IPV6:
+        this.drop('ipv6/not-yet');
+        break;
+      default:
+        this.drop('ethernet/unknown-ethertype');
+    }
+    this.rearm();
+  }
+
+  private acceptsMulticast(_iface: Interface, dst: Mac): boolean {
+    // IPv4 multicast (01:00:5e:...) and IPv6 multicast (33:33:...): the IP layers filter by group.
+    const top = Math.floor(dst / 0x1_0000_0000);
+    return top === 0x3333 || Math.floor(dst / 0x100_0000) === 0x01005e;
+  }
+
+  private arpInput(iface: Interface, bytes: Uint8Array): void {
+    const r = parseArp(bytes);
+    if (!r.ok) return this.drop(r.error);
+    this.counters.inc('arp/received');
+    this.arpEvent(iface, { kind: 'received', now: this.now(), repr: r.value });
+  }
+
+  private arpEvent(iface: Interface, event: Parameters<typeof arpStep>[1]): void {
+    const [state, outputs] = arpStep(iface.arp, event);
+    iface.arp = state;
+    for (const o of outputs) this.arpOutput(iface, o);
+  }
+
+  private arpOutput(iface: Interface, o: ArpOutput): void {
+    switch (o.kind) {
+      case 'send-arp':
+        this.sendArp(iface, o.repr, o.dstMac);
+        break;
+      case 'transmit':
+        this.transmit(iface, o.mac, ETHERTYPE_IPV4, o.packet);
+        break;
+      case 'dropped':
+        this.drop(`arp/${o.reason}`);
+        break;
+      case 'unreachable':
+        this.counters.inc('arp/unreachable', o.packets.length);
+        for (const p of o.packets) this.ipv4.hostUnreachable(p);
+        break;
+      case 'conflict':
+        this.logEvent(
+          `${iface.name}: address conflict: ${macToString(o.mac)} claims an address of ours${o.defended ? ' (defended)' : ''}`,
+        );
+        break;
+    }
+  }
+
+  private sendArp(iface: Interface, repr: ArpRepr, dstMac: Mac): void {
+    const frame = new Uint8Array(LINK_HEADROOM + 28);
+    emitArp(repr, frame.subarray(LINK_HEADROOM));
+    emitEthernet({ dst: dstMac, src: iface.mac, vlans: [], ethertype: ETHERTYPE_ARP }, frame);
+    this.sendFrame(iface, frame);
+  }
+
+  /** Hands an IPv4 packet (made by `newPacket`) to ARP for the next hop `nextHop`. */
+  resolveAndSend4(iface: Interface, nextHop: Ipv4Addr, packet: Uint8Array, broadcast: boolean): void {
+    if (broadcast) return this.transmit(iface, MAC_BROADCAST, ETHERTYPE_IPV4, packet);
+    this.arpEvent(iface, { kind: 'resolve', now: this.now(), ip: nextHop, packet });
+    this.rearm();
+  }
+
+  /** Writes the Ethernet header in front of `packet` (made by `newPacket`) and sends the frame. */
+  transmit(iface: Interface, dstMac: Mac, ethertype: number, packet: Uint8Array): void {
+    const frame = frameOf(packet);
+    emitEthernet({ dst: dstMac, src: iface.mac, vlans: [], ethertype }, frame);
+    this.sendFrame(iface, frame);
+  }
+
+  private sendFrame(iface: Interface, frame: Uint8Array): void {
+    this.counters.inc('ethernet/sent');
+    iface.link.send(frame);
+  }
+
+  /** Arms the one timer at the earliest deadline of every core. Called after every event. */
+  rearm(): void {
+    if (this.closed) return;
+    let next = this.ipv4.deadline() ?? Number.POSITIVE_INFINITY;
+    for (const iface of this.interfaces)
+      next = Math.min(next, arpDeadline(iface.arp) ?? Number.POSITIVE_INFINITY);
+    if (next === this.timerAt) return;
+    if (this.timer !== undefined) this.scheduler.cancel(this.timer);
+    this.timer = undefined;
+    this.timerAt = next;
+    if (next !== Number.POSITIVE_INFINITY) this.timer = this.scheduler.at(next, () => this.onTimer());
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    const now = this.now();
+    for (const iface of this.interfaces) {
+      const d = arpDeadline(iface.arp);
+      if (d !== null && d <= now) this.arpEvent(iface, { kind: 'tick', now });
+    }
+    this.ipv4.tick(now);
+    this.rearm();
+  }
+
+  /** Stops timers and closes every link. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer !== undefined) this.scheduler.cancel(this.timer);
+    this.udp.closeAll();
+    await Promise.all(this.interfaces.map((i) => i.link.close()));
+  }
+}
