@@ -190,3 +190,23 @@ export function eui64InterfaceId(mac: Mac): Uint8Array {
   writeMac(m, 0, mac);
   return Uint8Array.of(m[0]! ^ 0x02, m[1]!, m[2]!, 0xff, 0xfe, m[3]!, m[4]!, m[5]!);
 }
+
+/** `10.0.0.2/24` -> address and prefix length; a bare address is a /32. */
+export function parseIpv4Cidr(s: string): { address: Ipv4Addr; prefixLen: number } | undefined {
+  const [a, len, extra] = s.split('/');
+  if (extra !== undefined || a === undefined) return undefined;
+  const address = parseIpv4Addr(a);
+  const prefixLen = len === undefined ? 32 : Number(len);
+  if (address === undefined || !/^\d{1,2}$/.test(len ?? '32') || prefixLen > 32) return undefined;
+  return { address, prefixLen };
+}
+
+/** `2001:db8::2/64` -> address and prefix length; a bare address is a /128. */
+export function parseIpv6Cidr(s: string): { address: Ipv6Addr; prefixLen: number } | undefined {
+  const [a, len, extra] = s.split('/');
+  if (extra !== undefined || a === undefined) return undefined;
+  const address = parseIpv6Addr(a);
+  const prefixLen = len === undefined ? 128 : Number(len);
+  if (address === undefined || !/^\d{1,3}$/.test(len ?? '128') || prefixLen > 128) return undefined;
+  return { address, prefixLen };
+}

@@ -2,8 +2,9 @@
  * The `oasis` command: dispatches to one module per subcommand.
  */
 import { type Command, UsageError } from './command.js';
+import { upCommand } from './up.js';
 
-const COMMANDS: Record<string, Command> = {};
+const COMMANDS: Record<string, Command> = { up: upCommand };
 
 function help(): string {
   const lines = ['Usage: oasis <command> [options]', '', 'Commands:'];

@@ -75,6 +75,7 @@ const MAX_PINGS_IN_FLIGHT = 1024;
 
 export class Ipv4Layer {
   private reassembly: ReassemblyState = initialReassembly();
+  private reassemblyPeak = 0;
   private ident: number;
   private readonly icmpErrors: TokenBucket;
   private readonly pings = new Map<number, { sent: number; resolve: (r: PingReply | undefined) => void }>();
@@ -148,6 +149,7 @@ export class Ipv4Layer {
         header: packet.subarray(0, p.headerLen),
       });
       this.reassembly = state;
+      this.reassemblyPeak = Math.max(this.reassemblyPeak, state.bytes);
       for (const o of outputs) this.reassemblyOutput(iface, o, broadcast);
       return;
     }
@@ -367,6 +369,11 @@ export class Ipv4Layer {
   /** Current reassembly memory, for tests and the status page. */
   get reassemblyBytes(): number {
     return this.reassembly.bytes;
+  }
+
+  /** The most reassembly memory ever held at once. */
+  get reassemblyPeakBytes(): number {
+    return this.reassemblyPeak;
   }
 
   deadline(): number | undefined {

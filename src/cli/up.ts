@@ -1,0 +1,197 @@
+/**
+ * `oasis up`: an Oasis host on a TAP device. Creates or attaches the TAP, optionally configures the
+ * kernel's side with iproute2, prints one line starting with `ready` once it answers, logs what it
+ * does to stderr, and prints its counters on SIGINT/SIGTERM before exiting cleanly.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import {
+  type Ipv4Addr,
+  ipv4ToString,
+  type Mac,
+  macToString,
+  parseIpv4Addr,
+  parseIpv4Cidr,
+  parseIpv6Cidr,
+  parseMac,
+} from '../addr.js';
+import { formatImpairment, type ImpairOptions, impair, parseImpairment } from '../link/impair.js';
+import type { Link } from '../link/link.js';
+import { PcapWriter } from '../link/pcap.js';
+import { RealScheduler } from '../link/real-clock.js';
+import { TapLink } from '../link/tap.js';
+import type { Ipv6Cidr } from '../stack/iface.js';
+import { Stack } from '../stack/stack.js';
+import { type Command, UsageError } from './command.js';
+
+const USAGE = `Usage: oasis up --tap NAME --ip ADDR/LEN [options]
+
+Runs an Oasis host on a Linux TAP device (created if absent, attached if it exists).
+
+Options:
+  --tap NAME          TAP device name (required)
+  --ip ADDR/LEN       IPv4 address of the Oasis host (repeatable)
+  --ip6 ADDR/LEN      IPv6 address of the Oasis host (repeatable; a link-local one is always added)
+  --gateway ADDR      default IPv4 gateway
+  --mtu N             IP MTU of the link (default 1500)
+  --mac MAC           Oasis's MAC address (default: random, locally administered)
+  --host-ip ADDR/LEN  configure the kernel's side of the TAP with this IPv4 address and bring it up
+  --host-ip6 ADDR/LEN configure the kernel's side of the TAP with this IPv6 address and bring it up
+  --udp-echo PORT     run a UDP echo service (RFC 862) on PORT
+  --impair SPEC       seeded impairments in both directions, e.g. loss=3%,reorder=25%,dup=1%,delay=1ms,seed=7
+  --pcap FILE         write every frame sent and received to FILE (pcap, Ethernet)
+  --seed N            seed for the stack's random choices (default: random, printed)
+  -h, --help          show this help`;
+
+interface UpOptions {
+  tap: string;
+  ipv4: { address: Ipv4Addr; prefixLen: number }[];
+  ipv6: Ipv6Cidr[];
+  gateway?: Ipv4Addr;
+  mtu: number;
+  mac?: Mac;
+  hostIp?: string;
+  hostIp6?: string;
+  udpEcho?: number;
+  impair?: ImpairOptions;
+  pcap?: string;
+  seed: number;
+}
+
+function port(s: string, flag: string): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError(`${flag}: not a port: ${s}`);
+  return n;
+}
+
+export function parseUpArgs(args: string[]): UpOptions {
+  const { values } = parseArgs({
+    args,
+    options: {
+      tap: { type: 'string' },
+      ip: { type: 'string', multiple: true },
+      ip6: { type: 'string', multiple: true },
+      gateway: { type: 'string' },
+      mtu: { type: 'string' },
+      mac: { type: 'string' },
+      'host-ip': { type: 'string' },
+      'host-ip6': { type: 'string' },
+      'udp-echo': { type: 'string' },
+      impair: { type: 'string' },
+      pcap: { type: 'string' },
+      seed: { type: 'string' },
+    },
+    strict: true,
+  });
+  if (!values.tap) throw new UsageError('--tap is required');
+  if (values.tap.length > 15) throw new UsageError('--tap: interface names are at most 15 characters');
+  const ipv4 = (values.ip ?? []).map((s) => parseIpv4Cidr(s) ?? fail(`--ip: not ADDR/LEN: ${s}`));
+  const ipv6 = (values.ip6 ?? []).map((s) => parseIpv6Cidr(s) ?? fail(`--ip6: not ADDR/LEN: ${s}`));
+  if (ipv4.length === 0 && ipv6.length === 0) throw new UsageError('give at least one --ip or --ip6');
+  const mtu = values.mtu === undefined ? 1500 : Number(values.mtu);
+  if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65521)
+    throw new UsageError(`--mtu: between 576 and 65521: ${values.mtu}`);
+  const opts: UpOptions = {
+    tap: values.tap,
+    ipv4,
+    ipv6,
+    mtu,
+    seed: values.seed === undefined ? randomInt(2 ** 31) : Number(values.seed),
+  };
+  if (!Number.isInteger(opts.seed)) throw new UsageError(`--seed: not an integer: ${values.seed}`);
+  if (values.gateway !== undefined)
+    opts.gateway = parseIpv4Addr(values.gateway) ?? fail(`--gateway: not an IPv4 address: ${values.gateway}`);
+  if (values.mac !== undefined)
+    opts.mac = parseMac(values.mac) ?? fail(`--mac: not a MAC address: ${values.mac}`);
+  if (values['host-ip'] !== undefined) {
+    parseIpv4Cidr(values['host-ip']) ?? fail(`--host-ip: not ADDR/LEN: ${values['host-ip']}`);
+    opts.hostIp = values['host-ip'];
+  }
+  if (values['host-ip6'] !== undefined) {
+    parseIpv6Cidr(values['host-ip6']) ?? fail(`--host-ip6: not ADDR/LEN: ${values['host-ip6']}`);
+    opts.hostIp6 = values['host-ip6'];
+  }
+  if (values['udp-echo'] !== undefined) opts.udpEcho = port(values['udp-echo'], '--udp-echo');
+  if (values.impair !== undefined) {
+    const r = parseImpairment(values.impair);
+    if (!r.ok) throw new UsageError(`--impair: ${r.error}`);
+    // The stack's seed seeds the impairments too unless the spec gives its own: one number replays a run.
+    opts.impair = { seed: opts.seed, ...r.value };
+  }
+  if (values.pcap !== undefined) opts.pcap = values.pcap;
+  return opts;
+}
+
+function fail(message: string): never {
+  throw new UsageError(message);
+}
+
+/** Configures the kernel's side of the TAP (the user asked for it with --host-ip*). */
+function configureHost(o: UpOptions): void {
+  const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  ip('link', 'set', 'dev', o.tap, 'mtu', String(o.mtu));
+  if (o.hostIp) ip('addr', 'replace', o.hostIp, 'dev', o.tap);
+  // nodad: the kernel's address is usable at once; Oasis runs DAD for its own addresses.
+  if (o.hostIp6) ip('-6', 'addr', 'replace', o.hostIp6, 'dev', o.tap, 'nodad');
+  ip('link', 'set', 'dev', o.tap, 'up');
+}
+
+export async function runUp(o: UpOptions): Promise<number> {
+  const tap = TapLink.open(o.tap, { mtu: o.mtu });
+  const scheduler = new RealScheduler();
+  const started = Date.now() * 1000 - performance.now() * 1000;
+  let link: Link = tap;
+  if (o.impair) link = impair(tap, scheduler, o.impair);
+  const pcap = o.pcap ? PcapWriter.open(o.pcap) : undefined;
+  if (pcap) tap.capture = (frame) => pcap.write(frame, Math.round(started + performance.now() * 1000));
+  const stack = new Stack({
+    scheduler,
+    seed: o.seed,
+    onLog: (e) => process.stderr.write(`[${(e.time / 1000).toFixed(3)}] ${e.message}\n`),
+  });
+  const iface = stack.addInterface({
+    link,
+    mtu: o.mtu,
+    ipv4: o.ipv4,
+    ipv6: o.ipv6,
+    ...(o.mac === undefined ? {} : { mac: o.mac }),
+    ...(o.gateway === undefined ? {} : { gateway4: o.gateway }),
+  });
+  if (o.hostIp || o.hostIp6) configureHost(o);
+  if (o.udpEcho !== undefined) {
+    const echo = stack.udp.bind(o.udpEcho);
+    echo.on('message', (msg, rinfo) => echo.send(msg, rinfo.port, rinfo.address));
+  }
+  const addrs = o.ipv4.map((c) => `${ipv4ToString(c.address)}/${c.prefixLen}`).join(',');
+  console.log(
+    `ready tap=${tap.name} mac=${macToString(iface.mac)} ip=${addrs || '-'} mtu=${o.mtu} seed=${o.seed}` +
+      (o.impair ? ` impair=${formatImpairment(o.impair)}` : ''),
+  );
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  console.log(
+    JSON.stringify(
+      {
+        counters: stack.counters.snapshot(),
+        link: tap.counters,
+        reassemblyPeakBytes: stack.ipv4.reassemblyPeakBytes,
+      },
+      null,
+      2,
+    ),
+  );
+  await stack.close();
+  scheduler.cancelAll();
+  pcap?.close();
+  return 0;
+}
+
+export const upCommand: Command = {
+  summary: 'run an Oasis host on a TAP device',
+  usage: USAGE,
+  run: (args) => runUp(parseUpArgs(args)),
+};
