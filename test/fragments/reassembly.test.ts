@@ -452,6 +452,32 @@ describe('reassembly properties', () => {
     }
   });
 
+  it('never throws and keeps every invariant on arbitrary events', () => {
+    const eventArb: fc.Arbitrary<ReassemblyEvent> = fc.oneof(
+      fc.record({
+        kind: fc.constant('fragment' as const),
+        now: fc.integer({ min: 0, max: 100_000 }),
+        key: fc.constantFrom('a', 'b', 'c'),
+        offset: fc.oneof(
+          fc.integer({ min: 0, max: 40 }).map((u) => u * 8),
+          fc.integer({ min: -16, max: 70_000 }),
+          fc.double(),
+        ),
+        data: fc.uint8Array({ maxLength: 80 }),
+        more: fc.boolean(),
+        header: fc.uint8Array({ maxLength: 80 }),
+      }),
+      fc.record({ kind: fc.constant('tick' as const), now: fc.integer({ min: 0, max: 100_000 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(eventArb, { maxLength: 40 }), (events) => {
+        const sorted = [...events].sort((x, y) => x.now - y.now);
+        run(sorted, initialReassembly({ ...TINY, maxEntries: 2, maxRemembered: 1 }));
+      }),
+      propOptions(),
+    );
+  });
+
   it('entries older than the timeout are gone after tick, and said so once', () => {
     fc.assert(
       fc.property(expiryArb, ({ batches, tickAt }) => {
