@@ -2,9 +2,10 @@
  * The `oasis` command: dispatches to one module per subcommand.
  */
 import { type Command, UsageError } from './command.js';
+import { pcapCommand } from './pcap.js';
 import { upCommand } from './up.js';
 
-const COMMANDS: Record<string, Command> = { up: upCommand };
+const COMMANDS: Record<string, Command> = { pcap: pcapCommand, up: upCommand };
 
 function help(): string {
   const lines = ['Usage: oasis <command> [options]', '', 'Commands:'];

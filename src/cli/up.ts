@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import {
   type Ipv4Addr,
   ipv4ToString,
+  ipv6ToString,
   type Mac,
   macToString,
   parseIpv4Addr,
@@ -16,6 +17,7 @@ import {
   parseIpv6Cidr,
   parseMac,
 } from '../addr.js';
+import { addresses } from '../ipv6/ndp.js';
 import { formatImpairment, type ImpairOptions, impair, parseImpairment } from '../link/impair.js';
 import type { Link } from '../link/link.js';
 import { PcapWriter } from '../link/pcap.js';
@@ -138,6 +140,11 @@ function configureHost(o: UpOptions): void {
 }
 
 export async function runUp(o: UpOptions): Promise<number> {
+  // Listen for the stop signals before anything else, so a signal right after `ready` is never lost.
+  const stopped = new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
   const tap = TapLink.open(o.tap, { mtu: o.mtu });
   const scheduler = new RealScheduler();
   const started = Date.now() * 1000 - performance.now() * 1000;
@@ -163,16 +170,21 @@ export async function runUp(o: UpOptions): Promise<number> {
     const echo = stack.udp.bind(o.udpEcho);
     echo.on('message', (msg, rinfo) => echo.send(msg, rinfo.port, rinfo.address));
   }
+  // Ready means answering: IPv6 addresses answer once duplicate address detection is over.
+  const settled = () => addresses(iface.ndp).every((a) => a.state !== 'tentative');
+  for (let waited = 0; iface.ipv6Enabled && !settled() && waited < 10_000; waited += 50) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
   const addrs = o.ipv4.map((c) => `${ipv4ToString(c.address)}/${c.prefixLen}`).join(',');
+  const addrs6 = addresses(iface.ndp)
+    .filter((a) => a.state === 'preferred')
+    .map((a) => `${ipv6ToString(a.address)}/${a.prefixLen}`)
+    .join(',');
   console.log(
-    `ready tap=${tap.name} mac=${macToString(iface.mac)} ip=${addrs || '-'} mtu=${o.mtu} seed=${o.seed}` +
+    `ready tap=${tap.name} mac=${macToString(iface.mac)} ip=${addrs || '-'} ip6=${addrs6 || '-'} mtu=${o.mtu} seed=${o.seed}` +
       (o.impair ? ` impair=${formatImpairment(o.impair)}` : ''),
   );
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  await stopped;
   console.log(
     JSON.stringify(
       {

@@ -3,6 +3,7 @@
  */
 import { type Ipv4Addr, type Ipv6Addr, type Mac, ipv4Mask } from '../addr.js';
 import type { ArpState } from '../arp/cache.js';
+import type { NdpState } from '../ipv6/ndp.js';
 import type { Link } from '../link/link.js';
 
 export interface Ipv4Cidr {
@@ -25,10 +26,15 @@ export interface InterfaceConfig {
   readonly ipv6?: readonly Ipv6Cidr[];
   /** Default IPv4 gateway reached through this interface. */
   readonly gateway4?: Ipv4Addr;
+  /** IPv6 with a link-local address, DAD and router discovery (default true, as on Linux). */
+  readonly ipv6Enabled?: boolean;
 }
 
 export class Interface {
   arp: ArpState;
+  ndp: NdpState;
+  /** IPv6 multicast groups we receive (keys from `ipv6Key`), as the NDP core joins and leaves them. */
+  readonly groups = new Set<string>();
 
   constructor(
     readonly index: number,
@@ -37,9 +43,12 @@ export class Interface {
     readonly mtu: number,
     readonly ipv4: readonly Ipv4Cidr[],
     readonly ipv6: readonly Ipv6Cidr[],
+    readonly ipv6Enabled: boolean,
     arp: ArpState,
+    ndp: NdpState,
   ) {
     this.arp = arp;
+    this.ndp = ndp;
   }
 
   get name(): string {

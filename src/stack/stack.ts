@@ -7,6 +7,8 @@
 import { type Ipv4Addr, ipv4Mask, type Mac, MAC_BROADCAST, macToString } from '../addr.js';
 import { type ArpOutput, arpConfig, arpDeadline, arpStep, initialArp } from '../arp/cache.js';
 import { type ArpRepr, emitArp, parseArp } from '../arp/wire.js';
+import { initialNdp, ndpConfig } from '../ipv6/ndp.js';
+import { IPV6_MIN_MTU } from '../ipv6/wire.js';
 import type { Scheduler, TimerId } from '../clock.js';
 import {
   ETHERTYPE_ARP,
@@ -20,10 +22,17 @@ import { errorKey, type WireError } from '../result.js';
 import { Counters } from './counters.js';
 import { Interface, type InterfaceConfig } from './iface.js';
 import { Ipv4Layer } from './ipv4.js';
+import { Ipv6Layer } from './ipv6.js';
 import { EventLog, type LogEvent } from './log.js';
 import { frameOf, LINK_HEADROOM } from './packet.js';
 import { ipv4Routes, ipv6Routes } from './routes.js';
 import { UdpLayer } from './udp.js';
+
+/**
+ * Packets queued per unresolved neighbour (ARP and NDP): room for a whole 64 KiB datagram's
+ * fragments while the first request is out (Linux's unres_qlen_bytes is 212992).
+ */
+const PENDING = { pendingPerNeighbour: 64, pendingBytesPerNeighbour: 256 * 1024 };
 
 export interface StackOptions {
   readonly scheduler: Scheduler;
@@ -42,6 +51,7 @@ export class Stack {
   readonly routes6 = ipv6Routes();
   readonly random: Random;
   readonly ipv4: Ipv4Layer;
+  readonly ipv6: Ipv6Layer;
   readonly udp: UdpLayer;
   private timer: TimerId | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
@@ -52,6 +62,7 @@ export class Stack {
     this.random = new Random(opts.seed ?? 1);
     this.log = new EventLog(256, opts.onLog);
     this.ipv4 = new Ipv4Layer(this);
+    this.ipv6 = new Ipv6Layer(this);
     this.udp = new UdpLayer(this);
   }
 
@@ -75,17 +86,24 @@ export class Stack {
       cfg.mac ?? ((0x02_0000_0000_00 + (this.random.next() % 0x1_0000_0000) * 0x100 + index) as Mac);
     const ipv4 = cfg.ipv4 ?? [];
     const now = this.now();
-    // Room for a whole 64 KiB datagram's fragments while the first ARP request is out (Linux's
-    // unres_qlen_bytes is 212992).
     const arp = initialArp(
       arpConfig(
         mac,
         ipv4.map((c) => c.address),
-        { pendingPerNeighbour: 64, pendingBytesPerNeighbour: 256 * 1024 },
+        PENDING,
       ),
       now,
     );
-    const iface = new Interface(index, cfg.link, mac, cfg.mtu ?? cfg.link.mtu, ipv4, cfg.ipv6 ?? [], arp);
+    const mtu = cfg.mtu ?? cfg.link.mtu;
+    const ipv6 = cfg.ipv6 ?? [];
+    // RFC 8200 §5: IPv6 needs a link MTU of at least 1280; below it the interface is IPv4 only.
+    const ipv6Enabled = (cfg.ipv6Enabled ?? true) && mtu >= IPV6_MIN_MTU;
+    const ndp = initialNdp(
+      ndpConfig(mac, { mtu: Math.max(mtu, IPV6_MIN_MTU), staticAddresses: ipv6, ...PENDING }),
+      now,
+      this.random.next(),
+    );
+    const iface = new Interface(index, cfg.link, mac, mtu, ipv4, ipv6, ipv6Enabled, arp, ndp);
     this.interfaces.push(iface);
     for (const c of ipv4) {
       this.routes4.add({
@@ -99,6 +117,7 @@ export class Stack {
     cfg.link.onFrame((frame) => this.receive(iface, frame));
     this.logEvent(`${iface.name}: up, mac ${macToString(mac)}, mtu ${iface.mtu}`);
     if (ipv4.length > 0) this.arpEvent(iface, { kind: 'start', now });
+    if (iface.ipv6Enabled) this.ipv6.ndpEvent(iface, { kind: 'start', now });
     return iface;
   }
 
@@ -121,7 +140,7 @@ export class Stack {
         this.ipv4.input(iface, f.payload, dst !== iface.mac);
         break;
       case ETHERTYPE_IPV6:
-        this.drop('ipv6/not-yet');
+        this.ipv6.input(iface, f.payload, f.src, dst !== iface.mac);
         break;
       default:
         this.drop('ethernet/unknown-ethertype');
@@ -200,7 +219,7 @@ export class Stack {
   /** Arms the one timer at the earliest deadline of every core. Called after every event. */
   rearm(): void {
     if (this.closed) return;
-    let next = this.ipv4.deadline() ?? Number.POSITIVE_INFINITY;
+    let next = Math.min(this.ipv4.deadline() ?? Number.POSITIVE_INFINITY, this.ipv6.deadline());
     for (const iface of this.interfaces)
       next = Math.min(next, arpDeadline(iface.arp) ?? Number.POSITIVE_INFINITY);
     if (next === this.timerAt) return;
@@ -219,6 +238,7 @@ export class Stack {
       if (d !== null && d <= now) this.arpEvent(iface, { kind: 'tick', now });
     }
     this.ipv4.tick(now);
+    this.ipv6.tick(now);
     this.rearm();
   }
 

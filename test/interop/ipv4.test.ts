@@ -9,16 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canTap, NetNs, uniqueIfName } from '../support/netns.js';
-import { type OasisHost, startOasis } from '../support/oasis.js';
-
-const hasTshark = (() => {
-  try {
-    execFileSync('tshark', ['-v'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+import { hasTshark, type OasisHost, startOasis } from '../support/oasis.js';
 
 describe.skipIf(!canTap)('oasis up (IPv4) against Linux over a TAP', () => {
   let ns: NetNs;

@@ -2,9 +2,19 @@
  * Runs the real `oasis` CLI (the built bin/oasis.js) inside a test namespace and talks to it like a
  * user would: waits for its `ready` line, stops it with SIGINT and reads the counters it prints.
  */
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import type { NetNs } from './netns.js';
+
+/** tshark is installed: the capture checks run (CI installs it). */
+export const hasTshark = (() => {
+  try {
+    execFileSync('tshark', ['-v'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
 
 export const OASIS_BIN = resolve(import.meta.dirname, '../../bin/oasis.js');
 
@@ -15,7 +25,11 @@ export interface OasisHost {
   /** Everything printed so far. */
   output(): { stdout: string; stderr: string };
   /** SIGINT, then the counters JSON it prints on the way out. */
-  stop(): Promise<{ counters: Record<string, number>; reassemblyPeakBytes: number; code: number | null }>;
+  stop(): Promise<{
+    counters: Record<string, number>;
+    reassemblyPeakBytes: number;
+    code: number | string | null;
+  }>;
 }
 
 export async function startOasis(ns: NetNs, args: readonly string[], timeoutMs = 10_000): Promise<OasisHost> {
@@ -28,7 +42,9 @@ export async function startOasis(ns: NetNs, args: readonly string[], timeoutMs =
   child.stderr?.on('data', (d: Buffer) => {
     stderr += d.toString();
   });
-  const exited = new Promise<number | null>((res) => child.on('close', (code) => res(code)));
+  const exited = new Promise<number | string | null>((res) =>
+    child.on('close', (code, signal) => res(code ?? signal)),
+  );
   const readyLine = await new Promise<string>((res, rej) => {
     const timer = setTimeout(
       () => rej(new Error(`oasis not ready in ${timeoutMs} ms:\n${stdout}\n${stderr}`)),
@@ -61,7 +77,12 @@ export async function startOasis(ns: NetNs, args: readonly string[], timeoutMs =
       child.kill('SIGINT');
       const code = await exited;
       const json = stdout.slice(stdout.indexOf('{', stdout.indexOf('ready')));
-      const parsed = JSON.parse(json);
+      let parsed: { counters: Record<string, number>; reassemblyPeakBytes: number };
+      try {
+        parsed = JSON.parse(json);
+      } catch {
+        throw new Error(`oasis printed no counters (exit ${code}):\n${stdout}\n${stderr}`);
+      }
       return { counters: parsed.counters, reassemblyPeakBytes: parsed.reassemblyPeakBytes, code };
     },
   };

@@ -1,0 +1,512 @@
+/**
+ * IPv6 in the driver (RFC 8200): input validation and the extension-header walk, reassembly
+ * through the pure core in src/fragments (RFC 8200 §4.5, RFC 5722), NDP and SLAAC through the pure
+ * core in src/ipv6/ndp (RFC 4861, RFC 4862), ICMPv6 echo and errors (RFC 4443), fragmentation on
+ * output, route and source selection.
+ */
+import { type Ipv6Addr, ipv6Key, ipv6MulticastMac, ipv6ToString, isIpv6Multicast } from '../addr.js';
+import { planFragments } from '../fragments/plan.js';
+import {
+  deadline as reassemblyDeadline,
+  initialReassembly,
+  type ReassemblyOutput,
+  type ReassemblyState,
+  step as reassemblyStep,
+} from '../fragments/reassembly.js';
+import { IPPROTO_FRAGMENT, IPPROTO_ICMPV6, IPPROTO_NONE, IPPROTO_UDP } from '../ipproto.js';
+import { emitFragmentHeader, FRAGMENT_HEADER_LEN, walkExtHeaders } from '../ipv6/ext.js';
+import {
+  emitIcmpv6,
+  type Icmpv6Repr,
+  icmpv6HeaderLen,
+  isIcmpv6ErrorType,
+  parseIcmpv6,
+} from '../ipv6/icmp.js';
+import {
+  curHopLimit,
+  defaultRouter,
+  isOurAddress,
+  linkMtu,
+  type NdpEvent,
+  type NdpOutput,
+  ndpDeadline,
+  ndpStep,
+  onLink,
+  sourceAddress,
+} from '../ipv6/ndp.js';
+import { emitIpv6, IPV6_HEADER_LEN, IPV6_MIN_MTU, Ipv6Packet } from '../ipv6/wire.js';
+import { ETHERTYPE_IPV6 } from '../ethernet/wire.js';
+import type { Interface } from './iface.js';
+import { newPacket } from './packet.js';
+import { TokenBucket } from './ratelimit.js';
+import type { Stack } from './stack.js';
+
+export interface Ipv6Route {
+  readonly iface: Interface;
+  readonly src: Ipv6Addr;
+  readonly dst: Ipv6Addr;
+  readonly nextHop: Ipv6Addr;
+}
+
+/** What the upper layers see of a received packet. */
+export interface Ipv6Datagram {
+  readonly iface: Interface;
+  readonly src: Ipv6Addr;
+  readonly dst: Ipv6Addr;
+  readonly hopLimit: number;
+  readonly srcMac: number;
+  /** To a multicast address or as a link-layer multicast: errors only as RFC 4443 §2.4(e) allows. */
+  readonly multicast: boolean;
+  /** The packet as received, for quoting in ICMPv6 errors. */
+  readonly original: Uint8Array;
+}
+
+export interface Ping6Reply {
+  readonly rttMs: number;
+  readonly hopLimit: number;
+  readonly bytes: number;
+  readonly from: Ipv6Addr;
+}
+
+/** RFC 4443 §2.4(c): an error holds as much of the invoking packet as fits in the minimum MTU. */
+const ERROR_QUOTE_MAX = IPV6_MIN_MTU - IPV6_HEADER_LEN - 8;
+const ICMP_ERRORS_PER_SECOND = 100;
+const ICMP_ERROR_BURST = 50;
+const MAX_PINGS_IN_FLIGHT = 1024;
+
+export class Ipv6Layer {
+  /** The offset-0 fragment's headers up to and including its Fragment header are the entry's header. */
+  private reassembly: ReassemblyState = initialReassembly({ maxDatagramLen: 2 * 65_535, minHeaderLen: 48 });
+  private reassemblyPeak = 0;
+  private ident: number;
+  private readonly icmpErrors: TokenBucket;
+  private readonly pings = new Map<number, { sent: number; resolve: (r: Ping6Reply | undefined) => void }>();
+  private pingSeq = 0;
+  private readonly pingIdent: number;
+
+  constructor(private readonly stack: Stack) {
+    this.ident = stack.random.next();
+    this.pingIdent = stack.random.int(0x10000);
+    this.icmpErrors = new TokenBucket(ICMP_ERRORS_PER_SECOND, ICMP_ERROR_BURST, stack.now());
+  }
+
+  isOurs(a: Uint8Array): boolean {
+    return this.stack.interfaces.some((i) => isOurAddress(i.ndp, a));
+  }
+
+  route(dst: Ipv6Addr, src?: Ipv6Addr): Ipv6Route | undefined {
+    const stack = this.stack;
+    const withNdp = stack.interfaces.filter((i) => i.ipv6Enabled);
+    const pick = (iface: Interface, nextHop: Ipv6Addr): Ipv6Route | undefined => {
+      const s = src ?? sourceAddress(iface.ndp, dst);
+      return s === undefined ? undefined : { iface, src: s, dst, nextHop };
+    };
+    const onLinkIface = withNdp.find((i) => onLink(i.ndp, dst));
+    if (onLinkIface) return pick(onLinkIface, dst);
+    const r = stack.routes6.lookup(dst);
+    if (r) {
+      const iface = stack.interfaces[r.iface]!;
+      return pick(iface, (r.gateway ?? dst) as Ipv6Addr);
+    }
+    for (const iface of withNdp) {
+      const router = defaultRouter(iface.ndp);
+      if (router) return pick(iface, router);
+    }
+    return undefined;
+  }
+
+  /** One IPv6 packet from `iface`; `srcMac` is the frame's source, `linkMulticast` if not sent to our MAC. */
+  input(iface: Interface, bytes: Uint8Array, srcMac: number, linkMulticast: boolean): void {
+    const stack = this.stack;
+    if (!iface.ipv6Enabled) return stack.drop('ipv6/disabled');
+    const checked = Ipv6Packet.check(bytes);
+    if (!checked.ok) return stack.drop(checked.error);
+    const p = checked.value;
+    const dst = p.dst as Ipv6Addr;
+    const src = p.src as Ipv6Addr;
+    const multicast = isIpv6Multicast(dst);
+    if (multicast ? !iface.groups.has(ipv6Key(dst)) : !this.isOurs(dst)) {
+      return stack.drop('ipv6/not-for-us');
+    }
+    // RFC 4291 §2.7: a multicast address is never a source.
+    if (isIpv6Multicast(src)) return stack.drop('ipv6/multicast-source');
+    stack.counters.inc('ipv6/received');
+    const packet = bytes.subarray(0, IPV6_HEADER_LEN + p.payloadLen);
+    const d: Ipv6Datagram = {
+      iface,
+      src,
+      dst,
+      hopLimit: p.hopLimit,
+      srcMac,
+      multicast: multicast || linkMulticast,
+      original: packet,
+    };
+    this.walk(d, p.nextHeader, p.payload, packet);
+  }
+
+  /** Walks the extension headers of `bytes` (starting at next header `nh`) and delivers the upper layer. */
+  private walk(d: Ipv6Datagram, nh: number, bytes: Uint8Array, packet: Uint8Array): void {
+    const stack = this.stack;
+    const chain = walkExtHeaders(nh, bytes, { dstMulticast: isIpv6Multicast(d.dst) });
+    if (!chain.ok) {
+      stack.drop(chain.error);
+      const icmp = chain.error.icmp;
+      if (icmp) this.sendError(d, icmp, icmp.code === 2);
+      return;
+    }
+    const c = chain.value;
+    if (c.fragment) {
+      const f = c.fragment;
+      const key = `${ipv6Key(d.src)}>${ipv6Key(d.dst)}/${f.ident}`;
+      const [state, outputs] = reassemblyStep(this.reassembly, {
+        kind: 'fragment',
+        now: stack.now(),
+        key,
+        offset: f.fragOffset,
+        data: c.payload,
+        more: f.moreFragments,
+        header: packet.subarray(0, f.offset + FRAGMENT_HEADER_LEN),
+      });
+      this.reassembly = state;
+      this.reassemblyPeak = Math.max(this.reassemblyPeak, state.bytes);
+      for (const o of outputs) this.reassemblyOutput(d, o);
+      return;
+    }
+    this.deliver(d, c.nextHeader, c.payload, c.nextHeaderPointer);
+  }
+
+  private reassemblyOutput(d: Ipv6Datagram, o: ReassemblyOutput): void {
+    const stack = this.stack;
+    switch (o.kind) {
+      case 'reassembled': {
+        stack.counters.inc('ipv6/reassembled');
+        const fragmentAt = o.header.length - FRAGMENT_HEADER_LEN;
+        const original = new Uint8Array(o.header.length + o.data.length);
+        original.set(o.header);
+        original.set(o.data, o.header.length);
+        // Headers after the Fragment header belong to the reassembled packet (RFC 8200 §4.5).
+        this.walk({ ...d, original }, o.header[fragmentAt]!, o.data, original);
+        break;
+      }
+      case 'dropped':
+        stack.drop(`ipv6/reassembly-${o.reason}`);
+        break;
+      case 'expired':
+        stack.counters.inc('ipv6/reassembly-expired');
+        // RFC 8200 §4.5: Time Exceeded code 1 only if the first fragment arrived.
+        if (o.header && o.data) {
+          const quoted = new Uint8Array(o.header.length + o.data.length);
+          quoted.set(o.header);
+          quoted.set(o.data, o.header.length);
+          this.sendError(
+            { ...d, original: quoted, multicast: false },
+            { kind: 'time-exceeded', code: 1 },
+            false,
+          );
+        }
+        break;
+    }
+  }
+
+  private deliver(d: Ipv6Datagram, nextHeader: number, payload: Uint8Array, nextHeaderPointer: number): void {
+    const stack = this.stack;
+    switch (nextHeader) {
+      case IPPROTO_ICMPV6:
+        this.icmpInput(d, payload);
+        return;
+      case IPPROTO_UDP:
+        if (!stack.udp.input6(d, payload)) this.sendError(d, { kind: 'dest-unreachable', code: 4 }, false);
+        return;
+      case IPPROTO_NONE:
+        return;
+      default:
+        // RFC 8200 §4: an unrecognised Next Header -> Parameter Problem code 1 pointing at it.
+        stack.drop('ipv6/unknown-next-header');
+        this.sendError(d, { kind: 'parameter-problem', code: 1, pointer: nextHeaderPointer }, false);
+    }
+  }
+
+  private icmpInput(d: Ipv6Datagram, bytes: Uint8Array): void {
+    const stack = this.stack;
+    const r = parseIcmpv6(bytes, { version: 6, src: d.src, dst: d.dst });
+    if (!r.ok) return stack.drop(r.error);
+    const { repr, payload } = r.value;
+    stack.counters.inc(`icmpv6/in-${repr.kind}`);
+    switch (repr.kind) {
+      case 'router-solicitation':
+      case 'router-advertisement':
+      case 'neighbor-solicitation':
+      case 'neighbor-advertisement':
+      case 'redirect':
+        this.ndpEvent(d.iface, {
+          kind: 'received',
+          now: stack.now(),
+          src: d.src,
+          dst: d.dst,
+          hopLimit: d.hopLimit,
+          srcMac: d.srcMac as never,
+          message: repr,
+        });
+        return;
+      case 'echo-request': {
+        // RFC 4443 §4.1: reply to unicast requests; replies to multicast requests are a MAY (Linux answers).
+        const route = this.route(d.src, d.multicast ? undefined : d.dst);
+        if (!route) return stack.drop('ipv6/no-route');
+        const reply: Icmpv6Repr = { kind: 'echo-reply', ident: repr.ident, seq: repr.seq };
+        this.sendIcmp(route, reply, payload);
+        return;
+      }
+      case 'echo-reply': {
+        if (repr.ident !== this.pingIdent) return;
+        const waiter = this.pings.get(repr.seq);
+        if (!waiter) return;
+        this.pings.delete(repr.seq);
+        waiter.resolve({
+          rttMs: stack.now() - waiter.sent,
+          hopLimit: d.hopLimit,
+          bytes: payload.length,
+          from: d.src,
+        });
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private sendIcmp(route: Ipv6Route, repr: Icmpv6Repr, body: Uint8Array, hopLimit?: number): void {
+    const hl = icmpv6HeaderLen(repr);
+    const ph = { version: 6 as const, src: route.src, dst: route.dst };
+    this.send(
+      route,
+      IPPROTO_ICMPV6,
+      hl + body.length,
+      (buf) => {
+        buf.set(body, hl);
+        emitIcmpv6(repr, buf, ph);
+      },
+      hopLimit,
+    );
+  }
+
+  /**
+   * Sends an ICMPv6 error about `d` unless RFC 4443 §2.4(e) forbids it: never about an error message,
+   * never to a multicast destination or link-layer multicast (except Packet Too Big and Parameter
+   * Problem code 2: `evenMulticast`), never to an unspecified or multicast source; rate-limited (§2.4(f)).
+   */
+  sendError(d: Ipv6Datagram, repr: Icmpv6Repr, evenMulticast: boolean): void {
+    const stack = this.stack;
+    const o = d.original;
+    if (d.multicast && !evenMulticast) return;
+    if (isIpv6Multicast(d.src) || d.src.every((b) => b === 0)) return;
+    if (this.isAboutError(o)) return;
+    if (!this.icmpErrors.take(stack.now())) return stack.drop('icmpv6/error-rate-limited');
+    const route = this.route(d.src, this.isOurs(d.dst) ? d.dst : undefined);
+    if (!route) return stack.drop('ipv6/no-route');
+    stack.counters.inc(`icmpv6/out-${repr.kind}`);
+    this.sendIcmp(route, repr, o.subarray(0, Math.min(o.length, ERROR_QUOTE_MAX)));
+  }
+
+  /** Is `packet` itself an ICMPv6 error? (Only a directly following ICMPv6 header is checked.) */
+  private isAboutError(packet: Uint8Array): boolean {
+    return (
+      packet.length > IPV6_HEADER_LEN &&
+      packet[6] === IPPROTO_ICMPV6 &&
+      isIcmpv6ErrorType(packet[IPV6_HEADER_LEN]!)
+    );
+  }
+
+  /**
+   * Sends an upper-layer payload of `upperLen` bytes written by `write`, fragmenting with a Fragment
+   * header when it exceeds the link MTU (RFC 8200 §4.5; only the source fragments in IPv6).
+   */
+  send(
+    route: Ipv6Route,
+    nextHeader: number,
+    upperLen: number,
+    write: (buf: Uint8Array) => void,
+    hopLimit?: number,
+  ): boolean {
+    const stack = this.stack;
+    const iface = route.iface;
+    const mtu = Math.max(IPV6_MIN_MTU, Math.min(iface.mtu, linkMtu(iface.ndp)));
+    const repr = {
+      trafficClass: 0,
+      flowLabel: 0,
+      nextHeader,
+      hopLimit: hopLimit ?? (isIpv6Multicast(route.dst) ? 1 : curHopLimit(iface.ndp)),
+      src: route.src,
+      dst: route.dst,
+    };
+    if (upperLen > 0xffff) return false;
+    if (IPV6_HEADER_LEN + upperLen <= mtu) {
+      const packet = newPacket(IPV6_HEADER_LEN + upperLen);
+      write(packet.subarray(IPV6_HEADER_LEN));
+      emitIpv6(repr, packet);
+      stack.counters.inc('ipv6/sent');
+      this.resolveAndSend(route, packet);
+      return true;
+    }
+    const body = new Uint8Array(upperLen);
+    write(body);
+    const ident = this.ident;
+    this.ident = (this.ident + 1) >>> 0;
+    const start = IPV6_HEADER_LEN + FRAGMENT_HEADER_LEN;
+    for (const f of planFragments(upperLen, mtu, IPV6_HEADER_LEN, FRAGMENT_HEADER_LEN)) {
+      const packet = newPacket(start + f.length);
+      packet.set(body.subarray(f.offset, f.offset + f.length), start);
+      emitFragmentHeader(
+        { nextHeader, fragOffset: f.offset, moreFragments: f.more, ident },
+        packet.subarray(IPV6_HEADER_LEN),
+      );
+      emitIpv6({ ...repr, nextHeader: IPPROTO_FRAGMENT }, packet);
+      stack.counters.inc('ipv6/fragments-sent');
+      this.resolveAndSend(route, packet);
+    }
+    return true;
+  }
+
+  private resolveAndSend(route: Ipv6Route, packet: Uint8Array): void {
+    if (isIpv6Multicast(route.nextHop)) {
+      this.stack.transmit(route.iface, ipv6MulticastMac(route.nextHop), ETHERTYPE_IPV6, packet);
+      return;
+    }
+    this.ndpEvent(route.iface, { kind: 'resolve', now: this.stack.now(), nextHop: route.nextHop, packet });
+  }
+
+  ndpEvent(iface: Interface, event: NdpEvent): void {
+    const [state, outputs] = ndpStep(iface.ndp, event);
+    iface.ndp = state;
+    for (const o of outputs) this.ndpOutput(iface, o);
+    this.stack.rearm();
+  }
+
+  private ndpOutput(iface: Interface, o: NdpOutput): void {
+    const stack = this.stack;
+    switch (o.kind) {
+      case 'send': {
+        const route: Ipv6Route = { iface, src: o.src, dst: o.dst, nextHop: o.dst };
+        const hl = icmpv6HeaderLen(o.message);
+        const packet = newPacket(IPV6_HEADER_LEN + hl);
+        emitIcmpv6(o.message, packet.subarray(IPV6_HEADER_LEN), { version: 6, src: o.src, dst: o.dst });
+        emitIpv6(
+          {
+            trafficClass: 0,
+            flowLabel: 0,
+            nextHeader: IPPROTO_ICMPV6,
+            hopLimit: o.hopLimit,
+            src: route.src,
+            dst: route.dst,
+          },
+          packet,
+        );
+        stack.counters.inc(`icmpv6/out-${o.message.kind}`);
+        stack.transmit(iface, o.dstMac, ETHERTYPE_IPV6, packet);
+        break;
+      }
+      case 'transmit':
+        stack.transmit(iface, o.mac, ETHERTYPE_IPV6, o.packet);
+        break;
+      case 'dropped':
+        stack.drop(`ndp/${o.reason}`);
+        break;
+      case 'unreachable':
+        stack.counters.inc('ndp/unreachable', o.packets.length);
+        stack.logEvent(`${iface.name}: ${ipv6ToString(o.addr)} unreachable (no neighbour advertisement)`);
+        break;
+      case 'address':
+        stack.logEvent(`${iface.name}: ${ipv6ToString(o.address)}/${o.prefixLen} ${o.state}`);
+        break;
+      case 'dad-failed':
+        stack.logEvent(
+          `${iface.name}: duplicate address ${ipv6ToString(o.address)} (also used by another node)`,
+        );
+        break;
+      case 'conflict':
+        stack.logEvent(`${iface.name}: another node advertises our address ${ipv6ToString(o.address)}`);
+        break;
+      case 'join':
+        iface.groups.add(ipv6Key(o.group));
+        break;
+      case 'leave':
+        iface.groups.delete(ipv6Key(o.group));
+        break;
+      case 'router':
+        stack.logEvent(`${iface.name}: default router ${ipv6ToString(o.router)} ${o.state}`);
+        break;
+      case 'prefix':
+        stack.logEvent(`${iface.name}: on-link prefix ${ipv6ToString(o.prefix)}/${o.prefixLen} ${o.state}`);
+        break;
+      case 'mtu':
+        stack.logEvent(`${iface.name}: link MTU ${o.mtu} from a router advertisement`);
+        break;
+    }
+  }
+
+  /** Sends one ICMPv6 echo request; resolves with the reply, or undefined after `timeoutMs`. */
+  ping(dst: Ipv6Addr, opts: { size?: number; timeoutMs?: number } = {}): Promise<Ping6Reply | undefined> {
+    const stack = this.stack;
+    const route = this.route(dst);
+    if (!route || this.pings.size >= MAX_PINGS_IN_FLIGHT) return Promise.resolve(undefined);
+    const seq = this.pingSeq;
+    this.pingSeq = (this.pingSeq + 1) & 0xffff;
+    const body = new Uint8Array(opts.size ?? 56).map((_, i) => i & 0xff);
+    return new Promise((resolve) => {
+      const sent = stack.now();
+      const timer = stack.scheduler.at(sent + (opts.timeoutMs ?? 1000), () => {
+        this.pings.delete(seq);
+        resolve(undefined);
+      });
+      this.pings.set(seq, {
+        sent,
+        resolve: (r) => {
+          stack.scheduler.cancel(timer);
+          resolve(r);
+        },
+      });
+      this.sendIcmp(route, { kind: 'echo-request', ident: this.pingIdent, seq }, body);
+      stack.rearm();
+    });
+  }
+
+  get reassemblyBytes(): number {
+    return this.reassembly.bytes;
+  }
+
+  get reassemblyPeakBytes(): number {
+    return this.reassemblyPeak;
+  }
+
+  deadline(): number {
+    let next = reassemblyDeadline(this.reassembly) ?? Number.POSITIVE_INFINITY;
+    for (const i of this.stack.interfaces)
+      if (i.ipv6Enabled) next = Math.min(next, ndpDeadline(i.ndp) ?? Number.POSITIVE_INFINITY);
+    return next;
+  }
+
+  tick(now: number): void {
+    for (const iface of this.stack.interfaces) {
+      if (!iface.ipv6Enabled) continue;
+      const d = ndpDeadline(iface.ndp);
+      if (d !== null && d <= now) this.ndpEvent(iface, { kind: 'tick', now });
+    }
+    const d = reassemblyDeadline(this.reassembly);
+    if (d === undefined || d > now) return;
+    const [state, outputs] = reassemblyStep(this.reassembly, { kind: 'tick', now });
+    this.reassembly = state;
+    const iface = this.stack.interfaces[0]!;
+    for (const o of outputs) {
+      // Only 'expired' reaches here; its quote carries the addresses the error goes back to.
+      const src = (
+        o.kind === 'expired' && o.header ? o.header.subarray(8, 24) : new Uint8Array(16)
+      ) as Ipv6Addr;
+      const dst = (
+        o.kind === 'expired' && o.header ? o.header.subarray(24, 40) : new Uint8Array(16)
+      ) as Ipv6Addr;
+      this.reassemblyOutput(
+        { iface, src, dst, hopLimit: 0, srcMac: 0, multicast: false, original: new Uint8Array(0) },
+        o,
+      );
+    }
+  }
+}

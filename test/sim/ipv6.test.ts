@@ -1,0 +1,92 @@
+/**
+ * Whole stacks on in-process links in virtual time over IPv6: DAD, NDP resolution, ping6 to
+ * link-local and global addresses (fragmented too), UDP, and a duplicate address detected.
+ */
+import { describe, expect, it } from 'vitest';
+import { type Ipv6Addr, ipv6ToString, parseIpv6Addr } from '../../src/addr.js';
+import { VirtualScheduler } from '../../src/clock.js';
+import { addresses } from '../../src/ipv6/ndp.js';
+import { memoryPair } from '../../src/link/memory.js';
+import { Stack } from '../../src/stack/stack.js';
+
+const ip6 = (s: string): Ipv6Addr => parseIpv6Addr(s)!;
+
+function twoHosts(addrA = '2001:db8::1', addrB = '2001:db8::2') {
+  const scheduler = new VirtualScheduler();
+  const [la, lb] = memoryPair(scheduler, { mtu: 1500, delay: 0.05 });
+  const logs: string[] = [];
+  const a = new Stack({ scheduler, seed: 1, onLog: (e) => logs.push(`a: ${e.message}`) });
+  const b = new Stack({ scheduler, seed: 2, onLog: (e) => logs.push(`b: ${e.message}`) });
+  a.addInterface({ link: la, ipv6: [{ address: ip6(addrA), prefixLen: 64 }] });
+  b.addInterface({ link: lb, ipv6: [{ address: ip6(addrB), prefixLen: 64 }] });
+  // DAD: a random delay up to 1 s, then one NS and RetransTimer (1 s) of silence.
+  scheduler.runUntil(3000);
+  return { scheduler, a, b, logs };
+}
+
+async function settle<T>(scheduler: VirtualScheduler, p: Promise<T>): Promise<T> {
+  let done = false;
+  const out = p.finally(() => {
+    done = true;
+  });
+  for (let i = 0; i < 10_000 && !done; i++) {
+    scheduler.step();
+    await Promise.resolve();
+    await Promise.resolve();
+  }
+  return out;
+}
+
+describe('two IPv6 hosts on a memory link', () => {
+  it('finish DAD on their link-local and static addresses', () => {
+    const { a } = twoHosts();
+    const states = addresses(a.interfaces[0]!.ndp).map((x) => `${ipv6ToString(x.address)} ${x.state}`);
+    expect(states).toContain('2001:db8::1 preferred');
+    expect(states.some((s) => s.startsWith('fe80::') && s.endsWith('preferred'))).toBe(true);
+  });
+
+  it('resolve each other with NDP and answer ping6 on global and link-local addresses', async () => {
+    const { scheduler, a, b } = twoHosts();
+    const reply = await settle(scheduler, a.ipv6.ping(ip6('2001:db8::2')));
+    expect(reply && ipv6ToString(reply.from)).toBe('2001:db8::2');
+    const ll = addresses(b.interfaces[0]!.ndp).find((x) => x.origin === 'link-local')!.address;
+    const reply2 = await settle(scheduler, a.ipv6.ping(ll));
+    expect(reply2?.bytes).toBe(56);
+    expect(a.counters.get('icmpv6/in-neighbor-advertisement')).toBeGreaterThan(0);
+  });
+
+  it.each([3000, 60000])('ping6 -s %i is fragmented and reassembled both ways', async (size) => {
+    const { scheduler, a, b } = twoHosts();
+    const reply = await settle(scheduler, a.ipv6.ping(ip6('2001:db8::2'), { size }));
+    expect(reply?.bytes).toBe(size);
+    expect(b.counters.get('ipv6/reassembled')).toBe(1);
+    expect(b.counters.get('ipv6/fragments-sent')).toBe(Math.ceil((size + 8) / 1448));
+  });
+
+  it('exchange UDP over IPv6 and answer a closed port with port unreachable', async () => {
+    const { scheduler, a, b } = twoHosts();
+    const server = b.udp.bind(7);
+    server.on('message', (msg, rinfo) => server.send(msg, rinfo.port, rinfo.address));
+    const client = a.udp.bind();
+    const got = new Promise<string>((resolve) =>
+      client.on('message', (m, r) => resolve(`${m} from ${r.address} ${r.family}`)),
+    );
+    client.send('hello6', 7, '2001:db8::2');
+    expect(await settle(scheduler, got)).toBe('hello6 from 2001:db8::2 IPv6');
+    client.send('x', 9, '2001:db8::2');
+    scheduler.runUntil(scheduler.now() + 100);
+    expect(b.counters.get('icmpv6/out-dest-unreachable')).toBe(1);
+  });
+
+  it('detect a duplicate address with DAD', () => {
+    const { a, b, logs } = twoHosts('2001:db8::7', '2001:db8::7');
+    const stateA = addresses(a.interfaces[0]!.ndp).find(
+      (x) => ipv6ToString(x.address) === '2001:db8::7',
+    )?.state;
+    const stateB = addresses(b.interfaces[0]!.ndp).find(
+      (x) => ipv6ToString(x.address) === '2001:db8::7',
+    )?.state;
+    expect([stateA, stateB]).toContain('duplicated');
+    expect(logs.some((l) => l.includes('duplicate address 2001:db8::7'))).toBe(true);
+  });
+});
