@@ -10,12 +10,22 @@ import { Stack } from '../../src/stack/stack.js';
 
 const ip = (s: string): Ipv4Addr => parseIpv4Addr(s)!;
 
-function twoHosts(opts: { mtu?: number; loss?: number; seed?: number } = {}) {
+interface Impairments {
+  loss?: number;
+  duplicate?: number;
+  reorder?: number;
+}
+
+function twoHosts(opts: { mtu?: number; seed?: number } & Impairments = {}) {
   const scheduler = new VirtualScheduler();
   const [la, lb] = memoryPair(scheduler, { mtu: opts.mtu ?? 1500, delay: 0.05 });
   const a = new Stack({ scheduler, seed: 1 });
   const b = new Stack({ scheduler, seed: 2 });
-  const linkA = opts.loss ? impair(la, scheduler, { loss: opts.loss, seed: opts.seed ?? 7 }) : la;
+  const { loss = 0, duplicate = 0, reorder = 0 } = opts;
+  const linkA =
+    loss + duplicate + reorder > 0
+      ? impair(la, scheduler, { loss, duplicate, reorder, seed: opts.seed ?? 7 })
+      : la;
   a.addInterface({ link: linkA, ipv4: [{ address: ip('10.0.0.1'), prefixLen: 24 }] });
   b.addInterface({ link: lb, ipv4: [{ address: ip('10.0.0.2'), prefixLen: 24 }] });
   return { scheduler, a, b };
@@ -50,6 +60,15 @@ describe('two IPv4 hosts on a memory link', () => {
     const fragments = size + 8 > 1480 ? Math.ceil((size + 8) / 1480) : 0;
     expect(b.counters.get('ipv4/fragments-sent')).toBe(fragments);
     expect(b.counters.get('ipv4/reassembled')).toBe(fragments > 0 ? 1 : 0);
+  });
+
+  it.each([
+    1, 2, 3, 4, 5,
+  ])('reassemble ping -s 60000 through reordering and duplication (seed %i)', async (seed) => {
+    const { scheduler, a, b } = twoHosts({ duplicate: 0.1, reorder: 0.3, seed });
+    const reply = await settle(scheduler, a.ipv4.ping(ip('10.0.0.2'), { size: 60000 }));
+    expect(reply?.bytes).toBe(60000);
+    expect(b.counters.get('ipv4/reassembled')).toBe(1);
   });
 
   it('exchange UDP datagrams and answer a closed port with port unreachable', async () => {
