@@ -12,3 +12,4 @@ export {
   updateChecksum32,
   verifies,
 } from './sum.js';
+export { WasmChecksum, type WasmChecksumOptions, type WasmMemory } from './wasm.js';
