@@ -17,6 +17,8 @@ import {
   parseIpv6Cidr,
   parseMac,
 } from '../addr.js';
+import { httpService } from '../apps/http.js';
+import { chargenService, discardService, echoService } from '../apps/services.js';
 import { addresses } from '../ipv6/ndp.js';
 import { formatImpairment, type ImpairOptions, impair, parseImpairment } from '../link/impair.js';
 import type { Link } from '../link/link.js';
@@ -41,6 +43,10 @@ Options:
   --host-ip ADDR/LEN  configure the kernel's side of the TAP with this IPv4 address and bring it up
   --host-ip6 ADDR/LEN configure the kernel's side of the TAP with this IPv6 address and bring it up
   --udp-echo PORT     run a UDP echo service (RFC 862) on PORT
+  --echo PORT         TCP and UDP echo (RFC 862)
+  --discard PORT      TCP and UDP discard (RFC 863)
+  --chargen PORT      TCP character generator (RFC 864)
+  --http PORT         HTTP: / (status and counters), /bytes/N (N bytes, SHA-256 in x-sha256), POST /sha256
   --impair SPEC       seeded impairments in both directions, e.g. loss=3%,reorder=25%,dup=1%,delay=1ms,seed=7
   --pcap FILE         write every frame sent and received to FILE (pcap, Ethernet)
   --seed N            seed for the stack's random choices (default: random, printed)
@@ -56,6 +62,10 @@ interface UpOptions {
   hostIp?: string;
   hostIp6?: string;
   udpEcho?: number;
+  echo?: number;
+  discard?: number;
+  chargen?: number;
+  http?: number;
   impair?: ImpairOptions;
   pcap?: string;
   seed: number;
@@ -80,6 +90,10 @@ export function parseUpArgs(args: string[]): UpOptions {
       'host-ip': { type: 'string' },
       'host-ip6': { type: 'string' },
       'udp-echo': { type: 'string' },
+      echo: { type: 'string' },
+      discard: { type: 'string' },
+      chargen: { type: 'string' },
+      http: { type: 'string' },
       impair: { type: 'string' },
       pcap: { type: 'string' },
       seed: { type: 'string' },
@@ -115,6 +129,10 @@ export function parseUpArgs(args: string[]): UpOptions {
     opts.hostIp6 = values['host-ip6'];
   }
   if (values['udp-echo'] !== undefined) opts.udpEcho = port(values['udp-echo'], '--udp-echo');
+  for (const name of ['echo', 'discard', 'chargen', 'http'] as const) {
+    const v = values[name];
+    if (v !== undefined) opts[name] = port(v, `--${name}`);
+  }
   if (values.impair !== undefined) {
     const r = parseImpairment(values.impair);
     if (!r.ok) throw new UsageError(`--impair: ${r.error}`);
@@ -170,6 +188,10 @@ export async function runUp(o: UpOptions): Promise<number> {
     const echo = stack.udp.bind(o.udpEcho);
     echo.on('message', (msg, rinfo) => echo.send(msg, rinfo.port, rinfo.address));
   }
+  if (o.echo !== undefined) echoService(stack, o.echo);
+  if (o.discard !== undefined) discardService(stack, o.discard);
+  if (o.chargen !== undefined) chargenService(stack, o.chargen);
+  if (o.http !== undefined) httpService(stack, o.http);
   // Ready means answering: IPv6 addresses answer once duplicate address detection is over.
   const settled = () => addresses(iface.ndp).every((a) => a.state !== 'tentative');
   for (let waited = 0; iface.ipv6Enabled && !settled() && waited < 10_000; waited += 50) {

@@ -24,7 +24,7 @@ import {
   UNREACH_PROTOCOL,
 } from '../ipv4/icmp.js';
 import { emitIpv4, Ipv4Packet, ipv4HeaderLen } from '../ipv4/wire.js';
-import { IPPROTO_ICMP, IPPROTO_UDP } from '../ipproto.js';
+import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../ipproto.js';
 import type { Interface } from './iface.js';
 import { newPacket } from './packet.js';
 import { ipv4InPrefix } from './routes.js';
@@ -194,6 +194,9 @@ export class Ipv4Layer {
     switch (d.protocol) {
       case IPPROTO_ICMP:
         this.icmpInput(d, payload);
+        return;
+      case IPPROTO_TCP:
+        stack.tcp.input4(d, payload);
         return;
       case IPPROTO_UDP:
         if (!stack.udp.input4(d, payload))

@@ -13,7 +13,7 @@ import {
   type ReassemblyState,
   step as reassemblyStep,
 } from '../fragments/reassembly.js';
-import { IPPROTO_FRAGMENT, IPPROTO_ICMPV6, IPPROTO_NONE, IPPROTO_UDP } from '../ipproto.js';
+import { IPPROTO_FRAGMENT, IPPROTO_ICMPV6, IPPROTO_NONE, IPPROTO_TCP, IPPROTO_UDP } from '../ipproto.js';
 import { emitFragmentHeader, FRAGMENT_HEADER_LEN, walkExtHeaders } from '../ipv6/ext.js';
 import {
   emitIcmpv6,
@@ -213,6 +213,9 @@ export class Ipv6Layer {
     switch (nextHeader) {
       case IPPROTO_ICMPV6:
         this.icmpInput(d, payload);
+        return;
+      case IPPROTO_TCP:
+        stack.tcp.input6(d, payload);
         return;
       case IPPROTO_UDP:
         if (!stack.udp.input6(d, payload)) this.sendError(d, { kind: 'dest-unreachable', code: 4 }, false);

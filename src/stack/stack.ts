@@ -26,6 +26,7 @@ import { Ipv6Layer } from './ipv6.js';
 import { EventLog, type LogEvent } from './log.js';
 import { frameOf, LINK_HEADROOM } from './packet.js';
 import { ipv4Routes, ipv6Routes } from './routes.js';
+import { TcpLayer } from './tcp.js';
 import { UdpLayer } from './udp.js';
 
 /**
@@ -53,6 +54,7 @@ export class Stack {
   readonly ipv4: Ipv4Layer;
   readonly ipv6: Ipv6Layer;
   readonly udp: UdpLayer;
+  readonly tcp: TcpLayer;
   private timer: TimerId | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
   private closed = false;
@@ -64,6 +66,7 @@ export class Stack {
     this.ipv4 = new Ipv4Layer(this);
     this.ipv6 = new Ipv6Layer(this);
     this.udp = new UdpLayer(this);
+    this.tcp = new TcpLayer(this);
   }
 
   now(): number {
@@ -219,7 +222,11 @@ export class Stack {
   /** Arms the one timer at the earliest deadline of every core. Called after every event. */
   rearm(): void {
     if (this.closed) return;
-    let next = Math.min(this.ipv4.deadline() ?? Number.POSITIVE_INFINITY, this.ipv6.deadline());
+    let next = Math.min(
+      this.ipv4.deadline() ?? Number.POSITIVE_INFINITY,
+      this.ipv6.deadline(),
+      this.tcp.deadline(),
+    );
     for (const iface of this.interfaces)
       next = Math.min(next, arpDeadline(iface.arp) ?? Number.POSITIVE_INFINITY);
     if (next === this.timerAt) return;
@@ -239,6 +246,7 @@ export class Stack {
     }
     this.ipv4.tick(now);
     this.ipv6.tick(now);
+    this.tcp.tick(now);
     this.rearm();
   }
 
@@ -248,6 +256,7 @@ export class Stack {
     this.closed = true;
     if (this.timer !== undefined) this.scheduler.cancel(this.timer);
     this.udp.closeAll();
+    this.tcp.closeAll();
     await Promise.all(this.interfaces.map((i) => i.link.close()));
   }
 }

@@ -1,0 +1,89 @@
+/**
+ * The demo HTTP service: Node's own `http` server running on Oasis sockets.
+ * - `GET /` a status page with the stack's counters;
+ * - `GET /bytes/N` N pseudo-random bytes, their SHA-256 in the `x-sha256` header;
+ * - `POST /sha256` answers the SHA-256 of the request body.
+ */
+import { createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Stack } from '../stack/stack.js';
+
+const MAX_BYTES = 1 << 30;
+const CHUNK = 64 * 1024;
+
+/** Deterministic bytes for /bytes/N: a xorshift32 stream seeded by N, filled a chunk at a time. */
+export function* pseudoRandomChunks(n: number): Generator<Buffer> {
+  let x = (n ^ 0x9e3779b9) >>> 0 || 1;
+  for (let left = n; left > 0; left -= CHUNK) {
+    const len = Math.min(CHUNK, left);
+    const chunk = Buffer.allocUnsafe(len);
+    for (let i = 0; i < len; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      chunk[i] = x & 0xff;
+    }
+    yield chunk;
+  }
+}
+
+export function sha256OfBytes(n: number): string {
+  const h = createHash('sha256');
+  for (const c of pseudoRandomChunks(n)) h.update(c);
+  return h.digest('hex');
+}
+
+function status(stack: Stack, res: ServerResponse): void {
+  const body = JSON.stringify(
+    {
+      interfaces: stack.interfaces.map((i) => ({ name: i.name, mtu: i.mtu, link: i.link.counters })),
+      tcp: { connections: stack.tcp.connectionStates(), counters: stack.tcp.counters },
+      counters: stack.counters.snapshot(),
+      log: stack.log.recent().slice(-20),
+    },
+    null,
+    2,
+  );
+  res.writeHead(200, { 'content-type': 'application/json' }).end(`${body}\n`);
+}
+
+function bytes(n: number, res: ServerResponse): void {
+  res.writeHead(200, {
+    'content-type': 'application/octet-stream',
+    'content-length': n,
+    'x-sha256': sha256OfBytes(n),
+  });
+  const chunks = pseudoRandomChunks(n);
+  const pump = () => {
+    for (;;) {
+      const next = chunks.next();
+      if (next.done) return void res.end();
+      if (!res.write(next.value)) return void res.once('drain', pump);
+    }
+  };
+  pump();
+}
+
+function sha256(req: IncomingMessage, res: ServerResponse): void {
+  const h = createHash('sha256');
+  let length = 0;
+  req.on('data', (c: Buffer) => {
+    length += c.length;
+    h.update(c);
+  });
+  req.on('end', () =>
+    res.writeHead(200, { 'content-type': 'text/plain' }).end(`${h.digest('hex')}  ${length}\n`),
+  );
+}
+
+export function httpService(stack: Stack, port: number): void {
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://oasis');
+    const m = /^\/bytes\/(\d+)$/.exec(url.pathname);
+    if (req.method === 'GET' && url.pathname === '/') return status(stack, res);
+    if (req.method === 'GET' && m && Number(m[1]) <= MAX_BYTES) return bytes(Number(m[1]), res);
+    if (req.method === 'POST' && url.pathname === '/sha256') return sha256(req, res);
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+  });
+  stack.tcp.createServer((socket) => server.emit('connection', socket)).listen(port);
+}

@@ -1,0 +1,272 @@
+/**
+ * The scratch of one step. Rules work on mutable copies of the connection records they touch
+ * (`get`), never on the records of the input state; `finish` runs the output routine for every touched
+ * connection, derives the notifications by comparing each record before and after the step (TCP-NOTES
+ * §1 "diffing"), writes the new records into a new persistent table and keeps the timer heap's top
+ * exact. The input state is never modified, so it stays usable (snapshots, replay, shrinking).
+ */
+import { heapInsert, heapPop, type PHeap } from './pheap.js';
+import { type PMap, pmapEntries, pmapGet, pmapRemove, pmapSet } from './pmap.js';
+import type { SipKey } from './siphash.js';
+import {
+  type CloseReason,
+  type FlowKey,
+  isSynchronized,
+  type Listener,
+  type MutTcb,
+  type SegmentOut,
+  type Tcb,
+  type TcpConfig,
+  type TcpCounterName,
+  type TcpOutput,
+  type TcpReply,
+  type TcpStack,
+  type TcpStep,
+} from './types.js';
+
+export interface DraftHooks {
+  /** Sends what may be sent and arms the send-side timers (output.ts). */
+  output(d: Draft, t: MutTcb): void;
+  /** The connection's earliest deadline (timers.ts). */
+  deadline(t: Tcb): number | null;
+}
+
+export class Draft {
+  readonly segments: SegmentOut[] = [];
+  readonly config: TcpConfig;
+  readonly key: SipKey;
+  conns: PMap<Tcb>;
+  heap: PHeap;
+  portTable: readonly number[];
+  private listenerCopy: Map<number, Listener> | null = null;
+  private counterCopy: Record<TcpCounterName, number> | null = null;
+  /** Working copies (null = removed) and the records they started from (undefined = created). */
+  private readonly work = new Map<FlowKey, MutTcb | null>();
+  private readonly before = new Map<FlowKey, Tcb | undefined>();
+  private readonly reasons = new Map<FlowKey, CloseReason>();
+
+  constructor(
+    readonly s: TcpStack,
+    readonly now: number,
+    private readonly hooks: DraftHooks,
+  ) {
+    this.config = s.config;
+    this.key = s.key;
+    this.conns = s.conns;
+    this.heap = s.heap;
+    this.portTable = s.portTable;
+  }
+
+  get listeners(): ReadonlyMap<number, Listener> {
+    return this.listenerCopy ?? this.s.listeners;
+  }
+
+  setListener(port: number, l: Listener | null): void {
+    this.listenerCopy ??= new Map(this.s.listeners);
+    if (l === null) this.listenerCopy.delete(port);
+    else this.listenerCopy.set(port, l);
+  }
+
+  count(name: TcpCounterName, by = 1): void {
+    if (by === 0) return;
+    this.counterCopy ??= { ...this.s.counters };
+    this.counterCopy[name] += by;
+  }
+
+  /** The number of connections after the changes so far. */
+  get size(): number {
+    return this.conns.size;
+  }
+
+  /** A mutable working copy of the connection, or undefined if there is none. */
+  get(key: FlowKey): MutTcb | undefined {
+    const w = this.work.get(key);
+    if (w !== undefined) return w ?? undefined;
+    const t = pmapGet(this.conns, key);
+    if (t === undefined) return undefined;
+    const copy: MutTcb = { ...t };
+    this.work.set(key, copy);
+    this.before.set(key, t);
+    return copy;
+  }
+
+  has(key: FlowKey): boolean {
+    const w = this.work.get(key);
+    if (w !== undefined) return w !== null;
+    return pmapGet(this.conns, key) !== undefined;
+  }
+
+  /** Every connection as this step sees it (for rare whole-table operations). */
+  *allConnections(): Generator<Tcb> {
+    for (const [key, t] of pmapEntries(this.conns)) {
+      const w = this.work.get(key);
+      if (w === null) continue;
+      yield w ?? t;
+    }
+  }
+
+  /** Adds a new connection (the key must be free). */
+  create(t: MutTcb): void {
+    if (!this.before.has(t.key)) this.before.set(t.key, pmapGet(this.conns, t.key));
+    this.work.set(t.key, t);
+    // Keep `size` right for admission checks within the step.
+    this.conns = pmapSet(this.conns, t.key, t);
+  }
+
+  /** Deletes the connection (its TCB) with the reason reported to the user. */
+  remove(key: FlowKey, reason: CloseReason): void {
+    if (!this.before.has(key)) this.before.set(key, pmapGet(this.conns, key));
+    this.work.set(key, null);
+    this.reasons.set(key, reason);
+    this.conns = pmapRemove(this.conns, key);
+  }
+
+  emit(seg: SegmentOut): void {
+    this.segments.push(seg);
+    this.count('segments-out');
+    if (seg.payloadLen > 0) this.count('bytes-out', seg.payloadLen);
+    if (seg.repr.flags.rst) this.count('rst-sent');
+  }
+
+  finish(reply: TcpReply): TcpStep {
+    const notes: TcpOutput[] = [];
+    for (const w of this.work.values()) {
+      if (w !== null) this.hooks.output(this, w);
+    }
+    for (const [key, w] of this.work) {
+      const old = this.before.get(key);
+      if (w === null) {
+        if (old?.announced)
+          notes.push({ kind: 'closed', flow: key, reason: this.reasons.get(key) ?? 'local' });
+        if (old !== undefined) this.listenerDelta(old, undefined);
+        continue;
+      }
+      this.listenerDelta(old, w);
+      const wasSync = old !== undefined && isSynchronized(old.state);
+      if (!wasSync && isSynchronized(w.state)) {
+        w.announced = true;
+        this.count(w.passive ? 'established-passive' : 'established-active');
+        notes.push({
+          kind: 'established',
+          flow: key,
+          role: w.passive ? 'passive' : 'active',
+          local: w.local,
+          localPort: w.localPort,
+          remote: w.remote,
+          remotePort: w.remotePort,
+        });
+      }
+      if (w.announced && w.rcvq.length > (old?.rcvq.length ?? 0)) {
+        notes.push({ kind: 'readable', flow: key, available: w.rcvq.length });
+      }
+      if (w.announced && w.rcvFin && !(old?.rcvFin ?? false)) notes.push({ kind: 'eof', flow: key });
+      if (w.writeBlocked && canWrite(w) && this.config.sndBuf - w.sndq.length >= this.config.sndBuf / 2) {
+        w.writeBlocked = false;
+        notes.push({ kind: 'writable', flow: key, space: this.config.sndBuf - w.sndq.length });
+      }
+      if (w.state === 'TimeWait' && old?.state !== 'TimeWait' && w.announced) {
+        // Over for the user; TIME-WAIT itself is the stack's business (the record stays readable).
+        w.announced = false;
+        notes.push({ kind: 'closed', flow: key, reason: 'normal' });
+      }
+      this.schedule(w);
+      this.conns = pmapSet(this.conns, key, w);
+    }
+    this.normalizeHeap();
+    const outputs: TcpOutput[] = this.segments;
+    outputs.push(...notes);
+    const changed =
+      this.work.size > 0 ||
+      this.listenerCopy !== null ||
+      this.counterCopy !== null ||
+      this.heap !== this.s.heap ||
+      this.portTable !== this.s.portTable ||
+      this.now !== this.s.now;
+    const state: TcpStack = changed
+      ? {
+          config: this.config,
+          key: this.key,
+          conns: this.conns,
+          listeners: this.listeners,
+          heap: this.heap,
+          portTable: this.portTable,
+          counters: this.counterCopy ?? this.s.counters,
+          now: Math.max(this.now, this.s.now),
+        }
+      : this.s;
+    return { state, outputs, reply };
+  }
+
+  /** Keeps each listener's count of SYN-RECEIVED children right. */
+  private listenerDelta(old: Tcb | undefined, now: Tcb | undefined): void {
+    const was = old?.passive === true && old.state === 'SynReceived';
+    const is = now?.passive === true && now.state === 'SynReceived';
+    if (was === is) return;
+    const t = (now ?? old)!;
+    const l = this.listeners.get(t.localPort);
+    if (l === undefined) return;
+    this.setListener(t.localPort, { ...l, pending: Math.max(0, l.pending + (is ? 1 : -1)) });
+  }
+
+  private schedule(t: MutTcb): void {
+    const d = this.hooks.deadline(t);
+    if (d !== null && (t.heapAt === null || d < t.heapAt)) {
+      this.heap = heapInsert(this.heap, d, t.key);
+      t.heapAt = d;
+    }
+  }
+
+  /** Pops stale entries off the top until the top is some connection's exact deadline. */
+  private normalizeHeap(): void {
+    for (;;) {
+      const top = this.heap;
+      if (top === null) return;
+      const t = pmapGet(this.conns, top.key);
+      if (t === undefined || t.heapAt !== top.at) {
+        this.heap = heapPop(top);
+        continue;
+      }
+      const exact = this.hooks.deadline(t);
+      if (exact === top.at) return;
+      this.heap = heapPop(top);
+      if (exact === null) {
+        this.conns = pmapSet(this.conns, t.key, { ...t, heapAt: null });
+      } else {
+        // The deadline moved later (e.g. the retransmit timer restarted): re-file it there.
+        this.heap = heapInsert(this.heap, exact, t.key);
+        this.conns = pmapSet(this.conns, t.key, { ...t, heapAt: exact });
+      }
+    }
+  }
+
+  /** Pops the entry at the top of the heap if it is due; the connection's `heapAt` is cleared. */
+  popDue(): FlowKey | null {
+    for (;;) {
+      const top = this.heap;
+      if (top === null || top.at > this.now) return null;
+      this.heap = heapPop(top);
+      const w = this.work.get(top.key);
+      const cur = w === undefined ? pmapGet(this.conns, top.key) : (w ?? undefined);
+      if (cur === undefined || cur.heapAt !== top.at) continue;
+      const t = this.get(top.key)!;
+      t.heapAt = null;
+      return top.key;
+    }
+  }
+}
+
+/** States in which the user may still queue data. */
+export function canWrite(t: Tcb): boolean {
+  return (
+    t.finSeq === null &&
+    (t.state === 'Established' ||
+      t.state === 'CloseWait' ||
+      t.state === 'SynSent' ||
+      t.state === 'SynReceived')
+  );
+}
+
+/** Bytes the user may still queue. */
+export function sendSpace(t: Tcb, c: TcpConfig): number {
+  return Math.max(0, c.sndBuf - t.sndq.length);
+}

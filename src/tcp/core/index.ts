@@ -1,0 +1,15 @@
+/** The pure TCP core (see stack.ts for the contract and src/tcp/README.md for the feature list). */
+export type { CcState, CongestionName } from './congestion/index.js';
+export { connDeadline } from './timers.js';
+export { addrKey, flowKey } from './secrets.js';
+export { concatChunks, ropeCopy } from './rope.js';
+export {
+  tcpConfig,
+  tcpConnection,
+  tcpConnections,
+  tcpDeadline,
+  tcpInit,
+  tcpListener,
+  tcpStep,
+} from './stack.js';
+export * from './types.js';

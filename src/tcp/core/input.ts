@@ -1,0 +1,653 @@
+/**
+ * SEGMENT ARRIVES (RFC 9293 §3.10.7), one function per state group, in the RFC's order of checks.
+ *
+ * Choices (all listed in src/tcp/README.md):
+ * - RFC 5961 is implemented: RST must match RCV.NXT exactly (else a challenge ACK if in window), a SYN in
+ *   a synchronized state gets a challenge ACK, and an ACK outside [SND.UNA - MAX.SND.WND, SND.MAX] gets
+ *   a challenge ACK; challenge ACKs are throttled per connection (output.ts `challengeAck`).
+ * - RFC 7323: PAWS (§5.3) before the sequence check; TS.Recent updated by §4.3's rule; once timestamps
+ *   are negotiated a non-RST segment without them is dropped (§3.2 SHOULD).
+ * - A bad ACK in SYN-RECEIVED and a bad SYN-ACK in SYN-SENT are answered with a RST, the connection
+ *   stays (the RFC, unlike utcp); simultaneous open is supported (MUST-10).
+ * - Data on a SYN is not accepted (not acknowledged, so the peer sends it again); data and FIN on the
+ *   SYN-ACK and on the handshake-completing ACK are processed (utcp ignores the latter).
+ * - A retransmitted SYN in SYN-RECEIVED is answered with the SYN-ACK again (as Linux), a retransmitted
+ *   FIN in TIME-WAIT is acknowledged and restarts the 2·MSL timer (§3.10.7.4 "TIME-WAIT STATE").
+ * - TIME-WAIT accepts a new SYN (MAY-2) when its timestamp (RFC 6191) or, without timestamps, its
+ *   sequence number is above the old connection's, and a listener exists; the new ISS is above
+ *   anything the old incarnation used.
+ * - The URG bit and urgent pointer are ignored: urgent data is delivered in line (SHLD-13).
+ */
+import { type Seq, seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from '../seq.js';
+import type { TcpRepr } from '../wire.js';
+import { ccInit, ccOf } from './congestion/index.js';
+import type { Draft } from './draft.js';
+import {
+  challengeAck,
+  DUP_THRESH,
+  finAcked,
+  retransmit,
+  sendReset,
+  sendResetFor,
+  sendSynAck,
+  sndqSeq,
+  synWindow,
+  tsNow,
+  windowShiftFor,
+} from './output.js';
+import { EMPTY_OOO, lostBoundary, oooInsert, oooTake, scoreboardAdd, scoreboardTrim } from './ranges.js';
+import { ropeAppend, ropeDrop } from './rope.js';
+import { rttAfterSynTimeout, rttSample } from './rtt.js';
+import { addrEqual, flowKey, initialSeq, isV6, tsOffset } from './secrets.js';
+import { newTcb } from './tcb.js';
+import type { IpAddr, Listener, MutTcb, TcpConfig } from './types.js';
+
+/** RFC 7323 §5.5: TS.Recent is invalid after 24 days of idleness. */
+const PAWS_IDLE = 24 * 24 * 3600_000;
+
+export interface Arrival {
+  readonly local: IpAddr;
+  readonly remote: IpAddr;
+  readonly repr: TcpRepr;
+  readonly payload: Uint8Array;
+}
+
+/** SEG.LEN: data plus SYN and FIN. */
+function segLen(a: Arrival): number {
+  return a.payload.length + (a.repr.flags.syn ? 1 : 0) + (a.repr.flags.fin ? 1 : 0);
+}
+
+export function segmentArrives(d: Draft, a: Arrival): void {
+  d.count('segments-in');
+  if (a.payload.length > 0) d.count('bytes-in', a.payload.length);
+  const { repr } = a;
+  if (repr.srcPort === 0 || repr.dstPort === 0) {
+    d.count('bad-port');
+    return;
+  }
+  const t = d.get(flowKey(a.local, repr.dstPort, a.remote, repr.srcPort));
+  if (t !== undefined) {
+    if (t.state === 'SynSent') synSent(d, t, a);
+    else otherStates(d, t, a);
+    return;
+  }
+  const l = findListener(d, a.local, repr.dstPort);
+  if (l !== undefined) listenState(d, l, a, null);
+  else closedState(d, a);
+}
+
+export function findListener(d: Draft, local: IpAddr, port: number): Listener | undefined {
+  const l = d.listeners.get(port);
+  if (l === undefined || (l.addr !== null && !addrEqual(l.addr, local))) return undefined;
+  return l;
+}
+
+/** §3.10.7.1 CLOSED: RST for anything but a RST. */
+function closedState(d: Draft, a: Arrival): void {
+  d.count('no-connection');
+  sendResetFor(d, a.local, a.remote, a.repr, a.payload.length);
+}
+
+/** Options of the peer's SYN, applied to a new TCB (RFC 9293 §3.7.1, RFC 7323 §2-3, RFC 2018 §2). */
+function negotiate(d: Draft, t: MutTcb, repr: TcpRepr): void {
+  const c = d.config;
+  const o = repr.options;
+  // MUST-15: 536 (IPv4) or 1220 (IPv6) without the option; MUST-16: never above what we can send.
+  const peerMss = o.mss ?? (isV6(t.local) ? 1220 : 536);
+  // An MSS below 64 would make segments mostly header (and 0 would stall): clamp like Linux (48).
+  t.mss = Math.max(64, Math.min(peerMss, t.rmss));
+  t.wsOk = c.windowScaling && o.windowScale !== undefined;
+  if (t.wsOk) {
+    const shift = o.windowScale!;
+    if (shift > 14) d.count('window-scale-clamped');
+    t.sndScale = Math.min(14, shift);
+    t.rcvScale = windowShiftFor(c.rcvBuf);
+  } else {
+    t.sndScale = 0;
+    t.rcvScale = 0;
+  }
+  t.sackOk = c.sack && o.sackPermitted === true;
+  t.tsOk = c.timestamps && o.timestamps !== undefined;
+  if (t.tsOk) {
+    t.tsRecent = o.timestamps!.tsVal;
+    t.tsRecentAt = d.now;
+  }
+}
+
+/** §3.10.7.2 LISTEN. `iss` is forced when reopening from TIME-WAIT. */
+export function listenState(d: Draft, l: Listener, a: Arrival, iss: Seq | null): void {
+  const { repr } = a;
+  const c = d.config;
+  if (repr.flags.rst) {
+    d.count('listen-rst-ignored');
+    return;
+  }
+  if (repr.flags.ack) {
+    d.count('listen-bad-ack');
+    sendResetFor(d, a.local, a.remote, repr, a.payload.length);
+    return;
+  }
+  if (!repr.flags.syn) {
+    d.count('listen-no-syn');
+    return;
+  }
+  if (d.size >= c.maxConnections) {
+    d.count('too-many-connections');
+    return;
+  }
+  if (l.pending >= l.backlog) {
+    d.count('backlog-full');
+    return;
+  }
+  const now = d.now;
+  const t = newTcb(d.config, {
+    local: a.local,
+    localPort: repr.dstPort,
+    remote: a.remote,
+    remotePort: repr.srcPort,
+    iss: iss ?? initialSeq(d.key, now, a.local, repr.dstPort, a.remote, repr.srcPort),
+    tsOffset: tsOffset(d.key, a.local, repr.dstPort, a.remote, repr.srcPort),
+    passive: true,
+    now,
+  });
+  negotiate(d, t, repr);
+  t.state = 'SynReceived';
+  t.irs = repr.seq;
+  t.rcvNxt = seqAdd(repr.seq, 1);
+  t.rcvAdv = t.rcvNxt;
+  t.lastAckSent = t.rcvNxt;
+  // A SYN's window is never scaled (RFC 7323 §2.2).
+  t.sndWnd = repr.window;
+  t.maxSndWnd = repr.window;
+  t.sndWl1 = repr.seq;
+  t.sndWl2 = t.iss;
+  t.rexmt = { mode: 'syn', at: now + t.rtt.rto, count: 0, backoff: 0 };
+  t.rttSeq = t.iss;
+  t.rttAt = now;
+  t.lastRecvAt = now;
+  sendSynAck(d, t);
+  d.create(t);
+}
+
+/** §3.10.7.3 SYN-SENT. */
+function synSent(d: Draft, t: MutTcb, a: Arrival): void {
+  const { repr } = a;
+  const f = repr.flags;
+  let ackOk = false;
+  if (f.ack) {
+    if (seqLe(repr.ack, t.iss) || seqGt(repr.ack, t.sndMax)) {
+      d.count('syn-sent-bad-ack');
+      sendResetFor(d, a.local, a.remote, repr, a.payload.length);
+      return;
+    }
+    ackOk = true;
+  }
+  if (f.rst) {
+    if (ackOk) {
+      d.count('rst-received');
+      d.remove(t.key, 'refused');
+    } else {
+      d.count('syn-sent-dropped');
+    }
+    return;
+  }
+  if (!f.syn) {
+    d.count('syn-sent-dropped');
+    return;
+  }
+  negotiate(d, t, repr);
+  t.irs = repr.seq;
+  t.rcvNxt = seqAdd(repr.seq, 1);
+  t.lastRecvAt = d.now;
+  t.sndWnd = repr.window;
+  t.maxSndWnd = Math.max(t.maxSndWnd, repr.window);
+  t.sndWl1 = repr.seq;
+  t.sndWl2 = repr.ack;
+  if (ackOk) {
+    // Our SYN is acknowledged: ESTABLISHED (or FIN-WAIT-1 if the user already shut the sending side).
+    establish(d, t, a);
+    t.rcvAdv = seqAdd(t.rcvNxt, synWindow(t, d.config));
+    t.ackNow = true;
+    if (a.payload.length > 0 || f.fin) processText(d, t, seqAdd(repr.seq, 1), a.payload, f.fin);
+    return;
+  }
+  // Simultaneous open (Figure 7): SYN-RECEIVED, SYN-ACK with our ISS. Text waits for ESTABLISHED.
+  t.state = 'SynReceived';
+  t.rcvAdv = t.rcvNxt;
+  t.lastAckSent = t.rcvNxt;
+  sendSynAck(d, t);
+}
+
+/** Our SYN was acknowledged (from SYN-SENT or SYN-RECEIVED). */
+function establish(d: Draft, t: MutTcb, a: Arrival): void {
+  const c = d.config;
+  const ts = a.repr.options.timestamps;
+  let sample: number | null = null;
+  if (t.tsOk && ts !== undefined && ts.tsEcr !== 0) sample = tsSample(t, d.now, ts.tsEcr);
+  else if (t.rttSeq !== null) sample = d.now - t.rttAt;
+  if (sample !== null) t.rtt = rttSample(t.rtt, sample, c);
+  if (t.synRetransmitted) t.rtt = rttAfterSynTimeout(t.rtt, c);
+  t.rttSeq = null;
+  t.sndUna = seqAdd(t.iss, 1);
+  if (seqLt(t.sndNxt, t.sndUna)) t.sndNxt = t.sndUna;
+  t.state = t.finSeq !== null ? 'FinWait1' : 'Established';
+  t.rexmt = null;
+  // RFC 5681 §3.1: a lost SYN or SYN-ACK leaves an initial window of one segment.
+  t.cc = ccInit(c.congestion, t.mss, t.synRetransmitted ? 1 : c.initialCwndSegments);
+  t.lastSendAt = d.now;
+}
+
+/** RTT from an echoed timestamp (RFC 7323 §4.1), or null if it is not plausible. */
+function tsSample(t: MutTcb, now: number, tsEcr: number): number | null {
+  const r = (tsNow(t, now) - tsEcr) | 0;
+  return r >= 0 ? r : null;
+}
+
+/** §3.4 Table 5: the four cases of segment acceptability. */
+export function acceptable(seq: Seq, len: number, rcvNxt: Seq, rcvWnd: number): boolean {
+  if (len === 0)
+    return rcvWnd === 0 ? seq === rcvNxt : seqGe(seq, rcvNxt) && seqLt(seq, seqAdd(rcvNxt, rcvWnd));
+  if (rcvWnd === 0) return false;
+  const inWnd = (x: Seq): boolean => seqGe(x, rcvNxt) && seqLt(x, seqAdd(rcvNxt, rcvWnd));
+  return inWnd(seq) || inWnd(seqAdd(seq, len - 1));
+}
+
+/** §3.10.7.4: SYN-RECEIVED and the synchronized states. */
+function otherStates(d: Draft, t: MutTcb, a: Arrival): void {
+  const { repr, payload } = a;
+  const f = repr.flags;
+  const now = d.now;
+  const len = segLen(a);
+
+  if (t.state === 'TimeWait' && f.syn && !f.ack && !f.rst && timeWaitReopen(d, t, a)) return;
+  if (t.state === 'SynReceived' && f.syn && !f.ack && !f.rst && repr.seq === t.irs) {
+    // Our SYN-ACK was lost: answer the retransmitted SYN at once.
+    d.count('retransmit-synack');
+    sendSynAck(d, t);
+    return;
+  }
+
+  // RFC 7323 §5.3 R1 (PAWS), before the sequence number check.
+  const ts = repr.options.timestamps;
+  if (t.tsOk && !f.rst) {
+    if (ts === undefined) {
+      d.count('timestamp-missing');
+      return;
+    }
+    if (seqLt(ts.tsVal as Seq, t.tsRecent as Seq) && now - t.tsRecentAt <= PAWS_IDLE) {
+      d.count('paws-rejected');
+      t.ackNow = true;
+      return;
+    }
+  }
+
+  if (
+    t.state === 'SynReceived' &&
+    !t.passive &&
+    f.syn &&
+    f.ack &&
+    !f.rst &&
+    payload.length === 0 &&
+    repr.seq === t.irs &&
+    seqLt(t.sndUna, repr.ack) &&
+    seqLe(repr.ack, t.sndMax)
+  ) {
+    // Figure 7 line 6: in a simultaneous open the peer's SYN-ACK acknowledges our SYN (it fails the
+    // sequence check only because it repeats the SYN we already have; Linux accepts it too).
+    establish(d, t, a);
+    t.sndWnd = repr.window;
+    t.maxSndWnd = Math.max(t.maxSndWnd, repr.window);
+    t.sndWl1 = repr.seq;
+    t.sndWl2 = repr.ack;
+    return;
+  }
+
+  if (t.state === 'TimeWait' && f.fin && !f.rst && seqAdd(repr.seq, len) === t.rcvNxt) {
+    // A retransmission of the peer's FIN: acknowledge it and restart the 2·MSL timeout.
+    t.timeWaitAt = now + 2 * d.config.msl;
+    t.ackNow = true;
+    return;
+  }
+
+  // First: sequence number (Table 6).
+  const rcvWnd = Math.max(0, seqDiff(t.rcvAdv, t.rcvNxt));
+  if (!acceptable(repr.seq, len, t.rcvNxt, rcvWnd)) {
+    d.count(f.rst ? 'rst-out-of-window' : 'out-of-window');
+    if (!f.rst) t.ackNow = true;
+    return;
+  }
+  t.lastRecvAt = now;
+  t.keepaliveProbes = 0;
+  t.keepaliveAt = null;
+  if (t.rexmt?.mode === 'persist') t.rexmt = { ...t.rexmt, count: 0 };
+  // RFC 7323 §4.3: TS.Recent from a segment that starts at or before what we last acknowledged.
+  if (
+    t.tsOk &&
+    ts !== undefined &&
+    !f.rst &&
+    seqGe(ts.tsVal as Seq, t.tsRecent as Seq) &&
+    seqLe(repr.seq, t.lastAckSent)
+  ) {
+    t.tsRecent = ts.tsVal;
+    t.tsRecentAt = now;
+  }
+
+  // Second: RST (RFC 5961 §3.2).
+  if (f.rst) {
+    if (t.state === 'TimeWait') {
+      // RFC 1337 ("TIME-WAIT assassination"): a RST must not cut TIME-WAIT short.
+      d.count('time-wait-rst-ignored');
+      return;
+    }
+    if (repr.seq !== t.rcvNxt) {
+      challengeAck(d, t, 'rst-challenged');
+      return;
+    }
+    d.count('rst-received');
+    d.remove(t.key, t.state === 'SynReceived' ? 'refused' : 'reset');
+    return;
+  }
+
+  // Fourth: SYN (RFC 5961 §4).
+  if (f.syn) {
+    if (t.state === 'SynReceived' && t.passive) {
+      // "return this connection to the LISTEN state": the listener is still there.
+      d.count('syn-received-reset');
+      d.remove(t.key, 'refused');
+      return;
+    }
+    challengeAck(d, t, 'syn-challenged');
+    return;
+  }
+
+  // Fifth: ACK.
+  if (!f.ack) {
+    d.count('no-ack-flag');
+    return;
+  }
+  if (t.state === 'SynReceived') {
+    if (!(seqLt(t.sndUna, repr.ack) && seqLe(repr.ack, t.sndMax))) {
+      d.count('syn-received-bad-ack');
+      sendResetFor(d, t.local, t.remote, repr, payload.length);
+      return;
+    }
+    establish(d, t, a);
+    t.sndWnd = repr.window * 2 ** t.sndScale;
+    t.maxSndWnd = Math.max(t.maxSndWnd, t.sndWnd);
+    t.sndWl1 = repr.seq;
+    t.sndWl2 = repr.ack;
+  } else if (!(seqLe(seqAdd(t.sndUna, -t.maxSndWnd), repr.ack) && seqLe(repr.ack, t.sndMax))) {
+    // RFC 5961 §5.2: outside [SND.UNA - MAX.SND.WND, SND.MAX].
+    d.count(seqGt(repr.ack, t.sndMax) ? 'ack-unsent' : 'ack-old');
+    challengeAck(d, t, 'ack-challenged');
+    return;
+  }
+  processAck(d, t, a);
+  switch (t.state) {
+    case 'FinWait1':
+      if (finAcked(t)) {
+        t.state = 'FinWait2';
+        if (t.userClosed) t.finWait2At = now + d.config.finWait2Timeout;
+      }
+      break;
+    case 'Closing':
+      if (finAcked(t)) enterTimeWait(d, t);
+      break;
+    case 'LastAck':
+      if (finAcked(t)) {
+        d.remove(t.key, 'normal');
+        return;
+      }
+      break;
+    default:
+      break;
+  }
+
+  // Sixth (URG) is ignored. Seventh: segment text; eighth: FIN.
+  processText(d, t, repr.seq, payload, f.fin);
+}
+
+/** Seventh and eighth steps: queue the text (in order or held), then the FIN if it is in order. */
+function processText(d: Draft, t: MutTcb, seq: Seq, payload: Uint8Array, fin: boolean): void {
+  if (payload.length === 0 && !fin) return;
+  const receiving = t.state === 'Established' || t.state === 'FinWait1' || t.state === 'FinWait2';
+  if (!receiving) {
+    // CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: the peer's FIN came already; text is ignored, a FIN
+    // is acknowledged again (eighth step: "send an acknowledgment for the FIN").
+    if (payload.length > 0) d.count('data-ignored');
+    if (fin) t.ackNow = true;
+    return;
+  }
+  if (payload.length > 0 && t.userClosed) {
+    // SHLD-3: the user cannot read any more; tell the peer the data was lost.
+    d.count('data-after-close');
+    sendReset(d, t, t.sndNxt, true);
+    d.remove(t.key, 'aborted');
+    return;
+  }
+  const c = d.config;
+  if (seqGt(seq, t.rcvNxt)) {
+    // Above a hole: hold it (inside the window only) and send a duplicate ACK at once (RFC 5681 §4.2).
+    const r = oooInsert(t.ooo, t.rcvNxt, t.rcvAdv, seq, payload, fin, c.maxOooRanges);
+    t.ooo = r.queue;
+    if (r.stored > 0) d.count('ooo-queued');
+    if (r.dropped > 0) d.count('ooo-dropped');
+    t.ackNow = true;
+    return;
+  }
+  // In order, possibly starting before RCV.NXT: keep only the new part, inside the window.
+  const skip = Math.min(payload.length, seqDiff(t.rcvNxt, seq));
+  let data = payload.subarray(skip);
+  let finInOrder = fin;
+  const room = Math.max(0, seqDiff(t.rcvAdv, t.rcvNxt));
+  if (data.length > room) {
+    d.count('data-trimmed');
+    data = data.subarray(0, room);
+    finInOrder = false;
+  }
+  if (data.length > 0) {
+    t.rcvq = ropeAppend(t.rcvq, data);
+    t.rcvNxt = seqAdd(t.rcvNxt, data.length);
+  }
+  if (finInOrder && seqAdd(seq, payload.length) === t.rcvNxt) {
+    processFin(d, t);
+    return;
+  }
+  let filled = false;
+  if (t.ooo.ranges.length > 0 || t.ooo.fin !== null) {
+    const tk = oooTake(t.ooo, t.rcvNxt);
+    for (const v of tk.data) t.rcvq = ropeAppend(t.rcvq, v);
+    filled = tk.rcvNxt !== t.rcvNxt || tk.fin;
+    t.rcvNxt = tk.rcvNxt;
+    t.ooo = tk.queue;
+    if (tk.fin) {
+      processFin(d, t);
+      return;
+    }
+  }
+  if (filled) {
+    // RFC 5681 §4.2: an ACK at once when a gap is (partly) filled.
+    t.ackNow = true;
+  } else if (data.length > 0) {
+    // Delayed ACK: at least every second segment, and within `delayedAckTimeout` (RFC 9293 §3.8.6.3).
+    t.ackPending++;
+    if (t.ackPending >= 2) t.ackNow = true;
+    else if (t.delackAt === null) t.delackAt = d.now + c.delayedAckTimeout;
+  } else if (payload.length > 0) {
+    // Nothing new (all before RCV.NXT or beyond the window): say where we are.
+    t.ackNow = true;
+  }
+}
+
+/** Eighth step: the FIN is in order. */
+function processFin(d: Draft, t: MutTcb): void {
+  t.rcvNxt = seqAdd(t.rcvNxt, 1);
+  t.rcvFin = true;
+  t.ackNow = true;
+  t.ooo = EMPTY_OOO;
+  d.count('fin-received');
+  switch (t.state) {
+    case 'SynReceived':
+    case 'Established':
+      t.state = 'CloseWait';
+      break;
+    case 'FinWait1':
+      if (finAcked(t)) enterTimeWait(d, t);
+      else t.state = 'Closing';
+      break;
+    case 'FinWait2':
+      enterTimeWait(d, t);
+      break;
+    case 'TimeWait':
+      t.timeWaitAt = d.now + 2 * d.config.msl;
+      break;
+    default:
+      break;
+  }
+}
+
+/** TIME-WAIT: only the 2·MSL timer runs (TCP-NOTES §6 timer invariants). */
+export function enterTimeWait(d: Draft, t: MutTcb): void {
+  t.state = 'TimeWait';
+  t.timeWaitAt = d.now + 2 * d.config.msl;
+  t.rexmt = null;
+  t.delackAt = null;
+  t.finWait2At = null;
+  t.keepaliveAt = null;
+  t.recovery = null;
+}
+
+/** RFC 9293 §3.6.1 MAY-2 with RFC 6191: a new SYN may reopen a TIME-WAIT connection. */
+function timeWaitReopen(d: Draft, t: MutTcb, a: Arrival): boolean {
+  const l = findListener(d, t.local, t.localPort);
+  if (l === undefined) return false;
+  const ts = a.repr.options.timestamps;
+  const newer =
+    t.tsOk && ts !== undefined ? seqGt(ts.tsVal as Seq, t.tsRecent as Seq) : seqGt(a.repr.seq, t.rcvNxt);
+  if (!newer) return false;
+  d.count('time-wait-reused');
+  // (1) "assigns its initial sequence number for the new connection to be larger than the largest
+  // sequence number it used on the previous connection incarnation".
+  const iss = seqAdd(t.sndMax, 65_535 + 2);
+  d.remove(t.key, 'normal');
+  listenState(d, l, a, iss);
+  return true;
+}
+
+/** ACK processing for SYN-RECEIVED (after `establish`) and the synchronized states. */
+function processAck(d: Draft, t: MutTcb, a: Arrival): void {
+  const { repr, payload } = a;
+  const c = d.config;
+  const now = d.now;
+  const ack = repr.ack;
+  const opts = repr.options;
+  const segWnd = repr.window * 2 ** t.sndScale;
+  const oldUna = t.sndUna;
+  if (t.sackOk && opts.sack !== undefined) {
+    d.count('sack-blocks-in', opts.sack.length);
+    t.scoreboard = scoreboardAdd(t.scoreboard, opts.sack, t.sndUna, t.sndMax, c.maxSackRanges);
+  }
+  const wndUnchanged = segWnd === t.sndWnd;
+  if (seqGt(ack, t.sndUna)) {
+    const acked = seqDiff(ack, t.sndUna);
+    const dataAcked = Math.max(0, Math.min(t.sndq.length, seqDiff(ack, sndqSeq(t))));
+    t.sndq = ropeDrop(t.sndq, dataAcked);
+    let sample: number | null = null;
+    const ts = opts.timestamps;
+    if (t.tsOk && ts !== undefined && ts.tsEcr !== 0) sample = tsSample(t, now, ts.tsEcr);
+    else if (t.rttSeq !== null && seqGt(ack, t.rttSeq)) sample = now - t.rttAt;
+    if (t.rttSeq !== null && seqGt(ack, t.rttSeq)) t.rttSeq = null;
+    if (sample !== null) t.rtt = rttSample(t.rtt, sample, c);
+    const flight = seqDiff(t.sndMax, t.sndUna);
+    t.sndUna = ack;
+    if (seqLt(t.sndNxt, ack)) t.sndNxt = ack;
+    t.scoreboard = scoreboardTrim(t.scoreboard, ack);
+    const ctx = { mss: t.mss, flight, now, srtt: t.rtt.srtt };
+    let restart = true;
+    const r = t.recovery;
+    if (r !== null) {
+      if (seqGe(ack, r.recover)) {
+        // Full ACK: recovery is over (RFC 6582 §3.2 step 3, RFC 6675 §5).
+        t.cc = ccOf(t.cc).postRecovery(t.cc, { ...ctx, flight: seqDiff(t.sndMax, t.sndUna) });
+        t.lastRecover = r.recover;
+        t.recovery = null;
+        t.dupAcks = 0;
+      } else if (r.kind === 'newreno') {
+        // Partial ACK (RFC 6582 §3.2 step 5): retransmit the next hole, deflate by what was acked.
+        retransmit(d, t, t.sndUna, t.mss, 'retransmit-partial');
+        const cwnd = Math.max(t.mss, t.cc.cwnd - acked + (acked >= t.mss ? t.mss : 0));
+        t.cc = { ...t.cc, cwnd };
+        restart = !r.partialSeen;
+        t.recovery = { ...r, partialSeen: true };
+      } else {
+        t.recovery = { ...r, rxtNext: seqMax(r.rxtNext, t.sndUna) };
+      }
+    } else {
+      t.dupAcks = 0;
+      t.cc = ccOf(t.cc).onAck(t.cc, acked, ctx);
+    }
+    // RFC 6298 §5.2-5.3.
+    if (t.sndUna === t.sndMax) {
+      if (t.rexmt?.mode === 'data') t.rexmt = null;
+    } else if (restart || t.rexmt === null || t.rexmt.mode !== 'data') {
+      t.rexmt = { mode: 'data', at: now + t.rtt.rto, count: 0, backoff: 0 };
+    }
+  } else if (ack === t.sndUna) {
+    // Duplicate ACK (RFC 5681 §2 "DUPLICATE ACKNOWLEDGMENT" (a)-(e)).
+    const outstanding = t.sndMax !== t.sndUna;
+    if (outstanding && payload.length === 0 && !repr.flags.syn && !repr.flags.fin && wndUnchanged) {
+      t.dupAcks++;
+      d.count('dup-ack');
+      if (t.recovery === null) {
+        const lb = t.sackOk ? lostBoundary(t.scoreboard, DUP_THRESH, t.mss) : null;
+        const sackLoss = lb !== null && seqGt(lb, t.sndUna);
+        const fresh = t.lastRecover === null || seqGt(ack, t.lastRecover);
+        if ((t.dupAcks >= DUP_THRESH || sackLoss) && fresh) enterRecovery(d, t);
+      } else if (t.recovery.kind === 'newreno') {
+        // RFC 5681 §3.2 step 4: inflate by one segment per further duplicate.
+        t.cc = { ...t.cc, cwnd: t.cc.cwnd + t.mss };
+      }
+    }
+  }
+  // Window update (RFC 9293 §3.10.7.4), from segments no older than the last one used.
+  if (seqGe(ack, oldUna) && (seqLt(t.sndWl1, repr.seq) || (t.sndWl1 === repr.seq && seqLe(t.sndWl2, ack)))) {
+    t.sndWnd = segWnd;
+    t.sndWl1 = repr.seq;
+    t.sndWl2 = ack;
+    t.maxSndWnd = Math.max(t.maxSndWnd, segWnd);
+  }
+}
+
+/** Fast retransmit (RFC 5681 §3.2 steps 2-3) into NewReno (RFC 6582) or SACK (RFC 6675 §5) recovery. */
+function enterRecovery(d: Draft, t: MutTcb): void {
+  d.count('fast-recovery');
+  const flight = seqDiff(t.sndMax, t.sndUna);
+  t.cc = ccOf(t.cc).onCongestion(t.cc, { mss: t.mss, flight, now: d.now, srtt: t.rtt.srtt });
+  if (t.sackOk) {
+    t.recovery = { kind: 'sack', recover: t.sndMax, rxtNext: t.sndUna, partialSeen: false };
+    const firstSacked = t.scoreboard[0]?.start ?? t.sndMax;
+    const sent = retransmit(d, t, t.sndUna, seqDiff(firstSacked, t.sndUna), 'retransmit-fast');
+    t.recovery = { ...t.recovery, rxtNext: seqAdd(t.sndUna, sent) };
+  } else {
+    t.recovery = { kind: 'newreno', recover: t.sndMax, rxtNext: t.sndUna, partialSeen: false };
+    retransmit(d, t, t.sndUna, t.mss, 'retransmit-fast');
+    t.cc = { ...t.cc, cwnd: t.cc.ssthresh + 3 * t.mss };
+  }
+}
+
+/** Used by user.ts and tests: is `c` sane? (Throws on a configuration bug, never on input.) */
+export function checkConfig(c: TcpConfig): void {
+  if (c.secret.length !== 16) throw new RangeError('TcpConfig.secret must be 16 bytes');
+  for (const k of ['mss4', 'mss6', 'sndBuf', 'rcvBuf', 'msl', 'rtoInitial', 'rtoMin', 'rtoMax'] as const) {
+    if (!(c[k] > 0)) throw new RangeError(`TcpConfig.${k} must be positive`);
+  }
+  if (c.rtoMin > c.rtoMax) throw new RangeError('TcpConfig.rtoMin must be <= rtoMax');
+  if (!(c.delayedAckTimeout > 0 && c.delayedAckTimeout < 500)) {
+    throw new RangeError('TcpConfig.delayedAckTimeout must be in (0, 500) ms (RFC 9293 MUST-40)');
+  }
+  if (!(c.ephemeralMin >= 1 && c.ephemeralMin <= c.ephemeralMax && c.ephemeralMax <= 65_535)) {
+    throw new RangeError('TcpConfig ephemeral range must be within 1..65535');
+  }
+  if (!(c.maxOooRanges >= 1 && c.maxSackRanges >= 1))
+    throw new RangeError('TcpConfig range caps must be >= 1');
+}

@@ -1,0 +1,476 @@
+/**
+ * Output: deciding what to send and building the segments (utcp's `tcp_output_required` /
+ * `tcp_output_really` split, TCP-NOTES §1). `output` runs once per touched connection at the end of a
+ * step, so every ACK a step owes is aggregated into at most one segment (RFC 9293 MUST-58/59) and
+ * piggybacked on data when there is data to send.
+ *
+ * Sending rules (RFC 9293 §3.7.4 Nagle, §3.8.6.2.1 sender SWS avoidance, RFC 5681 §3 and §4.1,
+ * RFC 3042 limited transmit, RFC 6675 §5 pipe-based SACK recovery):
+ * - a segment is full-sized (Eff.snd.MSS less the options it carries), or all queued data when Nagle
+ *   allows it (nothing unacknowledged, no-delay set, or the FIN is queued: a close pushes), or at least
+ *   half the largest window the peer offered when nothing is unacknowledged; otherwise data waits for an
+ *   ACK, or for the persist timer when nothing is in flight (the SWS "override timeout", §3.8.6.2.1 (4));
+ * - never beyond SND.UNA + min(SND.WND, cwnd) (plus two segments of limited transmit);
+ * - the FIN goes with the last byte, or alone, once all data was sent (it needs no window).
+ *
+ * Receive window (RFC 9293 §3.8.6.2.2, SHLD-14): the right edge advances only once it would move by
+ * min(RCV.BUFF / 2, RMSS), and never moves left: the window is rounded up to the scale unit when
+ * keeping the old edge needs it (at most 2^scale - 1 bytes past the buffer; Linux does the same).
+ */
+import { type Seq, seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from '../seq.js';
+import { type TcpFlags, type TcpOptions, tcpFlags, tcpOptionsLen } from '../wire.js';
+import { ccOf, initialWindow } from './congestion/index.js';
+import type { Draft } from './draft.js';
+import { isSacked, lostBoundary, oooSackBlocks, type Scoreboard } from './ranges.js';
+import { ropeRead } from './rope.js';
+import {
+  type IpAddr,
+  isSynchronized,
+  type Mutable,
+  type MutTcb,
+  type Tcb,
+  type TcpConfig,
+  type TcpCounterName,
+} from './types.js';
+import type { TcpRepr } from '../wire.js';
+
+/** RFC 5681 §3.2 / RFC 6675 DupThresh. */
+export const DUP_THRESH = 3;
+/** Segments one `output` call may emit (a guard; real limits are the windows). */
+const BURST_LIMIT = 4096;
+
+/** Our clock as TSval (1 ms ticks, RFC 7323 §5.4) with the connection's offset. */
+export function tsNow(t: Tcb, now: number): number {
+  return (Math.floor(now) + t.tsOffset) >>> 0;
+}
+
+/** Sequence number of the first byte of the send queue. */
+export function sndqSeq(t: Tcb): Seq {
+  return isSynchronized(t.state) ? t.sndUna : seqAdd(t.iss, 1);
+}
+
+/** Sequence number just after the last queued data byte (where the FIN goes). */
+export function dataEnd(t: Tcb): Seq {
+  return seqAdd(sndqSeq(t), t.sndq.length);
+}
+
+export function finSent(t: Tcb): boolean {
+  return t.finSeq !== null && seqGt(t.sndMax, t.finSeq);
+}
+
+export function finAcked(t: Tcb): boolean {
+  return t.finSeq !== null && seqGt(t.sndUna, t.finSeq);
+}
+
+/** Data or FIN not yet sent (from SND.NXT on). */
+export function hasUnsent(t: Tcb): boolean {
+  return seqLt(t.sndNxt, dataEnd(t)) || (t.finSeq !== null && t.sndNxt === t.finSeq);
+}
+
+/** The shift that lets `buf` be advertised in 16 bits (RFC 7323 §2.3: at most 14). */
+export function windowShiftFor(buf: number): number {
+  let s = 0;
+  while (s < 14 && buf >>> s > 0xffff) s++;
+  return s;
+}
+
+/** Window for a SYN or SYN-ACK: never scaled (RFC 7323 §2.2). */
+export function synWindow(t: Tcb, c: TcpConfig): number {
+  return Math.min(0xffff, Math.max(0, c.rcvBuf - t.rcvq.length));
+}
+
+/** The window field to send now; moves RCV.ADV (the right edge) forward, never back. */
+export function advertiseWindow(t: MutTcb, c: TcpConfig): number {
+  const unit = 2 ** t.rcvScale;
+  const free = Math.min(Math.max(0, c.rcvBuf - t.rcvq.length), 0xffff * unit);
+  const cur = Math.max(0, seqDiff(t.rcvAdv, t.rcvNxt));
+  let field = Math.ceil(cur / unit);
+  // RFC 9293 §3.8.6.2.2: advance the edge only by a worthwhile amount.
+  const cap = Math.min(c.rcvBuf, 0xffff * unit);
+  if (free > cur && free - cur >= Math.min(cap / 2, t.rmss)) field = Math.max(field, Math.floor(free / unit));
+  field = Math.min(0xffff, field);
+  t.rcvAdv = seqMax(t.rcvAdv, seqAdd(t.rcvNxt, field * unit));
+  return field;
+}
+
+/** True when reading freed enough buffer to be worth a window update (RFC 1122 §4.2.3.3). */
+export function windowUpdateDue(t: Tcb, c: TcpConfig): boolean {
+  const free = Math.min(Math.max(0, c.rcvBuf - t.rcvq.length), 0xffff * 2 ** t.rcvScale);
+  const cur = Math.max(0, seqDiff(t.rcvAdv, t.rcvNxt));
+  const cap = Math.min(c.rcvBuf, 0xffff * 2 ** t.rcvScale);
+  const grow = free - cur;
+  if (grow < Math.min(t.rmss, cap / 2)) return false;
+  return grow >= cap / 2 || cur < 2 * t.rmss;
+}
+
+/** Timestamps (RFC 7323 §3.2: on every non-RST segment once negotiated) and SACK blocks (RFC 2018 §4). */
+function dataOptions(t: Tcb, now: number): TcpOptions {
+  const o: Mutable<TcpOptions> = {};
+  if (t.tsOk) o.timestamps = { tsVal: tsNow(t, now), tsEcr: t.tsRecent };
+  if (t.sackOk && t.ooo.ranges.length > 0) o.sack = oooSackBlocks(t.ooo, t.tsOk ? 3 : 4);
+  return o;
+}
+
+function emitFrom(
+  d: Draft,
+  t: MutTcb,
+  seq: Seq,
+  flags: Partial<TcpFlags>,
+  payload: Uint8Array[],
+  len: number,
+  options: TcpOptions,
+  window: number,
+): void {
+  const repr: TcpRepr = {
+    srcPort: t.localPort,
+    dstPort: t.remotePort,
+    seq,
+    ack: flags.ack ? t.rcvNxt : (0 as Seq),
+    flags: tcpFlags(flags),
+    window,
+    urgentPointer: 0,
+    options,
+  };
+  d.emit({ kind: 'segment', src: t.local, dst: t.remote, repr, payload, payloadLen: len });
+  if (flags.ack) {
+    t.lastAckSent = t.rcvNxt;
+    t.ackNow = false;
+    t.ackPending = 0;
+    t.delackAt = null;
+  }
+}
+
+/** A data and/or FIN segment carrying the current ACK and window. */
+function sendData(d: Draft, t: MutTcb, seq: Seq, len: number, fin: boolean, options: TcpOptions): void {
+  const payload = len > 0 ? ropeRead(t.sndq, seqDiff(seq, sndqSeq(t)), len) : [];
+  const psh = len > 0 && seqAdd(seq, len) === dataEnd(t);
+  emitFrom(d, t, seq, { ack: true, psh, fin }, payload, len, options, advertiseWindow(t, d.config));
+  // Karn (RFC 6298 §3): time only new data, one segment at a time, when timestamps do not do it.
+  if (!t.tsOk && t.rttSeq === null && seqGe(seq, t.sndMax)) {
+    t.rttSeq = seq;
+    t.rttAt = d.now;
+  }
+  if (len > 0 || fin) t.lastSendAt = d.now;
+}
+
+/** <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> with the current window. */
+export function sendAck(d: Draft, t: MutTcb): void {
+  emitFrom(d, t, t.sndNxt, { ack: true }, [], 0, dataOptions(t, d.now), advertiseWindow(t, d.config));
+}
+
+/**
+ * RFC 5961 §7 throttled challenge ACK; true if sent. The limit is per connection rather than global:
+ * a global counter is an off-path side channel (CVE-2016-5696).
+ */
+export function challengeAck(d: Draft, t: MutTcb, why: TcpCounterName): boolean {
+  d.count(why);
+  const c = d.config;
+  if (d.now - t.challengeWindowAt >= c.challengeAckInterval) {
+    t.challengeWindowAt = d.now;
+    t.challengeCount = 0;
+  }
+  if (t.challengeCount >= c.challengeAckLimit) {
+    d.count('challenge-ack-limited');
+    return false;
+  }
+  t.challengeCount++;
+  d.count('challenge-ack-sent');
+  sendAck(d, t);
+  return true;
+}
+
+/** A segment the peer must answer with an ACK: SEG.SEQ = SND.UNA - 1, no data (zero-window probe, keep-alive). */
+export function sendProbe(d: Draft, t: MutTcb): void {
+  emitFrom(
+    d,
+    t,
+    seqAdd(t.sndUna, -1),
+    { ack: true },
+    [],
+    0,
+    dataOptions(t, d.now),
+    advertiseWindow(t, d.config),
+  );
+}
+
+/** Our SYN (RFC 9293 §3.10.1) with every option we offer. */
+export function sendSyn(d: Draft, t: MutTcb): void {
+  const c = d.config;
+  const o: Mutable<TcpOptions> = { mss: t.rmss };
+  if (c.windowScaling) o.windowScale = t.rcvScale;
+  if (c.sack) o.sackPermitted = true;
+  if (c.timestamps) o.timestamps = { tsVal: tsNow(t, d.now), tsEcr: 0 };
+  emitFrom(d, t, t.iss, { syn: true }, [], 0, o, synWindow(t, c));
+}
+
+/** <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> with the options the peer's SYN allows. */
+export function sendSynAck(d: Draft, t: MutTcb): void {
+  const o: Mutable<TcpOptions> = { mss: t.rmss };
+  if (t.wsOk) o.windowScale = t.rcvScale;
+  if (t.sackOk) o.sackPermitted = true;
+  if (t.tsOk) o.timestamps = { tsVal: tsNow(t, d.now), tsEcr: t.tsRecent };
+  const window = synWindow(t, d.config);
+  emitFrom(d, t, t.iss, { syn: true, ack: true }, [], 0, o, window);
+  t.rcvAdv = seqMax(t.rcvAdv, seqAdd(t.rcvNxt, window));
+}
+
+/** A reset built from the segment that provoked it (RFC 9293 §3.10.7.1). */
+export function sendResetFor(
+  d: Draft,
+  local: IpAddr,
+  remote: IpAddr,
+  repr: TcpRepr,
+  payloadLen: number,
+): void {
+  if (repr.flags.rst) return;
+  const segLen = payloadLen + (repr.flags.syn ? 1 : 0) + (repr.flags.fin ? 1 : 0);
+  const ackOn = !repr.flags.ack;
+  const out: TcpRepr = {
+    srcPort: repr.dstPort,
+    dstPort: repr.srcPort,
+    seq: ackOn ? (0 as Seq) : repr.ack,
+    ack: ackOn ? seqAdd(repr.seq, segLen) : (0 as Seq),
+    flags: tcpFlags({ rst: true, ack: ackOn }),
+    window: 0,
+    urgentPointer: 0,
+    options: {},
+  };
+  d.emit({ kind: 'segment', src: local, dst: remote, repr: out, payload: [], payloadLen: 0 });
+}
+
+/** <SEQ=seq><CTL=RST> on a connection (abort, RFC 9293 §3.10.5; data after close, SHLD-3). */
+export function sendReset(d: Draft, t: Tcb, seq: Seq, withAck: boolean): void {
+  const repr: TcpRepr = {
+    srcPort: t.localPort,
+    dstPort: t.remotePort,
+    seq,
+    ack: withAck ? t.rcvNxt : (0 as Seq),
+    flags: tcpFlags({ rst: true, ack: withAck }),
+    window: 0,
+    urgentPointer: 0,
+    options: {},
+  };
+  d.emit({ kind: 'segment', src: t.local, dst: t.remote, repr, payload: [], payloadLen: 0 });
+}
+
+/**
+ * Retransmits from `seq` (at most one segment, at most `maxLen` bytes, never past what was sent);
+ * returns the sequence space covered (0 if nothing could be sent).
+ */
+export function retransmit(d: Draft, t: MutTcb, seq: Seq, maxLen: number, why: TcpCounterName): number {
+  const opts = dataOptions(t, d.now);
+  const sentEnd = finSent(t) ? t.finSeq! : t.sndMax;
+  const room = t.mss - tcpOptionsLen(opts);
+  const len = Math.max(
+    0,
+    Math.min(maxLen, Math.max(1, room), seqDiff(sentEnd, seq), seqDiff(dataEnd(t), seq)),
+  );
+  const fin = finSent(t) && seqAdd(seq, len) === t.finSeq;
+  if (len === 0 && !fin) return 0;
+  sendData(d, t, seq, len, fin, opts);
+  // Karn: a retransmission makes the current measurement ambiguous.
+  t.rttSeq = null;
+  d.count(why);
+  return len + (fin ? 1 : 0);
+}
+
+/** The peer-window and congestion limit: SND.UNA + min(SND.WND, cwnd [+ limited transmit]). */
+function sendLimit(t: Tcb): Seq {
+  const lt = t.recovery === null ? Math.min(t.dupAcks, 2) * t.mss : 0;
+  return seqAdd(t.sndUna, Math.min(t.sndWnd, t.cc.cwnd + lt));
+}
+
+/** Sends new or rewound data and the FIN from SND.NXT (the normal path, and go-back-N after a timeout). */
+function transmit(d: Draft, t: MutTcb): void {
+  for (let n = 0; n < BURST_LIMIT; n++) {
+    const end = dataEnd(t);
+    if (seqLt(t.sndNxt, end)) {
+      const isRetx = seqLt(t.sndNxt, t.sndMax);
+      const opts = dataOptions(t, d.now);
+      const maxPay = Math.max(1, t.mss - tcpOptionsLen(opts));
+      const avail = seqDiff(end, t.sndNxt);
+      const usable = seqDiff(sendLimit(t), t.sndNxt);
+      const len = Math.min(avail, maxPay, usable);
+      if (len <= 0) return;
+      if (!isRetx && len < maxPay) {
+        const outstanding = t.sndMax !== t.sndUna;
+        const nagleOk = len === avail && (t.noDelay || !outstanding || t.finSeq !== null);
+        const swsOk = !outstanding && len >= t.maxSndWnd / 2;
+        if (!nagleOk && !swsOk) return;
+      }
+      const fin = t.finSeq !== null && seqAdd(t.sndNxt, len) === t.finSeq;
+      sendData(d, t, t.sndNxt, len, fin, opts);
+      if (isRetx) d.count('retransmit-rto');
+      t.sndNxt = seqAdd(t.sndNxt, len + (fin ? 1 : 0));
+      t.sndMax = seqMax(t.sndMax, t.sndNxt);
+      continue;
+    }
+    if (t.finSeq !== null && t.sndNxt === t.finSeq) {
+      if (seqLt(t.sndNxt, t.sndMax)) d.count('retransmit-rto');
+      sendData(d, t, t.sndNxt, 0, true, dataOptions(t, d.now));
+      t.sndNxt = seqAdd(t.sndNxt, 1);
+      t.sndMax = seqMax(t.sndMax, t.sndNxt);
+      continue;
+    }
+    return;
+  }
+}
+
+/** Unsacked sub-ranges of [from, to), in order. */
+function holes(sb: Scoreboard, from: Seq, to: Seq): Array<[Seq, Seq]> {
+  const out: Array<[Seq, Seq]> = [];
+  let at = from;
+  for (const r of sb) {
+    if (seqLe(r.end, at)) continue;
+    if (seqGe(r.start, to)) break;
+    if (seqLt(at, r.start)) out.push([at, r.start]);
+    at = seqMax(at, r.end);
+  }
+  if (seqLt(at, to)) out.push([at, to]);
+  return out;
+}
+
+/** RFC 6675 §4 SetPipe(): octets believed in flight. */
+export function pipe(t: Tcb): number {
+  const lb = lostBoundary(t.scoreboard, DUP_THRESH, t.mss) ?? t.sndUna;
+  const rxt = t.recovery?.rxtNext ?? t.sndUna;
+  let n = 0;
+  for (const [a, b] of holes(t.scoreboard, t.sndUna, t.sndMax)) {
+    const notLostFrom = seqMax(a, lb);
+    if (seqLt(notLostFrom, b)) n += seqDiff(b, notLostFrom);
+    const rxtTo = seqLt(rxt, b) ? rxt : b;
+    if (seqLt(a, rxtTo)) n += seqDiff(rxtTo, a);
+  }
+  return n;
+}
+
+/** RFC 6675 §5 step (C): while cwnd - pipe >= 1 SMSS, NextSeg() and send. */
+function sackTransmit(d: Draft, t: MutTcb): void {
+  for (let n = 0; n < BURST_LIMIT; n++) {
+    const r = t.recovery;
+    if (r === null || r.kind !== 'sack') return;
+    if (t.cc.cwnd - pipe(t) < t.mss) return;
+    const lb = lostBoundary(t.scoreboard, DUP_THRESH, t.mss);
+    let s = seqMax(r.rxtNext, t.sndUna);
+    while (isSacked(t.scoreboard, s)) {
+      const blk = t.scoreboard.find((b) => seqLe(b.start, s) && seqLt(s, b.end))!;
+      s = blk.end;
+    }
+    const nextBlock = t.scoreboard.find((b) => seqGt(b.start, s));
+    const holeEnd = nextBlock?.start ?? t.sndMax;
+    // Rule 1: the first lost hole above HighRxt.
+    if (lb !== null && seqLt(s, lb) && seqLt(s, t.sndMax)) {
+      const sent = retransmit(d, t, s, seqDiff(holeEnd, s), 'retransmit-sack');
+      if (sent === 0) return;
+      t.recovery = { ...r, rxtNext: seqAdd(s, sent) };
+      continue;
+    }
+    // Rule 2: new data, if the peer's window allows.
+    if (t.sndNxt === t.sndMax && hasUnsent(t)) {
+      const before = t.sndMax;
+      const saved = t.cc;
+      // One segment of new data within the receive window (cwnd is governed by pipe here).
+      t.cc = { ...saved, cwnd: Number.MAX_SAFE_INTEGER };
+      const limit = seqAdd(t.sndUna, t.sndWnd);
+      if (seqLt(t.sndNxt, limit) || (t.finSeq !== null && t.sndNxt === t.finSeq)) transmitOne(d, t);
+      t.cc = saved;
+      if (t.sndMax !== before) continue;
+    }
+    // Rule 3: any unSACKed sequence number above HighRxt.
+    if (seqLt(s, t.sndMax)) {
+      const sent = retransmit(d, t, s, seqDiff(holeEnd, s), 'retransmit-sack');
+      if (sent === 0) return;
+      t.recovery = { ...r, rxtNext: seqAdd(s, sent) };
+      continue;
+    }
+    return;
+  }
+}
+
+/** Sends at most one new segment (or the FIN) from SND.NXT, no Nagle (RFC 6675 NextSeg rule 2). */
+function transmitOne(d: Draft, t: MutTcb): void {
+  const end = dataEnd(t);
+  const opts = dataOptions(t, d.now);
+  if (seqLt(t.sndNxt, end)) {
+    const maxPay = Math.max(1, t.mss - tcpOptionsLen(opts));
+    const len = Math.min(seqDiff(end, t.sndNxt), maxPay, seqDiff(seqAdd(t.sndUna, t.sndWnd), t.sndNxt));
+    if (len <= 0) return;
+    const fin = t.finSeq !== null && seqAdd(t.sndNxt, len) === t.finSeq;
+    sendData(d, t, t.sndNxt, len, fin, opts);
+    t.sndNxt = seqAdd(t.sndNxt, len + (fin ? 1 : 0));
+  } else if (t.finSeq !== null && t.sndNxt === t.finSeq) {
+    sendData(d, t, t.sndNxt, 0, true, opts);
+    t.sndNxt = seqAdd(t.sndNxt, 1);
+  }
+  t.sndMax = seqMax(t.sndMax, t.sndNxt);
+}
+
+/** Sends one segment of new data within the window, ignoring Nagle and SWS; false if none fits. */
+export function sendOverride(d: Draft, t: MutTcb): boolean {
+  const before = t.sndMax;
+  transmitOne(d, t);
+  return t.sndMax !== before;
+}
+
+/** Persist interval after `backoff` probes: RTO doubled each time, at most RTO max (RFC 9293 SHLD-29/30). */
+export function persistInterval(t: Tcb, c: TcpConfig, backoff: number): number {
+  return Math.min(c.rtoMax, t.rtt.rto * 2 ** backoff);
+}
+
+/** Arms or clears the retransmit/persist slot and keep-alive after sending (RFC 6298 §5.1-5.2). */
+function armTimers(d: Draft, t: MutTcb): void {
+  const now = d.now;
+  if (t.sndMax !== t.sndUna) {
+    if (t.rexmt === null || t.rexmt.mode !== 'data') {
+      t.rexmt = { mode: 'data', at: now + t.rtt.rto, count: 0, backoff: 0 };
+    }
+  } else if (hasUnsent(t)) {
+    // Nothing in flight yet data waits: the window is closed or too small (SWS).
+    if (t.rexmt === null || t.rexmt.mode !== 'persist') {
+      t.rexmt = { mode: 'persist', at: now + persistInterval(t, d.config, 0), count: 0, backoff: 0 };
+    }
+  } else {
+    t.rexmt = null;
+  }
+  const idle = t.sndMax === t.sndUna && !hasUnsent(t);
+  if (t.keepalive && idle && (t.state === 'Established' || t.state === 'CloseWait')) {
+    if (t.keepaliveAt === null) t.keepaliveAt = Math.max(now, t.lastRecvAt) + d.config.keepalive.idle;
+  } else {
+    t.keepaliveAt = null;
+    t.keepaliveProbes = 0;
+  }
+}
+
+/** Everything a connection owes after a step's rules ran. */
+export function output(d: Draft, t: MutTcb): void {
+  switch (t.state) {
+    case 'SynSent':
+      // Handshake segments are sent by the rules and the SYN timer.
+      return;
+    case 'SynReceived':
+      // An unacceptable segment is still answered (§3.10.7.4 first check).
+      if (t.ackNow) sendAck(d, t);
+      return;
+    case 'TimeWait':
+    case 'FinWait2':
+      if (t.ackNow) sendAck(d, t);
+      if (t.state === 'FinWait2') armTimers(d, t);
+      return;
+    case 'Established':
+    case 'CloseWait':
+    case 'FinWait1':
+    case 'Closing':
+    case 'LastAck':
+      break;
+  }
+  const c = d.config;
+  // RFC 5681 §4.1: after an idle period longer than the RTO, restart from RW = min(IW, cwnd).
+  if (t.sndMax === t.sndUna && hasUnsent(t) && d.now - t.lastSendAt > t.rtt.rto) {
+    const iw = initialWindow(t.mss, c.initialCwndSegments);
+    t.cc = ccOf(t.cc).afterIdle(t.cc, { mss: t.mss, flight: 0, now: d.now, srtt: t.rtt.srtt }, iw);
+  }
+  if (t.recovery?.kind === 'sack') sackTransmit(d, t);
+  else transmit(d, t);
+  if (t.ackNow) sendAck(d, t);
+  armTimers(d, t);
+}

@@ -1,0 +1,140 @@
+/**
+ * A persistent byte queue for TCP's send and receive buffers: append at the back (copying the bytes
+ * in, because the core must not retain views of buffers it does not own, ARCHITECTURE.md "Zero-copy
+ * and ownership"), drop from the front, read any range as views without copying.
+ *
+ * Bytes are copied into blocks (BLOCK_SIZE, or the exact size of a bigger append). A block's bytes
+ * below its `fill` mark are never written again, so views handed out stay valid forever. A version of
+ * the rope may write into the spare room of its last block, or push onto the shared entry array, only
+ * when it is the frontier (nothing was written after it); otherwise it copies first. Every version
+ * therefore behaves as an immutable value (old versions read the same bytes as before), while the
+ * common linear use (each version replaced by the next) appends in amortised O(1).
+ */
+
+export const ROPE_BLOCK_SIZE = 16 * 1024;
+
+interface Block {
+  readonly bytes: Uint8Array;
+  /** Bytes written so far: the frontier. Only ever grows. */
+  fill: number;
+}
+
+interface Entry {
+  readonly block: Block;
+  /** Valid bytes of the block when it is not the last entry of a rope (the last uses `tailLen`). */
+  readonly len: number;
+}
+
+export interface Rope {
+  /** Shared with other versions: only entries in [start, end) belong to this one. */
+  readonly entries: readonly Entry[];
+  readonly start: number;
+  readonly end: number;
+  /** Bytes of entries[start] already dropped. */
+  readonly headOff: number;
+  /** Valid bytes of entries[end - 1]. */
+  readonly tailLen: number;
+  readonly length: number;
+}
+
+export const EMPTY_ROPE: Rope = { entries: [], start: 0, end: 0, headOff: 0, tailLen: 0, length: 0 };
+
+function entryLen(r: Rope, i: number): number {
+  return i === r.end - 1 ? r.tailLen : r.entries[i]!.len;
+}
+
+/** `r` followed by a copy of `data`. */
+export function ropeAppend(r: Rope, data: Uint8Array): Rope {
+  if (data.length === 0) return r;
+  let rest = data;
+  let tailLen = r.tailLen;
+  const tail = r.end > r.start ? r.entries[r.end - 1]!.block : null;
+  // Fill the spare room of our last block if nobody wrote past us.
+  if (tail !== null && tail.fill === tailLen && tailLen < tail.bytes.length) {
+    const n = Math.min(tail.bytes.length - tailLen, rest.length);
+    tail.bytes.set(rest.subarray(0, n), tailLen);
+    tail.fill += n;
+    tailLen += n;
+    rest = rest.subarray(n);
+  }
+  if (rest.length === 0) return { ...r, tailLen, length: r.length + data.length };
+  const bytes = new Uint8Array(Math.max(ROPE_BLOCK_SIZE, rest.length));
+  bytes.set(rest);
+  const block: Block = { bytes, fill: rest.length };
+  let entries: Entry[];
+  let start = r.start;
+  let end = r.end;
+  if (end === start) {
+    // Empty: never extend a shared array (EMPTY_ROPE's is shared by every empty rope).
+    entries = [];
+    start = 0;
+    end = 0;
+  } else if (end === r.entries.length) {
+    // Frontier of the entry array: extend it in place (no other version sees entries past `end`).
+    entries = r.entries as Entry[];
+  } else {
+    entries = r.entries.slice(start, end);
+    end -= start;
+    start = 0;
+  }
+  if (end > start) entries[end - 1] = { block: entries[end - 1]!.block, len: tailLen };
+  entries.push({ block, len: rest.length });
+  const headOff = r.length === 0 ? 0 : r.headOff;
+  return { entries, start, end: end + 1, headOff, tailLen: rest.length, length: r.length + data.length };
+}
+
+/** `r` without its first `n` bytes (all of them if `n` is larger). */
+export function ropeDrop(r: Rope, n: number): Rope {
+  if (n <= 0) return r;
+  if (n >= r.length) return EMPTY_ROPE;
+  let i = r.start;
+  let off = r.headOff + n;
+  while (off >= entryLen(r, i)) {
+    off -= entryLen(r, i);
+    i++;
+  }
+  const length = r.length - n;
+  // Release the prefix of a long-lived shared array once it dominates.
+  if (i > 64 && i - r.start > r.end - i) {
+    const entries = r.entries.slice(i, r.end);
+    return { entries, start: 0, end: entries.length, headOff: off, tailLen: r.tailLen, length };
+  }
+  return { ...r, start: i, headOff: off, length };
+}
+
+/** Views of the bytes [offset, offset + len) (clamped to the rope), in order, without copying. */
+export function ropeRead(r: Rope, offset: number, len: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let skip = r.headOff + Math.max(0, offset);
+  let want = Math.min(len, r.length - Math.max(0, offset));
+  for (let i = r.start; i < r.end && want > 0; i++) {
+    const l = entryLen(r, i);
+    if (skip >= l) {
+      skip -= l;
+      continue;
+    }
+    const n = Math.min(l - skip, want);
+    out.push(r.entries[i]!.block.bytes.subarray(skip, skip + n));
+    want -= n;
+    skip = 0;
+  }
+  return out;
+}
+
+/** One fresh buffer with the bytes [offset, offset + len): for tests and API edges only. */
+export function ropeCopy(r: Rope, offset = 0, len = r.length): Uint8Array {
+  return concatChunks(ropeRead(r, offset, len));
+}
+
+export function concatChunks(chunks: readonly Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const out = new Uint8Array(n);
+  let p = 0;
+  for (const c of chunks) {
+    out.set(c, p);
+    p += c.length;
+  }
+  return out;
+}

@@ -1,0 +1,166 @@
+/**
+ * Timeouts (RFC 9293 §3.10.8, RFC 6298 §5, TCP-NOTES §2): absolute deadlines per connection, all
+ * expired ones of a connection processed in one tick in a fixed order (TIME-WAIT, FIN-WAIT-2,
+ * retransmit/persist, keep-alive, delayed ACK). A timer firing in a state where it makes no sense is a
+ * no-op that clears it (TCP-NOTES §2: total, no assertions).
+ */
+import { seqAdd, seqDiff } from '../seq.js';
+import { ccOf } from './congestion/index.js';
+import type { Draft } from './draft.js';
+import { hasUnsent, persistInterval, sendOverride, sendProbe, sendSyn, sendSynAck } from './output.js';
+import { rttBackoff } from './rtt.js';
+import type { FlowKey, MutTcb, Tcb } from './types.js';
+
+/** The earliest deadline of a connection, `null` if no timer runs. */
+export function connDeadline(t: Tcb): number | null {
+  let d = Number.POSITIVE_INFINITY;
+  if (t.rexmt !== null) d = Math.min(d, t.rexmt.at);
+  if (t.delackAt !== null) d = Math.min(d, t.delackAt);
+  if (t.timeWaitAt !== null) d = Math.min(d, t.timeWaitAt);
+  if (t.finWait2At !== null) d = Math.min(d, t.finWait2At);
+  if (t.keepaliveAt !== null) d = Math.min(d, t.keepaliveAt);
+  return d === Number.POSITIVE_INFINITY ? null : d;
+}
+
+/** Fires every expired timer of the connection `key`. */
+export function runTimers(d: Draft, key: FlowKey): void {
+  const t = d.get(key);
+  if (t === undefined) return;
+  const now = d.now;
+  if (t.timeWaitAt !== null && t.timeWaitAt <= now) {
+    if (t.state === 'TimeWait') {
+      d.count('time-wait-done');
+      d.remove(key, 'normal');
+      return;
+    }
+    t.timeWaitAt = null;
+  }
+  if (t.finWait2At !== null && t.finWait2At <= now) {
+    if (t.state === 'FinWait2') {
+      d.count('fin-wait-2-timeout');
+      d.remove(key, 'fin-wait-2');
+      return;
+    }
+    t.finWait2At = null;
+  }
+  if (t.rexmt !== null && t.rexmt.at <= now && !rexmtExpired(d, t)) return;
+  if (t.keepaliveAt !== null && t.keepaliveAt <= now && !keepaliveExpired(d, t)) return;
+  if (t.delackAt !== null && t.delackAt <= now) {
+    t.delackAt = null;
+    if (t.ackPending > 0) {
+      d.count('delayed-ack');
+      t.ackNow = true;
+    }
+  }
+}
+
+/** The retransmission slot expired; false if the connection was dropped. */
+function rexmtExpired(d: Draft, t: MutTcb): boolean {
+  const c = d.config;
+  const r = t.rexmt!;
+  const now = d.now;
+  switch (r.mode) {
+    case 'syn': {
+      if (t.state !== 'SynSent' && t.state !== 'SynReceived') {
+        t.rexmt = null;
+        return true;
+      }
+      const limit = t.state === 'SynSent' ? c.synRetries : c.synAckRetries;
+      if (r.count >= limit) {
+        d.count('rexmt-exceeded');
+        d.remove(t.key, t.passive ? 'timeout' : 'connect-timeout');
+        return false;
+      }
+      t.rtt = rttBackoff(t.rtt, c);
+      t.synRetransmitted = true;
+      t.rttSeq = null;
+      if (t.state === 'SynSent') {
+        d.count('retransmit-syn');
+        sendSyn(d, t);
+      } else {
+        d.count('retransmit-synack');
+        sendSynAck(d, t);
+      }
+      t.rexmt = { mode: 'syn', at: now + t.rtt.rto, count: r.count + 1, backoff: 0 };
+      return true;
+    }
+    case 'data': {
+      if (t.sndMax === t.sndUna || t.state === 'TimeWait') {
+        t.rexmt = null;
+        return true;
+      }
+      // RFC 9293 SHLD-17: against a window the peer shrank to zero, an answering peer is not dead.
+      const answering = t.sndWnd === 0 && t.lastRecvAt > r.at - t.rtt.rto;
+      const count = answering ? r.count : r.count + 1;
+      if (count > c.dataRetries) {
+        d.count('rexmt-exceeded');
+        d.remove(t.key, 'timeout');
+        return false;
+      }
+      d.count('rto-expired');
+      const flight = seqDiff(t.sndMax, t.sndUna);
+      // RFC 5681 §3.1 eq. (4) on the first timeout of this segment only; cwnd = loss window.
+      t.cc = ccOf(t.cc).onRto(t.cc, { mss: t.mss, flight, now, srtt: t.rtt.srtt }, r.count === 0);
+      t.rtt = rttBackoff(t.rtt, c);
+      // RFC 6582 §3.2 step 4; RFC 2018 §8: forget SACK information (the peer may have reneged).
+      t.recovery = null;
+      t.dupAcks = 0;
+      t.lastRecover = t.sndMax;
+      t.scoreboard = [];
+      t.rttSeq = null;
+      // Go back N: output.ts sends again from SND.UNA, within the one-segment loss window.
+      t.sndNxt = t.sndUna;
+      t.rexmt = { mode: 'data', at: now + t.rtt.rto, count, backoff: 0 };
+      return true;
+    }
+    case 'persist': {
+      if (t.sndMax !== t.sndUna || !hasUnsent(t)) {
+        // Something is in flight (the retransmit timer covers it) or nothing waits: not ours.
+        t.rexmt = null;
+        return true;
+      }
+      if (r.count >= c.dataRetries) {
+        d.count('persist-exceeded');
+        d.remove(t.key, 'timeout');
+        return false;
+      }
+      d.count('persist-probe');
+      const usable = seqDiff(seqAdd(t.sndUna, Math.min(t.sndWnd, t.cc.cwnd)), t.sndNxt);
+      t.rexmt = {
+        mode: 'persist',
+        at: now + persistInterval(t, c, r.backoff + 1),
+        count: r.count + 1,
+        backoff: r.backoff + 1,
+      };
+      // The SWS override timeout (RFC 9293 §3.8.6.2.1 (4)) sends what the window takes; a zero
+      // window gets a probe that the peer must answer with its current window.
+      if (usable <= 0 || !sendOverride(d, t)) sendProbe(d, t);
+      return true;
+    }
+  }
+}
+
+/** Keep-alive (RFC 9293 §3.8.4): probe an idle connection; false if it was dropped. */
+function keepaliveExpired(d: Draft, t: MutTcb): boolean {
+  const k = d.config.keepalive;
+  const now = d.now;
+  const idle = t.sndMax === t.sndUna && !hasUnsent(t);
+  if (!t.keepalive || !idle || (t.state !== 'Established' && t.state !== 'CloseWait')) {
+    t.keepaliveAt = null;
+    return true;
+  }
+  if (t.keepaliveProbes === 0 && now - t.lastRecvAt < k.idle) {
+    t.keepaliveAt = t.lastRecvAt + k.idle;
+    return true;
+  }
+  if (t.keepaliveProbes >= k.count) {
+    d.count('keepalive-exceeded');
+    d.remove(t.key, 'keepalive-timeout');
+    return false;
+  }
+  d.count('keepalive-probe');
+  sendProbe(d, t);
+  t.keepaliveProbes++;
+  t.keepaliveAt = now + k.interval;
+  return true;
+}

@@ -1,0 +1,499 @@
+/**
+ * Types of the pure TCP core: configuration, the connection record (RFC 9293 §3.3.1 TCB, with the
+ * RFC's names), the stack state, events, outputs and counters.
+ *
+ * Everything here is readonly: a step builds new records and never edits the ones it was given.
+ */
+import type { Ipv4Addr, Ipv6Addr } from '../../addr.js';
+import type { Seq } from '../seq.js';
+import type { TcpRepr } from '../wire.js';
+import type { CcState, CongestionName } from './congestion/index.js';
+import type { PHeap } from './pheap.js';
+import type { PMap } from './pmap.js';
+import type { OooQueue, Scoreboard } from './ranges.js';
+import type { Rope } from './rope.js';
+import type { RttState } from './rtt.js';
+import type { SipKey } from './siphash.js';
+
+/** An IPv4 address (a u32) or an IPv6 address (16 bytes), as the IP layer hands them over. */
+export type IpAddr = Ipv4Addr | Ipv6Addr;
+
+/** A connection's name: "local-address local-port remote-address remote-port" (canonical text). */
+export type FlowKey = string;
+
+/** Synchronized and handshake states (RFC 9293 §3.3.2); LISTEN lives in `listeners`, CLOSED is absence. */
+export type TcpState =
+  | 'SynSent'
+  | 'SynReceived'
+  | 'Established'
+  | 'CloseWait'
+  | 'FinWait1'
+  | 'FinWait2'
+  | 'Closing'
+  | 'LastAck'
+  | 'TimeWait';
+
+export interface KeepaliveConfig {
+  /** ms without any segment received before the first probe (RFC 9293 MUST-28: >= 2 h by default). */
+  readonly idle: number;
+  /** ms between unanswered probes. */
+  readonly interval: number;
+  /** Unanswered probes before the connection is dropped. */
+  readonly count: number;
+}
+
+export interface TcpConfig {
+  /**
+   * 16 secret bytes (from a CSPRNG, chosen by the driver at start): the key of RFC 6528 ISNs, RFC 6056
+   * ephemeral ports, RFC 7323 §5.4 timestamp offsets and SYN cookies.
+   */
+  readonly secret: Uint8Array;
+  /** MSS we advertise over IPv4 / IPv6 (link MTU - 40 / - 60). */
+  readonly mss4: number;
+  readonly mss6: number;
+  /** Send and receive buffer sizes in bytes (per connection). */
+  readonly sndBuf: number;
+  readonly rcvBuf: number;
+  /** Offer window scaling (RFC 7323 §2), SACK (RFC 2018), timestamps (RFC 7323 §3). */
+  readonly windowScaling: boolean;
+  readonly sack: boolean;
+  readonly timestamps: boolean;
+  /** Maximum segment lifetime (ms); TIME-WAIT lasts 2·MSL (RFC 9293 MUST-13). */
+  readonly msl: number;
+  readonly rtoInitial: number;
+  readonly rtoMin: number;
+  readonly rtoMax: number;
+  /** Retransmissions of a SYN before giving up (R2 for SYN, RFC 9293 §3.8.3 MUST-23: >= 3 min). */
+  readonly synRetries: number;
+  /** Retransmissions of a SYN-ACK before the embryonic connection is dropped. */
+  readonly synAckRetries: number;
+  /** Retransmissions of data/FIN (R2), and unanswered zero-window probes, before giving up. */
+  readonly dataRetries: number;
+  /** ms a connection closed by `close()` may stay in FIN-WAIT-2 (an orphan) before it is dropped. */
+  readonly finWait2Timeout: number;
+  /** Delayed-ACK timeout in ms (RFC 9293 MUST-40: < 500). */
+  readonly delayedAckTimeout: number;
+  /** Nagle's algorithm for new connections (RFC 9293 SHLD-7); `setOptions({noDelay})` per connection. */
+  readonly nagle: boolean;
+  readonly keepalive: KeepaliveConfig;
+  /** Keep-alives on new connections (RFC 9293 MUST-25: default off). */
+  readonly keepaliveDefault: boolean;
+  readonly maxConnections: number;
+  /** SYN-RECEIVED connections per listener when `listen` gives no backlog. */
+  readonly defaultBacklog: number;
+  /** Out-of-order ranges held per connection. */
+  readonly maxOooRanges: number;
+  /** SACK scoreboard ranges kept per connection. */
+  readonly maxSackRanges: number;
+  readonly congestion: CongestionName;
+  /** Initial window in segments; `null` for RFC 5681 §3.1's 2-4 segments. */
+  readonly initialCwndSegments: number | null;
+  /** Ephemeral port range (RFC 6056 §2.1). */
+  readonly ephemeralMin: number;
+  readonly ephemeralMax: number;
+  /** RFC 5961 §7 challenge-ACK throttling: at most `challengeAckLimit` per `challengeAckInterval` ms per connection. */
+  readonly challengeAckLimit: number;
+  readonly challengeAckInterval: number;
+  /** Answer SYNs past a full backlog with SYN cookies (RFC 4987 §3.6) instead of dropping them. */
+  readonly synCookies: boolean;
+}
+
+export const TCP_DEFAULTS: Omit<TcpConfig, 'secret'> = {
+  mss4: 1460,
+  mss6: 1440,
+  sndBuf: 256 * 1024,
+  rcvBuf: 256 * 1024,
+  windowScaling: true,
+  sack: true,
+  timestamps: true,
+  msl: 30_000,
+  rtoInitial: 1_000,
+  rtoMin: 200,
+  rtoMax: 120_000,
+  synRetries: 7,
+  synAckRetries: 5,
+  dataRetries: 15,
+  finWait2Timeout: 60_000,
+  delayedAckTimeout: 40,
+  nagle: true,
+  keepalive: { idle: 2 * 3600_000, interval: 75_000, count: 9 },
+  keepaliveDefault: false,
+  maxConnections: 65_536,
+  defaultBacklog: 128,
+  maxOooRanges: 32,
+  maxSackRanges: 32,
+  congestion: 'newreno',
+  initialCwndSegments: null,
+  ephemeralMin: 49_152,
+  ephemeralMax: 65_535,
+  challengeAckLimit: 10,
+  challengeAckInterval: 1_000,
+  synCookies: true,
+};
+
+/** The retransmission slot (TCP-NOTES §2): one timer whose mode says what it retransmits. */
+export interface RexmtTimer {
+  readonly mode: 'syn' | 'data' | 'persist';
+  readonly at: number;
+  /** Expiries so far in this mode without an answer (retransmissions or probes). */
+  readonly count: number;
+  /** Persist mode: probes sent so far, for the exponential interval (answers do not reset it). */
+  readonly backoff: number;
+}
+
+/** Loss recovery in progress (RFC 6582 §3.2 or RFC 6675 §5). */
+export interface Recovery {
+  readonly kind: 'newreno' | 'sack';
+  /** RFC 6582 `recover` / RFC 6675 RecoveryPoint: SND.MAX when recovery started. */
+  readonly recover: Seq;
+  /** RFC 6675 HighRxt + 1: retransmissions continue from here. */
+  readonly rxtNext: Seq;
+  /** RFC 6582: the timer is reset only on the first partial ACK. */
+  readonly partialSeen: boolean;
+}
+
+/** Transmission Control Block: one connection (RFC 9293 §3.3.1). */
+export interface Tcb {
+  readonly key: FlowKey;
+  readonly local: IpAddr;
+  readonly localPort: number;
+  readonly remote: IpAddr;
+  readonly remotePort: number;
+  readonly state: TcpState;
+  /** Opened by a listener (RFC 9293 MUST-11: SYN-RECEIVED must know where it came from). */
+  readonly passive: boolean;
+  /** The user knows this connection (active opens at once, passive ones once established). */
+  readonly announced: boolean;
+  /** `close()` was called: the user reads no more, so new data is answered with RST (SHLD-3). */
+  readonly userClosed: boolean;
+  /** The user shut the sending side: the sequence number of our FIN, right after the last data byte. */
+  readonly finSeq: Seq | null;
+  /** A `send` took less than offered: `writable` is due when space frees up. */
+  readonly writeBlocked: boolean;
+
+  // Send sequence variables (RFC 9293 §3.3.1 Table 2).
+  readonly iss: Seq;
+  readonly sndUna: Seq;
+  /** Next sequence number to send; below SND.MAX after a timeout (go-back-N). */
+  readonly sndNxt: Seq;
+  /** Highest sequence number sent + 1. */
+  readonly sndMax: Seq;
+  /** Peer's window in bytes (scaled). */
+  readonly sndWnd: number;
+  readonly sndWl1: Seq;
+  readonly sndWl2: Seq;
+  /** Largest window the peer offered (RFC 5961 §5 MAX.SND.WND; SWS sender estimate of RCV.BUFF). */
+  readonly maxSndWnd: number;
+  /** Shift to apply to the peer's window field (0 without window scaling). */
+  readonly sndScale: number;
+  /** Eff.snd.MSS for a header without options (RFC 9293 §3.7.1). */
+  readonly mss: number;
+  /** Data from the first unacknowledged byte on (sent or not). */
+  readonly sndq: Rope;
+
+  // Receive sequence variables (Table 3).
+  readonly irs: Seq;
+  readonly rcvNxt: Seq;
+  /** Right edge of the window last advertised: RCV.NXT + RCV.WND never moves left of it (SHLD-14). */
+  readonly rcvAdv: Seq;
+  /** Our window shift (0 without window scaling). */
+  readonly rcvScale: number;
+  /** The MSS we advertised (RMSS). */
+  readonly rmss: number;
+  /** Received in order, not yet read. */
+  readonly rcvq: Rope;
+  readonly ooo: OooQueue;
+  /** The peer's FIN was received in order (RCV.NXT is past it). */
+  readonly rcvFin: boolean;
+  /** In-order segments received since our last ACK (delayed ACK, RFC 5681 §4.2). */
+  readonly ackPending: number;
+  /** An ACK must go out in this step. */
+  readonly ackNow: boolean;
+
+  // Options.
+  /** Window scaling negotiated (both SYNs carried the option, RFC 7323 §2.2). */
+  readonly wsOk: boolean;
+  readonly sackOk: boolean;
+  readonly tsOk: boolean;
+  /** RFC 7323 §4.3 TS.Recent and when it was set (PAWS 24-day rule, §5.5). */
+  readonly tsRecent: number;
+  readonly tsRecentAt: number;
+  /** RFC 7323 §4.3 Last.ACK.sent. */
+  readonly lastAckSent: Seq;
+  /** Per-connection offset added to our clock in TSval (RFC 7323 §5.4). */
+  readonly tsOffset: number;
+  /** SACKed ranges above SND.UNA (RFC 6675 scoreboard). */
+  readonly scoreboard: Scoreboard;
+
+  // RTT and retransmission (RFC 6298).
+  readonly rtt: RttState;
+  /** Karn: the segment being timed (without timestamps) and when it was sent. */
+  readonly rttSeq: Seq | null;
+  readonly rttAt: number;
+  /** A SYN was retransmitted (RFC 6298 §5.7). */
+  readonly synRetransmitted: boolean;
+
+  // Congestion control.
+  readonly cc: CcState;
+  readonly dupAcks: number;
+  readonly recovery: Recovery | null;
+  /** RFC 6582 §3.2 `recover` left by the last recovery or timeout: no new fast retransmit below it. */
+  readonly lastRecover: Seq | null;
+  /** Last time data was sent / a segment was received (RFC 5681 §4.1; keep-alive idle). */
+  readonly lastSendAt: number;
+  readonly lastRecvAt: number;
+
+  // Timers: absolute deadlines in ms, `null` when off.
+  readonly rexmt: RexmtTimer | null;
+  readonly delackAt: number | null;
+  readonly timeWaitAt: number | null;
+  readonly finWait2At: number | null;
+  readonly keepaliveAt: number | null;
+  readonly keepaliveProbes: number;
+  /** The time at which this connection sits in the stack's timer heap (a lower bound of its deadline). */
+  readonly heapAt: number | null;
+
+  // Per-connection switches.
+  readonly noDelay: boolean;
+  readonly keepalive: boolean;
+
+  // RFC 5961 §7 throttling.
+  readonly challengeWindowAt: number;
+  readonly challengeCount: number;
+}
+
+export interface Listener {
+  readonly port: number;
+  /** Only connections to this address (`null`: any of ours). */
+  readonly addr: IpAddr | null;
+  /** SYN-RECEIVED connections allowed at once. */
+  readonly backlog: number;
+  /** SYN-RECEIVED connections now. */
+  readonly pending: number;
+}
+
+export const COUNTER_NAMES = [
+  'segments-in',
+  'segments-out',
+  'bad-port',
+  'bytes-in',
+  'bytes-out',
+  'rst-sent',
+  'rst-received',
+  'no-connection',
+  'listen-bad-ack',
+  'listen-rst-ignored',
+  'listen-no-syn',
+  'backlog-full',
+  'syn-cookie-sent',
+  'syn-cookie-accepted',
+  'syn-cookie-rejected',
+  'too-many-connections',
+  'syn-sent-bad-ack',
+  'syn-sent-dropped',
+  'syn-received-bad-ack',
+  'syn-received-reset',
+  'out-of-window',
+  'paws-rejected',
+  'timestamp-missing',
+  'rst-out-of-window',
+  'rst-challenged',
+  'syn-challenged',
+  'ack-challenged',
+  'challenge-ack-sent',
+  'challenge-ack-limited',
+  'no-ack-flag',
+  'ack-unsent',
+  'ack-old',
+  'dup-ack',
+  'data-trimmed',
+  'data-after-close',
+  'data-ignored',
+  'ooo-queued',
+  'ooo-dropped',
+  'fin-received',
+  'retransmit-syn',
+  'retransmit-synack',
+  'retransmit-rto',
+  'retransmit-fast',
+  'retransmit-sack',
+  'retransmit-partial',
+  'fast-recovery',
+  'rto-expired',
+  'rexmt-exceeded',
+  'persist-probe',
+  'persist-exceeded',
+  'keepalive-probe',
+  'keepalive-exceeded',
+  'delayed-ack',
+  'window-update',
+  'fin-wait-2-timeout',
+  'time-wait-done',
+  'time-wait-reused',
+  'time-wait-rst-ignored',
+  'aborted',
+  'established-active',
+  'established-passive',
+  'window-scale-clamped',
+  'sack-blocks-in',
+] as const;
+
+export type TcpCounterName = (typeof COUNTER_NAMES)[number];
+export type TcpCounters = Readonly<Record<TcpCounterName, number>>;
+
+export interface TcpStack {
+  readonly config: TcpConfig;
+  readonly key: SipKey;
+  readonly conns: PMap<Tcb>;
+  readonly listeners: ReadonlyMap<number, Listener>;
+  /** Lower bounds of every connection's deadline (see `heapAt`). */
+  readonly heap: PHeap;
+  /** RFC 6056 algorithm 4 table of per-bucket increments. */
+  readonly portTable: readonly number[];
+  readonly counters: TcpCounters;
+  /** The latest `now` seen. */
+  readonly now: number;
+}
+
+/** What the driver can set per connection. */
+export interface ConnOptions {
+  readonly noDelay?: boolean;
+  readonly keepalive?: boolean;
+}
+
+export interface ConnectParams {
+  readonly local: IpAddr;
+  readonly remote: IpAddr;
+  readonly remotePort: number;
+  /** Chosen by RFC 6056 algorithm 4 when absent. */
+  readonly localPort?: number;
+  readonly options?: ConnOptions;
+}
+
+export type TcpEvent =
+  /** A segment for one of our addresses: `src` is the peer. The payload is read, never retained. */
+  | {
+      readonly kind: 'segment';
+      readonly now: number;
+      readonly src: IpAddr;
+      readonly dst: IpAddr;
+      readonly repr: TcpRepr;
+      readonly payload: Uint8Array;
+    }
+  /** Fire every deadline <= now. */
+  | { readonly kind: 'tick'; readonly now: number }
+  | {
+      readonly kind: 'listen';
+      readonly now: number;
+      readonly port: number;
+      readonly backlog?: number;
+      readonly addr?: IpAddr;
+    }
+  | { readonly kind: 'unlisten'; readonly now: number; readonly port: number }
+  | { readonly kind: 'connect'; readonly now: number; readonly params: ConnectParams }
+  /** Queue bytes (copied) for sending; the reply says how many were taken. */
+  | { readonly kind: 'send'; readonly now: number; readonly flow: FlowKey; readonly data: Uint8Array }
+  /** Take up to `max` bytes of received data (all when absent). */
+  | { readonly kind: 'recv'; readonly now: number; readonly flow: FlowKey; readonly max?: number }
+  /** Close the sending side (FIN after the queued data): half-close. */
+  | { readonly kind: 'shutdown'; readonly now: number; readonly flow: FlowKey }
+  /** Close both sides: FIN, no more reads; RST if unread data remains (RFC 9293 SHLD-3). */
+  | { readonly kind: 'close'; readonly now: number; readonly flow: FlowKey }
+  /** RFC 9293 §3.10.5 ABORT: RST and forget. */
+  | { readonly kind: 'abort'; readonly now: number; readonly flow: FlowKey }
+  | {
+      readonly kind: 'set-options';
+      readonly now: number;
+      readonly flow: FlowKey;
+      readonly options: ConnOptions;
+    };
+
+export type CloseReason =
+  /** Both FINs exchanged and ours acknowledged (TIME-WAIT or LAST-ACK done). */
+  | 'normal'
+  /** A valid RST from the peer. */
+  | 'reset'
+  /** RST (or an unacceptable state) while opening: "connection refused". */
+  | 'refused'
+  /** SYN retransmissions exhausted. */
+  | 'connect-timeout'
+  /** Data/FIN retransmissions or zero-window probes exhausted (RFC 9293 §3.8.3 R2). */
+  | 'timeout'
+  | 'keepalive-timeout'
+  /** Orphaned in FIN-WAIT-2 for `finWait2Timeout`. */
+  | 'fin-wait-2'
+  /** `abort()`, or `close()` with unread data, or new data after `close()`. */
+  | 'aborted'
+  /** `close()` before the connection was established. */
+  | 'local';
+
+/** Notifications are derived by comparing each touched connection before and after a step. */
+export type TcpNotification =
+  /** Reached a synchronized state (edge). */
+  | {
+      readonly kind: 'established';
+      readonly flow: FlowKey;
+      readonly role: 'active' | 'passive';
+      readonly local: IpAddr;
+      readonly localPort: number;
+      readonly remote: IpAddr;
+      readonly remotePort: number;
+    }
+  /** New bytes arrived in order (edge: emitted when the readable amount grew). */
+  | { readonly kind: 'readable'; readonly flow: FlowKey; readonly available: number }
+  /** A blocked writer may write again (edge: after a short `send`, once half the buffer is free). */
+  | { readonly kind: 'writable'; readonly flow: FlowKey; readonly space: number }
+  /** The peer's FIN arrived in order: after the readable bytes, nothing more comes (edge). */
+  | { readonly kind: 'eof'; readonly flow: FlowKey }
+  /** The connection is over for the user (once; TIME-WAIT continues silently). */
+  | { readonly kind: 'closed'; readonly flow: FlowKey; readonly reason: CloseReason };
+
+export interface SegmentOut {
+  readonly kind: 'segment';
+  /** Our address (IP source) and the peer's (IP destination). */
+  readonly src: IpAddr;
+  readonly dst: IpAddr;
+  readonly repr: TcpRepr;
+  /** Payload as views (never written again); copy them into the frame. */
+  readonly payload: readonly Uint8Array[];
+  readonly payloadLen: number;
+}
+
+export type TcpOutput = SegmentOut | TcpNotification;
+
+export type TcpUserError =
+  | 'no-connection'
+  | 'connection-exists'
+  | 'port-in-use'
+  | 'no-ports'
+  | 'no-resources'
+  | 'closing'
+  | 'not-connected'
+  | 'invalid-argument';
+
+export type TcpReply =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'error'; readonly error: TcpUserError }
+  | { readonly kind: 'connected'; readonly flow: FlowKey; readonly localPort: number }
+  | { readonly kind: 'sent'; readonly accepted: number }
+  | {
+      readonly kind: 'data';
+      readonly data: readonly Uint8Array[];
+      readonly length: number;
+      readonly eof: boolean;
+    }
+  | { readonly kind: 'ok' };
+
+export interface TcpStep {
+  readonly state: TcpStack;
+  readonly outputs: readonly TcpOutput[];
+  readonly reply: TcpReply;
+}
+
+/** Helpers for the mutable working copy of a record inside one step. */
+export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+export type MutTcb = Mutable<Tcb>;
+
+export function isSynchronized(s: TcpState): boolean {
+  return s !== 'SynSent' && s !== 'SynReceived';
+}

@@ -1,0 +1,300 @@
+/**
+ * Opening a connection (RFC 9293 §3.5, §3.10.1, §3.10.7.2-3), option negotiation (§3.7.1, RFC 7323,
+ * RFC 2018), ISNs (RFC 6528) and ephemeral ports (RFC 6056), RFC 5961 blind-attack checks.
+ */
+import { describe, expect, it } from 'vitest';
+import { ipv4 } from '../../../src/addr.js';
+import { sipKey } from '../../../src/tcp/core/siphash.js';
+import { initialSeq } from '../../../src/tcp/core/secrets.js';
+import { tcpConnections } from '../../../src/tcp/core/index.js';
+import { seqAdd, seqDiff } from '../../../src/tcp/seq.js';
+import {
+  Endpoint,
+  establishedPassive,
+  LOCAL,
+  PEER_SYN_OPTIONS,
+  REMOTE,
+  REMOTE_PORT,
+  s,
+  SECRET,
+} from './harness.js';
+
+describe('Listen -> SynReceived -> Established (passive open, Figure 6)', () => {
+  it('answers a SYN with a SYN-ACK carrying the negotiated options, then establishes', () => {
+    const ep = new Endpoint();
+    ep.listen();
+    ep.recv({ flags: 'SYN', seq: 1000, options: PEER_SYN_OPTIONS });
+    const sa = ep.expectSent('SYN-ACK', {
+      flags: 'SYN,ACK',
+      ack: 1001,
+      window: 65_535,
+      options: { mss: 1460, sackPermitted: true, windowScale: 3 },
+    });
+    expect(sa.repr.options.timestamps?.tsEcr, 'TSecr echoes the SYN').toBe(5000);
+    ep.expectState('SYN-RECEIVED', 'SynReceived');
+    expect(ep.state.listeners.get(80)?.pending).toBe(1);
+    ep.recv({
+      flags: 'ACK',
+      seq: 1001,
+      ack: seqAdd(sa.repr.seq, 1),
+      options: { timestamps: { tsVal: 5001, tsEcr: sa.repr.options.timestamps!.tsVal } },
+    });
+    ep.expectState('ESTABLISHED', 'Established');
+    ep.expectIdle('nothing to send');
+    ep.expectNotes('established', ['established']);
+    expect(ep.state.listeners.get(80)?.pending).toBe(0);
+    const t = ep.tcb!;
+    expect([t.wsOk, t.sndScale, t.rcvScale, t.sackOk, t.tsOk, t.mss]).toEqual([true, 7, 3, true, true, 1460]);
+  });
+
+  it('offers only what the peer offered, and assumes MSS 536 without the option (MUST-15)', () => {
+    const ep = new Endpoint();
+    ep.listen();
+    ep.recv({ flags: 'SYN', seq: 1000 });
+    const sa = ep.expectSent('SYN-ACK', { flags: 'SYN,ACK' });
+    expect(sa.repr.options).toEqual({ mss: 1460 });
+    expect(ep.tcb?.mss).toBe(536);
+  });
+
+  it('clamps a window scale above 14 (RFC 7323 §2.3) and counts it', () => {
+    const ep = new Endpoint();
+    ep.listen();
+    ep.recv({ flags: 'SYN', seq: 1000, options: { windowScale: 20 } });
+    expect(ep.tcb?.sndScale).toBe(14);
+    expect(ep.counter('window-scale-clamped')).toBe(1);
+  });
+
+  it('retransmits a lost SYN-ACK with backoff and gives up after synAckRetries', () => {
+    const ep = new Endpoint({ synAckRetries: 2 });
+    ep.listen();
+    ep.recv({ flags: 'SYN', seq: 1000 });
+    ep.expectSent('SYN-ACK', { flags: 'SYN,ACK' });
+    expect(ep.advanceToDeadline()).toBe(1000);
+    ep.expectSent('SYN-ACK again', { flags: 'SYN,ACK' });
+    expect(ep.advanceToDeadline()).toBe(3000);
+    ep.expectSent('and again', { flags: 'SYN,ACK' });
+    ep.advanceToDeadline();
+    ep.expectState('gone', 'none');
+    ep.expectNotes('never announced, never closed', []);
+    expect(ep.state.listeners.get(80)?.pending).toBe(0);
+  });
+
+  it('answers a retransmitted SYN with the SYN-ACK at once', () => {
+    const ep = new Endpoint();
+    ep.listen();
+    ep.recv({ flags: 'SYN', seq: 1000 });
+    const first = ep.expectSent('SYN-ACK', { flags: 'SYN,ACK' });
+    ep.recv({ flags: 'SYN', seq: 1000 });
+    ep.expectSent('same SYN-ACK', { flags: 'SYN,ACK', seq: first.repr.seq, ack: 1001 });
+  });
+
+  it('drops SYNs past the backlog', () => {
+    const ep = new Endpoint({ synCookies: false });
+    ep.listen(80, 2);
+    for (let port = 1; port <= 3; port++) ep.recv({ flags: 'SYN', seq: 1000, srcPort: port });
+    expect(tcpConnections(ep.state).length).toBe(2);
+    expect(ep.counter('backlog-full')).toBe(1);
+  });
+
+  it('goes back to LISTEN on a RST in SYN-RECEIVED (§3.10.7.4 second check)', () => {
+    const ep = new Endpoint();
+    ep.listen();
+    ep.recv({ flags: 'SYN', seq: 1000 });
+    ep.recv({ flags: 'RST', seq: 1001 });
+    ep.expectState('embryo gone', 'none');
+    ep.expectNotes('the user never knew', []);
+    expect(ep.state.listeners.get(80)?.pending).toBe(0);
+  });
+});
+
+describe('SynSent -> Established (active open)', () => {
+  it('sends a SYN with every option, establishes on the SYN-ACK and acknowledges it', () => {
+    const ep = new Endpoint();
+    ep.connect(80);
+    const syn = ep.expectSent('SYN', {
+      flags: 'SYN',
+      window: 65_535,
+      options: { mss: 1460, windowScale: 3, sackPermitted: true },
+    });
+    expect(syn.repr.options.timestamps?.tsEcr).toBe(0);
+    ep.expectState('SYN-SENT', 'SynSent');
+    ep.recv({
+      flags: 'SYN,ACK',
+      seq: 0xffff_ffff,
+      ack: seqAdd(syn.repr.seq, 1),
+      options: { ...PEER_SYN_OPTIONS, timestamps: { tsVal: 77, tsEcr: syn.repr.options.timestamps!.tsVal } },
+    });
+    ep.expectState('ESTABLISHED', 'Established');
+    ep.expectSent('ACK of the SYN', { flags: 'ACK', seq: seqAdd(syn.repr.seq, 1), ack: 0 });
+    ep.expectNotes('established', ['established']);
+  });
+
+  it('processes data and FIN that ride on the SYN-ACK', () => {
+    const ep = new Endpoint({ timestamps: false });
+    ep.connect(80);
+    const syn = ep.expectSent('SYN', { flags: 'SYN' });
+    ep.recv({ flags: 'SYN,ACK,FIN', seq: 500, ack: seqAdd(syn.repr.seq, 1), data: 'hi' });
+    ep.expectState('FIN came too', 'CloseWait');
+    ep.expectSent('one ACK for all', { flags: 'ACK', ack: 504 });
+    ep.expectIdle('just one');
+    expect(ep.read()).toEqual({ data: 'hi', eof: true });
+  });
+
+  it('simultaneous open (Figure 7, MUST-10)', () => {
+    const ep = new Endpoint({ timestamps: false });
+    ep.connect(80);
+    const syn = ep.expectSent('SYN', { flags: 'SYN' });
+    ep.recv({ flags: 'SYN', seq: 300, options: { mss: 1000 } });
+    ep.expectState('crossed SYNs', 'SynReceived');
+    ep.expectSent('SYN-ACK with our ISS', { flags: 'SYN,ACK', seq: syn.repr.seq, ack: 301 });
+    ep.recv({ flags: 'SYN,ACK', seq: 300, ack: seqAdd(syn.repr.seq, 1) });
+    ep.expectState('their SYN-ACK acknowledges our SYN (line 6)', 'Established');
+    ep.expectIdle('no extra ACK');
+    ep.expectNotes('active', ['established']);
+  });
+
+  it('retransmits the SYN with exponential backoff, then reports connect-timeout', () => {
+    const ep = new Endpoint({ synRetries: 3 });
+    ep.connect(80);
+    ep.expectSent('SYN', { flags: 'SYN' });
+    const times: number[] = [];
+    while (ep.tcb !== undefined) {
+      times.push(ep.advanceToDeadline());
+      if (ep.tcb !== undefined) ep.expectSent('SYN again', { flags: 'SYN' });
+    }
+    expect(times).toEqual([1000, 3000, 7000, 15_000]);
+    ep.expectNotes('timeout', ['closed:connect-timeout']);
+  });
+
+  it('the default SYN retries last at least 3 minutes (MUST-23)', () => {
+    const ep = new Endpoint();
+    ep.connect(80);
+    while (ep.tcb !== undefined) ep.advanceToDeadline();
+    expect(ep.now).toBeGreaterThanOrEqual(180_000);
+  });
+
+  it('re-initializes RTO to 3 s after a SYN timeout (RFC 6298 §5.7)', () => {
+    const ep = new Endpoint({ timestamps: false });
+    ep.connect(80);
+    const syn = ep.expectSent('SYN', { flags: 'SYN' });
+    ep.advanceToDeadline();
+    ep.recv({ flags: 'SYN,ACK', seq: 9, ack: seqAdd(syn.repr.seq, 1) });
+    expect(ep.tcb?.rtt.rto).toBe(3000);
+    expect(ep.tcb?.cc.cwnd, 'RFC 5681 §3.1: one segment after a lost SYN').toBe(536);
+  });
+});
+
+describe('initial sequence numbers (RFC 6528) and ephemeral ports (RFC 6056)', () => {
+  const key = sipKey(SECRET);
+  const other = ipv4(10, 0, 0, 3);
+
+  it('ISN = 4 µs clock + keyed hash of the 4-tuple', () => {
+    const a = initialSeq(key, 0, LOCAL, 1, REMOTE, 2);
+    expect(seqDiff(initialSeq(key, 1000, LOCAL, 1, REMOTE, 2), a)).toBe(250_000);
+    expect(initialSeq(key, 0, LOCAL, 1, REMOTE, 2)).toBe(a);
+    expect(initialSeq(key, 0, LOCAL, 1, other, 2)).not.toBe(a);
+    expect(initialSeq(sipKey(new Uint8Array(16)), 0, LOCAL, 1, REMOTE, 2)).not.toBe(a);
+  });
+
+  it('a passive ISS follows RFC 6528', () => {
+    const ep = new Endpoint();
+    ep.listen();
+    ep.now = 12_345;
+    ep.recv({ flags: 'SYN', seq: 1 });
+    ep.expectSent('SYN-ACK', {
+      flags: 'SYN,ACK',
+      seq: initialSeq(key, 12_345, LOCAL, 80, REMOTE, REMOTE_PORT),
+    });
+  });
+
+  it('ports to one destination are consecutive (algorithm 4), others start elsewhere, all in range', () => {
+    const ep = new Endpoint();
+    const ports: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = ep.step({
+        kind: 'connect',
+        now: 0,
+        params: { local: LOCAL, remote: REMOTE, remotePort: 443 },
+      });
+      if (r.kind !== 'connected') throw new Error('connect');
+      ports.push(r.localPort);
+    }
+    for (let i = 1; i < 5; i++) expect((ports[i]! - ports[0]! + 16_384) % 16_384).toBe(i);
+    for (const p of ports) expect(p >= 49_152 && p <= 65_535).toBe(true);
+    const r = ep.step({ kind: 'connect', now: 0, params: { local: LOCAL, remote: other, remotePort: 443 } });
+    expect(r.kind === 'connected' && ports.includes(r.localPort)).toBe(false);
+  });
+
+  it('skips ports in use and reports no-ports when the range is exhausted', () => {
+    const ep = new Endpoint({ ephemeralMin: 50_000, ephemeralMax: 50_002 });
+    const got: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = ep.step({
+        kind: 'connect',
+        now: 0,
+        params: { local: LOCAL, remote: REMOTE, remotePort: 443 },
+      });
+      got.push(r.kind === 'connected' ? String(r.localPort) : r.kind === 'error' ? r.error : r.kind);
+    }
+    expect(new Set(got.slice(0, 3)).size).toBe(3);
+    expect(got[3]).toBe('no-ports');
+  });
+});
+
+describe('RFC 5961 (blind reset, SYN and data injection)', () => {
+  const P = 0x7fff_fff0;
+  function est(overrides = {}) {
+    const { ep, iss } = establishedPassive(P, { timestamps: false, sack: false, ...overrides });
+    return { ep, L: seqAdd(iss, 1), R: seqAdd(s(P), 1) };
+  }
+
+  it('§3.2: a RST exactly at RCV.NXT resets', () => {
+    const { ep, R } = est();
+    ep.recv({ flags: 'RST', seq: R });
+    ep.expectState('reset', 'none');
+  });
+
+  it('§3.2: a RST in the window but not at RCV.NXT gets one challenge ACK', () => {
+    const { ep, L, R } = est();
+    ep.recv({ flags: 'RST', seq: seqAdd(R, 10) });
+    ep.expectSent('challenge ACK', { flags: 'ACK', seq: L, ack: R });
+    ep.expectIdle('exactly one');
+    ep.expectState('still open', 'Established');
+  });
+
+  it('§3.2: a RST outside the window is dropped silently', () => {
+    const { ep, R } = est();
+    ep.recv({ flags: 'RST', seq: seqAdd(R, 0x4000_0000) });
+    ep.expectIdle('silence');
+    ep.expectState('still open', 'Established');
+  });
+
+  it('§4.2: a SYN in a synchronized state gets a challenge ACK, whatever its sequence number', () => {
+    const { ep, L, R } = est();
+    ep.recv({ flags: 'SYN', seq: R });
+    ep.expectSent('challenge ACK', { flags: 'ACK', seq: L, ack: R });
+    ep.expectState('still open', 'Established');
+  });
+
+  it('§5.2: an ACK outside [SND.UNA - MAX.SND.WND, SND.NXT] gets a challenge ACK and is not processed', () => {
+    const { ep, L, R } = est();
+    ep.recv({ flags: 'ACK,PSH', seq: R, ack: seqAdd(L, 5), data: 'injected' });
+    ep.expectSent('challenge ACK', { flags: 'ACK', seq: L, ack: R });
+    expect(ep.tcb?.rcvq.length, 'the data was not taken').toBe(0);
+    ep.recv({ flags: 'ACK,PSH', seq: R, ack: seqAdd(L, -70_000), data: 'injected' });
+    ep.expectSent('challenge ACK', { flags: 'ACK', seq: L, ack: R });
+    expect(ep.counter('ack-unsent')).toBe(1);
+    expect(ep.counter('ack-old')).toBe(1);
+  });
+
+  it('§7: challenge ACKs are throttled per connection', () => {
+    const { ep, R } = est({ challengeAckLimit: 3, challengeAckInterval: 1000 });
+    for (let i = 0; i < 5; i++) ep.recv({ flags: 'RST', seq: seqAdd(R, 1 + i) });
+    expect(ep.sent.length).toBe(3);
+    expect(ep.counter('challenge-ack-limited')).toBe(2);
+    ep.sent.length = 0;
+    ep.now += 1000;
+    ep.recv({ flags: 'SYN', seq: R });
+    expect(ep.sent.length, 'a new interval').toBe(1);
+  });
+});
