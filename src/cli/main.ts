@@ -3,9 +3,10 @@
  */
 import { type Command, UsageError } from './command.js';
 import { pcapCommand } from './pcap.js';
+import { replayCommand } from './replay.js';
 import { upCommand } from './up.js';
 
-const COMMANDS: Record<string, Command> = { pcap: pcapCommand, up: upCommand };
+const COMMANDS: Record<string, Command> = { pcap: pcapCommand, up: upCommand, replay: replayCommand };
 
 function help(): string {
   const lines = ['Usage: oasis <command> [options]', '', 'Commands:'];

@@ -4,6 +4,7 @@
  * does to stderr, and prints its counters on SIGINT/SIGTERM before exiting cleanly.
  */
 import { execFileSync } from 'node:child_process';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import {
@@ -49,6 +50,7 @@ Options:
   --http PORT         HTTP: / (status and counters), /bytes/N (N bytes, SHA-256 in x-sha256), POST /sha256
   --impair SPEC       seeded impairments in both directions, e.g. loss=3%,reorder=25%,dup=1%,delay=1ms,seed=7
   --pcap FILE         write every frame sent and received to FILE (pcap, Ethernet)
+  --tcp-trace FILE    log every event of the TCP core to FILE, for 'oasis replay'
   --seed N            seed for the stack's random choices (default: random, printed)
   -h, --help          show this help`;
 
@@ -68,6 +70,7 @@ interface UpOptions {
   http?: number;
   impair?: ImpairOptions;
   pcap?: string;
+  tcpTrace?: string;
   seed: number;
 }
 
@@ -96,6 +99,7 @@ export function parseUpArgs(args: string[]): UpOptions {
       http: { type: 'string' },
       impair: { type: 'string' },
       pcap: { type: 'string' },
+      'tcp-trace': { type: 'string' },
       seed: { type: 'string' },
     },
     strict: true,
@@ -140,7 +144,36 @@ export function parseUpArgs(args: string[]): UpOptions {
     opts.impair = { seed: opts.seed, ...r.value };
   }
   if (values.pcap !== undefined) opts.pcap = values.pcap;
+  if (values['tcp-trace'] !== undefined) opts.tcpTrace = values['tcp-trace'];
   return opts;
+}
+
+/** Lines appended to a file, written in large batches (a trace logs every TCP event). */
+class LineFile {
+  private readonly fd: number;
+  private lines: string[] = [];
+  private size = 0;
+
+  constructor(path: string) {
+    this.fd = openSync(path, 'w');
+  }
+
+  write(line: string): void {
+    this.lines.push(line);
+    this.size += line.length;
+    if (this.size > 1 << 20) this.flush();
+  }
+
+  flush(): void {
+    if (this.lines.length > 0) writeSync(this.fd, `${this.lines.join('\n')}\n`);
+    this.lines = [];
+    this.size = 0;
+  }
+
+  close(): void {
+    this.flush();
+    closeSync(this.fd);
+  }
 }
 
 function fail(message: string): never {
@@ -188,6 +221,8 @@ export async function runUp(o: UpOptions): Promise<number> {
     const echo = stack.udp.bind(o.udpEcho);
     echo.on('message', (msg, rinfo) => echo.send(msg, rinfo.port, rinfo.address));
   }
+  const trace = o.tcpTrace === undefined ? undefined : new LineFile(o.tcpTrace);
+  if (trace !== undefined) stack.tcp.trace = (line) => trace.write(line);
   if (o.echo !== undefined) echoService(stack, o.echo);
   if (o.discard !== undefined) discardService(stack, o.discard);
   if (o.chargen !== undefined) chargenService(stack, o.chargen);
@@ -221,6 +256,7 @@ export async function runUp(o: UpOptions): Promise<number> {
   await stack.close();
   scheduler.cancelAll();
   pcap?.close();
+  trace?.close();
   return 0;
 }
 

@@ -35,6 +35,7 @@ import {
   tcpInit,
   tcpStep,
 } from '../tcp/core/index.js';
+import { digestStep, encodeTraceLine } from '../tcp/core/trace.js';
 import { emitTcp, parseTcp, tcpHeaderLen } from '../tcp/wire.js';
 import type { Ipv4Datagram } from './ipv4.js';
 import type { Ipv6Datagram } from './ipv6.js';
@@ -72,6 +73,8 @@ export interface TcpConnectOptions {
 
 export class TcpLayer {
   private core: TcpStack | undefined;
+  /** Receives every trace line (the start, then each step) when set: see src/tcp/core/trace.ts. */
+  trace: ((line: string) => void) | undefined;
   private readonly sockets = new Map<FlowKey, TcpSocket>();
   private readonly servers = new Map<number, TcpServer>();
 
@@ -83,7 +86,10 @@ export class TcpLayer {
       const mtu = Math.max(576, ...this.stack.interfaces.map((i) => i.mtu));
       const secret = new Uint8Array(16);
       for (let i = 0; i < 16; i += 4) new DataView(secret.buffer).setUint32(i, this.stack.random.next());
-      this.core = tcpInit(tcpConfig(secret, { mss4: mtu - 40, mss6: mtu - 60 }), this.stack.now());
+      const config = tcpConfig(secret, { mss4: mtu - 40, mss6: mtu - 60 });
+      const now = this.stack.now();
+      this.core = tcpInit(config, now);
+      this.trace?.(encodeTraceLine({ kind: 'start', now, config }));
     }
     return this.core;
   }
@@ -103,6 +109,7 @@ export class TcpLayer {
   step(event: TcpEvent): TcpReply {
     const r = tcpStep(this.state, event);
     this.core = r.state;
+    this.trace?.(encodeTraceLine({ kind: 'step', event, outputs: digestStep(r.outputs, r.reply) }));
     for (const o of r.outputs) {
       if (o.kind === 'segment') this.transmit(o);
       else this.notify(o);
