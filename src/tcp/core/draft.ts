@@ -8,7 +8,9 @@
 import { heapInsert, heapPop, type PHeap } from './pheap.js';
 import { type PMap, pmapEntries, pmapGet, pmapRemove, pmapSet } from './pmap.js';
 import type { SipKey } from './siphash.js';
+import { StackState } from './state.js';
 import {
+  COUNTER_INDEX,
   type CloseReason,
   type FlowKey,
   isSynchronized,
@@ -39,7 +41,7 @@ export class Draft {
   heap: PHeap;
   portTable: readonly number[];
   private listenerCopy: Map<number, Listener> | null = null;
-  private counterCopy: Record<TcpCounterName, number> | null = null;
+  private counterCopy: Float64Array | null = null;
   /** Working copies (null = removed) and the records they started from (undefined = created). */
   private readonly work = new Map<FlowKey, MutTcb | null>();
   private readonly before = new Map<FlowKey, Tcb | undefined>();
@@ -69,8 +71,8 @@ export class Draft {
 
   count(name: TcpCounterName, by = 1): void {
     if (by === 0) return;
-    this.counterCopy ??= { ...this.s.counters };
-    this.counterCopy[name] += by;
+    this.counterCopy ??= this.s.counterValues.slice();
+    this.counterCopy[COUNTER_INDEX[name]]! += by;
   }
 
   /** The number of connections after the changes so far. */
@@ -183,16 +185,16 @@ export class Draft {
       this.portTable !== this.s.portTable ||
       this.now !== this.s.now;
     const state: TcpStack = changed
-      ? {
-          config: this.config,
-          key: this.key,
-          conns: this.conns,
-          listeners: this.listeners,
-          heap: this.heap,
-          portTable: this.portTable,
-          counters: this.counterCopy ?? this.s.counters,
-          now: Math.max(this.now, this.s.now),
-        }
+      ? new StackState(
+          this.config,
+          this.key,
+          this.conns,
+          this.listeners,
+          this.heap,
+          this.portTable,
+          this.counterCopy ?? this.s.counterValues,
+          Math.max(this.now, this.s.now),
+        )
       : this.s;
     return { state, outputs, reply };
   }

@@ -21,6 +21,7 @@
 import { type Seq, seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from '../seq.js';
 import type { TcpRepr } from '../wire.js';
 import { ccInit, ccOf } from './congestion/index.js';
+import { cookieCheck, cookieIss, cookieTsOptions, cookieTsVal } from './cookies.js';
 import type { Draft } from './draft.js';
 import {
   challengeAck,
@@ -123,6 +124,12 @@ export function listenState(d: Draft, l: Listener, a: Arrival, iss: Seq | null):
     return;
   }
   if (repr.flags.ack) {
+    if (!repr.flags.syn && cookiesRecent(d, l)) {
+      // While cookies are out, a segment that is not the first one after the handshake (reordered,
+      // or forged) is dropped without a RST, as Linux does: the peer retransmits, in order.
+      if (!cookieAccept(d, a)) d.count('syn-cookie-rejected');
+      return;
+    }
     d.count('listen-bad-ack');
     sendResetFor(d, a.local, a.remote, repr, a.payload.length);
     return;
@@ -136,7 +143,8 @@ export function listenState(d: Draft, l: Listener, a: Arrival, iss: Seq | null):
     return;
   }
   if (l.pending >= l.backlog) {
-    d.count('backlog-full');
+    if (c.synCookies) sendCookie(d, l, a);
+    else d.count('backlog-full');
     return;
   }
   const now = d.now;
@@ -167,6 +175,97 @@ export function listenState(d: Draft, l: Listener, a: Arrival, iss: Seq | null):
   t.lastRecvAt = now;
   sendSynAck(d, t);
   d.create(t);
+}
+
+/** RFC 4987 §3.6: a stateless SYN-ACK whose ISS is a cookie (cookies.ts). */
+function sendCookie(d: Draft, l: Listener, a: Arrival): void {
+  const { repr } = a;
+  const now = d.now;
+  const t = newTcb(d.config, {
+    local: a.local,
+    localPort: repr.dstPort,
+    remote: a.remote,
+    remotePort: repr.srcPort,
+    iss: 0 as Seq,
+    tsOffset: tsOffset(d.key, a.local, repr.dstPort, a.remote, repr.srcPort),
+    passive: true,
+    now,
+  });
+  negotiate(d, t, repr);
+  if (!t.tsOk) {
+    // Nothing can carry window scaling and SACK back to us: do not offer them (as Linux).
+    t.wsOk = false;
+    t.sackOk = false;
+    t.rcvScale = 0;
+    t.sndScale = 0;
+  }
+  t.iss = cookieIss(d.key, now, t, repr.seq, repr.options.mss ?? (isV6(t.local) ? 1220 : 536));
+  t.irs = repr.seq;
+  t.rcvNxt = seqAdd(repr.seq, 1);
+  t.rcvAdv = t.rcvNxt;
+  const tsVal = t.tsOk ? cookieTsVal(tsNow(t, now), t.wsOk ? t.sndScale : null, t.sackOk) : undefined;
+  sendSynAck(d, t, tsVal);
+  d.setListener(l.port, { ...l, cookieAt: now });
+  d.count('syn-cookie-sent');
+}
+
+/** Cookies are checked only while the listener has been sending them (two slots). */
+function cookiesRecent(d: Draft, l: Listener): boolean {
+  return d.config.synCookies && l.cookieAt !== null && d.now - l.cookieAt < 2 * 64_000;
+}
+
+/** The ACK of a cookie SYN-ACK: rebuild the connection, ESTABLISHED at once; false if not a cookie. */
+function cookieAccept(d: Draft, a: Arrival): boolean {
+  const { repr } = a;
+  const c = d.config;
+  const now = d.now;
+  const tuple = { local: a.local, localPort: repr.dstPort, remote: a.remote, remotePort: repr.srcPort };
+  const mss = cookieCheck(d.key, now, tuple, repr.ack, repr.seq);
+  if (mss === null) return false;
+  if (d.size >= c.maxConnections) {
+    d.count('too-many-connections');
+    return true;
+  }
+  const t = newTcb(c, {
+    ...tuple,
+    iss: seqAdd(repr.ack, -1),
+    tsOffset: tsOffset(d.key, a.local, repr.dstPort, a.remote, repr.srcPort),
+    passive: true,
+    now,
+  });
+  t.mss = Math.max(64, Math.min(mss, t.rmss));
+  const ts = repr.options.timestamps;
+  t.rcvScale = 0;
+  if (c.timestamps && ts !== undefined) {
+    t.tsOk = true;
+    t.tsRecent = ts.tsVal;
+    t.tsRecentAt = now;
+    const o = cookieTsOptions(ts.tsEcr);
+    if (o.wscale !== null && c.windowScaling) {
+      t.wsOk = true;
+      t.sndScale = Math.min(14, o.wscale);
+      t.rcvScale = windowShiftFor(c.rcvBuf);
+    }
+    t.sackOk = c.sack && o.sack;
+  }
+  t.state = 'Established';
+  t.irs = seqAdd(repr.seq, -1);
+  t.rcvNxt = repr.seq;
+  t.rcvAdv = seqAdd(t.rcvNxt, synWindow(t, c));
+  t.lastAckSent = t.rcvNxt;
+  t.sndUna = repr.ack;
+  t.sndNxt = repr.ack;
+  t.sndMax = repr.ack;
+  t.sndWnd = repr.window * 2 ** t.sndScale;
+  t.maxSndWnd = t.sndWnd;
+  t.sndWl1 = repr.seq;
+  t.sndWl2 = repr.ack;
+  t.cc = ccInit(c.congestion, t.mss, c.initialCwndSegments);
+  t.lastRecvAt = now;
+  d.create(t);
+  d.count('syn-cookie-accepted');
+  processText(d, t, repr.seq, a.payload, repr.flags.fin);
+  return true;
 }
 
 /** §3.10.7.3 SYN-SENT. */

@@ -203,12 +203,12 @@ export function sendSyn(d: Draft, t: MutTcb): void {
   emitFrom(d, t, t.iss, { syn: true }, [], 0, o, synWindow(t, c));
 }
 
-/** <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> with the options the peer's SYN allows. */
-export function sendSynAck(d: Draft, t: MutTcb): void {
+/** <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> with the options the peer's SYN allows (`tsVal`: a SYN cookie's). */
+export function sendSynAck(d: Draft, t: MutTcb, tsVal?: number): void {
   const o: Mutable<TcpOptions> = { mss: t.rmss };
   if (t.wsOk) o.windowScale = t.rcvScale;
   if (t.sackOk) o.sackPermitted = true;
-  if (t.tsOk) o.timestamps = { tsVal: tsNow(t, d.now), tsEcr: t.tsRecent };
+  if (t.tsOk) o.timestamps = { tsVal: tsVal ?? tsNow(t, d.now), tsEcr: t.tsRecent };
   const window = synWindow(t, d.config);
   emitFrom(d, t, t.iss, { syn: true, ack: true }, [], 0, o, window);
   t.rcvAdv = seqMax(t.rcvAdv, seqAdd(t.rcvNxt, window));
@@ -289,7 +289,12 @@ function transmit(d: Draft, t: MutTcb): void {
       const opts = dataOptions(t, d.now);
       const maxPay = Math.max(1, t.mss - tcpOptionsLen(opts));
       const avail = seqDiff(end, t.sndNxt);
-      const usable = seqDiff(sendLimit(t), t.sndNxt);
+      // The segment at SND.UNA may always be retransmitted, whatever the window: against a closed
+      // window it is the probe the peer must answer (MUST-35), and a stale zero window cannot stall us.
+      const head = isRetx && t.sndNxt === t.sndUna;
+      const windowed = seqDiff(sendLimit(t), t.sndNxt);
+      const sentData = seqDiff(finSent(t) ? t.finSeq! : t.sndMax, t.sndNxt);
+      const usable = head ? Math.max(windowed, Math.min(maxPay, sentData)) : windowed;
       const len = Math.min(avail, maxPay, usable);
       if (len <= 0) return;
       if (!isRetx && len < maxPay) {

@@ -3,7 +3,8 @@
  * in, because the core must not retain views of buffers it does not own, ARCHITECTURE.md "Zero-copy
  * and ownership"), drop from the front, read any range as views without copying.
  *
- * Bytes are copied into blocks (BLOCK_SIZE, or the exact size of a bigger append). A block's bytes
+ * Bytes are copied into blocks (growing with the rope up to ROPE_BLOCK_SIZE, or the exact size of a
+ * bigger append). A block's bytes
  * below its `fill` mark are never written again, so views handed out stay valid forever. A version of
  * the rope may write into the spare room of its last block, or push onto the shared entry array, only
  * when it is the frontier (nothing was written after it); otherwise it copies first. Every version
@@ -58,7 +59,9 @@ export function ropeAppend(r: Rope, data: Uint8Array): Rope {
     rest = rest.subarray(n);
   }
   if (rest.length === 0) return { ...r, tailLen, length: r.length + data.length };
-  const bytes = new Uint8Array(Math.max(ROPE_BLOCK_SIZE, rest.length));
+  // Blocks grow with the rope (up to ROPE_BLOCK_SIZE): a queue drained after every append (the usual
+  // receive path) allocates no spare room, one that accumulates amortises its copies.
+  const bytes = new Uint8Array(Math.max(rest.length, Math.min(ROPE_BLOCK_SIZE, 2 * r.length)));
   bytes.set(rest);
   const block: Block = { bytes, fill: rest.length };
   let entries: Entry[];

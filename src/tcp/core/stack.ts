@@ -19,6 +19,7 @@ import { checkConfig, segmentArrives } from './input.js';
 import { output } from './output.js';
 import { pmapEmpty, pmapEntries, pmapGet } from './pmap.js';
 import { sipKey } from './siphash.js';
+import { countersOf, StackState } from './state.js';
 import { connDeadline, runTimers } from './timers.js';
 import {
   COUNTER_NAMES,
@@ -27,7 +28,7 @@ import {
   type Tcb,
   TCP_DEFAULTS,
   type TcpConfig,
-  type TcpCounterName,
+  type TcpCounters,
   type TcpEvent,
   type TcpReply,
   type TcpStack,
@@ -46,18 +47,16 @@ export function tcpConfig(secret: Uint8Array, overrides: Partial<Omit<TcpConfig,
 
 export function tcpInit(config: TcpConfig, now = 0): TcpStack {
   checkConfig(config);
-  const counters = {} as Record<TcpCounterName, number>;
-  for (const n of COUNTER_NAMES) counters[n] = 0;
-  return {
+  return new StackState(
     config,
-    key: sipKey(config.secret),
-    conns: pmapEmpty(),
-    listeners: new Map(),
-    heap: null,
-    portTable: new Array<number>(PORT_TABLE).fill(0),
-    counters,
+    sipKey(config.secret),
+    pmapEmpty(),
+    new Map(),
+    null,
+    new Array<number>(PORT_TABLE).fill(0),
+    new Float64Array(COUNTER_NAMES.length),
     now,
-  };
+  );
 }
 
 const HOOKS = { output, deadline: connDeadline };
@@ -111,6 +110,11 @@ export function tcpConnection(s: TcpStack, flow: FlowKey): Tcb | undefined {
 
 export function tcpConnections(s: TcpStack): Tcb[] {
   return [...pmapEntries(s.conns)].map(([, t]) => t);
+}
+
+/** Every counter by name (drops, retransmissions, timer events; TcpCounterName lists them). */
+export function tcpCounters(s: TcpStack): TcpCounters {
+  return countersOf(s.counterValues);
 }
 
 export function tcpListener(s: TcpStack, port: number): Listener | undefined {

@@ -270,6 +270,8 @@ export interface Listener {
   readonly backlog: number;
   /** SYN-RECEIVED connections now. */
   readonly pending: number;
+  /** When the last SYN cookie was sent (`null`: never); cookie ACKs are accepted only soon after. */
+  readonly cookieAt: number | null;
 }
 
 export const COUNTER_NAMES = [
@@ -341,6 +343,11 @@ export const COUNTER_NAMES = [
 export type TcpCounterName = (typeof COUNTER_NAMES)[number];
 export type TcpCounters = Readonly<Record<TcpCounterName, number>>;
 
+/** Index of each counter in `TcpStack.counterValues`. */
+export const COUNTER_INDEX: Readonly<Record<TcpCounterName, number>> = Object.fromEntries(
+  COUNTER_NAMES.map((n, i) => [n, i]),
+) as Record<TcpCounterName, number>;
+
 export interface TcpStack {
   readonly config: TcpConfig;
   readonly key: SipKey;
@@ -350,6 +357,9 @@ export interface TcpStack {
   readonly heap: PHeap;
   /** RFC 6056 algorithm 4 table of per-bucket increments. */
   readonly portTable: readonly number[];
+  /** Counter values by `COUNTER_INDEX` (a typed array: one copy per step). */
+  readonly counterValues: Readonly<Float64Array>;
+  /** The same by name (built on each read). */
   readonly counters: TcpCounters;
   /** The latest `now` seen. */
   readonly now: number;

@@ -38,7 +38,7 @@ export function listen(
   if (d.listeners.has(port)) return fail('port-in-use');
   const b = backlog ?? d.config.defaultBacklog;
   if (!(Number.isInteger(b) && b >= 0)) return fail('invalid-argument');
-  d.setListener(port, { port, addr: addr ?? null, backlog: b, pending: 0 });
+  d.setListener(port, { port, addr: addr ?? null, backlog: b, pending: 0, cookieAt: null });
   return OK;
 }
 

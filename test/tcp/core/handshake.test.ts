@@ -3,14 +3,21 @@
  * RFC 2018), ISNs (RFC 6528) and ephemeral ports (RFC 6056), RFC 5961 blind-attack checks.
  */
 import { describe, expect, it } from 'vitest';
-import { ipv4 } from '../../../src/addr.js';
+import { ipv4, parseIpv6Addr } from '../../../src/addr.js';
 import { sipKey } from '../../../src/tcp/core/siphash.js';
 import { initialSeq } from '../../../src/tcp/core/secrets.js';
-import { tcpConnections } from '../../../src/tcp/core/index.js';
+import {
+  encodeSegment,
+  segmentLength,
+  segmentPseudoHeader,
+  tcpConnections,
+} from '../../../src/tcp/core/index.js';
+import { parseTcp } from '../../../src/tcp/wire.js';
 import { seqAdd, seqDiff } from '../../../src/tcp/seq.js';
 import {
   Endpoint,
   establishedPassive,
+  flagsOf,
   LOCAL,
   PEER_SYN_OPTIONS,
   REMOTE,
@@ -296,5 +303,130 @@ describe('RFC 5961 (blind reset, SYN and data injection)', () => {
     ep.now += 1000;
     ep.recv({ flags: 'SYN', seq: R });
     expect(ep.sent.length, 'a new interval').toBe(1);
+  });
+});
+
+describe('SYN cookies past the backlog (RFC 4987 §3.6)', () => {
+  function flood(overrides = {}) {
+    const ep = new Endpoint(overrides);
+    ep.listen(80, 1);
+    ep.recv({ flags: 'SYN', seq: 1, srcPort: 1000 });
+    ep.sent.length = 0;
+    return ep;
+  }
+
+  it('answers statelessly and rebuilds the connection from the ACK, options included', () => {
+    const ep = flood();
+    ep.recv({ flags: 'SYN', seq: 5000, options: PEER_SYN_OPTIONS });
+    const sa = ep.expectSent('cookie SYN-ACK', {
+      flags: 'SYN,ACK',
+      ack: 5001,
+      options: { windowScale: 3, sackPermitted: true },
+    });
+    expect(ep.tcb, 'no state kept').toBeUndefined();
+    expect(ep.counter('syn-cookie-sent')).toBe(1);
+    const tsv = sa.repr.options.timestamps!.tsVal;
+    ep.recv({
+      flags: 'ACK,PSH',
+      seq: 5001,
+      ack: seqAdd(sa.repr.seq, 1),
+      options: { timestamps: { tsVal: 5001, tsEcr: tsv } },
+      data: 'GET /',
+    });
+    ep.expectState('established from the cookie', 'Established');
+    ep.expectNotes('accepted', ['established', 'readable']);
+    const t = ep.tcb!;
+    expect([t.mss, t.wsOk, t.sndScale, t.sackOk, t.tsOk]).toEqual([1460, true, 7, true, true]);
+    expect(ep.read().data).toBe('GET /');
+    expect(ep.counter('syn-cookie-accepted')).toBe(1);
+  });
+
+  it('offers neither window scaling nor SACK without timestamps (nothing could carry them back)', () => {
+    const ep = flood({ timestamps: false });
+    ep.recv({ flags: 'SYN', seq: 5000, options: { mss: 1400, windowScale: 7, sackPermitted: true } });
+    const sa = ep.expectSent('cookie SYN-ACK', { flags: 'SYN,ACK' });
+    expect(sa.repr.options).toEqual({ mss: 1460 });
+    ep.recv({ flags: 'ACK', seq: 5001, ack: seqAdd(sa.repr.seq, 1) });
+    expect(ep.tcb?.mss, 'MSS from the cookie table').toBe(1400);
+  });
+
+  it('drops a forged cookie while cookies are out, resets a stale one', () => {
+    const ep = flood({ timestamps: false });
+    ep.recv({ flags: 'SYN', seq: 5000 });
+    const sa = ep.expectSent('cookie SYN-ACK', { flags: 'SYN,ACK' });
+    ep.recv({ flags: 'ACK', seq: 5001, ack: seqAdd(sa.repr.seq, 2) });
+    ep.recv({ flags: 'ACK', seq: 5002, ack: seqAdd(sa.repr.seq, 1) });
+    ep.expectIdle('forged or reordered: dropped silently (the peer retransmits)');
+    expect(ep.counter('syn-cookie-rejected')).toBe(2);
+    ep.now += 130_000;
+    ep.recv({ flags: 'ACK', seq: 5001, ack: seqAdd(sa.repr.seq, 1) });
+    ep.expectSent('stale', { flags: 'RST' });
+    expect(ep.tcb).toBeUndefined();
+  });
+});
+
+describe('IPv6 and listeners', () => {
+  it('works over IPv6 addresses, with the IPv6 MSS defaults (MUST-15: 1220 without the option)', () => {
+    const ep = new Endpoint();
+    const local = parseIpv6Addr('2001:db8::1')!;
+    const remote = parseIpv6Addr('2001:db8::2')!;
+    ep.listen();
+    ep.step({
+      kind: 'segment',
+      now: 0,
+      src: remote,
+      dst: local,
+      repr: {
+        srcPort: 1234,
+        dstPort: 80,
+        seq: s(7),
+        ack: s(0),
+        flags: flagsOf('SYN'),
+        window: 1000,
+        urgentPointer: 0,
+        options: {},
+      },
+      payload: new Uint8Array(0),
+    });
+    const sa = ep.expectSent('SYN-ACK', { flags: 'SYN,ACK', ack: 8, options: { mss: 1440 } });
+    expect(sa.dst).toBe(remote);
+    const t = tcpConnections(ep.state)[0]!;
+    expect(t.key).toBe('2001:db8::1 80 2001:db8::2 1234');
+    expect(t.mss).toBe(1220);
+    const bytes = new Uint8Array(segmentLength(sa));
+    encodeSegment(sa, bytes);
+    expect(parseTcp(bytes, segmentPseudoHeader(sa)).ok, 'checksummed over the IPv6 pseudo-header').toBe(true);
+  });
+
+  it('a listener bound to one address ignores the others (RST from CLOSED)', () => {
+    const ep = new Endpoint();
+    ep.step({ kind: 'listen', now: 0, port: 80, addr: ipv4(10, 9, 9, 9) });
+    ep.recv({ flags: 'SYN', seq: 1 });
+    ep.expectSent('no listener for this address', { flags: 'RST,ACK', ack: 2 });
+  });
+
+  it('refuses a second listener on a port, and unlisten resets embryonic connections', () => {
+    const ep = new Endpoint();
+    ep.listen();
+    expect(ep.step({ kind: 'listen', now: 0, port: 80 })).toEqual({ kind: 'error', error: 'port-in-use' });
+    ep.recv({ flags: 'SYN', seq: 1 });
+    ep.sent.length = 0;
+    ep.step({ kind: 'unlisten', now: 0, port: 80 });
+    ep.expectSent('reset the embryo', { flags: 'RST' });
+    ep.expectState('gone', 'none');
+    ep.recv({ flags: 'SYN', seq: 1 });
+    ep.expectSent('no listener any more', { flags: 'RST,ACK' });
+  });
+
+  it('user calls on unknown flows are errors, never exceptions', () => {
+    const ep = new Endpoint();
+    for (const kind of ['send', 'recv', 'shutdown', 'close', 'abort'] as const) {
+      const e =
+        kind === 'send' ? { kind, now: 0, flow: 'x', data: new Uint8Array(1) } : { kind, now: 0, flow: 'x' };
+      expect(ep.step(e)).toEqual({ kind: 'error', error: 'no-connection' });
+    }
+    expect(
+      ep.step({ kind: 'connect', now: 0, params: { local: LOCAL, remote: REMOTE, remotePort: 0 } }),
+    ).toEqual({ kind: 'error', error: 'invalid-argument' });
   });
 });

@@ -12,6 +12,8 @@ import {
   type TcpConfig,
   tcpConfig,
   tcpConnection,
+  type TcpCounterName,
+  tcpCounters,
   tcpDeadline,
   type TcpEvent,
   tcpInit,
@@ -248,8 +250,8 @@ export class Endpoint {
     expect(got, why).toEqual(kinds);
   }
 
-  counter(name: keyof TcpStack['counters']): number {
-    return this.state.counters[name];
+  counter(name: TcpCounterName): number {
+    return tcpCounters(this.state)[name];
   }
 }
 

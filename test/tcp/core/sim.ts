@@ -7,9 +7,15 @@
  */
 import { ipv4 } from '../../../src/addr.js';
 import { Random } from '../../../src/random.js';
+import { parseTcp } from '../../../src/tcp/wire.js';
+import { initialSeq } from '../../../src/tcp/core/secrets.js';
+import { sipKey } from '../../../src/tcp/core/siphash.js';
 import {
   concatChunks,
+  encodeSegment,
   type FlowKey,
+  segmentLength,
+  segmentPseudoHeader,
   type SegmentOut,
   tcpConfig,
   type TcpConfig,
@@ -54,6 +60,19 @@ export interface SimParams {
   readonly readPause: number;
   readonly configA?: Partial<Omit<TcpConfig, 'secret'>>;
   readonly configB?: Partial<Omit<TcpConfig, 'secret'>>;
+  /** B's listen backlog (0: every handshake goes through SYN cookies). */
+  readonly backlogB?: number;
+  /** B stops reading once it has read `after` bytes, for `for` ms (its window closes). */
+  readonly stall?: { readonly after: number; readonly for: number };
+  /** From this time on (after start) the link drops everything, and both users call `close()`. */
+  readonly dieAt?: number;
+  /**
+   * Put both initial sequence numbers within a few thousand of this value (e.g. 0xffff_ff00 or
+   * 0x7fff_ff00) by giving each stack its own clock offset (RFC 6528's M is the clock).
+   */
+  readonly issNear?: number;
+  /** Print every segment sent (for debugging a failing seed). */
+  readonly trace?: boolean;
   /** Virtual time at which the run starts (chooses where the ISNs fall). */
   readonly start?: number;
   /** Stop with a failure after this much virtual time. */
@@ -65,7 +84,7 @@ interface InFlight {
   readonly order: number;
   readonly to: 'a' | 'b';
   readonly seg: SegmentOut;
-  readonly payload: Uint8Array;
+  readonly bytes: Uint8Array;
 }
 
 export interface SimResult {
@@ -101,8 +120,23 @@ export function runSim(p: SimParams): SimResult {
   const secretB = Uint8Array.from({ length: 16 }, (_, i) => (p.seed * 13 + i * 29 + 5) & 255);
   const start = p.start ?? 1000;
   let now = start;
-  let a = tcpInit(tcpConfig(secretA, p.configA), now);
-  let b = tcpInit(tcpConfig(secretB, p.configB), now);
+  // Each stack has its own monotonic clock: sim time + offset.
+  let offA = 0;
+  let offB = 0;
+  const A_PORT = 40_000;
+  if (p.issNear !== undefined) {
+    const fa = initialSeq(sipKey(secretA), 0, A_ADDR, A_PORT, B_ADDR, B_PORT);
+    const fb = initialSeq(sipKey(secretB), 0, B_ADDR, B_PORT, A_ADDR, A_PORT);
+    // Whole milliseconds keep the clock arithmetic exact.
+    offA = Math.ceil(((p.issNear - fa) >>> 0) / 250 - now);
+    offB = Math.ceil(((p.issNear - fb) >>> 0) / 250 - (now + p.link.delay));
+    if (offA < 0) offA += 2 ** 32 / 250;
+    if (offB < 0) offB += 2 ** 32 / 250;
+  }
+  let a = tcpInit(tcpConfig(secretA, p.configA), now + offA);
+  let b = tcpInit(tcpConfig(secretB, p.configB), now + offB);
+  const deadlineA = (): number => (tcpDeadline(a) ?? Number.POSITIVE_INFINITY) - offA;
+  const deadlineB = (): number => (tcpDeadline(b) ?? Number.POSITIVE_INFINITY) - offB;
   const violations: string[] = [];
   const queue: InFlight[] = [];
   let order = 0;
@@ -127,19 +161,38 @@ export function runSim(p: SimParams): SimResult {
   let bWritable = true;
   const limit = start + (p.limit ?? 3_600_000);
 
+  const dead = (): boolean => p.dieAt !== undefined && now >= start + p.dieAt;
+  let gaveUp = false;
+  let closedFlowA = false;
+  let closedFlowB = false;
+  let stallUntil: number | null = null;
+  let readBytesB = 0;
   const transmit = (from: 'a' | 'b', seg: SegmentOut): void => {
     segments++;
+    if (p.trace === true) {
+      const r = seg.repr;
+      const f = ['syn', 'fin', 'rst', 'ack'].filter((k) => r.flags[k as 'syn']).join(',');
+      const sack = r.options.sack?.map((b) => `${b.left}-${b.right}`).join(' ') ?? '';
+      console.log(
+        `${now.toFixed(1)} ${from}> ${f} seq=${r.seq} ack=${r.ack} win=${r.window} len=${seg.payloadLen} ${sack}`,
+      );
+    }
+    if (dead()) return;
     const calm = now >= p.link.calmAfter + start;
     const copies = !calm && rng.chance(p.link.dup) ? 2 : 1;
     for (let i = 0; i < copies; i++) {
       if (!calm && rng.chance(p.link.loss)) continue;
-      const jitter = calm ? 0 : rng.float() * p.link.jitter;
+      // Whole milliseconds: sim time + clock offset stays exact.
+      const jitter = calm ? 0 : Math.floor(rng.float() * p.link.jitter);
+      // Through the real codec: bytes on the wire, parsed (checksum verified) at the other end.
+      const bytes = new Uint8Array(segmentLength(seg));
+      encodeSegment(seg, bytes);
       const pkt: InFlight = {
         at: now + p.link.delay + jitter,
         order: order++,
         to: from === 'a' ? 'b' : 'a',
         seg,
-        payload: concatChunks(seg.payload).slice(),
+        bytes,
       };
       // Keep the queue sorted by (arrival time, send order).
       let lo = 0;
@@ -153,7 +206,10 @@ export function runSim(p: SimParams): SimResult {
     }
   };
 
-  const stepA = (e: TcpEvent): ReturnType<typeof tcpStep> => {
+  // Events carry sim time; `raw` events already carry the stack's own clock (timer ticks, exactly at
+  // the stack's deadline, so no rounding of sim time + offset can leave a deadline unfired).
+  const stepA = (ev: TcpEvent, raw = false): ReturnType<typeof tcpStep> => {
+    const e = raw ? ev : ({ ...ev, now: ev.now + offA } as TcpEvent);
     const r = tcpStep(a, e);
     if (!NO_CHECK) for (const v of checkStep(a, r.state, r.outputs)) violations.push(`A t=${now}: ${v}`);
     a = r.state;
@@ -163,7 +219,8 @@ export function runSim(p: SimParams): SimResult {
     }
     return r;
   };
-  const stepB = (e: TcpEvent): ReturnType<typeof tcpStep> => {
+  const stepB = (ev: TcpEvent, raw = false): ReturnType<typeof tcpStep> => {
+    const e = raw ? ev : ({ ...ev, now: ev.now + offB } as TcpEvent);
     const r = tcpStep(b, e);
     if (!NO_CHECK) for (const v of checkStep(b, r.state, r.outputs)) violations.push(`B t=${now}: ${v}`);
     b = r.state;
@@ -179,13 +236,26 @@ export function runSim(p: SimParams): SimResult {
     if (n.kind === 'closed') closedA.push(n.reason);
   };
   const noteB = (n: TcpNotification): void => {
-    if (n.kind === 'established' && n.role === 'passive') flowB = n.flow;
+    if (n.kind === 'established' && n.role === 'passive') {
+      // A new connection (possibly re-created from a SYN cookie by a late duplicate): B's user owns it.
+      flowB = n.flow;
+      closedFlowB = false;
+    }
     if (n.kind === 'writable') bWritable = true;
     if (n.kind === 'closed') closedB.push(n.reason);
   };
 
-  stepB({ kind: 'listen', now, port: B_PORT });
-  const c = stepA({ kind: 'connect', now, params: { local: A_ADDR, remote: B_ADDR, remotePort: B_PORT } });
+  stepB({ kind: 'listen', now, port: B_PORT, ...(p.backlogB === undefined ? {} : { backlog: p.backlogB }) });
+  const c = stepA({
+    kind: 'connect',
+    now,
+    params: {
+      local: A_ADDR,
+      remote: B_ADDR,
+      remotePort: B_PORT,
+      ...(p.issNear === undefined ? {} : { localPort: A_PORT }),
+    },
+  });
   if (c.reply.kind === 'connected') flowA = c.reply.flow;
   else violations.push(`connect failed: ${JSON.stringify(c.reply)}`);
 
@@ -194,6 +264,20 @@ export function runSim(p: SimParams): SimResult {
     return t !== undefined && (t.rcvq.length > 0 || t.rcvFin);
   };
   const apps = (): void => {
+    if (dead()) {
+      // The users give up: every connection must now go away on its own (TCP-NOTES §6 liveness).
+      // (Connections that get established later, from segments still in flight, are closed too.)
+      gaveUp = true;
+      if (flowA !== null && !closedFlowA) {
+        closedFlowA = true;
+        stepA({ kind: 'close', now, flow: flowA });
+      }
+      if (flowB !== null && !closedFlowB) {
+        closedFlowB = true;
+        stepB({ kind: 'close', now, flow: flowB });
+      }
+      return;
+    }
     // A writes what fits, then shuts its sending side.
     if (flowA !== null && !aShut && aWritable) {
       while (writtenA < dataAB.length) {
@@ -213,10 +297,16 @@ export function runSim(p: SimParams): SimResult {
       }
     }
     // B reads (maybe slowly: `readSize` bytes every `readPause` ms); after A's EOF it answers and closes.
+    if (p.stall !== undefined && stallUntil === null && readBytesB >= p.stall.after) {
+      stallUntil = now + p.stall.for;
+      nextRead = Math.max(nextRead, stallUntil);
+    }
     while (flowB !== null && !eofB && bHasData() && now >= nextRead) {
       const r = stepB({ kind: 'recv', now, flow: flowB, max: p.readSize });
       if (r.reply.kind !== 'data') break;
       for (const d of r.reply.data) readB.push(d.slice());
+      readBytesB += r.reply.length;
+      if (p.stall !== undefined && stallUntil === null && readBytesB >= p.stall.after) break;
       if (r.reply.eof) eofB = true;
       if (p.readPause > 0) nextRead = now + p.readPause;
       if (r.reply.length === 0) break;
@@ -253,9 +343,10 @@ export function runSim(p: SimParams): SimResult {
 
   for (let iter = 0; iter < 2_000_000; iter++) {
     apps();
-    const candidates = [queue[0]?.at, tcpDeadline(a) ?? undefined, tcpDeadline(b) ?? undefined];
-    const pendingRead = !eofB && bHasData() ? Math.max(now, nextRead) : undefined;
+    const candidates = [queue[0]?.at, deadlineA(), deadlineB()];
+    const pendingRead = !eofB && bHasData() && !dead() ? Math.max(now, nextRead) : undefined;
     candidates.push(pendingRead);
+    if (p.dieAt !== undefined && !gaveUp) candidates.push(start + p.dieAt);
     const next = Math.min(...candidates.filter((x): x is number => x !== undefined));
     if (next === Number.POSITIVE_INFINITY) break;
     if (next > limit) {
@@ -266,29 +357,36 @@ export function runSim(p: SimParams): SimResult {
     const pkt = queue[0];
     if (pkt !== undefined && pkt.at <= now) {
       queue.shift();
+      const parsed = parseTcp(pkt.bytes, segmentPseudoHeader(pkt.seg));
+      if (!parsed.ok) {
+        violations.push(`t=${now}: a segment does not parse: ${JSON.stringify(parsed.error)}`);
+        continue;
+      }
       const ev: TcpEvent = {
         kind: 'segment',
         now,
         src: pkt.seg.src,
         dst: pkt.seg.dst,
-        repr: pkt.seg.repr,
-        payload: pkt.payload,
+        repr: parsed.value.repr,
+        payload: parsed.value.payload,
       };
       if (pkt.to === 'a') stepA(ev);
       else stepB(ev);
-      // The sender's buffer is gone after delivery: a core must have copied what it keeps.
-      pkt.payload.fill(0xee);
+      // The frame buffer is reused after delivery: a core must have copied what it keeps.
+      pkt.bytes.fill(0xee);
       continue;
     }
-    const da = tcpDeadline(a) ?? Number.POSITIVE_INFINITY;
-    const db = tcpDeadline(b) ?? Number.POSITIVE_INFINITY;
-    if (da <= now) stepA({ kind: 'tick', now });
-    if (db <= now) stepB({ kind: 'tick', now });
-    if ((tcpDeadline(a) ?? Number.POSITIVE_INFINITY) <= now && da <= now) {
+    const da = deadlineA();
+    const db = deadlineB();
+    const ta = tcpDeadline(a);
+    const tb = tcpDeadline(b);
+    if (da <= now && ta !== null) stepA({ kind: 'tick', now: Math.max(ta, now + offA) }, true);
+    if (db <= now && tb !== null) stepB({ kind: 'tick', now: Math.max(tb, now + offB) }, true);
+    if (da <= now && ta !== null && tcpDeadline(a) === ta) {
       violations.push(`A: tick at ${now} left a deadline <= now`);
       break;
     }
-    if ((tcpDeadline(b) ?? Number.POSITIVE_INFINITY) <= now && db <= now) {
+    if (db <= now && tb !== null && tcpDeadline(b) === tb) {
       violations.push(`B: tick at ${now} left a deadline <= now`);
       break;
     }

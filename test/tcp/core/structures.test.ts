@@ -33,6 +33,7 @@ import {
   ropeDrop,
   ropeRead,
 } from '../../../src/tcp/core/rope.js';
+import { acceptable } from '../../../src/tcp/core/input.js';
 import { rttBackoff, rttInit, rttSample } from '../../../src/tcp/core/rtt.js';
 import { sipHash24, sipKey } from '../../../src/tcp/core/siphash.js';
 import { cubic } from '../../../src/tcp/core/congestion/cubic.js';
@@ -96,7 +97,7 @@ describe('persistent map', () => {
       }),
       propOptions(100),
     );
-  });
+  }, 300_000);
 });
 
 describe('persistent heap', () => {
@@ -175,7 +176,7 @@ describe('rope', () => {
       }),
       propOptions(100),
     );
-  });
+  }, 300_000);
 });
 
 describe('out-of-order queue', () => {
@@ -340,5 +341,25 @@ describe('sequence numbers near the wrap points', () => {
       4,
     );
     expect(q.queue.ranges.map((r) => seqDiff(r.end, r.start))).toEqual([20]);
+  });
+});
+
+describe('segment acceptability (RFC 9293 §3.4 Table 5)', () => {
+  const N = toSeq(0xffff_fffe); // RCV.NXT two below the wrap
+  it.each([
+    ['len 0, wnd 0: SEG.SEQ = RCV.NXT', 0, 0, 0, true],
+    ['len 0, wnd 0: anything else', 1, 0, 0, false],
+    ['len 0, wnd > 0: at RCV.NXT', 0, 0, 10, true],
+    ['len 0, wnd > 0: last in window', 9, 0, 10, true],
+    ['len 0, wnd > 0: just past', 10, 0, 10, false],
+    ['len 0, wnd > 0: just before', -1, 0, 10, false],
+    ['len > 0, wnd 0: never', 0, 1, 0, false],
+    ['len > 0: starts in window', 5, 100, 10, true],
+    ['len > 0: ends in window', -5, 6, 10, true],
+    ['len > 0: ends at RCV.NXT - 1 (old duplicate)', -5, 5, 10, false],
+    ['len > 0: starts past the window', 10, 5, 10, false],
+    ['len > 0: 2^31 away', 0x8000_0000, 5, 10, false],
+  ] as const)('%s', (_n, off, len, wnd, want) => {
+    expect(acceptable(seqAdd(N, off), len, N, wnd)).toBe(want);
   });
 });

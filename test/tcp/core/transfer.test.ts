@@ -128,6 +128,16 @@ describe('Nagle (RFC 9293 §3.7.4) and sender SWS avoidance', () => {
     ep.expectSent('b', { data: 'b' });
   });
 
+  it('a window below half the largest one waits for the SWS override timer (§3.8.6.2.1 (3)-(4))', () => {
+    const { ep, L, R } = est();
+    ep.recv({ flags: 'ACK', seq: R, ack: L, window: 1000 });
+    ep.send(bytes(5000));
+    ep.expectIdle('1000 < Max(SND.WND) / 2');
+    ep.advanceToDeadline();
+    ep.expectSent('override: what the window takes', { seq: L, len: 1000 });
+    expect(ep.tcb?.rexmt?.mode).toBe('data');
+  });
+
   it('full-sized segments are never held', () => {
     const { ep } = est();
     ep.send('a');

@@ -1,0 +1,41 @@
+/**
+ * The stack state as a value: a frozen-shape class so that `counters` can be read by name while the
+ * step copies only a typed array (`counterValues`) when a counter changes.
+ */
+import type { PHeap } from './pheap.js';
+import type { PMap } from './pmap.js';
+import type { SipKey } from './siphash.js';
+import {
+  COUNTER_INDEX,
+  COUNTER_NAMES,
+  type Listener,
+  type Tcb,
+  type TcpConfig,
+  type TcpCounterName,
+  type TcpCounters,
+  type TcpStack,
+} from './types.js';
+
+export class StackState implements TcpStack {
+  constructor(
+    readonly config: TcpConfig,
+    readonly key: SipKey,
+    readonly conns: PMap<Tcb>,
+    readonly listeners: ReadonlyMap<number, Listener>,
+    readonly heap: PHeap,
+    readonly portTable: readonly number[],
+    readonly counterValues: Readonly<Float64Array>,
+    readonly now: number,
+  ) {}
+
+  /** Every counter by name (built on each read). */
+  get counters(): TcpCounters {
+    return countersOf(this.counterValues);
+  }
+}
+
+export function countersOf(values: Readonly<Float64Array>): TcpCounters {
+  const out = {} as Record<TcpCounterName, number>;
+  for (const n of COUNTER_NAMES) out[n] = values[COUNTER_INDEX[n]]!;
+  return out;
+}
