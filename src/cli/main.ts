@@ -2,11 +2,17 @@
  * The `oasis` command: dispatches to one module per subcommand.
  */
 import { type Command, UsageError } from './command.js';
+import { iperf3Command } from './iperf3.js';
 import { pcapCommand } from './pcap.js';
 import { replayCommand } from './replay.js';
 import { upCommand } from './up.js';
 
-const COMMANDS: Record<string, Command> = { pcap: pcapCommand, up: upCommand, replay: replayCommand };
+const COMMANDS: Record<string, Command> = {
+  pcap: pcapCommand,
+  up: upCommand,
+  replay: replayCommand,
+  iperf3: iperf3Command,
+};
 
 function help(): string {
   const lines = ['Usage: oasis <command> [options]', '', 'Commands:'];

@@ -19,8 +19,10 @@ import {
   parseMac,
 } from '../addr.js';
 import { httpService } from '../apps/http.js';
+import { iperf3Server } from '../apps/iperf3/server.js';
 import { chargenService, discardService, echoService } from '../apps/services.js';
 import { addresses } from '../ipv6/ndp.js';
+import type { Interface } from '../stack/iface.js';
 import { formatImpairment, type ImpairOptions, impair, parseImpairment } from '../link/impair.js';
 import type { Link } from '../link/link.js';
 import { PcapWriter } from '../link/pcap.js';
@@ -48,13 +50,14 @@ Options:
   --discard PORT      TCP and UDP discard (RFC 863)
   --chargen PORT      TCP character generator (RFC 864)
   --http PORT         HTTP: / (status and counters), /bytes/N (N bytes, SHA-256 in x-sha256), POST /sha256
+  --iperf3            run an iperf3 server on port 5201 (its report lines go to stderr)
   --impair SPEC       seeded impairments in both directions, e.g. loss=3%,reorder=25%,dup=1%,delay=1ms,seed=7
   --pcap FILE         write every frame sent and received to FILE (pcap, Ethernet)
   --tcp-trace FILE    log every event of the TCP core to FILE, for 'oasis replay'
   --seed N            seed for the stack's random choices (default: random, printed)
   -h, --help          show this help`;
 
-interface UpOptions {
+export interface UpOptions {
   tap: string;
   ipv4: { address: Ipv4Addr; prefixLen: number }[];
   ipv6: Ipv6Cidr[];
@@ -71,6 +74,7 @@ interface UpOptions {
   impair?: ImpairOptions;
   pcap?: string;
   tcpTrace?: string;
+  iperf3?: boolean;
   seed: number;
 }
 
@@ -80,30 +84,57 @@ function port(s: string, flag: string): number {
   return n;
 }
 
+/** The `oasis up` options (node:util parseArgs), for commands that bring a host up too. */
+export const UP_OPTIONS = {
+  tap: { type: 'string' },
+  ip: { type: 'string', multiple: true },
+  ip6: { type: 'string', multiple: true },
+  gateway: { type: 'string' },
+  mtu: { type: 'string' },
+  mac: { type: 'string' },
+  'host-ip': { type: 'string' },
+  'host-ip6': { type: 'string' },
+  'udp-echo': { type: 'string' },
+  echo: { type: 'string' },
+  discard: { type: 'string' },
+  chargen: { type: 'string' },
+  http: { type: 'string' },
+  impair: { type: 'string' },
+  pcap: { type: 'string' },
+  'tcp-trace': { type: 'string' },
+  seed: { type: 'string' },
+  iperf3: { type: 'boolean' },
+} as const;
+
+/** Parsed values of `UP_OPTIONS` (any subset of them). */
+export interface UpValues {
+  tap?: string | undefined;
+  ip?: string[] | undefined;
+  ip6?: string[] | undefined;
+  gateway?: string | undefined;
+  mtu?: string | undefined;
+  mac?: string | undefined;
+  'host-ip'?: string | undefined;
+  'host-ip6'?: string | undefined;
+  'udp-echo'?: string | undefined;
+  echo?: string | undefined;
+  discard?: string | undefined;
+  chargen?: string | undefined;
+  http?: string | undefined;
+  impair?: string | undefined;
+  pcap?: string | undefined;
+  'tcp-trace'?: string | undefined;
+  seed?: string | undefined;
+  iperf3?: boolean | undefined;
+}
+
 export function parseUpArgs(args: string[]): UpOptions {
-  const { values } = parseArgs({
-    args,
-    options: {
-      tap: { type: 'string' },
-      ip: { type: 'string', multiple: true },
-      ip6: { type: 'string', multiple: true },
-      gateway: { type: 'string' },
-      mtu: { type: 'string' },
-      mac: { type: 'string' },
-      'host-ip': { type: 'string' },
-      'host-ip6': { type: 'string' },
-      'udp-echo': { type: 'string' },
-      echo: { type: 'string' },
-      discard: { type: 'string' },
-      chargen: { type: 'string' },
-      http: { type: 'string' },
-      impair: { type: 'string' },
-      pcap: { type: 'string' },
-      'tcp-trace': { type: 'string' },
-      seed: { type: 'string' },
-    },
-    strict: true,
-  });
+  const { values } = parseArgs({ args, options: UP_OPTIONS, strict: true });
+  return upOptionsFrom(values);
+}
+
+/** Checks parsed values and turns them into options (throws UsageError). */
+export function upOptionsFrom(values: UpValues): UpOptions {
   if (!values.tap) throw new UsageError('--tap is required');
   if (values.tap.length > 15) throw new UsageError('--tap: interface names are at most 15 characters');
   const ipv4 = (values.ip ?? []).map((s) => parseIpv4Cidr(s) ?? fail(`--ip: not ADDR/LEN: ${s}`));
@@ -145,6 +176,7 @@ export function parseUpArgs(args: string[]): UpOptions {
   }
   if (values.pcap !== undefined) opts.pcap = values.pcap;
   if (values['tcp-trace'] !== undefined) opts.tcpTrace = values['tcp-trace'];
+  if (values.iperf3) opts.iperf3 = true;
   return opts;
 }
 
@@ -190,12 +222,29 @@ function configureHost(o: UpOptions): void {
   ip('link', 'set', 'dev', o.tap, 'up');
 }
 
-export async function runUp(o: UpOptions): Promise<number> {
-  // Listen for the stop signals before anything else, so a signal right after `ready` is never lost.
-  const stopped = new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
+/** An Oasis host up on its TAP (see `startHost`). */
+export interface UpHost {
+  readonly stack: Stack;
+  readonly iface: Interface;
+  readonly tap: TapLink;
+  /** The `ready ...` line `oasis up` prints. */
+  readonly readyLine: string;
+  /** Closes the stack, its timers, the TAP and the capture and trace files. */
+  close(): Promise<void>;
+}
+
+export interface StartHostOptions {
+  /** Where the stack's log events go (default: stderr with the time). */
+  readonly onLog?: (time: number, message: string) => void;
+  /** Starts services on the stack before it is declared ready. */
+  readonly services?: (stack: Stack) => void;
+}
+
+/**
+ * Brings an Oasis host up on the TAP: link (with impairments and capture), stack, interface, the
+ * kernel's side if asked, and waits until its IPv6 addresses have passed duplicate address detection.
+ */
+export async function startHost(o: UpOptions, opts: StartHostOptions = {}): Promise<UpHost> {
   const tap = TapLink.open(o.tap, { mtu: o.mtu });
   const scheduler = new RealScheduler();
   const started = Date.now() * 1000 - performance.now() * 1000;
@@ -203,11 +252,9 @@ export async function runUp(o: UpOptions): Promise<number> {
   if (o.impair) link = impair(tap, scheduler, o.impair);
   const pcap = o.pcap ? PcapWriter.open(o.pcap) : undefined;
   if (pcap) tap.capture = (frame) => pcap.write(frame, Math.round(started + performance.now() * 1000));
-  const stack = new Stack({
-    scheduler,
-    seed: o.seed,
-    onLog: (e) => process.stderr.write(`[${(e.time / 1000).toFixed(3)}] ${e.message}\n`),
-  });
+  const onLog =
+    opts.onLog ?? ((time, message) => process.stderr.write(`[${(time / 1000).toFixed(3)}] ${message}\n`));
+  const stack = new Stack({ scheduler, seed: o.seed, onLog: (e) => onLog(e.time, e.message) });
   const iface = stack.addInterface({
     link,
     mtu: o.mtu,
@@ -217,16 +264,9 @@ export async function runUp(o: UpOptions): Promise<number> {
     ...(o.gateway === undefined ? {} : { gateway4: o.gateway }),
   });
   if (o.hostIp || o.hostIp6) configureHost(o);
-  if (o.udpEcho !== undefined) {
-    const echo = stack.udp.bind(o.udpEcho);
-    echo.on('message', (msg, rinfo) => echo.send(msg, rinfo.port, rinfo.address));
-  }
   const trace = o.tcpTrace === undefined ? undefined : new LineFile(o.tcpTrace);
   if (trace !== undefined) stack.tcp.trace = (line) => trace.write(line);
-  if (o.echo !== undefined) echoService(stack, o.echo);
-  if (o.discard !== undefined) discardService(stack, o.discard);
-  if (o.chargen !== undefined) chargenService(stack, o.chargen);
-  if (o.http !== undefined) httpService(stack, o.http);
+  opts.services?.(stack);
   // Ready means answering: IPv6 addresses answer once duplicate address detection is over.
   const settled = () => addresses(iface.ndp).every((a) => a.state !== 'tentative');
   for (let waited = 0; iface.ipv6Enabled && !settled() && waited < 10_000; waited += 50) {
@@ -237,26 +277,59 @@ export async function runUp(o: UpOptions): Promise<number> {
     .filter((a) => a.state === 'preferred')
     .map((a) => `${ipv6ToString(a.address)}/${a.prefixLen}`)
     .join(',');
-  console.log(
+  const readyLine =
     `ready tap=${tap.name} mac=${macToString(iface.mac)} ip=${addrs || '-'} ip6=${addrs6 || '-'} mtu=${o.mtu} seed=${o.seed}` +
-      (o.impair ? ` impair=${formatImpairment(o.impair)}` : ''),
-  );
+    (o.impair ? ` impair=${formatImpairment(o.impair)}` : '');
+  return {
+    stack,
+    iface,
+    tap,
+    readyLine,
+    async close() {
+      await stack.close();
+      scheduler.cancelAll();
+      pcap?.close();
+      trace?.close();
+    },
+  };
+}
+
+export async function runUp(o: UpOptions): Promise<number> {
+  // Listen for the stop signals before anything else, so a signal right after `ready` is never lost.
+  const stopped = new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  const host = await startHost(o, {
+    services: (stack) => {
+      if (o.udpEcho !== undefined) {
+        const echo = stack.udp.bind(o.udpEcho);
+        echo.on('message', (msg, rinfo) => echo.send(msg, rinfo.port, rinfo.address));
+      }
+      if (o.echo !== undefined) echoService(stack, o.echo);
+      if (o.discard !== undefined) discardService(stack, o.discard);
+      if (o.chargen !== undefined) chargenService(stack, o.chargen);
+      if (o.http !== undefined) httpService(stack, o.http);
+      if (o.iperf3) iperf3Server(stack);
+    },
+  });
+  const { stack, tap } = host;
+  console.log(host.readyLine);
   await stopped;
   console.log(
     JSON.stringify(
       {
         counters: stack.counters.snapshot(),
+        tcp: stack.tcp.counters,
         link: tap.counters,
-        reassemblyPeakBytes: stack.ipv4.reassemblyPeakBytes,
+        reassemblyPeakBytes: Math.max(stack.ipv4.reassemblyPeakBytes, stack.ipv6.reassemblyPeakBytes),
+        log: stack.log.recent().map((e) => e.message),
       },
       null,
       2,
     ),
   );
-  await stack.close();
-  scheduler.cancelAll();
-  pcap?.close();
-  trace?.close();
+  await host.close();
   return 0;
 }
 

@@ -26,6 +26,7 @@ import { Ipv6Layer } from './ipv6.js';
 import { EventLog, type LogEvent } from './log.js';
 import { frameOf, LINK_HEADROOM } from './packet.js';
 import { ipv4Routes, ipv6Routes } from './routes.js';
+import type { TcpConfig } from '../tcp/core/index.js';
 import { TcpLayer } from './tcp.js';
 import { UdpLayer } from './udp.js';
 
@@ -41,6 +42,8 @@ export interface StackOptions {
   readonly seed?: number;
   /** Receives every log event as it happens (e.g. to print it). */
   readonly onLog?: (event: LogEvent) => void;
+  /** TCP settings (buffer sizes, MSL, congestion control...) over the core's defaults. */
+  readonly tcp?: Partial<Omit<TcpConfig, 'secret'>>;
 }
 
 export class Stack {
@@ -66,7 +69,7 @@ export class Stack {
     this.ipv4 = new Ipv4Layer(this);
     this.ipv6 = new Ipv6Layer(this);
     this.udp = new UdpLayer(this);
-    this.tcp = new TcpLayer(this);
+    this.tcp = new TcpLayer(this, opts.tcp ?? {});
   }
 
   now(): number {

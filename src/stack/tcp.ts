@@ -25,6 +25,7 @@ import {
   type FlowKey,
   type IpAddr,
   type SegmentOut,
+  type TcpConfig,
   type TcpEvent,
   type TcpNotification,
   type TcpReply,
@@ -78,7 +79,10 @@ export class TcpLayer {
   private readonly sockets = new Map<FlowKey, TcpSocket>();
   private readonly servers = new Map<number, TcpServer>();
 
-  constructor(private readonly stack: Stack) {}
+  constructor(
+    private readonly stack: Stack,
+    private readonly settings: Partial<Omit<TcpConfig, 'secret'>>,
+  ) {}
 
   /** The core is made on first use, when the interfaces (and so the MSS to advertise) are known. */
   private get state(): TcpStack {
@@ -86,7 +90,7 @@ export class TcpLayer {
       const mtu = Math.max(576, ...this.stack.interfaces.map((i) => i.mtu));
       const secret = new Uint8Array(16);
       for (let i = 0; i < 16; i += 4) new DataView(secret.buffer).setUint32(i, this.stack.random.next());
-      const config = tcpConfig(secret, { mss4: mtu - 40, mss6: mtu - 60 });
+      const config = tcpConfig(secret, { mss4: mtu - 40, mss6: mtu - 60, ...this.settings });
       const now = this.stack.now();
       this.core = tcpInit(config, now);
       this.trace?.(encodeTraceLine({ kind: 'start', now, config }));
@@ -356,7 +360,7 @@ export class TcpSocket extends Duplex {
   private localPortNumber: number;
   private connected = false;
   private wantsData = false;
-  private peerEnded = false;
+  private readDone = false;
   private coreClosed = false;
   /** A write the send buffer could not take whole: the rest and its callback. */
   private pending: { data: Uint8Array; cb: (err?: Error | null) => void } | undefined;
@@ -471,28 +475,33 @@ export class TcpSocket extends Duplex {
   }
 
   onEof(): void {
-    this.peerEnded = true;
-    if (this.wantsData) this.pull();
+    // The peer sends nothing more: move what is left into the stream now, whatever its backpressure
+    // (at most a receive buffer), since the core forgets the receive queue once the close completes.
+    this.pull(true);
   }
 
   onClosed(reason: CloseReason): void {
-    this.coreClosed = true;
     const err = closeError(reason);
     if (err) {
+      this.coreClosed = true;
       this.destroy(err);
       return;
     }
-    // A normal close: whatever is still readable was pulled; end the readable side if not yet.
-    if (this.wantsData) this.pull();
-    if (!this.peerEnded) {
-      this.peerEnded = true;
-      this.push(null);
-    }
+    // A normal close: take whatever is still readable, then end the readable side.
+    this.pull(true);
+    this.coreClosed = true;
+    this.endReadable();
   }
 
-  /** Moves received data from the core into the stream while the stream wants it. */
-  private pull(): void {
-    while (this.wantsData && !this.coreClosed) {
+  private endReadable(): void {
+    if (this.readDone) return;
+    this.readDone = true;
+    this.push(null);
+  }
+
+  /** Moves received data from the core into the stream while it wants data (or all of it, `force`). */
+  private pull(force = false): void {
+    while ((force || this.wantsData) && !this.readDone) {
       const r = this.layer.user({ kind: 'recv', now: this.layer.now, flow: this.flow, max: 64 * 1024 });
       if (r.kind !== 'data') return;
       for (const chunk of r.data) {
@@ -501,19 +510,14 @@ export class TcpSocket extends Duplex {
         this.wantsData = this.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
       }
       if (r.length > 0) this.touch();
-      if (r.eof && r.length === 0) {
-        this.wantsData = false;
-        this.push(null);
-        return;
-      }
+      if (r.eof && r.length === 0) return this.endReadable();
       if (r.length === 0) return;
     }
   }
 
   override _read(): void {
     this.wantsData = true;
-    if (this.flow && this.connected) this.pull();
-    else if (this.peerEnded) this.push(null);
+    if (this.flow && this.connected && !this.coreClosed) this.pull();
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {

@@ -67,7 +67,7 @@ export async function startOasis(ns: NetNs, args: readonly string[], timeoutMs =
     readyLine
       .split(' ')
       .slice(1)
-      .map((kv) => kv.split('=') as [string, string]),
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as [string, string]),
   );
   return {
     child,

@@ -36,7 +36,16 @@ import {
   tsNow,
   windowShiftFor,
 } from './output.js';
-import { EMPTY_OOO, lostBoundary, oooInsert, oooTake, scoreboardAdd, scoreboardTrim } from './ranges.js';
+import {
+  EMPTY_OOO,
+  lostBoundary,
+  oooInsert,
+  oooTake,
+  rangeLen,
+  type Scoreboard,
+  scoreboardAdd,
+  scoreboardTrim,
+} from './ranges.js';
 import { ropeAppend, ropeDrop } from './rope.js';
 import { rttAfterSynTimeout, rttSample } from './rtt.js';
 import { addrEqual, flowKey, initialSeq, isV6, tsOffset } from './secrets.js';
@@ -642,9 +651,12 @@ function processAck(d: Draft, t: MutTcb, a: Arrival): void {
   const opts = repr.options;
   const segWnd = repr.window * 2 ** t.sndScale;
   const oldUna = t.sndUna;
+  let newlySacked = false;
   if (t.sackOk && opts.sack !== undefined) {
     d.count('sack-blocks-in', opts.sack.length);
+    const before = sackedBytes(t.scoreboard);
     t.scoreboard = scoreboardAdd(t.scoreboard, opts.sack, t.sndUna, t.sndMax, c.maxSackRanges);
+    newlySacked = sackedBytes(t.scoreboard) > before;
   }
   const wndUnchanged = segWnd === t.sndWnd;
   if (seqGt(ack, t.sndUna)) {
@@ -692,9 +704,12 @@ function processAck(d: Draft, t: MutTcb, a: Arrival): void {
       t.rexmt = { mode: 'data', at: now + t.rtt.rto, count: 0, backoff: 0 };
     }
   } else if (ack === t.sndUna) {
-    // Duplicate ACK (RFC 5681 §2 "DUPLICATE ACKNOWLEDGMENT" (a)-(e)).
+    // Duplicate ACK (RFC 5681 §2 "DUPLICATE ACKNOWLEDGMENT" (a)-(e)). With SACK, RFC 6675 §2
+    // "DupAck" is an ACK that newly SACKs data, whatever its window: Linux grows its window on
+    // almost every ACK, and requiring it unchanged would leave losses to the RTO.
     const outstanding = t.sndMax !== t.sndUna;
-    if (outstanding && payload.length === 0 && !repr.flags.syn && !repr.flags.fin && wndUnchanged) {
+    const dup = t.sackOk ? newlySacked || wndUnchanged : wndUnchanged;
+    if (outstanding && payload.length === 0 && !repr.flags.syn && !repr.flags.fin && dup) {
       t.dupAcks++;
       d.count('dup-ack');
       if (t.recovery === null) {
@@ -715,6 +730,12 @@ function processAck(d: Draft, t: MutTcb, a: Arrival): void {
     t.sndWl2 = ack;
     t.maxSndWnd = Math.max(t.maxSndWnd, segWnd);
   }
+}
+
+function sackedBytes(sb: Scoreboard): number {
+  let n = 0;
+  for (const r of sb) n += rangeLen(r);
+  return n;
 }
 
 /** Fast retransmit (RFC 5681 §3.2 steps 2-3) into NewReno (RFC 6582) or SACK (RFC 6675 §5) recovery. */
