@@ -153,9 +153,15 @@ function sendData(d: Draft, t: MutTcb, seq: Seq, len: number, fin: boolean, opti
   if (len > 0 || fin) t.lastSendAt = d.now;
 }
 
-/** <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> with the current window. */
+/**
+ * <SEQ=SND.MAX><ACK=RCV.NXT><CTL=ACK> with the current window. RFC 9293 writes SND.NXT, but after a
+ * timeout SND.NXT goes back to SND.UNA (go-back-N) and a pure ACK carrying it is below the peer's
+ * RCV.NXT once the peer has all our data: the peer drops it as unacceptable and never sees its ACK
+ * field, while it does the same with ours — both sides retransmit until they give up. Like FreeBSD's
+ * tcp_output, pure ACKs carry the next new sequence number, SND.MAX (found by the whole-stack property).
+ */
 export function sendAck(d: Draft, t: MutTcb): void {
-  emitFrom(d, t, t.sndNxt, { ack: true }, [], 0, dataOptions(t, d.now), advertiseWindow(t, d.config));
+  emitFrom(d, t, t.sndMax, { ack: true }, [], 0, dataOptions(t, d.now), advertiseWindow(t, d.config));
 }
 
 /**
