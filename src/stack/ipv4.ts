@@ -25,6 +25,7 @@ import {
 } from '../ipv4/icmp.js';
 import { emitIpv4, Ipv4Packet, ipv4HeaderLen } from '../ipv4/wire.js';
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../ipproto.js';
+import { EchoRequests } from './echo.js';
 import type { Interface } from './iface.js';
 import { newPacket } from './packet.js';
 import { ipv4InPrefix } from './routes.js';
@@ -71,20 +72,17 @@ const DEFAULT_TTL = 64;
 /** Linux's icmp_ratelimit allows about 1 error per ms with a burst of 50; we are stricter. */
 const ICMP_ERRORS_PER_SECOND = 100;
 const ICMP_ERROR_BURST = 50;
-const MAX_PINGS_IN_FLIGHT = 1024;
 
 export class Ipv4Layer {
   private reassembly: ReassemblyState = initialReassembly();
   private reassemblyPeak = 0;
   private ident: number;
   private readonly icmpErrors: TokenBucket;
-  private readonly pings = new Map<number, { sent: number; resolve: (r: PingReply | undefined) => void }>();
-  private pingSeq = 0;
-  private readonly pingIdent: number;
+  private readonly echoes: EchoRequests<PingReply>;
 
   constructor(private readonly stack: Stack) {
     this.ident = stack.random.int(0x10000);
-    this.pingIdent = stack.random.int(0x10000);
+    this.echoes = new EchoRequests(stack.scheduler, stack.random.int(0x10000));
     this.icmpErrors = new TokenBucket(ICMP_ERRORS_PER_SECOND, ICMP_ERROR_BURST, stack.now());
   }
 
@@ -235,14 +233,14 @@ export class Ipv4Layer {
         });
         return;
       }
-      case 'echo-reply': {
-        if (repr.ident !== this.pingIdent) return;
-        const waiter = this.pings.get(repr.seq);
-        if (!waiter) return;
-        this.pings.delete(repr.seq);
-        waiter.resolve({ rttMs: stack.now() - waiter.sent, ttl: d.ttl, bytes: data.length, from: d.src });
+      case 'echo-reply':
+        this.echoes.answer(repr.ident, repr.seq, (rttMs) => ({
+          rttMs,
+          ttl: d.ttl,
+          bytes: data.length,
+          from: d.src,
+        }));
         return;
-      }
       default:
         // Errors about our own datagrams: counted above; UDP sockets learn nothing yet (Node's dgram
         // does not surface them either for unconnected sockets).
@@ -342,30 +340,15 @@ export class Ipv4Layer {
 
   /** Sends one ICMP echo request; resolves with the reply, or undefined after `timeoutMs`. */
   ping(dst: Ipv4Addr, opts: { size?: number; timeoutMs?: number } = {}): Promise<PingReply | undefined> {
-    const stack = this.stack;
     const route = this.route(dst);
-    if (!route || this.pings.size >= MAX_PINGS_IN_FLIGHT) return Promise.resolve(undefined);
-    const seq = this.pingSeq;
-    this.pingSeq = (this.pingSeq + 1) & 0xffff;
+    if (!route) return Promise.resolve(undefined);
     const size = opts.size ?? 56;
-    return new Promise((resolve) => {
-      const sent = stack.now();
-      const timer = stack.scheduler.at(sent + (opts.timeoutMs ?? 1000), () => {
-        this.pings.delete(seq);
-        resolve(undefined);
-      });
-      this.pings.set(seq, {
-        sent,
-        resolve: (r) => {
-          stack.scheduler.cancel(timer);
-          resolve(r);
-        },
-      });
+    return this.echoes.request(opts.timeoutMs ?? 1000, (seq) => {
       this.send(route, IPPROTO_ICMP, ICMPV4_HEADER_LEN + size, (buf) => {
         for (let i = ICMPV4_HEADER_LEN; i < buf.length; i++) buf[i] = i & 0xff;
-        emitIcmpv4({ type: 'echo-request', ident: this.pingIdent, seq }, buf);
+        emitIcmpv4({ type: 'echo-request', ident: this.echoes.ident, seq }, buf);
       });
-      stack.rearm();
+      this.stack.rearm();
     });
   }
 

@@ -36,6 +36,7 @@ import {
 } from '../ipv6/ndp.js';
 import { emitIpv6, IPV6_HEADER_LEN, IPV6_MIN_MTU, Ipv6Packet } from '../ipv6/wire.js';
 import { ETHERTYPE_IPV6 } from '../ethernet/wire.js';
+import { EchoRequests } from './echo.js';
 import type { Interface } from './iface.js';
 import { newPacket } from './packet.js';
 import { TokenBucket } from './ratelimit.js';
@@ -72,7 +73,6 @@ export interface Ping6Reply {
 const ERROR_QUOTE_MAX = IPV6_MIN_MTU - IPV6_HEADER_LEN - 8;
 const ICMP_ERRORS_PER_SECOND = 100;
 const ICMP_ERROR_BURST = 50;
-const MAX_PINGS_IN_FLIGHT = 1024;
 
 export class Ipv6Layer {
   /** The offset-0 fragment's headers up to and including its Fragment header are the entry's header. */
@@ -80,13 +80,11 @@ export class Ipv6Layer {
   private reassemblyPeak = 0;
   private ident: number;
   private readonly icmpErrors: TokenBucket;
-  private readonly pings = new Map<number, { sent: number; resolve: (r: Ping6Reply | undefined) => void }>();
-  private pingSeq = 0;
-  private readonly pingIdent: number;
+  private readonly echoes: EchoRequests<Ping6Reply>;
 
   constructor(private readonly stack: Stack) {
     this.ident = stack.random.next();
-    this.pingIdent = stack.random.int(0x10000);
+    this.echoes = new EchoRequests(stack.scheduler, stack.random.int(0x10000));
     this.icmpErrors = new TokenBucket(ICMP_ERRORS_PER_SECOND, ICMP_ERROR_BURST, stack.now());
   }
 
@@ -259,19 +257,14 @@ export class Ipv6Layer {
         this.sendIcmp(route, reply, payload);
         return;
       }
-      case 'echo-reply': {
-        if (repr.ident !== this.pingIdent) return;
-        const waiter = this.pings.get(repr.seq);
-        if (!waiter) return;
-        this.pings.delete(repr.seq);
-        waiter.resolve({
-          rttMs: stack.now() - waiter.sent,
+      case 'echo-reply':
+        this.echoes.answer(repr.ident, repr.seq, (rttMs) => ({
+          rttMs,
           hopLimit: d.hopLimit,
           bytes: payload.length,
           from: d.src,
-        });
+        }));
         return;
-      }
       default:
         return;
     }
@@ -448,27 +441,12 @@ export class Ipv6Layer {
 
   /** Sends one ICMPv6 echo request; resolves with the reply, or undefined after `timeoutMs`. */
   ping(dst: Ipv6Addr, opts: { size?: number; timeoutMs?: number } = {}): Promise<Ping6Reply | undefined> {
-    const stack = this.stack;
     const route = this.route(dst);
-    if (!route || this.pings.size >= MAX_PINGS_IN_FLIGHT) return Promise.resolve(undefined);
-    const seq = this.pingSeq;
-    this.pingSeq = (this.pingSeq + 1) & 0xffff;
+    if (!route) return Promise.resolve(undefined);
     const body = new Uint8Array(opts.size ?? 56).map((_, i) => i & 0xff);
-    return new Promise((resolve) => {
-      const sent = stack.now();
-      const timer = stack.scheduler.at(sent + (opts.timeoutMs ?? 1000), () => {
-        this.pings.delete(seq);
-        resolve(undefined);
-      });
-      this.pings.set(seq, {
-        sent,
-        resolve: (r) => {
-          stack.scheduler.cancel(timer);
-          resolve(r);
-        },
-      });
-      this.sendIcmp(route, { kind: 'echo-request', ident: this.pingIdent, seq }, body);
-      stack.rearm();
+    return this.echoes.request(opts.timeoutMs ?? 1000, (seq) => {
+      this.sendIcmp(route, { kind: 'echo-request', ident: this.echoes.ident, seq }, body);
+      this.stack.rearm();
     });
   }
 
