@@ -140,7 +140,7 @@ export class Stack {
     if (f.vlans.length > 0) return this.drop('ethernet/vlan-unsupported');
     switch (f.ethertype) {
       case ETHERTYPE_ARP:
-        this.arpInput(iface, f.payload);
+        this.arpInput(iface, f.payload, f.src);
         break;
       case ETHERTYPE_IPV4:
         this.ipv4.input(iface, f.payload, dst !== iface.mac);
@@ -160,9 +160,12 @@ export class Stack {
     return top === 0x3333 || Math.floor(dst / 0x100_0000) === 0x01005e;
   }
 
-  private arpInput(iface: Interface, bytes: Uint8Array): void {
+  private arpInput(iface: Interface, bytes: Uint8Array, frameSrc: Mac): void {
     const r = parseArp(bytes);
     if (!r.ok) return this.drop(r.error);
+    // ARP has no checksum: a sender address that disagrees with the frame's source is damaged (or
+    // forged) and would poison the cache for a minute, so it is not believed.
+    if (r.value.senderMac !== frameSrc) return this.drop('arp/sender-mac-mismatch');
     this.counters.inc('arp/received');
     this.arpEvent(iface, { kind: 'received', now: this.now(), repr: r.value });
   }

@@ -2,7 +2,10 @@
  * Whole stacks on in-process links in virtual time: ARP, ping (fragmented too), UDP, ICMP errors.
  */
 import { describe, expect, it } from 'vitest';
-import { type Ipv4Addr, parseIpv4Addr } from '../../src/addr.js';
+import { type Ipv4Addr, MAC_BROADCAST, MAC_ZERO, parseIpv4Addr, parseMac } from '../../src/addr.js';
+import { lookup } from '../../src/arp/cache.js';
+import { emitArp } from '../../src/arp/wire.js';
+import { ETHERTYPE_ARP, emitEthernet } from '../../src/ethernet/wire.js';
 import { VirtualScheduler } from '../../src/clock.js';
 import { impair } from '../../src/link/impair.js';
 import { MemoryHub, memoryPair } from '../../src/link/memory.js';
@@ -110,6 +113,35 @@ describe('two IPv4 hosts on a memory link', () => {
     const replies = [];
     for (let i = 0; i < 5; i++) replies.push(await settle(scheduler, a.ipv4.ping(ip('10.0.0.2'))));
     expect(replies.some((r) => r !== undefined)).toBe(true);
+  });
+});
+
+describe('ARP hardening', () => {
+  it('does not believe an ARP packet whose sender MAC is not the frame source (ARP has no checksum)', () => {
+    const scheduler = new VirtualScheduler();
+    const hub = new MemoryHub(scheduler, { mtu: 1500 });
+    const host = new Stack({ scheduler, seed: 5 });
+    host.addInterface({
+      link: hub.port('host'),
+      ipv4: [{ address: ip('10.2.0.1'), prefixLen: 24 }],
+      ipv6Enabled: false,
+    });
+    const raw = hub.port('raw');
+    const frame = new Uint8Array(14 + 28);
+    emitEthernet(
+      { dst: MAC_BROADCAST, src: parseMac('02:00:00:00:00:99')!, vlans: [], ethertype: ETHERTYPE_ARP },
+      frame,
+    );
+    const arp = { senderIp: ip('10.2.0.9'), targetMac: MAC_ZERO, targetIp: ip('10.2.0.1') };
+    emitArp({ operation: 'request', senderMac: parseMac('02:00:00:00:00:98')!, ...arp }, frame.subarray(14));
+    raw.send(frame.slice());
+    scheduler.runUntil(10);
+    expect(host.counters.get('arp/sender-mac-mismatch')).toBe(1);
+    expect(lookup(host.interfaces[0]!.arp, ip('10.2.0.9'))).toBeUndefined();
+    emitArp({ operation: 'request', senderMac: parseMac('02:00:00:00:00:99')!, ...arp }, frame.subarray(14));
+    raw.send(frame);
+    scheduler.runUntil(20);
+    expect(lookup(host.interfaces[0]!.arp, ip('10.2.0.9'))).toBe(parseMac('02:00:00:00:00:99'));
   });
 });
 
