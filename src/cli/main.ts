@@ -2,12 +2,14 @@
  * The `oasis` command: dispatches to one module per subcommand.
  */
 import { type Command, UsageError } from './command.js';
+import { demoCommand } from './demo.js';
 import { iperf3Command } from './iperf3.js';
 import { pcapCommand } from './pcap.js';
 import { replayCommand } from './replay.js';
 import { upCommand } from './up.js';
 
 const COMMANDS: Record<string, Command> = {
+  demo: demoCommand,
   pcap: pcapCommand,
   up: upCommand,
   replay: replayCommand,
