@@ -25,6 +25,7 @@ import {
   type CaptureHook,
   DeliveryQueue,
   type DropReason,
+  deliverIncoming,
   type FrameHandler,
   type Link,
   type LinkCounters,
@@ -171,15 +172,7 @@ export class ImpairedLink implements Link {
       this.counters.drops.closed++;
       return;
     }
-    const h = this.handler;
-    if (h === undefined) {
-      this.counters.drops['no-handler']++;
-      return;
-    }
-    this.counters.framesIn++;
-    this.counters.bytesIn += frame.length;
-    this.capture?.(frame, 'in');
-    h(frame);
+    deliverIncoming(this, this.handler, frame);
   };
 
   constructor(

@@ -109,6 +109,36 @@ export function checkFrameSize(frame: Uint8Array, mtu: number): DropReason | und
 }
 
 /**
+ * The send side every driver shares: a frame sent after close or of an illegal size is a counted
+ * drop; an accepted one is shown to the capture hook. Returns whether the driver should carry it.
+ */
+export function admitOutgoing(link: Link, frame: Uint8Array, closed: boolean): boolean {
+  if (closed) {
+    link.counters.drops.closed++;
+    return false;
+  }
+  const bad = checkFrameSize(frame, link.mtu);
+  if (bad !== undefined) {
+    link.counters.drops[bad]++;
+    return false;
+  }
+  link.capture?.(frame, 'out');
+  return true;
+}
+
+/** The receive side every driver shares: count the frame, show it to the capture hook, hand it over. */
+export function deliverIncoming(link: Link, handler: FrameHandler | undefined, frame: Uint8Array): void {
+  if (handler === undefined) {
+    link.counters.drops['no-handler']++;
+    return;
+  }
+  link.counters.framesIn++;
+  link.counters.bytesIn += frame.length;
+  link.capture?.(frame, 'in');
+  handler(frame);
+}
+
+/**
  * Frames waiting for their delivery time on a scheduler, delivered in (time, insertion) order with a
  * single timer armed for the earliest (no timer or closure per frame).
  */

@@ -17,7 +17,8 @@ import type { Scheduler } from '../clock.js';
 import { impair, type ImpairOptions } from './impair.js';
 import {
   type CaptureHook,
-  checkFrameSize,
+  admitOutgoing,
+  deliverIncoming,
   DeliveryQueue,
   type FrameHandler,
   type Link,
@@ -71,17 +72,7 @@ export class MemoryPort implements Link {
   }
 
   send(frame: Uint8Array): void {
-    if (this.closedFlag) {
-      this.counters.drops.closed++;
-      return;
-    }
-    const bad = checkFrameSize(frame, this.mtu);
-    if (bad !== undefined) {
-      this.counters.drops[bad]++;
-      return;
-    }
-    this.capture?.(frame, 'out');
-    this.medium.transmit(this, frame);
+    if (admitOutgoing(this, frame, this.closedFlag)) this.medium.transmit(this, frame);
   }
 
   onFrame(handler: FrameHandler): void {
@@ -112,15 +103,7 @@ export class MemoryPort implements Link {
   }
 
   private receive(frame: Uint8Array): void {
-    const h = this.handler;
-    if (h === undefined) {
-      this.counters.drops['no-handler']++;
-      return;
-    }
-    this.counters.framesIn++;
-    this.counters.bytesIn += frame.length;
-    this.capture?.(frame, 'in');
-    h(frame);
+    deliverIncoming(this, this.handler, frame);
   }
 }
 

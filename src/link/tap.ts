@@ -27,7 +27,9 @@
  */
 import koffi from 'koffi';
 import {
+  admitOutgoing,
   checkFrameSize,
+  deliverIncoming,
   type CaptureHook,
   type FrameHandler,
   type Link,
@@ -199,16 +201,7 @@ export class TapLink implements Link {
   }
 
   send(frame: Uint8Array): void {
-    if (this.closing) {
-      this.counters.drops.closed++;
-      return;
-    }
-    const bad = checkFrameSize(frame, this.mtu);
-    if (bad !== undefined) {
-      this.counters.drops[bad]++;
-      return;
-    }
-    this.capture?.(frame, 'out');
+    if (!admitOutgoing(this, frame, this.closing)) return;
     const cap = this.tx.length;
     if (this.txCount >= cap) {
       this.counters.drops['queue-full']++;
@@ -298,15 +291,7 @@ export class TapLink implements Link {
         counters.drops[bad]++;
         continue;
       }
-      const h = this.handler;
-      if (h === undefined) {
-        counters.drops['no-handler']++;
-        continue;
-      }
-      counters.framesIn++;
-      counters.bytesIn += n;
-      this.capture?.(view, 'in');
-      h(view);
+      deliverIncoming(this, this.handler, view);
     }
   }
 
