@@ -267,6 +267,18 @@ export function lookup(state: ArpState, ip: Ipv4Addr): Mac | undefined {
   return e?.state === 'reachable' || e?.state === 'probe' ? e.mac : undefined;
 }
 
+/**
+ * The MAC a packet for `ip` goes to when a `resolve` event would do nothing else: transmit to it and
+ * leave the state as it is (a reachable entry already marked used, or one being probed). The driver's
+ * per-packet fast path; otherwise it feeds `resolve`.
+ */
+export function sendableMac(state: ArpState, ip: Ipv4Addr): Mac | undefined {
+  const e = state.entries.get(ip);
+  if (e === undefined) return undefined;
+  if ((e.state === 'reachable' && e.used) || e.state === 'probe') return e.mac;
+  return undefined;
+}
+
 export function arpStep(state: ArpState, event: ArpEvent): [ArpState, readonly ArpOutput[]] {
   const d = new Draft(state, event.now);
   switch (event.kind) {

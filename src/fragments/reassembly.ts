@@ -275,8 +275,18 @@ export function entryWeight(
   return c.entryOverhead + fragments * c.fragmentOverhead + received + headerLen;
 }
 
+// States are immutable and the driver asks after every packet: remember the answer per state.
+const deadlines = new WeakMap<ReassemblyState, number | undefined>();
+
 /** The earliest time `step` must be called with a tick (an entry or a remembered key expires). */
 export function deadline(state: ReassemblyState): number | undefined {
+  if (deadlines.has(state)) return deadlines.get(state);
+  const d = computeDeadline(state);
+  deadlines.set(state, d);
+  return d;
+}
+
+function computeDeadline(state: ReassemblyState): number | undefined {
   let min: number | undefined;
   for (const e of state.entries.values()) if (min === undefined || e.expires < min) min = e.expires;
   // Remembered keys are appended with until = now + a constant, so the first one is the earliest.

@@ -254,6 +254,19 @@ export function lookup(state: NdpState, a: Uint8Array): Mac | undefined {
   return e === undefined || e.state === 'incomplete' ? undefined : e.mac;
 }
 
+/**
+ * The MAC a packet for `a` goes to when a `resolve` event would do nothing else: transmit to it and
+ * leave the state as it is (REACHABLE and not yet expired, DELAY or PROBE, on an enabled interface,
+ * `a` not ours). The driver's per-packet fast path; otherwise it feeds `resolve`.
+ */
+export function sendableMac(state: NdpState, a: Uint8Array, now: number): Mac | undefined {
+  const e = state.neighbours.get(neighbourKey(a));
+  if (e === undefined || state.disabled || findAddress(state.addresses, a) !== undefined) return undefined;
+  if ((e.state === 'reachable' && e.expires > now) || e.state === 'delay' || e.state === 'probe')
+    return e.mac;
+  return undefined;
+}
+
 /** The Neighbour Cache entry of `a`. */
 export function neighbour(state: NdpState, a: Uint8Array): NeighbourEntry | undefined {
   return state.neighbours.get(neighbourKey(a));

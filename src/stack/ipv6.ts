@@ -32,13 +32,14 @@ import {
   ndpDeadline,
   ndpStep,
   onLink,
+  sendableMac,
   sourceAddress,
 } from '../ipv6/ndp.js';
 import { emitIpv6, IPV6_HEADER_LEN, IPV6_MIN_MTU, Ipv6Packet } from '../ipv6/wire.js';
 import { ETHERTYPE_IPV6 } from '../ethernet/wire.js';
 import { EchoRequests } from './echo.js';
 import type { Interface } from './iface.js';
-import { newPacket } from './packet.js';
+import { compactPacket, newPacket } from './packet.js';
 import { TokenBucket } from './ratelimit.js';
 import type { Stack } from './stack.js';
 
@@ -367,7 +368,16 @@ export class Ipv6Layer {
       this.stack.transmit(route.iface, ipv6MulticastMac(route.nextHop), ETHERTYPE_IPV6, packet);
       return;
     }
-    this.ndpEvent(route.iface, { kind: 'resolve', now: this.stack.now(), nextHop: route.nextHop, packet });
+    const now = this.stack.now();
+    const mac = sendableMac(route.iface.ndp, route.nextHop, now);
+    if (mac !== undefined) return this.stack.transmit(route.iface, mac, ETHERTYPE_IPV6, packet);
+    // NDP may queue it until the neighbour answers: hold a compact copy, not a slab.
+    this.ndpEvent(route.iface, {
+      kind: 'resolve',
+      now,
+      nextHop: route.nextHop,
+      packet: compactPacket(packet),
+    });
   }
 
   ndpEvent(iface: Interface, event: NdpEvent): void {

@@ -5,7 +5,7 @@
  * a `VirtualScheduler` runs whole networks of stacks deterministically in one process.
  */
 import { type Ipv4Addr, ipv4Mask, type Mac, MAC_BROADCAST, macToString } from '../addr.js';
-import { type ArpOutput, arpConfig, arpDeadline, arpStep, initialArp } from '../arp/cache.js';
+import { type ArpOutput, arpConfig, arpDeadline, arpStep, initialArp, sendableMac } from '../arp/cache.js';
 import { type ArpRepr, emitArp, parseArp } from '../arp/wire.js';
 import { initialNdp, ndpConfig } from '../ipv6/ndp.js';
 import { IPV6_MIN_MTU } from '../ipv6/wire.js';
@@ -24,7 +24,7 @@ import { Interface, type InterfaceConfig } from './iface.js';
 import { Ipv4Layer } from './ipv4.js';
 import { Ipv6Layer } from './ipv6.js';
 import { EventLog, type LogEvent } from './log.js';
-import { frameOf, LINK_HEADROOM } from './packet.js';
+import { compactPacket, frameOf, LINK_HEADROOM } from './packet.js';
 import { ipv4Routes, ipv6Routes } from './routes.js';
 import type { TcpConfig } from '../tcp/core/index.js';
 import { TcpLayer } from './tcp.js';
@@ -209,7 +209,10 @@ export class Stack {
   /** Hands an IPv4 packet (made by `newPacket`) to ARP for the next hop `nextHop`. */
   resolveAndSend4(iface: Interface, nextHop: Ipv4Addr, packet: Uint8Array, broadcast: boolean): void {
     if (broadcast) return this.transmit(iface, MAC_BROADCAST, ETHERTYPE_IPV4, packet);
-    this.arpEvent(iface, { kind: 'resolve', now: this.now(), ip: nextHop, packet });
+    const mac = sendableMac(iface.arp, nextHop);
+    if (mac !== undefined) return this.transmit(iface, mac, ETHERTYPE_IPV4, packet);
+    // ARP may queue it until the neighbour answers: hold a compact copy, not a slab.
+    this.arpEvent(iface, { kind: 'resolve', now: this.now(), ip: nextHop, packet: compactPacket(packet) });
     this.rearm();
   }
 
@@ -235,12 +238,15 @@ export class Stack {
     );
     for (const iface of this.interfaces)
       next = Math.min(next, arpDeadline(iface.arp) ?? Number.POSITIVE_INFINITY);
-    if (next === this.timerAt) return;
+    // A timer armed earlier than needed is left alone: it fires, finds nothing due and re-arms. Moving
+    // it on every packet (each ACK pushes the retransmit deadline later) cost a heap update per packet.
+    if (next >= this.timerAt) return;
     if (this.timer !== undefined) this.scheduler.cancel(this.timer);
-    this.timer = undefined;
     this.timerAt = next;
-    if (next !== Number.POSITIVE_INFINITY) this.timer = this.scheduler.at(next, () => this.onTimer());
+    this.timer = this.scheduler.at(next, this.onTimerTask);
   }
+
+  private readonly onTimerTask = (): void => this.onTimer();
 
   private onTimer(): void {
     this.timer = undefined;

@@ -23,6 +23,7 @@ import {
   arpStep,
   initialArp,
   lookup,
+  sendableMac,
 } from '../../src/arp/cache.js';
 import type { ArpRepr } from '../../src/arp/wire.js';
 import { propOptions } from '../support/props.js';
@@ -712,7 +713,15 @@ function runScript(
       case 'resolve': {
         const packet = packets[next]!;
         tracked.set(packet, { ip: cmd.ip, index: next++, reported: 0 });
+        const before = state;
+        const fast = sendableMac(state, cmd.ip);
         apply({ kind: 'resolve', now, ip: cmd.ip, packet });
+        // The driver's fast path must agree with the step whenever it answers (about 200 times a run).
+        if (checked && fast !== undefined) {
+          check(state === before, 'sendableMac: the step leaves the state alone');
+          check(run.outputs.at(-1)?.length === 1, 'sendableMac: the step only transmits');
+          check(expectedMac(state, cmd.ip) === fast, 'sendableMac: to the same MAC');
+        }
         break;
       }
       case 'wait':

@@ -45,6 +45,7 @@ import {
   neighbour,
   neighbourKey,
   onLink,
+  sendableMac,
   sourceAddress,
 } from '../../src/ipv6/ndp.js';
 import { parseIpv6 } from '../../src/ipv6/wire.js';
@@ -1591,7 +1592,18 @@ function runScript(
       case 'resolve': {
         const packet = packets[next]!;
         tracked.set(packet, { key: ipv6Key(cmd.nextHop), index: next++, reported: 0 });
+        const before = state;
+        const fast = sendableMac(state, cmd.nextHop, now);
         apply({ kind: 'resolve', now, nextHop: cmd.nextHop, packet });
+        // The driver's fast path must agree with the step whenever it answers (about 200 times a run).
+        if (checked && fast !== undefined) {
+          const out = run.outputs.at(-1) ?? [];
+          check(state === before, 'sendableMac: the step leaves the state alone');
+          check(
+            out.length === 1 && out[0]!.kind === 'transmit' && out[0]!.mac === fast,
+            'sendableMac: one transmit to its MAC',
+          );
+        }
         break;
       }
       case 'confirm':

@@ -9,6 +9,7 @@ import { heapInsert, heapPop, type PHeap } from './pheap.js';
 import { type PMap, pmapEntries, pmapGet, pmapRemove, pmapSet } from './pmap.js';
 import type { SipKey } from './siphash.js';
 import { StackState } from './state.js';
+import { copyTcb } from './tcb.js';
 import {
   COUNTER_INDEX,
   type CloseReason,
@@ -86,7 +87,7 @@ export class Draft {
     if (w !== undefined) return w ?? undefined;
     const t = pmapGet(this.conns, key);
     if (t === undefined) return undefined;
-    const copy: MutTcb = { ...t };
+    const copy = copyTcb(t);
     this.work.set(key, copy);
     this.before.set(key, t);
     return copy;
@@ -231,13 +232,12 @@ export class Draft {
       const exact = this.hooks.deadline(t);
       if (exact === top.at) return;
       this.heap = heapPop(top);
-      if (exact === null) {
-        this.conns = pmapSet(this.conns, t.key, { ...t, heapAt: null });
-      } else {
-        // The deadline moved later (e.g. the retransmit timer restarted): re-file it there.
-        this.heap = heapInsert(this.heap, exact, t.key);
-        this.conns = pmapSet(this.conns, t.key, { ...t, heapAt: exact });
-      }
+      // The deadline moved later (e.g. the retransmit timer restarted): re-file it there. A record this
+      // step wrote is its own copy and is updated in place; one it did not touch is copied first.
+      if (exact !== null) this.heap = heapInsert(this.heap, exact, t.key);
+      const own = this.work.get(t.key) === t ? (t as MutTcb) : copyTcb(t);
+      own.heapAt = exact;
+      if (own !== t) this.conns = pmapSet(this.conns, t.key, own);
     }
   }
 

@@ -265,7 +265,7 @@ function cookieAccept(d: Draft, a: Arrival): boolean {
   t.sndUna = repr.ack;
   t.sndNxt = repr.ack;
   t.sndMax = repr.ack;
-  t.sndWnd = repr.window * 2 ** t.sndScale;
+  t.sndWnd = repr.window * (1 << t.sndScale);
   t.maxSndWnd = t.sndWnd;
   t.sndWl1 = repr.seq;
   t.sndWl2 = repr.ack;
@@ -480,7 +480,7 @@ function otherStates(d: Draft, t: MutTcb, a: Arrival): void {
       return;
     }
     establish(d, t, a);
-    t.sndWnd = repr.window * 2 ** t.sndScale;
+    t.sndWnd = repr.window * (1 << t.sndScale);
     t.maxSndWnd = Math.max(t.maxSndWnd, t.sndWnd);
     t.sndWl1 = repr.seq;
     t.sndWl2 = repr.ack;
@@ -649,7 +649,7 @@ function processAck(d: Draft, t: MutTcb, a: Arrival): void {
   const now = d.now;
   const ack = repr.ack;
   const opts = repr.options;
-  const segWnd = repr.window * 2 ** t.sndScale;
+  const segWnd = repr.window * (1 << t.sndScale);
   const oldUna = t.sndUna;
   let newlySacked = false;
   if (t.sackOk && opts.sack !== undefined) {

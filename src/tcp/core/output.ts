@@ -81,7 +81,7 @@ export function synWindow(t: Tcb, c: TcpConfig): number {
 
 /** The window field to send now; moves RCV.ADV (the right edge) forward, never back. */
 export function advertiseWindow(t: MutTcb, c: TcpConfig): number {
-  const unit = 2 ** t.rcvScale;
+  const unit = 1 << t.rcvScale;
   const free = Math.min(Math.max(0, c.rcvBuf - t.rcvq.length), 0xffff * unit);
   const cur = Math.max(0, seqDiff(t.rcvAdv, t.rcvNxt));
   let field = Math.ceil(cur / unit);
@@ -95,9 +95,9 @@ export function advertiseWindow(t: MutTcb, c: TcpConfig): number {
 
 /** True when reading freed enough buffer to be worth a window update (RFC 1122 §4.2.3.3). */
 export function windowUpdateDue(t: Tcb, c: TcpConfig): boolean {
-  const free = Math.min(Math.max(0, c.rcvBuf - t.rcvq.length), 0xffff * 2 ** t.rcvScale);
+  const free = Math.min(Math.max(0, c.rcvBuf - t.rcvq.length), 0xffff * (1 << t.rcvScale));
   const cur = Math.max(0, seqDiff(t.rcvAdv, t.rcvNxt));
-  const cap = Math.min(c.rcvBuf, 0xffff * 2 ** t.rcvScale);
+  const cap = Math.min(c.rcvBuf, 0xffff * (1 << t.rcvScale));
   const grow = free - cur;
   if (grow < Math.min(t.rmss, cap / 2)) return false;
   return grow >= cap / 2 || cur < 2 * t.rmss;

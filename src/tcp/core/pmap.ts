@@ -43,8 +43,20 @@ export function pmapEmpty<V>(): PMap<V> {
   return EMPTY;
 }
 
-/** FNV-1a over the UTF-16 code units, then a final avalanche (keys are short ASCII strings). */
+// A step looks the same key up several times in a row: remember the last hash.
+let lastKey = '';
+let lastHash = hashString('');
+
 function hashOf(key: string): number {
+  if (key !== lastKey) {
+    lastHash = hashString(key);
+    lastKey = key;
+  }
+  return lastHash;
+}
+
+/** FNV-1a over the UTF-16 code units, then a final avalanche (keys are short ASCII strings). */
+function hashString(key: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) {
     h ^= key.charCodeAt(i);

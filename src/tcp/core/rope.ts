@@ -97,8 +97,10 @@ export function ropeDrop(r: Rope, n: number): Rope {
     i++;
   }
   const length = r.length - n;
-  // Release the prefix of a long-lived shared array once it dominates.
-  if (i > 64 && i - r.start > r.end - i) {
+  // Release the dead prefix [0, i) of a long-lived shared array once it outweighs the live entries
+  // (the whole prefix: what earlier drops left there counts too, or a busy connection keeps every
+  // block it ever queued).
+  if (i > 64 && i > r.end - i) {
     const entries = r.entries.slice(i, r.end);
     return { entries, start: 0, end: entries.length, headOff: off, tailLen: r.tailLen, length };
   }
