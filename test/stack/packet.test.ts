@@ -19,7 +19,11 @@ describe('newPacket', () => {
         // Writing each packet and its headroom touched no other packet.
         packets.forEach((p, i) => {
           expect(p.every((b) => b === i + 1)).toBe(true);
-          expect(frameOf(p).subarray(0, LINK_HEADROOM).every((b) => b === i + 1)).toBe(true);
+          expect(
+            frameOf(p)
+              .subarray(0, LINK_HEADROOM)
+              .every((b) => b === i + 1),
+          ).toBe(true);
         });
       }),
       propOptions(),
