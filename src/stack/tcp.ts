@@ -510,8 +510,9 @@ export class TcpSocket extends Duplex {
         this.wantsData = this.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
       }
       if (r.length > 0) this.touch();
-      if (r.eof && r.length === 0) return this.endReadable();
-      if (r.length === 0) return;
+      if (r.eof) return this.endReadable();
+      // Asking again for an empty queue would cost a whole core step per received segment.
+      if (r.remaining === 0) return;
     }
   }
 

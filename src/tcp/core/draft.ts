@@ -42,7 +42,7 @@ export class Draft {
   heap: PHeap;
   portTable: readonly number[];
   private listenerCopy: Map<number, Listener> | null = null;
-  private counterCopy: Float64Array | null = null;
+  private counterCopy: number[] | null = null;
   /** Working copies (null = removed) and the records they started from (undefined = created). */
   private readonly work = new Map<FlowKey, MutTcb | null>();
   private readonly before = new Map<FlowKey, Tcb | undefined>();

@@ -32,11 +32,27 @@ export function addrKey(a: IpAddr): string {
 }
 
 export function addrEqual(a: IpAddr, b: IpAddr): boolean {
-  return addrKey(a) === addrKey(b);
+  if (!isV6(a) || !isV6(b)) return a === b;
+  for (let i = 0; i < 16; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
+// Segments of one flow come in runs: the last key is remembered, so a run formats no address and
+// hands back the very same string (its hash is then computed once for every Map it indexes).
+let lastLocal: IpAddr = 0 as IpAddr;
+let lastRemote: IpAddr = 0 as IpAddr;
+let lastPorts = -1;
+let lastKey = '';
+
 export function flowKey(local: IpAddr, localPort: number, remote: IpAddr, remotePort: number): FlowKey {
-  return `${addrKey(local)} ${localPort} ${addrKey(remote)} ${remotePort}`;
+  const ports = localPort * 65536 + remotePort;
+  if (ports === lastPorts && addrEqual(local, lastLocal) && addrEqual(remote, lastRemote)) return lastKey;
+  lastKey = `${addrKey(local)} ${localPort} ${addrKey(remote)} ${remotePort}`;
+  // IPv6 addresses may be views of a frame that is reused: keep copies.
+  lastLocal = isV6(local) ? (Uint8Array.from(local) as IpAddr) : local;
+  lastRemote = isV6(remote) ? (Uint8Array.from(remote) as IpAddr) : remote;
+  lastPorts = ports;
+  return lastKey;
 }
 
 function addrBytes(a: IpAddr): Uint8Array {

@@ -54,7 +54,7 @@ export function tcpInit(config: TcpConfig, now = 0): TcpStack {
     new Map(),
     null,
     new Array<number>(PORT_TABLE).fill(0),
-    new Float64Array(COUNTER_NAMES.length),
+    new Array<number>(COUNTER_NAMES.length).fill(0),
     now,
   );
 }

@@ -1,6 +1,7 @@
 /**
  * The stack state as a value: a frozen-shape class so that `counters` can be read by name while the
- * step copies only a typed array (`counterValues`) when a counter changes.
+ * step copies only an array of numbers (`counterValues`, on the JS heap: no ArrayBuffer per step) when a
+ * counter changes.
  */
 import type { PHeap } from './pheap.js';
 import type { PMap } from './pmap.js';
@@ -24,7 +25,7 @@ export class StackState implements TcpStack {
     readonly listeners: ReadonlyMap<number, Listener>,
     readonly heap: PHeap,
     readonly portTable: readonly number[],
-    readonly counterValues: Readonly<Float64Array>,
+    readonly counterValues: readonly number[],
     readonly now: number,
   ) {}
 
@@ -34,7 +35,7 @@ export class StackState implements TcpStack {
   }
 }
 
-export function countersOf(values: Readonly<Float64Array>): TcpCounters {
+export function countersOf(values: readonly number[]): TcpCounters {
   const out = {} as Record<TcpCounterName, number>;
   for (const n of COUNTER_NAMES) out[n] = values[COUNTER_INDEX[n]]!;
   return out;

@@ -358,7 +358,7 @@ export interface TcpStack {
   /** RFC 6056 algorithm 4 table of per-bucket increments. */
   readonly portTable: readonly number[];
   /** Counter values by `COUNTER_INDEX` (a typed array: one copy per step). */
-  readonly counterValues: Readonly<Float64Array>;
+  readonly counterValues: readonly number[];
   /** The same by name (built on each read). */
   readonly counters: TcpCounters;
   /** The latest `now` seen. */
@@ -490,6 +490,8 @@ export type TcpReply =
       readonly kind: 'data';
       readonly data: readonly Uint8Array[];
       readonly length: number;
+      /** Bytes still queued after this read (so a reader knows when to stop asking). */
+      readonly remaining: number;
       readonly eof: boolean;
     }
   | { readonly kind: 'ok' };

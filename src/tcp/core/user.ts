@@ -137,7 +137,8 @@ export function recv(d: Draft, flow: FlowKey, max: number | undefined): TcpReply
     d.count('window-update');
     t.ackNow = true;
   }
-  return { kind: 'data', data, length: n, eof: t.rcvFin && t.rcvq.length === 0 };
+  const remaining = t.rcvq.length;
+  return { kind: 'data', data, length: n, remaining, eof: t.rcvFin && remaining === 0 };
 }
 
 /** CLOSE of the sending side: a FIN after the queued data (§3.10.4, half-close §3.6.1). */
