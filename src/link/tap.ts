@@ -7,23 +7,25 @@
  * of the kernel side are iproute2's business, not ours. The kernel side has its own MAC; the stack
  * picks its own, so `mac` is undefined.
  *
- * Reading: one async `poll()` (koffi runs it on a libuv thread-pool thread) watches every open TAP
- * of the process plus an eventfd used to wake it. When it returns, each readable TAP is drained
- * with synchronous non-blocking `read()`s until EAGAIN into ONE preallocated buffer, and the handler
- * gets a view of it per frame (views are cached per length: no allocation, Promise or closure per
- * frame). Each TAP `read()` returns exactly one frame.
+ * Waiting: the fd sits in Node's own event loop. libuv's `uv_poll_*` functions (exported by the node
+ * binary for addons) are called through koffi, so readiness arrives on the main thread with no
+ * thread-pool hop: an earlier design ran `poll()` on a pool thread and paid a cross-thread wakeup per
+ * batch (ping p50 ~250 µs, against ~60 µs now). libuv polls level-triggered, so a drain cut short
+ * for fairness is simply called again.
+ *
+ * Reading: each readable TAP is drained with synchronous non-blocking `read()`s until EAGAIN (or
+ * `readBurst` frames) into ONE preallocated buffer, and the handler gets a view of it per frame
+ * (views are cached per length: no allocation, Promise or closure per frame). Each TAP `read()`
+ * returns exactly one frame.
  *
  * Writing: frames sent during an event-loop task are queued and written in one batch from a
  * microtask, with synchronous `write()`s. On EAGAIN they stay queued (a bounded queue; overflow is
- * a counted drop) and the poll also waits for POLLOUT.
+ * a counted drop) and the poll also waits for writability.
  *
- * Lifetime: while any TAP is open a poll is in flight, which keeps the process alive (a stack that
- * is up should). close() wakes the poller through the eventfd, waits for the poll to return (the
- * fd must not be closed under a poll running on another thread), then closes the fd; once the last
- * TAP is closed nothing is pending and the process can exit.
- *
- * The poll occupies one of libuv's thread-pool threads (4 by default) for as long as a TAP is open,
- * whatever the number of TAPs; raise UV_THREADPOOL_SIZE if the process also leans on the pool.
+ * Lifetime: an open TAP's poll handle keeps the process alive (a stack that is up should). close()
+ * stops and closes the handle, then closes the fd; once every TAP is closed the process can exit.
+ * An exception thrown by a handler is rethrown from a `process.nextTick`, so it surfaces as an
+ * uncaught exception as from any Node callback (thrown straight into libuv it would be lost).
  */
 import koffi from 'koffi';
 import {
@@ -49,29 +51,22 @@ export interface TapOptions {
   readonly readBurst?: number;
 }
 
-// include/uapi/asm-generic/fcntl.h, poll.h; include/uapi/linux/if_tun.h, if.h, eventfd.h.
+// include/uapi/asm-generic/fcntl.h; include/uapi/linux/if_tun.h, if.h; libuv's uv.h.
 const O_RDWR = 0o2;
 const O_NONBLOCK = 0o4000;
 const O_CLOEXEC = 0o2000000;
-const EFD_NONBLOCK = O_NONBLOCK;
-const EFD_CLOEXEC = O_CLOEXEC;
-const POLLIN = 0x1;
-const POLLOUT = 0x4;
-const POLLERR = 0x8;
-const POLLHUP = 0x10;
-const POLLNVAL = 0x20;
 const TUNSETIFF = 0x400454ca;
 const IFF_TAP = 0x0002;
 const IFF_NO_PI = 0x1000;
 const IFNAMSIZ = 16;
 const IFREQ_SIZE = 40;
 const IFR_FLAGS = 16;
-const POLLFD_SIZE = 8;
+const UV_POLL = 8; // uv_handle_type
+const UV_READABLE = 1;
+const UV_WRITABLE = 2;
 
 /** A TAP frame is at most 64 KiB; a larger buffer lets us see (and count) oversize frames whole. */
 const READ_BUFFER_SIZE = 65536 + 64;
-/** Safety net against a lost wakeup: the poll returns at least this often (ms). */
-const POLL_TIMEOUT_MS = 500;
 
 interface Libc {
   open: (path: string, flags: number) => number;
@@ -79,16 +74,29 @@ interface Libc {
   read: (fd: number, buf: Uint8Array, n: number) => number;
   write: (fd: number, buf: Uint8Array, n: number) => number;
   close: ((fd: number) => number) & { async: (fd: number, cb: (err: unknown, r: number) => void) => void };
-  eventfd: (initval: number, flags: number) => number;
-  poll: {
-    async: (fds: unknown, nfds: number, timeout: number, cb: (err: unknown, n: number) => void) => void;
-  };
   errno: () => number;
   EAGAIN: number;
   names: Map<number, string>;
 }
 
+/** The libuv calls, made on the main thread's default loop. */
+interface Uv {
+  loop: unknown;
+  pollSize: number;
+  pollInit: (loop: unknown, handle: unknown, fd: number) => number;
+  pollStart: (handle: unknown, events: number, cb: unknown) => number;
+  pollStop: (handle: unknown) => number;
+  close: (handle: unknown, cb: unknown) => void;
+  strerror: (err: number) => string;
+  /** The one registered poll and close callbacks; they find the link by the handle's address. */
+  onPoll: unknown;
+  onClose: unknown;
+}
+
 let libc: Libc | undefined;
+let uv: Uv | undefined;
+/** Open links by the address of their poll handle. */
+const byHandle = new Map<bigint, TapLink>();
 
 function loadLibc(): Libc {
   if (libc !== undefined) return libc;
@@ -101,13 +109,68 @@ function loadLibc(): Libc {
     read: lib.func('long read(int fd, void *buf, unsigned long n)'),
     write: lib.func('long write(int fd, const void *buf, unsigned long n)'),
     close: lib.func('int close(int fd)'),
-    eventfd: lib.func('int eventfd(unsigned int initval, int flags)'),
-    poll: lib.func('int poll(void *fds, unsigned long nfds, int timeout)'),
     errno: () => koffi.errno(),
     EAGAIN: errnos.EAGAIN ?? 11,
     names: new Map(Object.entries(errnos).map(([k, v]) => [v, k])),
   };
   return libc;
+}
+
+function loadUv(): Uv {
+  if (uv !== undefined) return uv;
+  // The running node binary itself: it exports libuv for native addons.
+  const self = koffi.load(null as unknown as string);
+  const pollCb = koffi.proto('void oasis_uv_poll_cb(void *handle, int status, int events)');
+  const closeCb = koffi.proto('void oasis_uv_close_cb(void *handle)');
+  let api: Omit<Uv, 'onPoll' | 'onClose'>;
+  try {
+    api = {
+      loop: self.func('void *uv_default_loop()')(),
+      pollSize: Number(self.func('size_t uv_handle_size(int type)')(UV_POLL)),
+      pollInit: self.func('int uv_poll_init(void *loop, void *handle, int fd)'),
+      pollStart: self.func('int uv_poll_start(void *handle, int events, oasis_uv_poll_cb *cb)'),
+      pollStop: self.func('int uv_poll_stop(void *handle)'),
+      close: self.func('void uv_close(void *handle, oasis_uv_close_cb *cb)'),
+      strerror: self.func('const char *uv_strerror(int err)'),
+    };
+  } catch (e) {
+    throw new Error(`TapLink: this node binary does not export libuv's poll functions (${String(e)})`);
+  }
+  uv = {
+    ...api,
+    onPoll: koffi.register(
+      (handle: unknown, status: number, events: number) =>
+        guarded(handle, (l) => l.handleEvents(status, events)),
+      koffi.pointer(pollCb),
+    ),
+    onClose: koffi.register(
+      (handle: unknown) => guarded(handle, (l) => l.handleClosed()),
+      koffi.pointer(closeCb),
+    ),
+  };
+  return uv;
+}
+
+/** Links with frames queued for writing (each also has a flush microtask pending). */
+const unflushed: TapLink[] = [];
+
+/**
+ * Runs a libuv callback for the link of `handle`, then writes what it queued on any TAP (a router
+ * forwards to other interfaces): the microtask queue is drained only some 25 µs after a callback
+ * made through koffi returns (measured), which would add that to every reply. An exception would
+ * vanish into libuv, so it is rethrown from a tick.
+ */
+function guarded(handle: unknown, fn: (link: TapLink) => void): void {
+  const link = byHandle.get(koffi.address(handle));
+  if (link === undefined) return;
+  try {
+    fn(link);
+    while (unflushed.length > 0) unflushed.pop()!.flush();
+  } catch (e) {
+    process.nextTick(() => {
+      throw e;
+    });
+  }
 }
 
 function systemError(what: string, errno: number): Error & { code: string; errno: number } {
@@ -122,11 +185,9 @@ export class TapLink implements Link {
   readonly counters: LinkCounters = newCounters();
   capture?: CaptureHook | undefined;
 
-  /** @internal poller state */
-  closing = false;
-  /** @internal set when the device went away (POLLERR): no longer polled, sends are io-errors. */
-  failed = false;
-
+  private closing = false;
+  /** The device went away (a poll error): sends are io-errors. */
+  private failed = false;
   private handler: FrameHandler | undefined;
   private readonly rbuf = new Uint8Array(READ_BUFFER_SIZE);
   /** views[n] = rbuf.subarray(0, n), made on first use. */
@@ -138,14 +199,16 @@ export class TapLink implements Link {
   private txHead = 0;
   private txCount = 0;
   private flushQueued = false;
-  /** @internal a write hit EAGAIN: poll for POLLOUT. */
-  blocked = false;
+  /** A write hit EAGAIN: the poll waits for writability too. */
+  private blocked = false;
   private closed: Promise<void> | undefined;
   private resolveClosed: (() => void) | undefined;
   private readonly flushTask = (): void => this.flush();
 
   private constructor(
     private readonly fd: number,
+    /** koffi-allocated uv_poll_t: its address must stay put while libuv knows it. */
+    private readonly handle: unknown,
     name: string,
     opts: TapOptions,
   ) {
@@ -176,6 +239,7 @@ export class TapLink implements Link {
     if (nameBytes.length === 0 || nameBytes.length >= IFNAMSIZ || /[\s/]/.test(name) || name.includes('\0'))
       throw new Error(`TapLink.open: invalid interface name ${JSON.stringify(name)}`);
     const c = loadLibc();
+    const u = loadUv();
     const fd = c.open('/dev/net/tun', O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) throw systemError('TapLink.open: open /dev/net/tun', c.errno());
     const ifr = new Uint8Array(IFREQ_SIZE);
@@ -190,8 +254,16 @@ export class TapLink implements Link {
     }
     const end = ifr.indexOf(0);
     const actual = new TextDecoder().decode(ifr.subarray(0, end < 0 || end > IFNAMSIZ ? IFNAMSIZ : end));
-    const link = new TapLink(fd, actual, opts);
-    poller.add(link);
+    const handle = koffi.alloc('uint8_t', u.pollSize);
+    const r = u.pollInit(u.loop, handle, fd);
+    if (r < 0) {
+      koffi.free(handle);
+      c.close(fd);
+      throw new Error(`TapLink.open(${name}): uv_poll_init: ${u.strerror(r)}`);
+    }
+    const link = new TapLink(fd, handle, actual, opts);
+    byHandle.set(koffi.address(handle), link);
+    link.watch();
     return link;
   }
 
@@ -211,6 +283,7 @@ export class TapLink implements Link {
     this.txCount++;
     if (!this.flushQueued && !this.blocked) {
       this.flushQueued = true;
+      unflushed.push(this);
       queueMicrotask(this.flushTask);
     }
   }
@@ -230,18 +303,17 @@ export class TapLink implements Link {
       this.closed = new Promise((resolve) => {
         this.resolveClosed = resolve;
       });
-      poller.remove();
+      const u = loadUv();
+      u.pollStop(this.handle);
+      u.close(this.handle, u.onClose);
     }
     return this.closed;
   }
 
-  /** @internal The fd to poll. */
-  get pollFd(): number {
-    return this.fd;
-  }
-
-  /** @internal Called by the poller (never while its poll is running) to release the fd. */
-  finishClose(): void {
+  /** @internal libuv has let go of the handle: free it and release the fd. */
+  handleClosed(): void {
+    byHandle.delete(koffi.address(this.handle));
+    koffi.free(this.handle);
     for (; this.txCount > 0; this.txCount--) {
       this.tx[this.txHead] = undefined;
       this.txHead = (this.txHead + 1) % this.tx.length;
@@ -252,18 +324,29 @@ export class TapLink implements Link {
     loadLibc().close.async(this.fd, () => this.resolveClosed?.());
   }
 
-  /** @internal Called by the poller with this TAP's revents. */
-  handleEvents(revents: number): void {
-    if (revents & POLLOUT) {
-      this.blocked = false;
-      this.flush();
-    }
-    if (revents & POLLIN) this.drain();
-    else if (revents & (POLLERR | POLLHUP | POLLNVAL)) {
+  /** @internal libuv's poll callback. */
+  handleEvents(status: number, events: number): void {
+    if (this.closing) return;
+    if (status < 0) {
       // The device is gone (tun_chr_poll reports EPOLLERR once detached): stop polling it.
       this.failed = true;
       this.counters.drops['io-error']++;
+      loadUv().pollStop(this.handle);
+      return;
     }
+    if (events & UV_WRITABLE) {
+      this.blocked = false;
+      this.flush();
+      if (!this.blocked) this.watch();
+    }
+    if (events & UV_READABLE) this.drain();
+  }
+
+  /** (Re)starts the poll for what we wait for now. */
+  private watch(): void {
+    const u = loadUv();
+    const r = u.pollStart(this.handle, UV_READABLE | (this.blocked ? UV_WRITABLE : 0), u.onPoll);
+    if (r < 0) throw new Error(`TapLink(${this.name}): uv_poll_start: ${u.strerror(r)}`);
   }
 
   private drain(): void {
@@ -295,9 +378,10 @@ export class TapLink implements Link {
     }
   }
 
-  private flush(): void {
+  /** @internal Writes what is queued, until EAGAIN. */
+  flush(): void {
     this.flushQueued = false;
-    if (this.closing) return;
+    if (this.closing || this.blocked) return;
     const c = loadLibc();
     const cap = this.tx.length;
     const counters = this.counters;
@@ -311,7 +395,7 @@ export class TapLink implements Link {
           const e = c.errno();
           if (e === c.EAGAIN) {
             this.blocked = true;
-            poller.wake();
+            this.watch();
             return;
           }
           // EIO while the interface is down, for instance.
@@ -327,123 +411,3 @@ export class TapLink implements Link {
     }
   }
 }
-
-/**
- * The one poll loop of the process: an async poll() over [eventfd, TAP fds...] on the thread pool.
- * The pollfd array lives in koffi-allocated memory, so its address is stable while the worker
- * thread uses it; it is only resized between polls.
- */
-class Poller {
-  private readonly links: TapLink[] = [];
-  /** Links in the order of the pollfd array of the poll in flight (slot i + 1). */
-  private polled: TapLink[] = [];
-  private polling = false;
-  private inCallback = false;
-  private efd = -1;
-  private pfdPtr: unknown;
-  private pfd: DataView | undefined;
-  private capacity = 0;
-  private readonly one = new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]);
-  private readonly scratch = new Uint8Array(8);
-  private readonly onPolled = (err: unknown, n: number): void => this.afterPoll(err, n);
-
-  add(link: TapLink): void {
-    this.links.push(link);
-    if (this.polling) this.wake();
-    else if (!this.inCallback) this.start();
-  }
-
-  /** `link` has set `closing`: its fd is released once no poll uses it. */
-  remove(): void {
-    // Release now only if no poll is running and we are not inside the poll callback; otherwise
-    // the callback releases it once the poll has returned.
-    if (this.polling) this.wake();
-    else if (!this.inCallback) this.release();
-  }
-
-  /** Makes the poll in flight return now. */
-  wake(): void {
-    if (!this.polling) return;
-    loadLibc().write(this.efd, this.one, 8);
-  }
-
-  private start(): void {
-    const c = loadLibc();
-    if (this.links.length === 0) {
-      this.idle();
-      return;
-    }
-    if (this.efd < 0) {
-      this.efd = c.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-      if (this.efd < 0) throw systemError('TapLink: eventfd', c.errno());
-    }
-    const active = this.links.filter((l) => !l.failed);
-    const nfds = active.length + 1;
-    if (nfds > this.capacity) {
-      if (this.pfdPtr !== undefined) koffi.free(this.pfdPtr);
-      this.capacity = Math.max(8, nfds * 2);
-      this.pfdPtr = koffi.alloc('uint8_t', this.capacity * POLLFD_SIZE);
-      this.pfd = new DataView(koffi.view(this.pfdPtr, this.capacity * POLLFD_SIZE));
-    }
-    const pfd = this.pfd!;
-    pfd.setInt32(0, this.efd, true);
-    pfd.setInt16(4, POLLIN, true);
-    pfd.setInt16(6, 0, true);
-    for (let i = 0; i < active.length; i++) {
-      const l = active[i]!;
-      const off = (i + 1) * POLLFD_SIZE;
-      pfd.setInt32(off, l.pollFd, true);
-      pfd.setInt16(off + 4, POLLIN | (l.blocked ? POLLOUT : 0), true);
-      pfd.setInt16(off + 6, 0, true);
-    }
-    this.polled = active;
-    this.polling = true;
-    c.poll.async(this.pfdPtr, nfds, POLL_TIMEOUT_MS, this.onPolled);
-  }
-
-  private afterPoll(_err: unknown, n: number): void {
-    this.polling = false;
-    this.inCallback = true;
-    try {
-      const pfd = this.pfd!;
-      if (n > 0) {
-        if (pfd.getInt16(6, true) & POLLIN) loadLibc().read(this.efd, this.scratch, 8);
-        const polled = this.polled;
-        for (let i = 0; i < polled.length; i++) {
-          const l = polled[i]!;
-          if (l.closing) continue;
-          const revents = pfd.getInt16((i + 1) * POLLFD_SIZE + 6, true);
-          if (revents !== 0) l.handleEvents(revents);
-        }
-      }
-    } finally {
-      this.inCallback = false;
-      this.release();
-      this.start();
-    }
-  }
-
-  /** Closes the fds of links that asked to close (only called while no poll is running). */
-  private release(): void {
-    for (let i = this.links.length - 1; i >= 0; i--) {
-      const l = this.links[i]!;
-      if (!l.closing) continue;
-      this.links.splice(i, 1);
-      l.finishClose();
-    }
-    if (this.links.length === 0 && !this.polling) this.idle();
-  }
-
-  /** No TAP left: close the eventfd and free the pollfd array so nothing is left behind. */
-  private idle(): void {
-    if (this.efd >= 0) loadLibc().close(this.efd);
-    this.efd = -1;
-    if (this.pfdPtr !== undefined) koffi.free(this.pfdPtr);
-    this.pfdPtr = undefined;
-    this.pfd = undefined;
-    this.capacity = 0;
-    this.polled = [];
-  }
-}
-
-const poller = new Poller();

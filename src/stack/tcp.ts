@@ -360,6 +360,9 @@ export class TcpSocket extends Duplex {
   private localPortNumber: number;
   private connected = false;
   private wantsData = false;
+  /** pull() is running; `forcePull`: a call during it asked for everything. */
+  private pulling = false;
+  private forcePull = false;
   private readDone = false;
   private coreClosed = false;
   /** A write the send buffer could not take whole: the rest and its callback. */
@@ -501,18 +504,29 @@ export class TcpSocket extends Duplex {
 
   /** Moves received data from the core into the stream while it wants data (or all of it, `force`). */
   private pull(force = false): void {
-    while ((force || this.wantsData) && !this.readDone) {
-      const r = this.layer.user({ kind: 'recv', now: this.layer.now, flow: this.flow, max: 64 * 1024 });
-      if (r.kind !== 'data') return;
-      for (const chunk of r.data) {
-        this.bytesRead += chunk.length;
-        // Views from the core are never written again: hand them over without a copy.
-        this.wantsData = this.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+    // push() may call back into _read (and so here) while chunks of an earlier read are still to be
+    // pushed: a nested read would overtake them and reorder the stream. The running loop goes on
+    // instead, as asked.
+    this.forcePull ||= force;
+    if (this.pulling) return;
+    this.pulling = true;
+    try {
+      while ((this.forcePull || this.wantsData) && !this.readDone) {
+        const r = this.layer.user({ kind: 'recv', now: this.layer.now, flow: this.flow, max: 64 * 1024 });
+        if (r.kind !== 'data') return;
+        for (const chunk of r.data) {
+          this.bytesRead += chunk.length;
+          // Views from the core are never written again: hand them over without a copy.
+          this.wantsData = this.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+        }
+        if (r.length > 0) this.touch();
+        if (r.eof) return this.endReadable();
+        // Asking again for an empty queue would cost a whole core step per received segment.
+        if (r.remaining === 0) return;
       }
-      if (r.length > 0) this.touch();
-      if (r.eof) return this.endReadable();
-      // Asking again for an empty queue would cost a whole core step per received segment.
-      if (r.remaining === 0) return;
+    } finally {
+      this.pulling = false;
+      this.forcePull = false;
     }
   }
 
