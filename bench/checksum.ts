@@ -8,10 +8,9 @@
  * from the median sample, `gbpsBest` from the fastest.
  * `OASIS_BENCH_TIME` sets the seconds spent per case (default 2).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import b from 'benny';
 import { sum16, sumNaive, WasmChecksum } from '../src/checksum/index.js';
+import { writeResults } from './summary.js';
 
 export const SIZES = [40, 1500, 9000, 65536] as const;
 const AT = 34;
@@ -87,12 +86,7 @@ export async function run(): Promise<ChecksumResult[]> {
   }
   if (sink === -1) console.log(sink);
   printTable(rows);
-  // npm scripts run from the package root, whether this runs compiled (build/bench) or from source.
-  const dir = join(process.cwd(), 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, 'checksum.json');
-  writeFileSync(file, `${JSON.stringify(rows, null, 2)}\n`);
-  console.log(`wrote ${file}`);
+  writeResults('checksum', rows);
   return rows;
 }
 

@@ -4,6 +4,13 @@
  */
 const BENCHES: Record<string, () => Promise<{ run: () => Promise<unknown> }>> = {
   checksum: () => import('./checksum.js'),
+  iperf3: () => import('./iperf3.js'),
+  ping: () => import('./ping.js'),
+  rss: () => import('./rss.js'),
+  wire: () => import('./wire.js'),
+  'tcp-memory': () => import('./tcp-memory.js'),
+  // Gathers every results file into SUMMARY.md and the chart; always run last.
+  summary: () => import('./summary.js'),
 };
 
 const requested = process.argv.slice(2);
@@ -12,7 +19,10 @@ if (unknown.length > 0) {
   console.error(`unknown bench: ${unknown.join(', ')} (known: ${Object.keys(BENCHES).join(', ')})`);
   process.exit(2);
 }
-for (const name of requested.length > 0 ? requested : Object.keys(BENCHES)) {
+// The summary always comes last, so SUMMARY.md and the chart follow whatever was measured.
+const names =
+  requested.length > 0 ? [...requested.filter((n) => n !== 'summary'), 'summary'] : Object.keys(BENCHES);
+for (const name of names) {
   const bench = await BENCHES[name]!();
   await bench.run();
 }
