@@ -52,6 +52,9 @@ import { addrEqual, flowKey, initialSeq, isV6, tsOffset } from './secrets.js';
 import { newTcb } from './tcb.js';
 import type { IpAddr, Listener, MutTcb, TcpConfig } from './types.js';
 
+/** In-order segments taken in before an ACK goes out even within one batch (see processText). */
+const ACK_BURST_SEGMENTS = 16;
+
 /** RFC 7323 §5.5: TS.Recent is invalid after 24 days of idleness. */
 const PAWS_IDLE = 24 * 24 * 3600_000;
 
@@ -578,9 +581,19 @@ function processText(d: Draft, t: MutTcb, seq: Seq, payload: Uint8Array, fin: bo
     t.ackNow = true;
   } else if (data.length > 0) {
     // Delayed ACK: at least every second segment, and within `delayedAckTimeout` (RFC 9293 §3.8.6.3).
+    // From the second segment on the ACK is due now, but as a timer: it goes out once the segments
+    // that arrived together have all been taken in (one driver batch, like Linux's GRO), so a burst
+    // is acknowledged by one ACK rather than one per two segments; a long burst still gets one per
+    // ACK_BURST_SEGMENTS.
     t.ackPending++;
-    if (t.ackPending >= 2) t.ackNow = true;
-    else if (t.delackAt === null) t.delackAt = d.now + c.delayedAckTimeout;
+    if (t.ackPending === 1) {
+      if (t.delackAt === null) t.delackAt = d.now + c.delayedAckTimeout;
+    } else if (t.ackPending >= ACK_BURST_SEGMENTS || c.rcvBuf - t.rcvq.length < t.rmss) {
+      // A long burst, or a full buffer (the sender must stop, and probe, now).
+      t.ackNow = true;
+    } else {
+      t.delackAt = d.now;
+    }
   } else if (payload.length > 0) {
     // Nothing new (all before RCV.NXT or beyond the window): say where we are.
     t.ackNow = true;

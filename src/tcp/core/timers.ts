@@ -48,7 +48,8 @@ export function runTimers(d: Draft, key: FlowKey): void {
   if (t.delackAt !== null && t.delackAt <= now) {
     t.delackAt = null;
     if (t.ackPending > 0) {
-      d.count('delayed-ack');
+      // One segment waited out the delay; two or more were a burst acknowledged at its end.
+      d.count(t.ackPending === 1 ? 'delayed-ack' : 'burst-ack');
       t.ackNow = true;
     }
   }

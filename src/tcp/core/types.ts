@@ -328,6 +328,7 @@ export const COUNTER_NAMES = [
   'keepalive-probe',
   'keepalive-exceeded',
   'delayed-ack',
+  'burst-ack',
   'window-update',
   'fin-wait-2-timeout',
   'time-wait-done',

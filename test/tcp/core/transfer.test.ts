@@ -150,18 +150,33 @@ describe('Nagle (RFC 9293 §3.7.4) and sender SWS avoidance', () => {
 });
 
 describe('delayed ACK (RFC 9293 §3.8.6.3, RFC 5681 §4.2)', () => {
-  it('acknowledges every second segment at once, a single one within the delay', () => {
+  it('acknowledges every second segment without delay, a single one within the delay', () => {
     const { ep, L, R } = est();
     ep.recv({ flags: 'ACK', seq: R, ack: L, data: bytes(100) });
     ep.expectIdle('delayed');
     expect(ep.deadline()).toBe(ep.now + 40);
     ep.recv({ flags: 'ACK', seq: seqAdd(R, 100), ack: L, data: bytes(100) });
+    // Due now, once the segments that arrived together are in (one ACK per burst, as GRO gives).
+    expect(ep.deadline()).toBe(ep.now);
+    ep.advanceToDeadline();
     ep.expectSent('second segment', { flags: 'ACK', ack: seqAdd(R, 200) });
+    expect(ep.counter('burst-ack')).toBe(1);
     ep.recv({ flags: 'ACK', seq: seqAdd(R, 200), ack: L, data: bytes(100) });
     ep.expectIdle('delayed again');
     ep.advanceToDeadline();
     ep.expectSent('timer', { flags: 'ACK', ack: seqAdd(R, 300) });
     expect(ep.counter('delayed-ack')).toBe(1);
+  });
+
+  it('acknowledges a burst once at its end, and at least every 16 segments', () => {
+    const { ep, L, R } = est();
+    for (let i = 0; i < 10; i++) ep.recv({ flags: 'ACK', seq: seqAdd(R, 100 * i), ack: L, data: bytes(100) });
+    ep.expectIdle('ten segments taken in together');
+    ep.advanceToDeadline();
+    ep.expectSent('one ACK for the burst', { flags: 'ACK', ack: seqAdd(R, 1000) });
+    for (let i = 10; i < 26; i++)
+      ep.recv({ flags: 'ACK', seq: seqAdd(R, 100 * i), ack: L, data: bytes(100) });
+    ep.expectSent('the 16th segment of a burst', { flags: 'ACK', ack: seqAdd(R, 2600) });
   });
 
   it('piggybacks the ACK on data', () => {
