@@ -363,6 +363,8 @@ export class TcpSocket extends Duplex {
   /** pull() is running; `forcePull`: a call during it asked for everything. */
   private pulling = false;
   private forcePull = false;
+  /** A read is queued for the end of this burst (onReadable). */
+  private pullQueued = false;
   private readDone = false;
   private coreClosed = false;
   /** A write the send buffer could not take whole: the rest and its callback. */
@@ -467,8 +469,17 @@ export class TcpSocket extends Duplex {
   }
 
   onReadable(): void {
-    if (this.wantsData) this.pull();
+    // Read once the frames that arrived together are all in (a timer at the same instant): one read
+    // step per burst instead of one per segment, and the burst's ACK then shows the freed window.
+    if (!this.wantsData || this.pullQueued) return;
+    this.pullQueued = true;
+    this.layer.scheduler.at(this.layer.scheduler.now(), this.queuedPull);
   }
+
+  private readonly queuedPull = (): void => {
+    this.pullQueued = false;
+    if (this.wantsData && this.flow && this.connected && !this.coreClosed) this.pull();
+  };
 
   onWritable(): void {
     const p = this.pending;

@@ -81,7 +81,17 @@ export function ropeAppend(r: Rope, data: Uint8Array): Rope {
     tailLen += n;
     rest = rest.subarray(n);
   }
-  if (rest.length === 0) return { ...r, tailLen, length: r.length + data.length };
+  if (rest.length === 0) {
+    // Spelled out: a spread of this per-segment record took V8's slow path (perf).
+    return {
+      entries: r.entries,
+      start: r.start,
+      end: r.end,
+      headOff: r.headOff,
+      tailLen,
+      length: r.length + data.length,
+    };
+  }
   // Blocks grow with the rope (up to ROPE_BLOCK_SIZE): a queue drained after every append (the usual
   // receive path) allocates no spare room, one that accumulates amortises its copies.
   const bytes = newBlockBytes(Math.max(rest.length, Math.min(ROPE_BLOCK_SIZE, 2 * r.length)));
@@ -127,7 +137,7 @@ export function ropeDrop(r: Rope, n: number): Rope {
     const entries = r.entries.slice(i, r.end);
     return { entries, start: 0, end: entries.length, headOff: off, tailLen: r.tailLen, length };
   }
-  return { ...r, start: i, headOff: off, length };
+  return { entries: r.entries, start: i, end: r.end, headOff: off, tailLen: r.tailLen, length };
 }
 
 /** Views of the bytes [offset, offset + len) (clamped to the rope), in order, without copying. */

@@ -18,30 +18,35 @@ export interface NewRenoState extends CcStateBase {
   readonly caAcked: number;
 }
 
+/** Every state is made here, with one shape (it is replaced on every ACK). */
+function state(cwnd: number, ssthresh: number, caAcked: number): NewRenoState {
+  return { algo: 'newreno', cwnd, ssthresh, caAcked };
+}
+
 export const newReno: CongestionControl<NewRenoState> = {
   name: 'newreno',
   init(mss, iw) {
     // RFC 5681 §3.1: "The initial value of ssthresh SHOULD be set arbitrarily high".
-    return { algo: 'newreno', cwnd: initialWindow(mss, iw), ssthresh: Number.MAX_SAFE_INTEGER, caAcked: 0 };
+    return state(initialWindow(mss, iw), Number.MAX_SAFE_INTEGER, 0);
   },
   onAck(s, acked, c) {
-    if (s.cwnd < s.ssthresh) return { ...s, cwnd: s.cwnd + Math.min(acked, c.mss) };
+    if (s.cwnd < s.ssthresh) return state(s.cwnd + Math.min(acked, c.mss), s.ssthresh, s.caAcked);
     const caAcked = s.caAcked + acked;
-    if (caAcked >= s.cwnd) return { ...s, cwnd: s.cwnd + c.mss, caAcked: caAcked - s.cwnd };
-    return { ...s, caAcked };
+    if (caAcked >= s.cwnd) return state(s.cwnd + c.mss, s.ssthresh, caAcked - s.cwnd);
+    return state(s.cwnd, s.ssthresh, caAcked);
   },
-  onCongestion(s, c) {
+  onCongestion(_s, c) {
     const ssthresh = halfFlight(c);
-    return { ...s, ssthresh, cwnd: ssthresh, caAcked: 0 };
+    return state(ssthresh, ssthresh, 0);
   },
   onRto(s, c, first) {
-    return { ...s, ssthresh: first ? halfFlight(c) : s.ssthresh, cwnd: c.mss, caAcked: 0 };
+    return state(c.mss, first ? halfFlight(c) : s.ssthresh, 0);
   },
   afterIdle(s, _c, iw) {
-    return { ...s, cwnd: Math.min(s.cwnd, iw) };
+    return state(Math.min(s.cwnd, iw), s.ssthresh, s.caAcked);
   },
   postRecovery(s, c: CcContext) {
     // RFC 6582 §3.2 step 3 option (1): min(ssthresh, max(FlightSize, SMSS) + SMSS).
-    return { ...s, cwnd: Math.min(s.ssthresh, Math.max(c.flight, c.mss) + c.mss), caAcked: 0 };
+    return state(Math.min(s.ssthresh, Math.max(c.flight, c.mss) + c.mss), s.ssthresh, 0);
   },
 };
