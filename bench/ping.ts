@@ -1,16 +1,17 @@
 /**
  * Round-trip time of ping from the kernel to Oasis through a TAP, next to kernel↔kernel over a veth
  * pair in the same run. Percentiles come from ping's per-reply `time=` lines (iputils prints µs
- * resolution below 1 ms). `OASIS_BENCH_PINGS` sets the count (default 1000), one every 10 ms: a
- * steady rate, not a flood. The rate stays fixed because it moves both figures (idle CPUs wake
- * slower: kernel veth averaged ~7 µs at 2 ms and ~37 µs at 10 ms on a 2-vCPU VM).
+ * resolution below 1 ms). `OASIS_BENCH_PINGS` sets the count per run (default 1000), one every 10 ms
+ * and then one every 1 ms: steady rates, not floods. The rate moves both figures (idle CPUs wake
+ * slower and with cold caches: kernel veth ~7 µs at 2 ms and ~37 µs at 10 ms on a 2-vCPU VM), so
+ * both are kept; the goal is judged at 10 ms.
  * Writes bench/results/ping.json, or `{ skipped }` where TAPs cannot be made.
  */
 import { NetNs, uniqueIfName } from '../test/support/netns.js';
 import { message, startOasis, systemBench, vethPair } from './system.js';
 import { brief, fmt, type Goal, isRecord, metText, table } from './summary.js';
 
-const INTERVAL_S = 0.01;
+const INTERVALS_S = [0.01, 0.001] as const;
 const GOAL_P50_US = 80;
 
 export interface RttStats {
@@ -22,11 +23,15 @@ export interface RttStats {
   readonly maxUs: number;
 }
 
-export interface PingResults {
-  readonly date: string;
+export interface PingRun {
   readonly intervalMs: number;
   readonly oasis: RttStats | { readonly error: string };
   readonly kernel: RttStats | { readonly error: string };
+}
+
+export interface PingResults {
+  readonly date: string;
+  readonly runs: readonly PingRun[];
 }
 
 /** Nearest-rank percentile of sorted values. */
@@ -49,12 +54,17 @@ export function rttStats(output: string): RttStats {
   };
 }
 
-async function pingFrom(ns: NetNs, target: string, count: number): Promise<RttStats | { error: string }> {
+async function pingFrom(
+  ns: NetNs,
+  target: string,
+  count: number,
+  interval: number,
+): Promise<RttStats | { error: string }> {
   try {
     // A few first so neighbour resolution is not in the figures.
     await ns.exec('ping', ['-c', '3', '-i', '0.2', '-W', '1', target], 10_000);
-    const timeout = (count * INTERVAL_S + 30) * 1000;
-    const r = await ns.exec('ping', ['-c', `${count}`, '-i', `${INTERVAL_S}`, '-W', '1', target], timeout);
+    const timeout = (count * interval + 30) * 1000;
+    const r = await ns.exec('ping', ['-c', `${count}`, '-i', `${interval}`, '-W', '1', target], timeout);
     const stats = rttStats(r.stdout);
     if (stats.received === 0) return { error: r.stderr.trim() || r.stdout.trim().split('\n').at(-1) || '?' };
     return stats;
@@ -73,17 +83,21 @@ async function measure(): Promise<PingResults> {
   try {
     const [a, b] = vethPair('10.93.0');
     spaces.push(a, b);
-    const kernel = await pingFrom(b, '10.93.0.1', count);
-    console.log(`ping: kernel↔kernel veth: ${show(kernel)}`);
     const ns = NetNs.create();
     spaces.push(ns);
     const host = await startOasis(ns, [
       ...['up', '--tap', uniqueIfName(), '--ip', '10.93.1.2/24', '--host-ip', '10.93.1.1/24'],
     ]);
-    const oasis = await pingFrom(ns, '10.93.1.2', count);
-    console.log(`ping: kernel→Oasis TAP: ${show(oasis)}`);
+    const runs: PingRun[] = [];
+    for (const interval of INTERVALS_S) {
+      const kernel = await pingFrom(b, '10.93.0.1', count, interval);
+      console.log(`ping: every ${interval * 1000} ms: kernel↔kernel veth: ${show(kernel)}`);
+      const oasis = await pingFrom(ns, '10.93.1.2', count, interval);
+      console.log(`ping: every ${interval * 1000} ms: kernel→Oasis TAP: ${show(oasis)}`);
+      runs.push({ intervalMs: interval * 1000, oasis, kernel });
+    }
     await host.stop().catch((e) => console.log(`ping: oasis up did not stop cleanly: ${message(e)}`));
-    return { date: new Date().toISOString(), intervalMs: INTERVAL_S * 1000, oasis, kernel };
+    return { date: new Date().toISOString(), runs };
   } finally {
     for (const ns of spaces) ns.delete();
   }
@@ -99,11 +113,15 @@ function stats(x: unknown): RttStats | undefined {
   return isRecord(x) && typeof x.p50Us === 'number' ? (x as unknown as RttStats) : undefined;
 }
 
+function runsOf(results: unknown): PingRun[] {
+  return isRecord(results) && Array.isArray(results.runs) ? (results.runs as PingRun[]) : [];
+}
+
 export function goals(results: unknown): Goal[] {
-  const s = isRecord(results) ? stats(results.oasis) : undefined;
+  const s = stats(runsOf(results)[0]?.oasis);
   return [
     {
-      what: 'ping kernel→Oasis p50',
+      what: `ping kernel→Oasis p50 (one every ${runsOf(results)[0]?.intervalMs ?? '?'} ms)`,
       target: `≤ ${GOAL_P50_US} µs`,
       ...(s === undefined ? {} : { figure: `${s.p50Us} µs`, met: s.p50Us <= GOAL_P50_US }),
     },
@@ -112,28 +130,29 @@ export function goals(results: unknown): Goal[] {
 
 export function markdown(results: unknown): string {
   if (!isRecord(results)) return '## ping\n\nno results';
-  const r = results as unknown as PingResults;
   const row = (name: string, x: unknown): string[] => {
     const s = stats(x);
     if (s === undefined)
       return [name, `failed: ${brief(isRecord(x) ? String(x.error) : '?')}`, '', '', '', ''];
     return [name, `${s.received}/${s.sent}`, `${s.p50Us}`, `${s.p99Us}`, `${s.minUs}`, `${s.maxUs}`];
   };
-  const o = stats(r.oasis);
-  const k = stats(r.kernel);
+  const rows = runsOf(results).flatMap((r) => [
+    row(`kernel → Oasis (TAP), every ${r.intervalMs} ms`, r.oasis),
+    row(`kernel ↔ kernel (veth), every ${r.intervalMs} ms`, r.kernel),
+  ]);
+  const first = runsOf(results)[0];
+  const o = stats(first?.oasis);
+  const k = stats(first?.kernel);
   return [
     '## ping round-trip time',
     '',
-    `ICMP echo every ${r.intervalMs} ms from the kernel, measured ${r.date}; percentiles of the per-reply`,
-    'times. Reference: kernel↔kernel over a veth pair in the same run. Both figures depend on the rate',
-    '(slower rates let the CPUs idle deeper), so compare runs at the same interval only.',
+    `ICMP echo from the kernel, measured ${String(results.date)}; percentiles of the per-reply times.`,
+    'Reference: kernel↔kernel over a veth pair in the same run. Both figures depend on the rate (an',
+    'idle vCPU wakes slower and with cold caches), so each rate is measured on both paths.',
     '',
-    table(
-      ['path', 'replies', 'p50 µs', 'p99 µs', 'min µs', 'max µs'],
-      [row('kernel → Oasis (TAP)', r.oasis), row('kernel ↔ kernel (veth)', r.kernel)],
-    ),
+    table(['path', 'replies', 'p50 µs', 'p99 µs', 'min µs', 'max µs'], rows),
     '',
-    `Oasis/kernel p50: ${o && k ? fmt(o.p50Us / k.p50Us, 2) : '—'}; goal p50 ≤ ${GOAL_P50_US} µs: ` +
-      metText(o === undefined ? undefined : o.p50Us <= GOAL_P50_US),
+    `Oasis/kernel p50 at ${first?.intervalMs ?? '?'} ms: ${o && k ? fmt(o.p50Us / k.p50Us, 2) : '—'}; ` +
+      `goal p50 ≤ ${GOAL_P50_US} µs: ${metText(o === undefined ? undefined : o.p50Us <= GOAL_P50_US)}`,
   ].join('\n');
 }
