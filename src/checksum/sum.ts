@@ -89,8 +89,26 @@ function sumSmall(b: Uint8Array, initial: number): number {
   return fold(hi * 256 + lo + initial);
 }
 
+/** Sums a range of one memory in place (wasm.ts's SIMD); registered by whoever reads frames into it. */
+export interface InPlaceSummer {
+  readonly buffer: ArrayBufferLike;
+  sumInPlace(offset: number, length: number, initial: number): number;
+}
+
+let inPlace: InPlaceSummer | undefined;
+
+/**
+ * Makes `sum16` hand ranges of `s.buffer` to `s` (the TAP driver reads frames into a WebAssembly
+ * memory whose SIMD sum is ~4x the word loop). Same results, so purity is untouched.
+ */
+export function sumInPlaceWith(s: InPlaceSummer | undefined): void {
+  inPlace = s;
+}
+
 /** Ones'-complement sum of `b` (as if it started at an even position), plus `initial`, folded to 16 bits. */
 export function sum16(b: Uint8Array, initial = 0): number {
+  if (inPlace !== undefined && b.buffer === inPlace.buffer && b.length >= SMALL)
+    return inPlace.sumInPlace(b.byteOffset, b.length, initial);
   // Word indices are int32 (`>> 2`, which the compiler types tightly): ranges ending past 2 GiB go the
   // byte way. Kept apart from sumWords: with both loops in one function the short path ran 2x slower.
   if (b.length < SMALL || b.byteOffset + b.length > 0x7fffffff || !LITTLE_ENDIAN) return sumSmall(b, initial);

@@ -77,6 +77,11 @@ export class WasmChecksum {
     this.bytes = this.memoryBytes.subarray(0, ringBytes);
   }
 
+  /** The memory's buffer: views of it are summed in place by `sum16` once registered (`sumInPlaceWith`). */
+  get buffer(): ArrayBuffer {
+    return this.memory.buffer;
+  }
+
   /** Partial sum of `bytes[offset, offset + length)` plus `initial`, without copying. */
   sumInPlace(offset: number, length: number, initial = 0): number {
     // Programmer errors: the WASM function would read past the ring or wrap the address.

@@ -1,5 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { sumNaive, WasmChecksum } from '../../src/checksum/index.js';
+import { sum16, sumInPlaceWith, sumNaive, WasmChecksum } from '../../src/checksum/index.js';
+import { propOptions } from '../support/props.js';
 import { makeBytes } from './arb.js';
 
 describe('WasmChecksum', () => {
@@ -60,5 +62,39 @@ describe('WasmChecksum', () => {
 
   it.each([[-1], [0.5], [2 ** 31]])('rejects ringBytes %d', (ringBytes) => {
     expect(() => new WasmChecksum({ ringBytes })).toThrow(RangeError);
+  });
+
+  it('once registered, sum16 sums views of its memory in place, with the same results', () => {
+    const w = new WasmChecksum({ ringBytes: 70_000 });
+    let calls = 0;
+    sumInPlaceWith({
+      buffer: w.buffer,
+      sumInPlace: (offset, length, initial) => {
+        calls++;
+        return w.sumInPlace(offset, length, initial);
+      },
+    });
+    try {
+      fc.assert(
+        fc.property(
+          fc.integer({ min: 0, max: 4000 }),
+          fc.integer({ min: 0, max: 65_000 }),
+          fc.integer({ min: 0, max: 0xffff }),
+          fc.integer(),
+          (offset, length, initial, seed) => {
+            const b = makeBytes({ offset: 0, length, fill: 'random', seed });
+            w.bytes.set(b, offset);
+            const view = w.bytes.subarray(offset, offset + length);
+            expect(sum16(view, initial)).toBe(sumNaive(b, initial));
+            // Bytes elsewhere still take the TypeScript path.
+            expect(sum16(b, initial)).toBe(sumNaive(b, initial));
+          },
+        ),
+        propOptions(),
+      );
+      expect(calls).toBeGreaterThan(0);
+    } finally {
+      sumInPlaceWith(undefined);
+    }
   });
 });
