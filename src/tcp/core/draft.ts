@@ -10,6 +10,7 @@ import { type PMap, pmapEntries, pmapGet, pmapRemove, pmapSet } from './pmap.js'
 import type { SipKey } from './siphash.js';
 import { StackState } from './state.js';
 import { copyTcb } from './tcb.js';
+import { TouchedSet } from './touched.js';
 import {
   COUNTER_INDEX,
   type CloseReason,
@@ -44,9 +45,7 @@ export class Draft {
   private listenerCopy: Map<number, Listener> | null = null;
   private counterCopy: number[] | null = null;
   /** Working copies (null = removed) and the records they started from (undefined = created). */
-  private readonly work = new Map<FlowKey, MutTcb | null>();
-  private readonly before = new Map<FlowKey, Tcb | undefined>();
-  private readonly reasons = new Map<FlowKey, CloseReason>();
+  private readonly touched = new TouchedSet();
 
   constructor(
     readonly s: TcpStack,
@@ -83,44 +82,46 @@ export class Draft {
 
   /** A mutable working copy of the connection, or undefined if there is none. */
   get(key: FlowKey): MutTcb | undefined {
-    const w = this.work.get(key);
-    if (w !== undefined) return w ?? undefined;
+    const e = this.touched.get(key);
+    if (e !== undefined) return e.work ?? undefined;
     const t = pmapGet(this.conns, key);
     if (t === undefined) return undefined;
-    const copy = copyTcb(t);
-    this.work.set(key, copy);
-    this.before.set(key, t);
-    return copy;
+    return this.touched.add(key, copyTcb(t), t).work!;
   }
 
   has(key: FlowKey): boolean {
-    const w = this.work.get(key);
-    if (w !== undefined) return w !== null;
+    const e = this.touched.get(key);
+    if (e !== undefined) return e.work !== null;
     return pmapGet(this.conns, key) !== undefined;
   }
 
   /** Every connection as this step sees it (for rare whole-table operations). */
   *allConnections(): Generator<Tcb> {
     for (const [key, t] of pmapEntries(this.conns)) {
-      const w = this.work.get(key);
-      if (w === null) continue;
-      yield w ?? t;
+      const e = this.touched.get(key);
+      if (e?.work === null) continue;
+      yield e?.work ?? t;
     }
   }
 
   /** Adds a new connection (the key must be free). */
   create(t: MutTcb): void {
-    if (!this.before.has(t.key)) this.before.set(t.key, pmapGet(this.conns, t.key));
-    this.work.set(t.key, t);
+    const e = this.touched.get(t.key);
+    if (e !== undefined) e.work = t;
+    else this.touched.add(t.key, t, pmapGet(this.conns, t.key));
     // Keep `size` right for admission checks within the step.
     this.conns = pmapSet(this.conns, t.key, t);
   }
 
   /** Deletes the connection (its TCB) with the reason reported to the user. */
   remove(key: FlowKey, reason: CloseReason): void {
-    if (!this.before.has(key)) this.before.set(key, pmapGet(this.conns, key));
-    this.work.set(key, null);
-    this.reasons.set(key, reason);
+    const e = this.touched.get(key);
+    if (e !== undefined) {
+      e.work = null;
+      e.reason = reason;
+    } else {
+      this.touched.add(key, null, pmapGet(this.conns, key), reason);
+    }
     this.conns = pmapRemove(this.conns, key);
   }
 
@@ -133,14 +134,14 @@ export class Draft {
 
   finish(reply: TcpReply): TcpStep {
     const notes: TcpOutput[] = [];
-    for (const w of this.work.values()) {
+    const touched = this.touched.list;
+    for (let i = 0; i < touched.length; i++) {
+      const w = touched[i]!.work;
       if (w !== null) this.hooks.output(this, w);
     }
-    for (const [key, w] of this.work) {
-      const old = this.before.get(key);
+    for (const { key, work: w, before: old, reason } of touched) {
       if (w === null) {
-        if (old?.announced)
-          notes.push({ kind: 'closed', flow: key, reason: this.reasons.get(key) ?? 'local' });
+        if (old?.announced) notes.push({ kind: 'closed', flow: key, reason: reason ?? 'local' });
         if (old !== undefined) this.listenerDelta(old, undefined);
         continue;
       }
@@ -179,7 +180,7 @@ export class Draft {
     const outputs: TcpOutput[] = this.segments;
     outputs.push(...notes);
     const changed =
-      this.work.size > 0 ||
+      touched.length > 0 ||
       this.listenerCopy !== null ||
       this.counterCopy !== null ||
       this.heap !== this.s.heap ||
@@ -235,7 +236,7 @@ export class Draft {
       // The deadline moved later (e.g. the retransmit timer restarted): re-file it there. A record this
       // step wrote is its own copy and is updated in place; one it did not touch is copied first.
       if (exact !== null) this.heap = heapInsert(this.heap, exact, t.key);
-      const own = this.work.get(t.key) === t ? (t as MutTcb) : copyTcb(t);
+      const own = this.touched.get(t.key)?.work === t ? (t as MutTcb) : copyTcb(t);
       own.heapAt = exact;
       if (own !== t) this.conns = pmapSet(this.conns, t.key, own);
     }
@@ -247,8 +248,8 @@ export class Draft {
       const top = this.heap;
       if (top === null || top.at > this.now) return null;
       this.heap = heapPop(top);
-      const w = this.work.get(top.key);
-      const cur = w === undefined ? pmapGet(this.conns, top.key) : (w ?? undefined);
+      const e = this.touched.get(top.key);
+      const cur = e === undefined ? pmapGet(this.conns, top.key) : (e.work ?? undefined);
       if (cur === undefined || cur.heapAt !== top.at) continue;
       const t = this.get(top.key)!;
       t.heapAt = null;

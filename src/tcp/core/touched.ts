@@ -1,0 +1,36 @@
+/**
+ * The connections one step touched, in the order it touched them. Most steps touch one connection,
+ * so the first needs no Map (three Maps per step were a measurable share of the receive path); an
+ * index is built from the second on.
+ */
+import type { CloseReason, FlowKey, MutTcb, Tcb } from './types.js';
+
+export interface Touched {
+  readonly key: FlowKey;
+  /** The working copy; `null` once the connection was removed. */
+  work: MutTcb | null;
+  /** The record it started from (`undefined`: created in this step). */
+  readonly before: Tcb | undefined;
+  /** Why it was removed (reported to the user). */
+  reason: CloseReason | undefined;
+}
+
+export class TouchedSet {
+  /** In the order touched; entries added while iterating are visited too. */
+  readonly list: Touched[] = [];
+  private index: Map<FlowKey, Touched> | undefined;
+
+  get(key: FlowKey): Touched | undefined {
+    if (this.index !== undefined) return this.index.get(key);
+    const first = this.list[0];
+    return first !== undefined && first.key === key ? first : undefined;
+  }
+
+  add(key: FlowKey, work: MutTcb | null, before: Tcb | undefined, reason?: CloseReason): Touched {
+    const t: Touched = { key, work, before, reason };
+    this.list.push(t);
+    if (this.index !== undefined) this.index.set(key, t);
+    else if (this.list.length === 2) this.index = new Map(this.list.map((x) => [x.key, x]));
+    return t;
+  }
+}
