@@ -5,8 +5,18 @@
 import type { Stack } from '../stack/stack.js';
 import type { TcpSocket } from '../stack/tcp.js';
 
+// Handlers shared by every connection (`this` is the socket): an idle connection then holds no
+// closures of its own, only the stream's listener slots.
+function ignore(): void {}
+function endSocket(this: TcpSocket): void {
+  this.end();
+}
+function destroySocket(this: TcpSocket): void {
+  this.destroy();
+}
+
 export function echoService(stack: Stack, port: number): void {
-  stack.tcp.createServer((s) => s.pipe(s).on('error', () => s.destroy())).listen(port);
+  stack.tcp.createServer((s) => s.pipe(s).on('error', destroySocket)).listen(port);
   const udp = stack.udp.bind(port);
   udp.on('message', (msg, rinfo) => udp.send(msg, rinfo.port, rinfo.address));
 }
@@ -14,9 +24,9 @@ export function echoService(stack: Stack, port: number): void {
 export function discardService(stack: Stack, port: number): void {
   stack.tcp
     .createServer((s) => {
-      s.on('data', () => {});
-      s.on('end', () => s.end());
-      s.on('error', () => s.destroy());
+      s.on('data', ignore);
+      s.on('end', endSocket);
+      s.on('error', destroySocket);
     })
     .listen(port);
   stack.udp.bind(port);

@@ -353,6 +353,13 @@ export class TcpServer extends EventEmitter<{
   }
 }
 
+/** The receive window, not the stream, bounds buffering: keep the stream's own buffers small. */
+const STREAM_OPTIONS = {
+  allowHalfOpen: true,
+  readableHighWaterMark: 64 * 1024,
+  writableHighWaterMark: 64 * 1024,
+};
+
 /** A TCP connection as a Node Duplex stream with the parts of `net.Socket` that servers and TLS use. */
 export class TcpSocket extends Duplex {
   private flow: FlowKey;
@@ -382,8 +389,7 @@ export class TcpSocket extends Duplex {
     private readonly remote: IpAddr,
     private readonly remotePortNumber: number,
   ) {
-    // The receive window, not the stream, bounds buffering: keep the stream's own buffers small.
-    super({ allowHalfOpen: true, readableHighWaterMark: 64 * 1024, writableHighWaterMark: 64 * 1024 });
+    super(STREAM_OPTIONS);
     this.flow = flow;
     this.localAddr = local;
     this.localPortNumber = localPort;
@@ -473,13 +479,15 @@ export class TcpSocket extends Duplex {
     // step per burst instead of one per segment, and the burst's ACK then shows the freed window.
     if (!this.wantsData || this.pullQueued) return;
     this.pullQueued = true;
+    // Made on first use: an idle connection does not carry it.
+    this.queuedPull ??= () => {
+      this.pullQueued = false;
+      if (this.wantsData && this.flow && this.connected && !this.coreClosed) this.pull();
+    };
     this.layer.scheduler.at(this.layer.scheduler.now(), this.queuedPull);
   }
 
-  private readonly queuedPull = (): void => {
-    this.pullQueued = false;
-    if (this.wantsData && this.flow && this.connected && !this.coreClosed) this.pull();
-  };
+  private queuedPull: (() => void) | undefined;
 
   onWritable(): void {
     const p = this.pending;

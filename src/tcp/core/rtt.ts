@@ -35,8 +35,25 @@ const ALPHA = 1 / 8;
 const BETA = 1 / 4;
 const K = 4;
 
+// New connections share the initial record of their configuration (records are never edited).
+let initFor: RttConfig | undefined;
+let initState: RttState | undefined;
+
+/** The three numbers only: a stack's whole configuration (and its secret) is not kept alive here. */
+function copyConfig(c: RttConfig): RttConfig {
+  return { rtoInitial: c.rtoInitial, rtoMin: c.rtoMin, rtoMax: c.rtoMax };
+}
+
+function sameConfig(a: RttConfig | undefined, b: RttConfig): boolean {
+  return a !== undefined && a.rtoInitial === b.rtoInitial && a.rtoMin === b.rtoMin && a.rtoMax === b.rtoMax;
+}
+
 export function rttInit(c: RttConfig): RttState {
-  return { srtt: null, rttvar: 0, rto: clamp(c.rtoInitial, c), backoff: 0 };
+  if (initState === undefined || !sameConfig(initFor, c)) {
+    initState = { srtt: null, rttvar: 0, rto: clamp(c.rtoInitial, c), backoff: 0 };
+    initFor = copyConfig(c);
+  }
+  return initState;
 }
 
 function clamp(rto: number, c: RttConfig): number {

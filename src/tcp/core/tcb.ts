@@ -5,7 +5,7 @@
 import { type Seq, seqAdd } from '../seq.js';
 import { ccInit } from './congestion/index.js';
 import { windowShiftFor } from './output.js';
-import { EMPTY_OOO } from './ranges.js';
+import { EMPTY_OOO, type Scoreboard } from './ranges.js';
 import { EMPTY_ROPE } from './rope.js';
 import { rttInit } from './rtt.js';
 import { flowKey, isV6 } from './secrets.js';
@@ -21,6 +21,9 @@ export interface NewTcb {
   readonly passive: boolean;
   readonly now: number;
 }
+
+/** The scoreboard of every connection that has not seen a SACK: one array for all (never edited). */
+const NO_SACKED: Scoreboard = [];
 
 export function newTcb(c: TcpConfig, p: NewTcb): MutTcb {
   const rmss = isV6(p.local) ? c.mss6 : c.mss4;
@@ -65,7 +68,7 @@ export function newTcb(c: TcpConfig, p: NewTcb): MutTcb {
     tsRecentAt: p.now,
     lastAckSent: 0 as Seq,
     tsOffset: p.tsOffset,
-    scoreboard: [],
+    scoreboard: NO_SACKED,
     rtt: rttInit(c),
     rttSeq: null,
     rttAt: p.now,

@@ -19,6 +19,17 @@ export function ccOf(s: CcState): CongestionControl<CcState> {
   return ALGOS[s.algo] as unknown as CongestionControl<CcState>;
 }
 
+// The last initial state made: connections start from equal windows (same algorithm, MSS and IW), and
+// an idle one keeps its initial state, so they share one record (records are never edited).
+let lastInit: CcState | undefined;
+let lastMss = 0;
+let lastIw: number | null = null;
+
 export function ccInit(name: CongestionName, mss: number, iwSegments: number | null): CcState {
-  return (ALGOS[name] as unknown as CongestionControl<CcState>).init(mss, iwSegments);
+  if (lastInit !== undefined && lastInit.algo === name && lastMss === mss && lastIw === iwSegments)
+    return lastInit;
+  lastInit = (ALGOS[name] as unknown as CongestionControl<CcState>).init(mss, iwSegments);
+  lastMss = mss;
+  lastIw = iwSegments;
+  return lastInit;
 }
