@@ -211,7 +211,7 @@ export function throughputSvg(groups: readonly ChartGroup[]): string {
   const legend = (['Oasis', 'kernel'] as const).map(
     (s, i) =>
       `<rect x="${left + i * 150}" y="30" width="12" height="12" fill="${COLORS[s]}"/>` +
-      `<text x="${left + i * 150 + 18}" y="40">${s === 'Oasis' ? 'Oasis' : 'Linux kernel (veth)'}</text>`,
+      `<text x="${left + i * 150 + 18}" y="40">${s === 'Oasis' ? 'Oasis' : 'Linux kernel (veth, offloads off)'}</text>`,
   );
   const width = left + plot + right;
   const height = y + 30;

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collect, canTap, NetNs, uniqueIfName, waitFor } from '../support/netns.js';
 import { OASIS_BIN, type OasisHost, startOasis } from '../support/oasis.js';
 
-const T = '2';
+// The acceptance runs: -t 5 for every mode, both roles.
+const T = '5';
 
 interface Sum {
   bytes: number;
