@@ -107,7 +107,8 @@ export function sumInPlaceWith(s: InPlaceSummer | undefined): void {
 
 /** Ones'-complement sum of `b` (as if it started at an even position), plus `initial`, folded to 16 bits. */
 export function sum16(b: Uint8Array, initial = 0): number {
-  if (inPlace !== undefined && b.buffer === inPlace.buffer && b.length >= SMALL)
+  // Length first: `.buffer` of a small typed array kept on V8's heap would allocate an ArrayBuffer.
+  if (b.length >= SMALL && inPlace !== undefined && b.buffer === inPlace.buffer)
     return inPlace.sumInPlace(b.byteOffset, b.length, initial);
   // Word indices are int32 (`>> 2`, which the compiler types tightly): ranges ending past 2 GiB go the
   // byte way. Kept apart from sumWords: with both loops in one function the short path ran 2x slower.
