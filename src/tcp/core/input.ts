@@ -52,8 +52,12 @@ import { addrEqual, flowKey, initialSeq, isV6, tsOffset } from './secrets.js';
 import { newTcb } from './tcb.js';
 import type { IpAddr, Listener, MutTcb, TcpConfig } from './types.js';
 
-/** In-order segments taken in before an ACK goes out even within one batch (see processText). */
-const ACK_BURST_SEGMENTS = 16;
+/**
+ * In-order segments taken in before an ACK goes out even within one batch (see processText): 44
+ * full-sized segments are 64 KiB, the most one GRO super-packet of Linux's holds (and so the most one
+ * of its ACKs covers). Measured against 16: +3 % kernel -> Oasis, fewer ACK writes.
+ */
+const ACK_BURST_SEGMENTS = 44;
 
 /** RFC 7323 §5.5: TS.Recent is invalid after 24 days of idleness. */
 const PAWS_IDLE = 24 * 24 * 3600_000;
