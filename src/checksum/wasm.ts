@@ -77,7 +77,7 @@ export class WasmChecksum {
     this.bytes = this.memoryBytes.subarray(0, ringBytes);
   }
 
-  /** The memory's buffer: views of it are summed in place by `sum16` once registered (`sumInPlaceWith`). */
+  /** The memory's buffer: views of it are summed in place by `sum16` once registered (`useSimdChecksum`). */
   get buffer(): ArrayBuffer {
     return this.memory.buffer;
   }

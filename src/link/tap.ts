@@ -28,7 +28,7 @@
  * uncaught exception as from any Node callback (thrown straight into libuv it would be lost).
  */
 import koffi from 'koffi';
-import { sumInPlaceWith, WasmChecksum } from '../checksum/index.js';
+import { useSimdChecksum, WasmChecksum } from '../checksum/index.js';
 import {
   admitOutgoing,
   checkFrameSize,
@@ -83,7 +83,7 @@ function receiveBuffer(): Uint8Array {
   if (ring === undefined) {
     try {
       ring = new WasmChecksum({ ringBytes: RING_SLOTS * READ_BUFFER_SIZE });
-      sumInPlaceWith(ring);
+      useSimdChecksum(ring);
       for (let i = RING_SLOTS - 1; i >= 0; i--) freeSlots.push(i);
     } catch {
       ring = null;

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { sum16, sumInPlaceWith, sumNaive, WasmChecksum } from '../../src/checksum/index.js';
+import { sum16, sumNaive, useSimdChecksum, WasmChecksum } from '../../src/checksum/index.js';
 import { propOptions } from '../support/props.js';
 import { makeBytes } from './arb.js';
 
@@ -64,14 +64,18 @@ describe('WasmChecksum', () => {
     expect(() => new WasmChecksum({ ringBytes })).toThrow(RangeError);
   });
 
-  it('once registered, sum16 sums views of its memory in place, with the same results', () => {
+  it('once registered, sum16 uses it (in place for views of its memory, copied in for long ranges elsewhere), with the same results', () => {
     const w = new WasmChecksum({ ringBytes: 70_000 });
-    let calls = 0;
-    sumInPlaceWith({
+    const calls = { inPlace: 0, copy: 0 };
+    useSimdChecksum({
       buffer: w.buffer,
       sumInPlace: (offset, length, initial) => {
-        calls++;
+        calls.inPlace++;
         return w.sumInPlace(offset, length, initial);
+      },
+      sumCopy: (b, initial) => {
+        calls.copy++;
+        return w.sumCopy(b, initial);
       },
     });
     try {
@@ -86,15 +90,17 @@ describe('WasmChecksum', () => {
             w.bytes.set(b, offset);
             const view = w.bytes.subarray(offset, offset + length);
             expect(sum16(view, initial)).toBe(sumNaive(b, initial));
-            // Bytes elsewhere still take the TypeScript path.
-            expect(sum16(b, initial)).toBe(sumNaive(b, initial));
+            const elsewhere = new Uint8Array(length + 1).subarray(1);
+            elsewhere.set(b);
+            expect(sum16(elsewhere, initial)).toBe(sumNaive(b, initial));
           },
         ),
         propOptions(),
       );
-      expect(calls).toBeGreaterThan(0);
+      expect(calls.inPlace).toBeGreaterThan(0);
+      expect(calls.copy).toBeGreaterThan(0);
     } finally {
-      sumInPlaceWith(undefined);
+      useSimdChecksum(undefined);
     }
   });
 });
