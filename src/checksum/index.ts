@@ -14,4 +14,10 @@ export {
   updateChecksum32,
   verifies,
 } from './sum.js';
-export { WasmChecksum, type WasmChecksumOptions, type WasmMemory } from './wasm.js';
+export {
+  SHARED_RING_BYTES,
+  sharedSimdChecksum,
+  WasmChecksum,
+  type WasmChecksumOptions,
+  type WasmMemory,
+} from './wasm.js';

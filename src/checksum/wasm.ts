@@ -13,7 +13,7 @@
  * lifetime of the instance.
  */
 import { SIMD_WASM } from './simd-wasm.generated.js';
-import { fold } from './sum.js';
+import { fold, useSimdChecksum } from './sum.js';
 
 const PAGE = 65536;
 
@@ -114,4 +114,26 @@ export class WasmChecksum {
     }
     return initial === 0 ? r : fold(r + initial);
   }
+}
+
+/** Ring of the process-wide instance: room for 16 TAP receive buffers of 64 KiB + 64 bytes. */
+export const SHARED_RING_BYTES = 16 * (65536 + 64);
+
+let shared: WasmChecksum | null | undefined;
+
+/**
+ * The process-wide instance, made on first use and registered with `sum16` (`useSimdChecksum`), so
+ * every long checksum of the process runs with SIMD; drivers read frames into its ring to have them
+ * summed in place. `undefined` where WebAssembly SIMD is missing (the TypeScript loop then does it all).
+ */
+export function sharedSimdChecksum(): WasmChecksum | undefined {
+  if (shared === undefined) {
+    try {
+      shared = new WasmChecksum({ ringBytes: SHARED_RING_BYTES });
+      useSimdChecksum(shared);
+    } catch {
+      shared = null;
+    }
+  }
+  return shared ?? undefined;
 }

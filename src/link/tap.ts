@@ -28,7 +28,7 @@
  * uncaught exception as from any Node callback (thrown straight into libuv it would be lost).
  */
 import koffi from 'koffi';
-import { useSimdChecksum, WasmChecksum } from '../checksum/index.js';
+import { SHARED_RING_BYTES, sharedSimdChecksum } from '../checksum/index.js';
 import {
   admitOutgoing,
   checkFrameSize,
@@ -68,34 +68,27 @@ const UV_WRITABLE = 2;
 
 /** A TAP frame is at most 64 KiB; a larger buffer lets us see (and count) oversize frames whole. */
 const READ_BUFFER_SIZE = 65536 + 64;
-/** Receive buffers in the shared WebAssembly memory; TAPs past this many read into plain memory. */
-const RING_SLOTS = 16;
-
 /**
- * Receive buffers are slots of one WebAssembly memory registered with `sum16`, so the checksums of
- * received frames run in place with SIMD (about 4x the TypeScript loop at 1500 bytes, CHECKSUM.md).
- * `null` once WebAssembly SIMD turned out to be missing.
+ * Receive buffers are slots of the process-wide WebAssembly memory registered with `sum16`
+ * (`sharedSimdChecksum`), so the checksums of received frames run in place with SIMD (about 4x the
+ * TypeScript loop at 1500 bytes, CHECKSUM.md). TAPs past its slots read into plain memory.
  */
-let ring: WasmChecksum | null | undefined;
 const freeSlots: number[] = [];
+let slotsMade = false;
 
 function receiveBuffer(): Uint8Array {
-  if (ring === undefined) {
-    try {
-      ring = new WasmChecksum({ ringBytes: RING_SLOTS * READ_BUFFER_SIZE });
-      useSimdChecksum(ring);
-      for (let i = RING_SLOTS - 1; i >= 0; i--) freeSlots.push(i);
-    } catch {
-      ring = null;
-    }
+  const ring = sharedSimdChecksum();
+  if (!slotsMade && ring !== undefined) {
+    for (let i = Math.floor(SHARED_RING_BYTES / READ_BUFFER_SIZE) - 1; i >= 0; i--) freeSlots.push(i);
+    slotsMade = true;
   }
   const slot = freeSlots.pop();
-  if (ring === null || slot === undefined) return new Uint8Array(READ_BUFFER_SIZE);
+  if (ring === undefined || slot === undefined) return new Uint8Array(READ_BUFFER_SIZE);
   return ring.bytes.subarray(slot * READ_BUFFER_SIZE, (slot + 1) * READ_BUFFER_SIZE);
 }
 
 function releaseReceiveBuffer(buf: Uint8Array): void {
-  if (ring && buf.buffer === ring.buffer) freeSlots.push(buf.byteOffset / READ_BUFFER_SIZE);
+  if (buf.buffer === sharedSimdChecksum()?.buffer) freeSlots.push(buf.byteOffset / READ_BUFFER_SIZE);
 }
 
 interface Libc {

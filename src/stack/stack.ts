@@ -7,6 +7,7 @@
 import { type Ipv4Addr, ipv4Mask, type Mac, MAC_BROADCAST, macToString } from '../addr.js';
 import { type ArpOutput, arpConfig, arpDeadline, arpStep, initialArp, sendableMac } from '../arp/cache.js';
 import { type ArpRepr, emitArp, parseArp } from '../arp/wire.js';
+import { sharedSimdChecksum } from '../checksum/index.js';
 import { initialNdp, ndpConfig } from '../ipv6/ndp.js';
 import { IPV6_MIN_MTU } from '../ipv6/wire.js';
 import type { Scheduler, TimerId } from '../clock.js';
@@ -63,6 +64,8 @@ export class Stack {
   private closed = false;
 
   constructor(opts: StackOptions) {
+    // Long checksums (every full segment sent or received) with WebAssembly SIMD.
+    sharedSimdChecksum();
     this.scheduler = opts.scheduler;
     this.random = new Random(opts.seed ?? 1);
     this.log = new EventLog(256, opts.onLog);
