@@ -307,6 +307,36 @@ describe.skipIf(!canTap)('TapLink (Linux TAP in a private namespace)', () => {
       deleteLink(name);
     }
   });
+
+  it('an exception in a frame handler surfaces as an uncaught exception (not lost in libuv)', async () => {
+    const name = uniqueIfName();
+    const ns = NetNs.create();
+    try {
+      const c = child(`
+        const { TapLink } = await import('./src/link/tap.ts');
+        const tap = TapLink.open(${JSON.stringify(name)});
+        tap.onFrame(() => { throw new Error('boom from a frame handler'); });
+        console.log('open');
+      `);
+      const r = collect(c, 20_000);
+      let open = false;
+      c.stdout!.on('data', (d: Buffer) => {
+        if (d.toString().includes('open')) open = true;
+      });
+      await waitFor('the child to open its TAP', () => open, 15_000);
+      ns.adopt(name);
+      ns.run('ip', 'addr', 'add', `${KERNEL_IP.join('.')}/24`, 'dev', name);
+      ns.run('ip', 'link', 'set', name, 'up');
+      // The kernel's ARP request for OUR_IP is the first frame the child reads.
+      void ns.exec('ping', ['-c', '1', '-W', '1', OUR_IP.join('.')], 5000);
+      const done = await r;
+      expect(done.code).toBe(1);
+      expect(done.stderr).toContain('boom from a frame handler');
+    } finally {
+      ns.delete();
+      deleteLink(name);
+    }
+  });
 });
 
 function ip(args: string[]): void {
