@@ -263,7 +263,7 @@ describe.skipIf(!canTap)('TapLink (Linux TAP in a private namespace)', () => {
         const { TapLink } = await import('./src/link/tap.ts');
         const tap = TapLink.open(${JSON.stringify(name)});
         tap.onFrame(() => {});
-        await new Promise((r) => setTimeout(r, 200)); // a poll is in flight on the thread pool
+        await new Promise((r) => setTimeout(r, 200)); // its poll handle is active in the event loop
         await tap.close();
         console.log('closed');
       `);
