@@ -13,6 +13,7 @@ import { copyTcb } from './tcb.js';
 import { TouchedSet } from './touched.js';
 import {
   COUNTER_INDEX,
+  SEGMENT_COUNTERS,
   type CloseReason,
   type FlowKey,
   isSynchronized,
@@ -70,9 +71,14 @@ export class Draft {
   }
 
   count(name: TcpCounterName, by = 1): void {
+    this.countAt(COUNTER_INDEX[name], by);
+  }
+
+  /** `count` by index, for the counters of every segment (`SEGMENT_COUNTERS`). */
+  countAt(index: number, by = 1): void {
     if (by === 0) return;
     this.counterCopy ??= this.s.counterValues.slice();
-    this.counterCopy[COUNTER_INDEX[name]]! += by;
+    this.counterCopy[index]! += by;
   }
 
   /** The number of connections after the changes so far. */
@@ -127,8 +133,8 @@ export class Draft {
 
   emit(seg: SegmentOut): void {
     this.segments.push(seg);
-    this.count('segments-out');
-    if (seg.payloadLen > 0) this.count('bytes-out', seg.payloadLen);
+    this.countAt(SEGMENT_COUNTERS.segmentsOut);
+    if (seg.payloadLen > 0) this.countAt(SEGMENT_COUNTERS.bytesOut, seg.payloadLen);
     if (seg.repr.flags.rst) this.count('rst-sent');
   }
 

@@ -50,7 +50,7 @@ import { ropeAppend, ropeDrop } from './rope.js';
 import { rttAfterSynTimeout, rttSample } from './rtt.js';
 import { addrEqual, flowKey, initialSeq, isV6, tsOffset } from './secrets.js';
 import { newTcb } from './tcb.js';
-import type { IpAddr, Listener, MutTcb, TcpConfig } from './types.js';
+import { type IpAddr, type Listener, type MutTcb, SEGMENT_COUNTERS, type TcpConfig } from './types.js';
 
 /**
  * In-order segments taken in before an ACK goes out even within one batch (see processText): 44
@@ -75,8 +75,8 @@ function segLen(a: Arrival): number {
 }
 
 export function segmentArrives(d: Draft, a: Arrival): void {
-  d.count('segments-in');
-  if (a.payload.length > 0) d.count('bytes-in', a.payload.length);
+  d.countAt(SEGMENT_COUNTERS.segmentsIn);
+  if (a.payload.length > 0) d.countAt(SEGMENT_COUNTERS.bytesIn, a.payload.length);
   const { repr } = a;
   if (repr.srcPort === 0 || repr.dstPort === 0) {
     d.count('bad-port');

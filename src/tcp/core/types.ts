@@ -349,6 +349,17 @@ export const COUNTER_INDEX: Readonly<Record<TcpCounterName, number>> = Object.fr
   COUNTER_NAMES.map((n, i) => [n, i]),
 ) as Record<TcpCounterName, number>;
 
+/**
+ * Indices of the counters bumped for every segment: looked up once here, since `count(name)` with
+ * some 70 names goes through a megamorphic lookup (perf: ~2 % of the receive path).
+ */
+export const SEGMENT_COUNTERS = {
+  segmentsIn: COUNTER_INDEX['segments-in'],
+  bytesIn: COUNTER_INDEX['bytes-in'],
+  segmentsOut: COUNTER_INDEX['segments-out'],
+  bytesOut: COUNTER_INDEX['bytes-out'],
+} as const;
+
 export interface TcpStack {
   readonly config: TcpConfig;
   readonly key: SipKey;
