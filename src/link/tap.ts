@@ -10,17 +10,18 @@
  * Waiting: the fd sits in Node's own event loop. libuv's `uv_poll_*` functions (exported by the node
  * binary for addons) are called through koffi, so readiness arrives on the main thread with no
  * thread-pool hop: an earlier design ran `poll()` on a pool thread and paid a cross-thread wakeup per
- * batch (ping p50 ~250 µs, against ~60 µs now). libuv polls level-triggered, so a drain cut short
- * for fairness is simply called again.
+ * batch (ping p50 at one request per 10 ms: ~250 µs then, ~150 µs now). libuv polls
+ * level-triggered, so a drain cut short for fairness is simply called again.
  *
  * Reading: each readable TAP is drained with synchronous non-blocking `read()`s until EAGAIN (or
- * `readBurst` frames) into ONE preallocated buffer, and the handler gets a view of it per frame
- * (views are cached per length: no allocation, Promise or closure per frame). Each TAP `read()`
- * returns exactly one frame.
+ * `readBurst` frames) into ONE preallocated buffer, a slot of the process-wide WebAssembly memory so
+ * that checksums run in place, and the handler gets a view of it per frame (views are cached per
+ * length: no allocation, Promise or closure per frame). Each TAP `read()` returns exactly one frame.
  *
- * Writing: frames sent during an event-loop task are queued and written in one batch from a
- * microtask, with synchronous `write()`s. On EAGAIN they stay queued (a bounded queue; overflow is
- * a counted drop) and the poll also waits for writability.
+ * Writing: frames sent during an event-loop task are queued and written in one batch with
+ * synchronous `write()`s, at the end of the libuv callback that produced them (or from a microtask).
+ * On EAGAIN they stay queued (a bounded queue; overflow is a counted drop) and the poll also waits
+ * for writability.
  *
  * Lifetime: an open TAP's poll handle keeps the process alive (a stack that is up should). close()
  * stops and closes the handle, then closes the fd; once every TAP is closed the process can exit.
