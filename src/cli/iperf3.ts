@@ -32,6 +32,7 @@ Host options (as for 'oasis up'):
   --ip ADDR/LEN       IPv4 address of the Oasis host (repeatable)
   --ip6 ADDR/LEN      IPv6 address of the Oasis host (repeatable)
   --gateway ADDR      default IPv4 gateway
+  --gateway6 ADDR     default IPv6 gateway
   --mtu N             IP MTU of the link (default 1500)
   --mac MAC           Oasis's MAC address (default: random, locally administered)
   --host-ip ADDR/LEN  configure the kernel's side of the TAP with this IPv4 address and bring it up
@@ -45,6 +46,7 @@ const OPTIONS = {
   ip: UP_OPTIONS.ip,
   ip6: UP_OPTIONS.ip6,
   gateway: UP_OPTIONS.gateway,
+  gateway6: UP_OPTIONS.gateway6,
   mtu: UP_OPTIONS.mtu,
   mac: UP_OPTIONS.mac,
   'host-ip': UP_OPTIONS['host-ip'],
@@ -124,6 +126,7 @@ export function parseIperf3Args(args: string[]): { test: Iperf3Args; up: ReturnT
     ip: values.ip,
     ip6: values.ip6,
     gateway: values.gateway,
+    gateway6: values.gateway6,
     mtu: values.mtu,
     mac: values.mac,
     'host-ip': values['host-ip'],

@@ -9,12 +9,14 @@ import { randomInt } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import {
   type Ipv4Addr,
+  type Ipv6Addr,
   ipv4ToString,
   ipv6ToString,
   type Mac,
   macToString,
   parseIpv4Addr,
   parseIpv4Cidr,
+  parseIpv6Addr,
   parseIpv6Cidr,
   parseMac,
 } from '../addr.js';
@@ -41,6 +43,7 @@ Options:
   --ip ADDR/LEN       IPv4 address of the Oasis host (repeatable)
   --ip6 ADDR/LEN      IPv6 address of the Oasis host (repeatable; a link-local one is always added)
   --gateway ADDR      default IPv4 gateway
+  --gateway6 ADDR     default IPv6 gateway (e.g. the router's fe80:: address; else RAs are used)
   --mtu N             IP MTU of the link (default 1500)
   --mac MAC           Oasis's MAC address (default: random, locally administered)
   --host-ip ADDR/LEN  configure the kernel's side of the TAP with this IPv4 address and bring it up
@@ -62,6 +65,7 @@ export interface UpOptions {
   ipv4: { address: Ipv4Addr; prefixLen: number }[];
   ipv6: Ipv6Cidr[];
   gateway?: Ipv4Addr;
+  gateway6?: Ipv6Addr;
   mtu: number;
   mac?: Mac;
   hostIp?: string;
@@ -90,6 +94,7 @@ export const UP_OPTIONS = {
   ip: { type: 'string', multiple: true },
   ip6: { type: 'string', multiple: true },
   gateway: { type: 'string' },
+  gateway6: { type: 'string' },
   mtu: { type: 'string' },
   mac: { type: 'string' },
   'host-ip': { type: 'string' },
@@ -112,6 +117,7 @@ export interface UpValues {
   ip?: string[] | undefined;
   ip6?: string[] | undefined;
   gateway?: string | undefined;
+  gateway6?: string | undefined;
   mtu?: string | undefined;
   mac?: string | undefined;
   'host-ip'?: string | undefined;
@@ -153,6 +159,9 @@ export function upOptionsFrom(values: UpValues): UpOptions {
   if (!Number.isInteger(opts.seed)) throw new UsageError(`--seed: not an integer: ${values.seed}`);
   if (values.gateway !== undefined)
     opts.gateway = parseIpv4Addr(values.gateway) ?? fail(`--gateway: not an IPv4 address: ${values.gateway}`);
+  if (values.gateway6 !== undefined)
+    opts.gateway6 =
+      parseIpv6Addr(values.gateway6) ?? fail(`--gateway6: not an IPv6 address: ${values.gateway6}`);
   if (values.mac !== undefined)
     opts.mac = parseMac(values.mac) ?? fail(`--mac: not a MAC address: ${values.mac}`);
   if (values['host-ip'] !== undefined) {
@@ -262,6 +271,7 @@ export async function startHost(o: UpOptions, opts: StartHostOptions = {}): Prom
     ipv6: o.ipv6,
     ...(o.mac === undefined ? {} : { mac: o.mac }),
     ...(o.gateway === undefined ? {} : { gateway4: o.gateway }),
+    ...(o.gateway6 === undefined ? {} : { gateway6: o.gateway6 }),
   });
   if (o.hostIp || o.hostIp6) configureHost(o);
   const trace = o.tcpTrace === undefined ? undefined : new LineFile(o.tcpTrace);

@@ -26,6 +26,11 @@ export interface InterfaceConfig {
   readonly ipv6?: readonly Ipv6Cidr[];
   /** Default IPv4 gateway reached through this interface. */
   readonly gateway4?: Ipv4Addr;
+  /**
+   * Default IPv6 gateway reached through this interface (often the router's link-local address). It
+   * takes precedence over routers learnt from Router Advertisements (RFC 4861 §6.3.4).
+   */
+  readonly gateway6?: Ipv6Addr;
   /** IPv6 with a link-local address, DAD and router discovery (default true, as on Linux). */
   readonly ipv6Enabled?: boolean;
 }

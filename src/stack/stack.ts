@@ -123,6 +123,8 @@ export class Stack {
     }
     if (cfg.gateway4 !== undefined)
       this.routes4.add({ prefix: 0 as Ipv4Addr, prefixLen: 0, gateway: cfg.gateway4, iface: index });
+    if (cfg.gateway6 !== undefined)
+      this.routes6.add({ prefix: new Uint8Array(16), prefixLen: 0, gateway: cfg.gateway6, iface: index });
     cfg.link.onFrame((frame) => this.receive(iface, frame));
     this.logEvent(`${iface.name}: up, mac ${macToString(mac)}, mtu ${iface.mtu}`);
     if (ipv4.length > 0) this.arpEvent(iface, { kind: 'start', now });

@@ -129,3 +129,28 @@ describe.skipIf(!canTap)('oasis up detects a duplicate IPv6 address', () => {
     }
   });
 });
+
+describe.skipIf(!canTap)('oasis up --gateway6 against Linux over a TAP', () => {
+  it('answers a peer beyond its link through the static IPv6 gateway', async () => {
+    const ns = NetNs.create();
+    try {
+      const host = await startOasis(ns, [
+        ...['up', '--tap', uniqueIfName(), '--ip6', '2001:db8:79::2/64', '--host-ip6', '2001:db8:79::1/64'],
+        ...['--gateway6', '2001:db8:79::1'],
+      ]);
+      // An address of the kernel's that is not on the TAP's prefix: Oasis can only answer it through
+      // its gateway (no Router Advertisement is sent on this link).
+      ns.run('ip', '-6', 'addr', 'add', '2001:db8:7a::1/128', 'dev', 'lo');
+      const r = await ns.exec(
+        'ping',
+        ['-6', '-c', '3', '-i', '0.2', '-W', '2', '-I', '2001:db8:7a::1', '2001:db8:79::2'],
+        15_000,
+      );
+      expect(r.stdout).toMatch(/3 received/);
+      const { code } = await host.stop();
+      expect(code).toBe(0);
+    } finally {
+      ns.delete();
+    }
+  });
+});

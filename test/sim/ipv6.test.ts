@@ -3,7 +3,7 @@
  * link-local and global addresses (fragmented too), UDP, and a duplicate address detected.
  */
 import { describe, expect, it } from 'vitest';
-import { type Ipv6Addr, ipv6ToString, parseIpv6Addr } from '../../src/addr.js';
+import { type Ipv6Addr, ipv6ToString, type Mac, parseIpv6Addr, readMac } from '../../src/addr.js';
 import { VirtualScheduler } from '../../src/clock.js';
 import { addresses } from '../../src/ipv6/ndp.js';
 import { memoryPair } from '../../src/link/memory.js';
@@ -61,6 +61,38 @@ describe('two IPv6 hosts on a memory link', () => {
     expect(reply?.bytes).toBe(size);
     expect(b.counters.get('ipv6/reassembled')).toBe(1);
     expect(b.counters.get('ipv6/fragments-sent')).toBe(Math.ceil((size + 8) / 1448));
+  });
+
+  it('send off-link traffic to a static default gateway (gateway6), and have no route without one', async () => {
+    for (const withGateway of [true, false]) {
+      const scheduler = new VirtualScheduler();
+      const [la, lb] = memoryPair(scheduler, { mtu: 1500, delay: 0.05 });
+      const a = new Stack({ scheduler, seed: 1 });
+      const b = new Stack({ scheduler, seed: 2 });
+      a.addInterface({
+        link: la,
+        ipv6: [{ address: ip6('2001:db8::1'), prefixLen: 64 }],
+        ...(withGateway ? { gateway6: ip6('2001:db8::2') } : {}),
+      });
+      const gw = b.addInterface({ link: lb, ipv6: [{ address: ip6('2001:db8::2'), prefixLen: 64 }] });
+      scheduler.runUntil(3000);
+      const seen: { dstMac: Mac; dstIp: string }[] = [];
+      la.capture = (f, dir) => {
+        // An outgoing IPv6 echo request (ICMPv6 type 128).
+        if (dir === 'out' && f[12] === 0x86 && f[13] === 0xdd && f[20] === 58 && f[54] === 128)
+          seen.push({ dstMac: readMac(f, 0), dstIp: ipv6ToString(f.subarray(38, 54) as Ipv6Addr) });
+      };
+      const dropsBefore = b.counters.get('ipv6/not-for-us');
+      const reply = await settle(scheduler, a.ipv6.ping(ip6('2001:db8:99::7'), { timeoutMs: 500 }));
+      expect(reply).toBeUndefined();
+      if (withGateway) {
+        // Resolved the gateway with NDP and handed it the packet; the gateway, a host, drops it.
+        expect(seen).toEqual([{ dstMac: gw.mac, dstIp: '2001:db8:99::7' }]);
+        expect(b.counters.get('ipv6/not-for-us') - dropsBefore).toBe(1);
+      } else {
+        expect(seen).toEqual([]);
+      }
+    }
   });
 
   it('exchange UDP over IPv6 and answer a closed port with port unreachable', async () => {
