@@ -98,31 +98,6 @@ describe('persistent map', () => {
       propOptions(100),
     );
   }, 300_000);
-
-  it('holds a bounded number of blocks however long a queue lives (send-buffer use: append, drop less)', () => {
-    fc.assert(
-      fc.property(
-        fc.array(fc.tuple(fc.integer({ min: 1, max: 20_000 }), fc.integer({ min: 0, max: 20_000 })), {
-          minLength: 500,
-          maxLength: 1500,
-        }),
-        (ops) => {
-          let r = EMPTY_ROPE;
-          let maxEntries = 0;
-          for (const [add, drop] of ops) {
-            r = ropeDrop(ropeAppend(r, new Uint8Array(add)), Math.min(drop, r.length + add - 1));
-            maxEntries = Math.max(maxEntries, r.entries.length);
-          }
-          // Live entries are at most the queue's bytes in blocks of >= 1 byte; the dead prefix is
-          // released once it outweighs them, so the array stays within twice the live ones plus 64.
-          const liveBound = r.end - r.start;
-          expect(r.entries.length).toBeLessThanOrEqual(2 * Math.max(liveBound, 1) + 65);
-          expect(maxEntries).toBeLessThan(ops.length);
-        },
-      ),
-      propOptions(20),
-    );
-  });
 });
 
 describe('persistent heap', () => {
