@@ -4,33 +4,20 @@
  * the neighbour caches can queue the packet and the driver can later write the Ethernet header in
  * front of it without copying. Only packets made by `newPacket` may be passed to `frameOf`.
  *
- * Packets are carved one after another out of shared zeroed slabs rather than given an ArrayBuffer
- * each: a buffer per frame cost a malloc, a free on V8's sweeper thread and contention on the
- * allocator's lock between the two (perf showed ~8 % of a core in futex wake-ups at 0.9 Gbit/s).
- * A slab is freed by the garbage collector once no packet cut from it is referenced; whatever keeps
- * a packet for long (the neighbour caches' queues) holds a compact copy instead (`compactPacket`).
+ * Packets are cut from shared slabs (bytes.ts `Slabs`) rather than given an ArrayBuffer each;
+ * whatever keeps a packet for long (the neighbour caches' queues) holds a compact copy instead
+ * (`compactPacket`), or it would pin a whole slab.
  */
+import { Slabs } from '../bytes.js';
+
 export const LINK_HEADROOM = 14;
 
-const SLAB_BYTES = 256 * 1024;
 /** Bigger packets get a buffer of their own: they are rare and would waste the slab's tail. */
-const SLAB_MAX_PACKET = 16 * 1024;
-
-let slab = new Uint8Array(SLAB_BYTES);
-let slabUsed = 0;
+const packets = new Slabs(256 * 1024, 16 * 1024);
 
 /** A fresh zeroed IP packet of `length` bytes with link headroom in front of it. */
 export function newPacket(length: number): Uint8Array {
-  const need = LINK_HEADROOM + length;
-  if (need > SLAB_MAX_PACKET) return new Uint8Array(need).subarray(LINK_HEADROOM);
-  if (slabUsed + need > SLAB_BYTES) {
-    slab = new Uint8Array(SLAB_BYTES);
-    slabUsed = 0;
-  }
-  const start = slabUsed;
-  // 8-byte alignment keeps every packet's words aligned for the checksum's wide reads.
-  slabUsed = (start + need + 7) & ~7;
-  return slab.subarray(start + LINK_HEADROOM, start + need);
+  return packets.take(LINK_HEADROOM + length).subarray(LINK_HEADROOM);
 }
 
 /**

@@ -12,30 +12,16 @@
  * common linear use (each version replaced by the next) appends in amortised O(1).
  */
 
+import { Slabs } from '../../bytes.js';
+
 export const ROPE_BLOCK_SIZE = 16 * 1024;
 
 /**
- * Small blocks are carved out of shared zeroed arenas instead of getting an ArrayBuffer each: a
- * receive queue drained after every segment would otherwise allocate one per segment, and at a
- * hundred thousand segments a second V8's background sweeper freeing them contends with the main
- * thread on malloc's lock (perf: ~5 % of the core in futex wake-ups). An arena lives as long as any
- * block cut from it is referenced, so a queue holding unread bytes pins at most ARENA_BYTES more.
+ * Small blocks come from shared slabs (bytes.ts `Slabs`): a receive queue drained after every segment
+ * would otherwise allocate a buffer per segment. A queue holding unread bytes pins at most one slab
+ * more than its bytes.
  */
-const ARENA_BYTES = 64 * 1024;
-const ARENA_MAX_BLOCK = 4 * 1024;
-let arena = new Uint8Array(ARENA_BYTES);
-let arenaUsed = 0;
-
-function newBlockBytes(size: number): Uint8Array {
-  if (size > ARENA_MAX_BLOCK) return new Uint8Array(size);
-  if (arenaUsed + size > ARENA_BYTES) {
-    arena = new Uint8Array(ARENA_BYTES);
-    arenaUsed = 0;
-  }
-  const start = arenaUsed;
-  arenaUsed = (start + size + 7) & ~7;
-  return arena.subarray(start, start + size);
-}
+const smallBlocks = new Slabs(64 * 1024, 4 * 1024);
 
 interface Block {
   readonly bytes: Uint8Array;
@@ -94,7 +80,7 @@ export function ropeAppend(r: Rope, data: Uint8Array): Rope {
   }
   // Blocks grow with the rope (up to ROPE_BLOCK_SIZE): a queue drained after every append (the usual
   // receive path) allocates no spare room, one that accumulates amortises its copies.
-  const bytes = newBlockBytes(Math.max(rest.length, Math.min(ROPE_BLOCK_SIZE, 2 * r.length)));
+  const bytes = smallBlocks.take(Math.max(rest.length, Math.min(ROPE_BLOCK_SIZE, 2 * r.length)));
   bytes.set(rest);
   const block: Block = { bytes, fill: rest.length };
   let entries: Entry[];

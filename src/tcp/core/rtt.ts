@@ -35,24 +35,13 @@ const ALPHA = 1 / 8;
 const BETA = 1 / 4;
 const K = 4;
 
-// New connections share the initial record of their configuration (records are never edited).
-let initFor: RttConfig | undefined;
+// New connections share one initial record (records are never edited): it depends on the initial
+// RTO alone.
 let initState: RttState | undefined;
 
-/** The three numbers only: a stack's whole configuration (and its secret) is not kept alive here. */
-function copyConfig(c: RttConfig): RttConfig {
-  return { rtoInitial: c.rtoInitial, rtoMin: c.rtoMin, rtoMax: c.rtoMax };
-}
-
-function sameConfig(a: RttConfig | undefined, b: RttConfig): boolean {
-  return a !== undefined && a.rtoInitial === b.rtoInitial && a.rtoMin === b.rtoMin && a.rtoMax === b.rtoMax;
-}
-
 export function rttInit(c: RttConfig): RttState {
-  if (initState === undefined || !sameConfig(initFor, c)) {
-    initState = { srtt: null, rttvar: 0, rto: clamp(c.rtoInitial, c), backoff: 0 };
-    initFor = copyConfig(c);
-  }
+  const rto = clamp(c.rtoInitial, c);
+  if (initState?.rto !== rto) initState = { srtt: null, rttvar: 0, rto, backoff: 0 };
   return initState;
 }
 
