@@ -81,7 +81,7 @@ function figures(r: { code: number | null; stdout: string; stderr: string }, sen
  * Runs a case OASIS_BENCH_REPEAT times (default 3) and keeps the median run: one 5 s sample moved
  * by ±5 % on the shared 2-vCPU machine, the kernel's reference as much. All figures are kept in `runs`.
  */
-async function catching(f: () => Promise<Measured>): Promise<Measured> {
+async function medianOfRuns(f: () => Promise<Measured>): Promise<Measured> {
   const repeat = Math.max(1, Number(process.env.OASIS_BENCH_REPEAT ?? '3'));
   const done: { gbps: number; retransmits?: number }[] = [];
   for (let i = 0; i < repeat; i++) {
@@ -181,7 +181,7 @@ async function measure(): Promise<Iperf3Results> {
       await listening(srvNs);
       for (const n of STREAMS) {
         const server = `${offloads ? '10.90.1' : '10.90.0'}.1`;
-        const m = await catching(() => kernelClient(cliNs, server, seconds, ['-P', `${n}`]));
+        const m = await medianOfRuns(() => kernelClient(cliNs, server, seconds, ['-P', `${n}`]));
         (offloads ? refOffloads : ref).set(n, m);
         console.log(`iperf3: kernel↔kernel veth${offloads ? ' (offloads on)' : ''} -P ${n}: ${show(m)}`);
       }
@@ -194,7 +194,9 @@ async function measure(): Promise<Iperf3Results> {
       ...['--mtu', `${MTU}`, '--iperf3'],
     ]).catch((e: unknown) => ({ error: message(e) }));
     const server = (args: string[]) =>
-      'error' in host ? Promise.resolve(host) : catching(() => kernelClient(ns, '10.91.0.2', seconds, args));
+      'error' in host
+        ? Promise.resolve(host)
+        : medianOfRuns(() => kernelClient(ns, '10.91.0.2', seconds, args));
     for (const n of STREAMS) {
       add('kernel→Oasis', n, 'iperf3 -c → oasis up --iperf3', true, await server(['-P', `${n}`]));
     }
@@ -206,7 +208,7 @@ async function measure(): Promise<Iperf3Results> {
     }
     let subnet = 0;
     for (const n of STREAMS) {
-      const m = await catching(() => oasisClient(ns, `10.92.${++subnet}`, seconds, n));
+      const m = await medianOfRuns(() => oasisClient(ns, `10.92.${++subnet}`, seconds, n));
       add('Oasis→kernel', n, 'oasis iperf3 -c → iperf3 -s', true, m);
     }
   } finally {
