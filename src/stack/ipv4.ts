@@ -5,13 +5,7 @@
  */
 import { type Ipv4Addr, IPV4_BROADCAST, ipv4ToString, isIpv4Multicast, readIpv4 } from '../addr.js';
 import { planFragments } from '../fragments/plan.js';
-import {
-  deadline as reassemblyDeadline,
-  initialReassembly,
-  type ReassemblyOutput,
-  type ReassemblyState,
-  step as reassemblyStep,
-} from '../fragments/reassembly.js';
+import type { ReassemblyOutput } from '../fragments/reassembly.js';
 import {
   emitIcmpv4,
   ICMPV4_HEADER_LEN,
@@ -24,13 +18,15 @@ import {
   UNREACH_PROTOCOL,
 } from '../ipv4/icmp.js';
 import { emitIpv4, Ipv4Packet, ipv4HeaderLen } from '../ipv4/wire.js';
-import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../ipproto.js';
+import { IPPROTO_ICMP } from '../ipproto.js';
+import type { ArpLayer } from './arp.js';
 import { EchoRequests } from './echo.js';
 import type { Interface } from './iface.js';
+import type { IpOutput, SendOptions, StackEnv, TimedCore, UpperProtocol } from './layer.js';
 import { newPacket } from './packet.js';
-import { ipv4InPrefix } from './routes.js';
-import { TokenBucket } from './ratelimit.js';
-import type { Stack } from './stack.js';
+import { icmpErrorLimiter, type TokenBucket } from './ratelimit.js';
+import { Reassembler } from './reassembler.js';
+import { ipv4InPrefix, type RouteTable } from './routes.js';
 
 /** Where a datagram to some destination goes. */
 export interface Ipv4Route {
@@ -62,45 +58,42 @@ export interface PingReply {
   readonly from: Ipv4Addr;
 }
 
-export interface SendOptions {
-  readonly ttl?: number;
-  readonly dontFragment?: boolean;
-}
-
 /** RFC 1700 / Linux default TTL. */
 const DEFAULT_TTL = 64;
-/** Linux's icmp_ratelimit allows about 1 error per ms with a burst of 50; we are stricter. */
-const ICMP_ERRORS_PER_SECOND = 100;
-const ICMP_ERROR_BURST = 50;
 
-export class Ipv4Layer {
-  private reassembly: ReassemblyState = initialReassembly();
-  private reassemblyPeak = 0;
+export class Ipv4Layer implements IpOutput<Ipv4Addr, Ipv4Route>, TimedCore {
+  /** The upper protocols by IP protocol number (ICMP is this layer's own). */
+  readonly protocols = new Map<number, UpperProtocol<Ipv4Datagram>>();
+  private readonly reassembly = new Reassembler();
   private ident: number;
   private readonly icmpErrors: TokenBucket;
   private readonly echoes: EchoRequests<PingReply>;
 
-  constructor(private readonly stack: Stack) {
-    this.ident = stack.random.int(0x10000);
-    this.echoes = new EchoRequests(stack.scheduler, stack.random.int(0x10000));
-    this.icmpErrors = new TokenBucket(ICMP_ERRORS_PER_SECOND, ICMP_ERROR_BURST, stack.now());
+  constructor(
+    private readonly env: StackEnv,
+    private readonly interfaces: readonly Interface[],
+    private readonly routes: RouteTable<Ipv4Addr>,
+    private readonly arp: Pick<ArpLayer, 'resolveAndSend'>,
+  ) {
+    this.ident = env.random.int(0x10000);
+    this.echoes = new EchoRequests(env.scheduler, env.random.int(0x10000));
+    this.icmpErrors = icmpErrorLimiter(env.now());
   }
 
   /** Is `a` one of the stack's addresses (weak host model, RFC 1122 §3.3.4.2)? */
   isOurs(a: Ipv4Addr): boolean {
-    return this.stack.interfaces.some((i) => i.hasIpv4(a));
+    return this.interfaces.some((i) => i.hasIpv4(a));
   }
 
   route(dst: Ipv4Addr, src?: Ipv4Addr): Ipv4Route | undefined {
-    const stack = this.stack;
     if (dst === IPV4_BROADCAST) {
-      const iface = stack.interfaces.find((i) => i.ipv4.length > 0);
+      const iface = this.interfaces.find((i) => i.ipv4.length > 0);
       if (!iface) return undefined;
       return { iface, src: src ?? iface.ipv4[0]!.address, dst, nextHop: dst, broadcast: true };
     }
-    const r = stack.routes4.lookup(dst);
+    const r = this.routes.lookup(dst);
     if (!r) return undefined;
-    const iface = stack.interfaces[r.iface]!;
+    const iface = this.interfaces[r.iface]!;
     const nextHop = r.gateway ?? dst;
     const chosen =
       src ??
@@ -118,36 +111,33 @@ export class Ipv4Layer {
 
   /** One IPv4 packet from `iface`; `linkBroadcast` when the frame was not addressed to our MAC. */
   input(iface: Interface, bytes: Uint8Array, linkBroadcast: boolean): void {
-    const stack = this.stack;
+    const env = this.env;
     const checked = Ipv4Packet.check(bytes);
-    if (!checked.ok) return stack.drop(checked.error);
+    if (!checked.ok) return env.drop(checked.error);
     const p = checked.value;
     const dst = p.dst;
     const src = p.src;
     const broadcast = dst === IPV4_BROADCAST || iface.isIpv4SubnetBroadcast(dst) || isIpv4Multicast(dst);
-    if (!broadcast && !this.isOurs(dst)) return stack.drop('ipv4/not-for-us');
+    if (!broadcast && !this.isOurs(dst)) return env.drop('ipv4/not-for-us');
     // RFC 1122 §3.3.6: a unicast datagram that arrived as a link-layer broadcast is discarded.
-    if (linkBroadcast && !broadcast) return stack.drop('ipv4/unicast-in-link-broadcast');
+    if (linkBroadcast && !broadcast) return env.drop('ipv4/unicast-in-link-broadcast');
     // RFC 1122 §3.2.1.3: a source that is not a unique host address is discarded.
     if (src === IPV4_BROADCAST || isIpv4Multicast(src) || iface.isIpv4SubnetBroadcast(src)) {
-      return stack.drop('ipv4/bad-source');
+      return env.drop('ipv4/bad-source');
     }
-    if (isIpv4Multicast(dst) && dst !== 0xe0000001) return stack.drop('ipv4/multicast-not-joined');
-    stack.counters.inc('ipv4/received');
+    if (isIpv4Multicast(dst) && dst !== 0xe0000001) return env.drop('ipv4/multicast-not-joined');
+    env.counters.inc('ipv4/received');
     const packet = p.totalLen === bytes.length ? bytes : bytes.subarray(0, p.totalLen);
     if (p.isFragment) {
       const key = `${src}>${dst}/${p.protocol}/${p.ident}`;
-      const [state, outputs] = reassemblyStep(this.reassembly, {
-        kind: 'fragment',
-        now: stack.now(),
+      const outputs = this.reassembly.fragment(
+        env.now(),
         key,
-        offset: p.fragOffset,
-        data: p.payload,
-        more: p.moreFragments,
-        header: packet.subarray(0, p.headerLen),
-      });
-      this.reassembly = state;
-      this.reassemblyPeak = Math.max(this.reassemblyPeak, state.bytes);
+        p.fragOffset,
+        p.payload,
+        p.moreFragments,
+        packet.subarray(0, p.headerLen),
+      );
       for (const o of outputs) this.reassemblyOutput(iface, o, broadcast);
       return;
     }
@@ -158,10 +148,10 @@ export class Ipv4Layer {
   }
 
   private reassemblyOutput(iface: Interface, o: ReassemblyOutput, broadcast: boolean): void {
-    const stack = this.stack;
+    const env = this.env;
     switch (o.kind) {
       case 'reassembled': {
-        stack.counters.inc('ipv4/reassembled');
+        env.counters.inc('ipv4/reassembled');
         const h = o.header;
         const original = new Uint8Array(h.length + o.data.length);
         original.set(h);
@@ -172,10 +162,10 @@ export class Ipv4Layer {
         break;
       }
       case 'dropped':
-        stack.drop(`ipv4/reassembly-${o.reason}`);
+        env.drop(`ipv4/reassembly-${o.reason}`);
         break;
       case 'expired':
-        stack.counters.inc('ipv4/reassembly-expired');
+        env.counters.inc('ipv4/reassembly-expired');
         // RFC 792 / RFC 1122 §3.3.2: Time Exceeded (code 1) only if the first fragment arrived.
         if (o.header && o.data) {
           const quoted = new Uint8Array(o.header.length + Math.min(8, o.data.length));
@@ -188,44 +178,38 @@ export class Ipv4Layer {
   }
 
   private deliver(d: Ipv4Datagram, payload: Uint8Array): void {
-    const stack = this.stack;
-    switch (d.protocol) {
-      case IPPROTO_ICMP:
-        this.icmpInput(d, payload);
-        return;
-      case IPPROTO_TCP:
-        stack.tcp.input4(d, payload);
-        return;
-      case IPPROTO_UDP:
-        if (!stack.udp.input4(d, payload))
-          this.sendError(d.original, d.broadcast, {
-            type: 'dest-unreachable',
-            code: UNREACH_PORT,
-            nextHopMtu: 0,
-          });
-        return;
-      default:
-        stack.drop('ipv4/unknown-protocol');
-        this.sendError(d.original, d.broadcast, {
-          type: 'dest-unreachable',
-          code: UNREACH_PROTOCOL,
-          nextHopMtu: 0,
-        });
+    if (d.protocol === IPPROTO_ICMP) return this.icmpInput(d, payload);
+    const upper = this.protocols.get(d.protocol);
+    if (upper === undefined) {
+      this.env.drop('ipv4/unknown-protocol');
+      this.sendError(d.original, d.broadcast, {
+        type: 'dest-unreachable',
+        code: UNREACH_PROTOCOL,
+        nextHopMtu: 0,
+      });
+      return;
     }
+    // RFC 1122 §4.1.3.1: a datagram for a port nobody listens on gets Port Unreachable.
+    if (!upper.input(d, payload))
+      this.sendError(d.original, d.broadcast, {
+        type: 'dest-unreachable',
+        code: UNREACH_PORT,
+        nextHopMtu: 0,
+      });
   }
 
   private icmpInput(d: Ipv4Datagram, payload: Uint8Array): void {
-    const stack = this.stack;
+    const env = this.env;
     const r = parseIcmpv4(payload);
-    if (!r.ok) return stack.drop(r.error);
+    if (!r.ok) return env.drop(r.error);
     const { repr, payload: data } = r.value;
-    stack.counters.inc(`icmpv4/in-${repr.type}`);
+    env.counters.inc(`icmpv4/in-${repr.type}`);
     switch (repr.type) {
       case 'echo-request': {
         // Like Linux (icmp_echo_ignore_broadcasts = 1): broadcast echo invites amplification (RFC 1122 §3.2.2.6 MAY).
-        if (d.broadcast) return stack.drop('icmpv4/echo-to-broadcast');
+        if (d.broadcast) return env.drop('icmpv4/echo-to-broadcast');
         const route = this.route(d.src, d.dst);
-        if (!route) return stack.drop('ipv4/no-route');
+        if (!route) return env.drop('ipv4/no-route');
         const reply: Icmpv4Repr = { type: 'echo-reply', ident: repr.ident, seq: repr.seq };
         this.send(route, IPPROTO_ICMP, ICMPV4_HEADER_LEN + data.length, (buf) => {
           buf.set(data, ICMPV4_HEADER_LEN);
@@ -255,7 +239,7 @@ export class Ipv4Layer {
    * RFC 1812 §4.3.2.8).
    */
   sendError(offending: Uint8Array, toBroadcast: boolean, repr: Icmpv4Repr): void {
-    const stack = this.stack;
+    const env = this.env;
     if (toBroadcast) return;
     if (offending.length < 20) return;
     const headerLen = (offending[0]! & 0x0f) * 4;
@@ -266,11 +250,11 @@ export class Ipv4Layer {
     const src = readIpv4(offending, 12);
     const dst = readIpv4(offending, 16);
     if (src === 0 || src === IPV4_BROADCAST || isIpv4Multicast(src)) return;
-    if (!this.icmpErrors.take(stack.now())) return stack.drop('icmpv4/error-rate-limited');
+    if (!this.icmpErrors.take(env.now())) return env.drop('icmpv4/error-rate-limited');
     const route = this.route(src, this.isOurs(dst) ? dst : undefined);
-    if (!route) return stack.drop('ipv4/no-route');
+    if (!route) return env.drop('ipv4/no-route');
     const quote = quoteDatagram(offending);
-    stack.counters.inc(`icmpv4/out-${repr.type}`);
+    env.counters.inc(`icmpv4/out-${repr.type}`);
     this.send(route, IPPROTO_ICMP, ICMPV4_HEADER_LEN + quote.length, (buf) => {
       buf.set(quote, ICMPV4_HEADER_LEN);
       emitIcmpv4(repr, buf);
@@ -279,9 +263,9 @@ export class Ipv4Layer {
 
   /** A packet of ours that ARP could not deliver (RFC 1122 §2.3.2.2); reported as host unreachable locally. */
   hostUnreachable(packet: Uint8Array): void {
-    this.stack.counters.inc('ipv4/host-unreachable');
+    this.env.counters.inc('ipv4/host-unreachable');
     if (packet.length >= 20)
-      this.stack.logEvent(`ipv4: ${ipv4ToString(readIpv4(packet, 16))} unreachable (no ARP reply)`);
+      this.env.logEvent(`ipv4: ${ipv4ToString(readIpv4(packet, 16))} unreachable (no ARP reply)`);
   }
 
   /**
@@ -296,7 +280,7 @@ export class Ipv4Layer {
     write: (buf: Uint8Array) => void,
     opts: SendOptions = {},
   ): boolean {
-    const stack = this.stack;
+    const env = this.env;
     const repr = {
       src: route.src,
       dst: route.dst,
@@ -318,12 +302,12 @@ export class Ipv4Layer {
       const packet = newPacket(hl + upperLen);
       write(packet.subarray(hl));
       emitIpv4(repr, packet);
-      stack.counters.inc('ipv4/sent');
-      stack.resolveAndSend4(route.iface, route.nextHop, packet, route.broadcast);
+      env.counters.inc('ipv4/sent');
+      this.arp.resolveAndSend(route.iface, route.nextHop, packet, route.broadcast);
       return true;
     }
     if (repr.dontFragment) {
-      stack.drop('ipv4/too-big-with-df');
+      env.drop('ipv4/too-big-with-df');
       return false;
     }
     const body = new Uint8Array(upperLen);
@@ -332,8 +316,8 @@ export class Ipv4Layer {
       const packet = newPacket(hl + f.length);
       packet.set(body.subarray(f.offset, f.offset + f.length), hl);
       emitIpv4({ ...repr, moreFragments: f.more, fragOffset: f.offset }, packet);
-      stack.counters.inc('ipv4/fragments-sent');
-      stack.resolveAndSend4(route.iface, route.nextHop, packet, route.broadcast);
+      env.counters.inc('ipv4/fragments-sent');
+      this.arp.resolveAndSend(route.iface, route.nextHop, packet, route.broadcast);
     }
     return true;
   }
@@ -348,7 +332,7 @@ export class Ipv4Layer {
         for (let i = ICMPV4_HEADER_LEN; i < buf.length; i++) buf[i] = i & 0xff;
         emitIcmpv4({ type: 'echo-request', ident: this.echoes.ident, seq }, buf);
       });
-      this.stack.rearm();
+      this.env.rearm();
     });
   }
 
@@ -359,18 +343,14 @@ export class Ipv4Layer {
 
   /** The most reassembly memory ever held at once. */
   get reassemblyPeakBytes(): number {
-    return this.reassemblyPeak;
+    return this.reassembly.peakBytes;
   }
 
-  deadline(): number | undefined {
-    return reassemblyDeadline(this.reassembly);
+  deadline(): number {
+    return this.reassembly.deadline();
   }
 
   tick(now: number): void {
-    const d = reassemblyDeadline(this.reassembly);
-    if (d === undefined || d > now) return;
-    const [state, outputs] = reassemblyStep(this.reassembly, { kind: 'tick', now });
-    this.reassembly = state;
-    for (const o of outputs) this.reassemblyOutput(this.stack.interfaces[0]!, o, false);
+    for (const o of this.reassembly.tick(now)) this.reassemblyOutput(this.interfaces[0]!, o, false);
   }
 }

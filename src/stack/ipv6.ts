@@ -6,14 +6,8 @@
  */
 import { type Ipv6Addr, ipv6Key, ipv6MulticastMac, ipv6ToString, isIpv6Multicast } from '../addr.js';
 import { planFragments } from '../fragments/plan.js';
-import {
-  deadline as reassemblyDeadline,
-  initialReassembly,
-  type ReassemblyOutput,
-  type ReassemblyState,
-  step as reassemblyStep,
-} from '../fragments/reassembly.js';
-import { IPPROTO_FRAGMENT, IPPROTO_ICMPV6, IPPROTO_NONE, IPPROTO_TCP, IPPROTO_UDP } from '../ipproto.js';
+import type { ReassemblyOutput } from '../fragments/reassembly.js';
+import { IPPROTO_FRAGMENT, IPPROTO_ICMPV6, IPPROTO_NONE } from '../ipproto.js';
 import { emitFragmentHeader, FRAGMENT_HEADER_LEN, walkExtHeaders } from '../ipv6/ext.js';
 import {
   emitIcmpv6,
@@ -40,8 +34,10 @@ import { ETHERTYPE_IPV6 } from '../ethernet/wire.js';
 import { EchoRequests } from './echo.js';
 import type { Interface } from './iface.js';
 import { compactPacket, newPacket } from './packet.js';
-import { TokenBucket } from './ratelimit.js';
-import type { Stack } from './stack.js';
+import type { IpOutput, LinkOutput, SendOptions, StackEnv, TimedCore, UpperProtocol } from './layer.js';
+import { icmpErrorLimiter, type TokenBucket } from './ratelimit.js';
+import { Reassembler } from './reassembler.js';
+import type { RouteTable } from './routes.js';
 
 export interface Ipv6Route {
   readonly iface: Interface;
@@ -72,39 +68,42 @@ export interface Ping6Reply {
 
 /** RFC 4443 §2.4(c): an error holds as much of the invoking packet as fits in the minimum MTU. */
 const ERROR_QUOTE_MAX = IPV6_MIN_MTU - IPV6_HEADER_LEN - 8;
-const ICMP_ERRORS_PER_SECOND = 100;
-const ICMP_ERROR_BURST = 50;
 
-export class Ipv6Layer {
+export class Ipv6Layer implements IpOutput<Ipv6Addr, Ipv6Route>, TimedCore {
+  /** The upper protocols by Next Header value (ICMPv6 is this layer's own). */
+  readonly protocols = new Map<number, UpperProtocol<Ipv6Datagram>>();
   /** The offset-0 fragment's headers up to and including its Fragment header are the entry's header. */
-  private reassembly: ReassemblyState = initialReassembly({ maxDatagramLen: 2 * 65_535, minHeaderLen: 48 });
-  private reassemblyPeak = 0;
+  private readonly reassembly = new Reassembler({ maxDatagramLen: 2 * 65_535, minHeaderLen: 48 });
   private ident: number;
   private readonly icmpErrors: TokenBucket;
   private readonly echoes: EchoRequests<Ping6Reply>;
 
-  constructor(private readonly stack: Stack) {
-    this.ident = stack.random.next();
-    this.echoes = new EchoRequests(stack.scheduler, stack.random.int(0x10000));
-    this.icmpErrors = new TokenBucket(ICMP_ERRORS_PER_SECOND, ICMP_ERROR_BURST, stack.now());
+  constructor(
+    private readonly env: StackEnv,
+    private readonly interfaces: readonly Interface[],
+    private readonly routes: RouteTable<Uint8Array>,
+    private readonly link: LinkOutput,
+  ) {
+    this.ident = env.random.next();
+    this.echoes = new EchoRequests(env.scheduler, env.random.int(0x10000));
+    this.icmpErrors = icmpErrorLimiter(env.now());
   }
 
   isOurs(a: Uint8Array): boolean {
-    return this.stack.interfaces.some((i) => isOurAddress(i.ndp, a));
+    return this.interfaces.some((i) => isOurAddress(i.ndp, a));
   }
 
   route(dst: Ipv6Addr, src?: Ipv6Addr): Ipv6Route | undefined {
-    const stack = this.stack;
-    const withNdp = stack.interfaces.filter((i) => i.ipv6Enabled);
+    const withNdp = this.interfaces.filter((i) => i.ipv6Enabled);
     const pick = (iface: Interface, nextHop: Ipv6Addr): Ipv6Route | undefined => {
       const s = src ?? sourceAddress(iface.ndp, dst);
       return s === undefined ? undefined : { iface, src: s, dst, nextHop };
     };
     const onLinkIface = withNdp.find((i) => onLink(i.ndp, dst));
     if (onLinkIface) return pick(onLinkIface, dst);
-    const r = stack.routes6.lookup(dst);
+    const r = this.routes.lookup(dst);
     if (r) {
-      const iface = stack.interfaces[r.iface]!;
+      const iface = this.interfaces[r.iface]!;
       return pick(iface, (r.gateway ?? dst) as Ipv6Addr);
     }
     for (const iface of withNdp) {
@@ -116,20 +115,20 @@ export class Ipv6Layer {
 
   /** One IPv6 packet from `iface`; `srcMac` is the frame's source, `linkMulticast` if not sent to our MAC. */
   input(iface: Interface, bytes: Uint8Array, srcMac: number, linkMulticast: boolean): void {
-    const stack = this.stack;
-    if (!iface.ipv6Enabled) return stack.drop('ipv6/disabled');
+    const env = this.env;
+    if (!iface.ipv6Enabled) return env.drop('ipv6/disabled');
     const checked = Ipv6Packet.check(bytes);
-    if (!checked.ok) return stack.drop(checked.error);
+    if (!checked.ok) return env.drop(checked.error);
     const p = checked.value;
     const dst = p.dst as Ipv6Addr;
     const src = p.src as Ipv6Addr;
     const multicast = isIpv6Multicast(dst);
     if (multicast ? !iface.groups.has(ipv6Key(dst)) : !this.isOurs(dst)) {
-      return stack.drop('ipv6/not-for-us');
+      return env.drop('ipv6/not-for-us');
     }
     // RFC 4291 §2.7: a multicast address is never a source.
-    if (isIpv6Multicast(src)) return stack.drop('ipv6/multicast-source');
-    stack.counters.inc('ipv6/received');
+    if (isIpv6Multicast(src)) return env.drop('ipv6/multicast-source');
+    env.counters.inc('ipv6/received');
     const packet = bytes.subarray(0, IPV6_HEADER_LEN + p.payloadLen);
     const d: Ipv6Datagram = {
       iface,
@@ -145,10 +144,10 @@ export class Ipv6Layer {
 
   /** Walks the extension headers of `bytes` (starting at next header `nh`) and delivers the upper layer. */
   private walk(d: Ipv6Datagram, nh: number, bytes: Uint8Array, packet: Uint8Array): void {
-    const stack = this.stack;
+    const env = this.env;
     const chain = walkExtHeaders(nh, bytes, { dstMulticast: isIpv6Multicast(d.dst) });
     if (!chain.ok) {
-      stack.drop(chain.error);
+      env.drop(chain.error);
       const icmp = chain.error.icmp;
       if (icmp) this.sendError(d, icmp, icmp.code === 2);
       return;
@@ -157,17 +156,14 @@ export class Ipv6Layer {
     if (c.fragment) {
       const f = c.fragment;
       const key = `${ipv6Key(d.src)}>${ipv6Key(d.dst)}/${f.ident}`;
-      const [state, outputs] = reassemblyStep(this.reassembly, {
-        kind: 'fragment',
-        now: stack.now(),
+      const outputs = this.reassembly.fragment(
+        env.now(),
         key,
-        offset: f.fragOffset,
-        data: c.payload,
-        more: f.moreFragments,
-        header: packet.subarray(0, f.offset + FRAGMENT_HEADER_LEN),
-      });
-      this.reassembly = state;
-      this.reassemblyPeak = Math.max(this.reassemblyPeak, state.bytes);
+        f.fragOffset,
+        c.payload,
+        f.moreFragments,
+        packet.subarray(0, f.offset + FRAGMENT_HEADER_LEN),
+      );
       for (const o of outputs) this.reassemblyOutput(d, o);
       return;
     }
@@ -175,10 +171,10 @@ export class Ipv6Layer {
   }
 
   private reassemblyOutput(d: Ipv6Datagram, o: ReassemblyOutput): void {
-    const stack = this.stack;
+    const env = this.env;
     switch (o.kind) {
       case 'reassembled': {
-        stack.counters.inc('ipv6/reassembled');
+        env.counters.inc('ipv6/reassembled');
         const fragmentAt = o.header.length - FRAGMENT_HEADER_LEN;
         const original = new Uint8Array(o.header.length + o.data.length);
         original.set(o.header);
@@ -188,10 +184,10 @@ export class Ipv6Layer {
         break;
       }
       case 'dropped':
-        stack.drop(`ipv6/reassembly-${o.reason}`);
+        env.drop(`ipv6/reassembly-${o.reason}`);
         break;
       case 'expired':
-        stack.counters.inc('ipv6/reassembly-expired');
+        env.counters.inc('ipv6/reassembly-expired');
         // RFC 8200 §4.5: Time Exceeded code 1 only if the first fragment arrived.
         if (o.header && o.data) {
           const quoted = new Uint8Array(o.header.length + o.data.length);
@@ -208,32 +204,25 @@ export class Ipv6Layer {
   }
 
   private deliver(d: Ipv6Datagram, nextHeader: number, payload: Uint8Array, nextHeaderPointer: number): void {
-    const stack = this.stack;
-    switch (nextHeader) {
-      case IPPROTO_ICMPV6:
-        this.icmpInput(d, payload);
-        return;
-      case IPPROTO_TCP:
-        stack.tcp.input6(d, payload);
-        return;
-      case IPPROTO_UDP:
-        if (!stack.udp.input6(d, payload)) this.sendError(d, { kind: 'dest-unreachable', code: 4 }, false);
-        return;
-      case IPPROTO_NONE:
-        return;
-      default:
-        // RFC 8200 §4: an unrecognised Next Header -> Parameter Problem code 1 pointing at it.
-        stack.drop('ipv6/unknown-next-header');
-        this.sendError(d, { kind: 'parameter-problem', code: 1, pointer: nextHeaderPointer }, false);
+    if (nextHeader === IPPROTO_ICMPV6) return this.icmpInput(d, payload);
+    if (nextHeader === IPPROTO_NONE) return;
+    const upper = this.protocols.get(nextHeader);
+    if (upper === undefined) {
+      // RFC 8200 §4: an unrecognised Next Header -> Parameter Problem code 1 pointing at it.
+      this.env.drop('ipv6/unknown-next-header');
+      this.sendError(d, { kind: 'parameter-problem', code: 1, pointer: nextHeaderPointer }, false);
+      return;
     }
+    // RFC 4443 §3.1: code 4, port unreachable, when nobody listens on the port.
+    if (!upper.input(d, payload)) this.sendError(d, { kind: 'dest-unreachable', code: 4 }, false);
   }
 
   private icmpInput(d: Ipv6Datagram, bytes: Uint8Array): void {
-    const stack = this.stack;
+    const env = this.env;
     const r = parseIcmpv6(bytes, { version: 6, src: d.src, dst: d.dst });
-    if (!r.ok) return stack.drop(r.error);
+    if (!r.ok) return env.drop(r.error);
     const { repr, payload } = r.value;
-    stack.counters.inc(`icmpv6/in-${repr.kind}`);
+    env.counters.inc(`icmpv6/in-${repr.kind}`);
     switch (repr.kind) {
       case 'router-solicitation':
       case 'router-advertisement':
@@ -242,7 +231,7 @@ export class Ipv6Layer {
       case 'redirect':
         this.ndpEvent(d.iface, {
           kind: 'received',
-          now: stack.now(),
+          now: env.now(),
           src: d.src,
           dst: d.dst,
           hopLimit: d.hopLimit,
@@ -253,7 +242,7 @@ export class Ipv6Layer {
       case 'echo-request': {
         // RFC 4443 §4.1: reply to unicast requests; replies to multicast requests are a MAY (Linux answers).
         const route = this.route(d.src, d.multicast ? undefined : d.dst);
-        if (!route) return stack.drop('ipv6/no-route');
+        if (!route) return env.drop('ipv6/no-route');
         const reply: Icmpv6Repr = { kind: 'echo-reply', ident: repr.ident, seq: repr.seq };
         this.sendIcmp(route, reply, payload);
         return;
@@ -271,19 +260,13 @@ export class Ipv6Layer {
     }
   }
 
-  private sendIcmp(route: Ipv6Route, repr: Icmpv6Repr, body: Uint8Array, hopLimit?: number): void {
+  private sendIcmp(route: Ipv6Route, repr: Icmpv6Repr, body: Uint8Array): void {
     const hl = icmpv6HeaderLen(repr);
     const ph = { version: 6 as const, src: route.src, dst: route.dst };
-    this.send(
-      route,
-      IPPROTO_ICMPV6,
-      hl + body.length,
-      (buf) => {
-        buf.set(body, hl);
-        emitIcmpv6(repr, buf, ph);
-      },
-      hopLimit,
-    );
+    this.send(route, IPPROTO_ICMPV6, hl + body.length, (buf) => {
+      buf.set(body, hl);
+      emitIcmpv6(repr, buf, ph);
+    });
   }
 
   /**
@@ -292,15 +275,15 @@ export class Ipv6Layer {
    * Problem code 2: `evenMulticast`), never to an unspecified or multicast source; rate-limited (§2.4(f)).
    */
   sendError(d: Ipv6Datagram, repr: Icmpv6Repr, evenMulticast: boolean): void {
-    const stack = this.stack;
+    const env = this.env;
     const o = d.original;
     if (d.multicast && !evenMulticast) return;
     if (isIpv6Multicast(d.src) || d.src.every((b) => b === 0)) return;
     if (this.isAboutError(o)) return;
-    if (!this.icmpErrors.take(stack.now())) return stack.drop('icmpv6/error-rate-limited');
+    if (!this.icmpErrors.take(env.now())) return env.drop('icmpv6/error-rate-limited');
     const route = this.route(d.src, this.isOurs(d.dst) ? d.dst : undefined);
-    if (!route) return stack.drop('ipv6/no-route');
-    stack.counters.inc(`icmpv6/out-${repr.kind}`);
+    if (!route) return env.drop('ipv6/no-route');
+    env.counters.inc(`icmpv6/out-${repr.kind}`);
     this.sendIcmp(route, repr, o.subarray(0, Math.min(o.length, ERROR_QUOTE_MAX)));
   }
 
@@ -322,16 +305,16 @@ export class Ipv6Layer {
     nextHeader: number,
     upperLen: number,
     write: (buf: Uint8Array) => void,
-    hopLimit?: number,
+    opts: SendOptions = {},
   ): boolean {
-    const stack = this.stack;
+    const env = this.env;
     const iface = route.iface;
     const mtu = Math.max(IPV6_MIN_MTU, Math.min(iface.mtu, linkMtu(iface.ndp)));
     const repr = {
       trafficClass: 0,
       flowLabel: 0,
       nextHeader,
-      hopLimit: hopLimit ?? (isIpv6Multicast(route.dst) ? 1 : curHopLimit(iface.ndp)),
+      hopLimit: opts.ttl ?? (isIpv6Multicast(route.dst) ? 1 : curHopLimit(iface.ndp)),
       src: route.src,
       dst: route.dst,
     };
@@ -340,7 +323,7 @@ export class Ipv6Layer {
       const packet = newPacket(IPV6_HEADER_LEN + upperLen);
       write(packet.subarray(IPV6_HEADER_LEN));
       emitIpv6(repr, packet);
-      stack.counters.inc('ipv6/sent');
+      env.counters.inc('ipv6/sent');
       this.resolveAndSend(route, packet);
       return true;
     }
@@ -357,7 +340,7 @@ export class Ipv6Layer {
         packet.subarray(IPV6_HEADER_LEN),
       );
       emitIpv6({ ...repr, nextHeader: IPPROTO_FRAGMENT }, packet);
-      stack.counters.inc('ipv6/fragments-sent');
+      env.counters.inc('ipv6/fragments-sent');
       this.resolveAndSend(route, packet);
     }
     return true;
@@ -365,12 +348,12 @@ export class Ipv6Layer {
 
   private resolveAndSend(route: Ipv6Route, packet: Uint8Array): void {
     if (isIpv6Multicast(route.nextHop)) {
-      this.stack.transmit(route.iface, ipv6MulticastMac(route.nextHop), ETHERTYPE_IPV6, packet);
+      this.link.transmit(route.iface, ipv6MulticastMac(route.nextHop), ETHERTYPE_IPV6, packet);
       return;
     }
-    const now = this.stack.now();
+    const now = this.env.now();
     const mac = sendableMac(route.iface.ndp, route.nextHop, now);
-    if (mac !== undefined) return this.stack.transmit(route.iface, mac, ETHERTYPE_IPV6, packet);
+    if (mac !== undefined) return this.link.transmit(route.iface, mac, ETHERTYPE_IPV6, packet);
     // NDP may queue it until the neighbour answers: hold a compact copy, not a slab.
     this.ndpEvent(route.iface, {
       kind: 'resolve',
@@ -384,11 +367,11 @@ export class Ipv6Layer {
     const [state, outputs] = ndpStep(iface.ndp, event);
     iface.ndp = state;
     for (const o of outputs) this.ndpOutput(iface, o);
-    this.stack.rearm();
+    this.env.rearm();
   }
 
   private ndpOutput(iface: Interface, o: NdpOutput): void {
-    const stack = this.stack;
+    const env = this.env;
     switch (o.kind) {
       case 'send': {
         const route: Ipv6Route = { iface, src: o.src, dst: o.dst, nextHop: o.dst };
@@ -406,30 +389,30 @@ export class Ipv6Layer {
           },
           packet,
         );
-        stack.counters.inc(`icmpv6/out-${o.message.kind}`);
-        stack.transmit(iface, o.dstMac, ETHERTYPE_IPV6, packet);
+        env.counters.inc(`icmpv6/out-${o.message.kind}`);
+        this.link.transmit(iface, o.dstMac, ETHERTYPE_IPV6, packet);
         break;
       }
       case 'transmit':
-        stack.transmit(iface, o.mac, ETHERTYPE_IPV6, o.packet);
+        this.link.transmit(iface, o.mac, ETHERTYPE_IPV6, o.packet);
         break;
       case 'dropped':
-        stack.drop(`ndp/${o.reason}`);
+        env.drop(`ndp/${o.reason}`);
         break;
       case 'unreachable':
-        stack.counters.inc('ndp/unreachable', o.packets.length);
-        stack.logEvent(`${iface.name}: ${ipv6ToString(o.addr)} unreachable (no neighbour advertisement)`);
+        env.counters.inc('ndp/unreachable', o.packets.length);
+        env.logEvent(`${iface.name}: ${ipv6ToString(o.addr)} unreachable (no neighbour advertisement)`);
         break;
       case 'address':
-        stack.logEvent(`${iface.name}: ${ipv6ToString(o.address)}/${o.prefixLen} ${o.state}`);
+        env.logEvent(`${iface.name}: ${ipv6ToString(o.address)}/${o.prefixLen} ${o.state}`);
         break;
       case 'dad-failed':
-        stack.logEvent(
+        env.logEvent(
           `${iface.name}: duplicate address ${ipv6ToString(o.address)} (also used by another node)`,
         );
         break;
       case 'conflict':
-        stack.logEvent(`${iface.name}: another node advertises our address ${ipv6ToString(o.address)}`);
+        env.logEvent(`${iface.name}: another node advertises our address ${ipv6ToString(o.address)}`);
         break;
       case 'join':
         iface.groups.add(ipv6Key(o.group));
@@ -438,13 +421,13 @@ export class Ipv6Layer {
         iface.groups.delete(ipv6Key(o.group));
         break;
       case 'router':
-        stack.logEvent(`${iface.name}: default router ${ipv6ToString(o.router)} ${o.state}`);
+        env.logEvent(`${iface.name}: default router ${ipv6ToString(o.router)} ${o.state}`);
         break;
       case 'prefix':
-        stack.logEvent(`${iface.name}: on-link prefix ${ipv6ToString(o.prefix)}/${o.prefixLen} ${o.state}`);
+        env.logEvent(`${iface.name}: on-link prefix ${ipv6ToString(o.prefix)}/${o.prefixLen} ${o.state}`);
         break;
       case 'mtu':
-        stack.logEvent(`${iface.name}: link MTU ${o.mtu} from a router advertisement`);
+        env.logEvent(`${iface.name}: link MTU ${o.mtu} from a router advertisement`);
         break;
     }
   }
@@ -456,7 +439,7 @@ export class Ipv6Layer {
     const body = new Uint8Array(opts.size ?? 56).map((_, i) => i & 0xff);
     return this.echoes.request(opts.timeoutMs ?? 1000, (seq) => {
       this.sendIcmp(route, { kind: 'echo-request', ident: this.echoes.ident, seq }, body);
-      this.stack.rearm();
+      this.env.rearm();
     });
   }
 
@@ -465,28 +448,24 @@ export class Ipv6Layer {
   }
 
   get reassemblyPeakBytes(): number {
-    return this.reassemblyPeak;
+    return this.reassembly.peakBytes;
   }
 
   deadline(): number {
-    let next = reassemblyDeadline(this.reassembly) ?? Number.POSITIVE_INFINITY;
-    for (const i of this.stack.interfaces)
+    let next = this.reassembly.deadline();
+    for (const i of this.interfaces)
       if (i.ipv6Enabled) next = Math.min(next, ndpDeadline(i.ndp) ?? Number.POSITIVE_INFINITY);
     return next;
   }
 
   tick(now: number): void {
-    for (const iface of this.stack.interfaces) {
+    for (const iface of this.interfaces) {
       if (!iface.ipv6Enabled) continue;
       const d = ndpDeadline(iface.ndp);
       if (d !== null && d <= now) this.ndpEvent(iface, { kind: 'tick', now });
     }
-    const d = reassemblyDeadline(this.reassembly);
-    if (d === undefined || d > now) return;
-    const [state, outputs] = reassemblyStep(this.reassembly, { kind: 'tick', now });
-    this.reassembly = state;
-    const iface = this.stack.interfaces[0]!;
-    for (const o of outputs) {
+    const iface = this.interfaces[0]!;
+    for (const o of this.reassembly.tick(now)) {
       // Only 'expired' reaches here; its quote carries the addresses the error goes back to.
       const src = (
         o.kind === 'expired' && o.header ? o.header.subarray(8, 24) : new Uint8Array(16)

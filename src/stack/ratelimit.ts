@@ -26,3 +26,11 @@ export class TokenBucket {
     return true;
   }
 }
+
+/**
+ * The ICMP and ICMPv6 error limit of each IP layer. Linux's icmp_ratelimit allows about one error
+ * per ms with a burst of 50; we are stricter.
+ */
+export function icmpErrorLimiter(now: number): TokenBucket {
+  return new TokenBucket(100, 50, now);
+}

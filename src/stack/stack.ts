@@ -5,8 +5,7 @@
  * a `VirtualScheduler` runs whole networks of stacks deterministically in one process.
  */
 import { type Ipv4Addr, ipv4Mask, type Mac, MAC_BROADCAST, macToString } from '../addr.js';
-import { type ArpOutput, arpConfig, arpDeadline, arpStep, initialArp, sendableMac } from '../arp/cache.js';
-import { type ArpRepr, emitArp, parseArp } from '../arp/wire.js';
+import { arpConfig, initialArp } from '../arp/cache.js';
 import { sharedSimdChecksum } from '../checksum/index.js';
 import { initialNdp, ndpConfig } from '../ipv6/ndp.js';
 import { IPV6_MIN_MTU } from '../ipv6/wire.js';
@@ -18,16 +17,19 @@ import {
   EthernetFrame,
   emitEthernet,
 } from '../ethernet/wire.js';
+import { IPPROTO_TCP, IPPROTO_UDP } from '../ipproto.js';
 import { Random } from '../random.js';
 import { errorKey, type WireError } from '../result.js';
-import { Counters } from './counters.js';
+import type { TcpConfig } from '../tcp/core/index.js';
+import { ArpLayer } from './arp.js';
+import { Counters, type StackCounter } from './counters.js';
 import { Interface, type InterfaceConfig } from './iface.js';
 import { Ipv4Layer } from './ipv4.js';
 import { Ipv6Layer } from './ipv6.js';
+import type { LinkOutput, StackEnv, TimedCore } from './layer.js';
 import { EventLog, type LogEvent } from './log.js';
-import { compactPacket, frameOf, LINK_HEADROOM } from './packet.js';
+import { frameOf } from './packet.js';
 import { ipv4Routes, ipv6Routes } from './routes.js';
-import type { TcpConfig } from '../tcp/core/index.js';
 import { TcpLayer } from './tcp.js';
 import { UdpLayer } from './udp.js';
 
@@ -47,7 +49,7 @@ export interface StackOptions {
   readonly tcp?: Partial<Omit<TcpConfig, 'secret'>>;
 }
 
-export class Stack {
+export class Stack implements StackEnv, LinkOutput {
   readonly scheduler: Scheduler;
   readonly counters = new Counters();
   readonly log: EventLog;
@@ -55,10 +57,13 @@ export class Stack {
   readonly routes4 = ipv4Routes();
   readonly routes6 = ipv6Routes();
   readonly random: Random;
+  readonly arp: ArpLayer;
   readonly ipv4: Ipv4Layer;
   readonly ipv6: Ipv6Layer;
   readonly udp: UdpLayer;
   readonly tcp: TcpLayer;
+  /** Every part with a pure core behind it, in the order the timer ticks them. */
+  private readonly timed: readonly TimedCore[];
   private timer: TimerId | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
   private closed = false;
@@ -69,10 +74,30 @@ export class Stack {
     this.scheduler = opts.scheduler;
     this.random = new Random(opts.seed ?? 1);
     this.log = new EventLog(256, opts.onLog);
-    this.ipv4 = new Ipv4Layer(this);
-    this.ipv6 = new Ipv6Layer(this);
-    this.udp = new UdpLayer(this);
-    this.tcp = new TcpLayer(this, opts.tcp ?? {});
+    this.arp = new ArpLayer(this, this.interfaces, this, (p) => this.ipv4.hostUnreachable(p));
+    this.ipv4 = new Ipv4Layer(this, this.interfaces, this.routes4, this.arp);
+    this.ipv6 = new Ipv6Layer(this, this.interfaces, this.routes6, this);
+    this.udp = new UdpLayer(this, this.ipv4, this.ipv6);
+    const largestMtu = () => Math.max(576, ...this.interfaces.map((i) => i.mtu));
+    this.tcp = new TcpLayer(this, this.ipv4, this.ipv6, largestMtu, opts.tcp ?? {});
+    // TCP answers every segment itself (a RST for a closed port); UDP leaves that to ICMP.
+    const tcp = this.tcp;
+    const udp = this.udp;
+    this.ipv4.protocols.set(IPPROTO_TCP, {
+      input: (d, p) => {
+        tcp.input4(d, p);
+        return true;
+      },
+    });
+    this.ipv4.protocols.set(IPPROTO_UDP, { input: (d, p) => udp.input4(d, p) });
+    this.ipv6.protocols.set(IPPROTO_TCP, {
+      input: (d, p) => {
+        tcp.input6(d, p);
+        return true;
+      },
+    });
+    this.ipv6.protocols.set(IPPROTO_UDP, { input: (d, p) => udp.input6(d, p) });
+    this.timed = [this.arp, this.ipv4, this.ipv6, this.tcp];
   }
 
   now(): number {
@@ -83,9 +108,10 @@ export class Stack {
     this.log.add(this.now(), message);
   }
 
-  /** Counts a drop under its `layer/kind` key. */
-  drop(error: WireError | string): void {
-    this.counters.inc(typeof error === 'string' ? error : errorKey(error));
+  /** Counts a drop: a parse error under its `layer/kind` key, or a driver reason. */
+  drop(reason: WireError | StackCounter): void {
+    if (typeof reason === 'string') this.counters.inc(reason);
+    else this.counters.add(errorKey(reason));
   }
 
   addInterface(cfg: InterfaceConfig): Interface {
@@ -127,7 +153,7 @@ export class Stack {
       this.routes6.add({ prefix: new Uint8Array(16), prefixLen: 0, gateway: cfg.gateway6, iface: index });
     cfg.link.onFrame((frame) => this.receive(iface, frame));
     this.logEvent(`${iface.name}: up, mac ${macToString(mac)}, mtu ${iface.mtu}`);
-    if (ipv4.length > 0) this.arpEvent(iface, { kind: 'start', now });
+    if (ipv4.length > 0) this.arp.event(iface, { kind: 'start', now });
     if (iface.ipv6Enabled) this.ipv6.ndpEvent(iface, { kind: 'start', now });
     return iface;
   }
@@ -145,7 +171,7 @@ export class Stack {
     if (f.vlans.length > 0) return this.drop('ethernet/vlan-unsupported');
     switch (f.ethertype) {
       case ETHERTYPE_ARP:
-        this.arpInput(iface, f.payload, f.src);
+        this.arp.input(iface, f.payload, f.src);
         break;
       case ETHERTYPE_IPV4:
         this.ipv4.input(iface, f.payload, dst !== iface.mac);
@@ -165,62 +191,6 @@ export class Stack {
     return top === 0x3333 || Math.floor(dst / 0x100_0000) === 0x01005e;
   }
 
-  private arpInput(iface: Interface, bytes: Uint8Array, frameSrc: Mac): void {
-    const r = parseArp(bytes);
-    if (!r.ok) return this.drop(r.error);
-    // ARP has no checksum: a sender address that disagrees with the frame's source is damaged (or
-    // forged) and would poison the cache for a minute, so it is not believed.
-    if (r.value.senderMac !== frameSrc) return this.drop('arp/sender-mac-mismatch');
-    this.counters.inc('arp/received');
-    this.arpEvent(iface, { kind: 'received', now: this.now(), repr: r.value });
-  }
-
-  private arpEvent(iface: Interface, event: Parameters<typeof arpStep>[1]): void {
-    const [state, outputs] = arpStep(iface.arp, event);
-    iface.arp = state;
-    for (const o of outputs) this.arpOutput(iface, o);
-  }
-
-  private arpOutput(iface: Interface, o: ArpOutput): void {
-    switch (o.kind) {
-      case 'send-arp':
-        this.sendArp(iface, o.repr, o.dstMac);
-        break;
-      case 'transmit':
-        this.transmit(iface, o.mac, ETHERTYPE_IPV4, o.packet);
-        break;
-      case 'dropped':
-        this.drop(`arp/${o.reason}`);
-        break;
-      case 'unreachable':
-        this.counters.inc('arp/unreachable', o.packets.length);
-        for (const p of o.packets) this.ipv4.hostUnreachable(p);
-        break;
-      case 'conflict':
-        this.logEvent(
-          `${iface.name}: address conflict: ${macToString(o.mac)} claims an address of ours${o.defended ? ' (defended)' : ''}`,
-        );
-        break;
-    }
-  }
-
-  private sendArp(iface: Interface, repr: ArpRepr, dstMac: Mac): void {
-    const frame = new Uint8Array(LINK_HEADROOM + 28);
-    emitArp(repr, frame.subarray(LINK_HEADROOM));
-    emitEthernet({ dst: dstMac, src: iface.mac, vlans: [], ethertype: ETHERTYPE_ARP }, frame);
-    this.sendFrame(iface, frame);
-  }
-
-  /** Hands an IPv4 packet (made by `newPacket`) to ARP for the next hop `nextHop`. */
-  resolveAndSend4(iface: Interface, nextHop: Ipv4Addr, packet: Uint8Array, broadcast: boolean): void {
-    if (broadcast) return this.transmit(iface, MAC_BROADCAST, ETHERTYPE_IPV4, packet);
-    const mac = sendableMac(iface.arp, nextHop);
-    if (mac !== undefined) return this.transmit(iface, mac, ETHERTYPE_IPV4, packet);
-    // ARP may queue it until the neighbour answers: hold a compact copy, not a slab.
-    this.arpEvent(iface, { kind: 'resolve', now: this.now(), ip: nextHop, packet: compactPacket(packet) });
-    this.rearm();
-  }
-
   /** Writes the Ethernet header in front of `packet` (made by `newPacket`) and sends the frame. */
   transmit(iface: Interface, dstMac: Mac, ethertype: number, packet: Uint8Array): void {
     const frame = frameOf(packet);
@@ -228,7 +198,7 @@ export class Stack {
     this.sendFrame(iface, frame);
   }
 
-  private sendFrame(iface: Interface, frame: Uint8Array): void {
+  sendFrame(iface: Interface, frame: Uint8Array): void {
     this.counters.inc('ethernet/sent');
     iface.link.send(frame);
   }
@@ -236,13 +206,8 @@ export class Stack {
   /** Arms the one timer at the earliest deadline of every core. Called after every event. */
   rearm(): void {
     if (this.closed) return;
-    let next = Math.min(
-      this.ipv4.deadline() ?? Number.POSITIVE_INFINITY,
-      this.ipv6.deadline(),
-      this.tcp.deadline(),
-    );
-    for (const iface of this.interfaces)
-      next = Math.min(next, arpDeadline(iface.arp) ?? Number.POSITIVE_INFINITY);
+    let next = Number.POSITIVE_INFINITY;
+    for (const core of this.timed) next = Math.min(next, core.deadline());
     // A timer armed earlier than needed is left alone: it fires, finds nothing due and re-arms. Moving
     // it on every packet (each ACK pushes the retransmit deadline later) cost a heap update per packet.
     if (next >= this.timerAt) return;
@@ -257,13 +222,7 @@ export class Stack {
     this.timer = undefined;
     this.timerAt = Number.POSITIVE_INFINITY;
     const now = this.now();
-    for (const iface of this.interfaces) {
-      const d = arpDeadline(iface.arp);
-      if (d !== null && d <= now) this.arpEvent(iface, { kind: 'tick', now });
-    }
-    this.ipv4.tick(now);
-    this.ipv6.tick(now);
-    this.tcp.tick(now);
+    for (const core of this.timed) core.tick(now);
     this.rearm();
   }
 

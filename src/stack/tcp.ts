@@ -38,9 +38,9 @@ import {
 } from '../tcp/core/index.js';
 import { digestStep, encodeTraceLine } from '../tcp/core/trace.js';
 import { emitTcp, parseTcp, tcpHeaderLen } from '../tcp/wire.js';
-import type { Ipv4Datagram } from './ipv4.js';
-import type { Ipv6Datagram } from './ipv6.js';
-import type { Stack } from './stack.js';
+import type { Ipv4Datagram, Ipv4Layer } from './ipv4.js';
+import type { Ipv6Datagram, Ipv6Layer } from './ipv6.js';
+import type { StackEnv, TimedCore } from './layer.js';
 
 function isV6(a: IpAddr): a is Ipv6Addr {
   return typeof a !== 'number';
@@ -72,7 +72,7 @@ export interface TcpConnectOptions {
   readonly noDelay?: boolean;
 }
 
-export class TcpLayer {
+export class TcpLayer implements TimedCore {
   private core: TcpStack | undefined;
   /** Receives every trace line (the start, then each step) when set: see src/tcp/core/trace.ts. */
   trace: ((line: string) => void) | undefined;
@@ -80,18 +80,22 @@ export class TcpLayer {
   private readonly servers = new Map<number, TcpServer>();
 
   constructor(
-    private readonly stack: Stack,
+    private readonly env: StackEnv,
+    private readonly ip4: Pick<Ipv4Layer, 'route' | 'send'>,
+    private readonly ip6: Pick<Ipv6Layer, 'route' | 'send'>,
+    /** The largest interface MTU: the MSS to advertise follows it. */
+    private readonly largestMtu: () => number,
     private readonly settings: Partial<Omit<TcpConfig, 'secret'>>,
   ) {}
 
   /** The core is made on first use, when the interfaces (and so the MSS to advertise) are known. */
   private get state(): TcpStack {
     if (!this.core) {
-      const mtu = Math.max(576, ...this.stack.interfaces.map((i) => i.mtu));
+      const mtu = this.largestMtu();
       const secret = new Uint8Array(16);
-      for (let i = 0; i < 16; i += 4) new DataView(secret.buffer).setUint32(i, this.stack.random.next());
+      for (let i = 0; i < 16; i += 4) new DataView(secret.buffer).setUint32(i, this.env.random.next());
       const config = tcpConfig(secret, { mss4: mtu - 40, mss6: mtu - 60, ...this.settings });
-      const now = this.stack.now();
+      const now = this.env.now();
       this.core = tcpInit(config, now);
       this.trace?.(encodeTraceLine({ kind: 'start', now, config }));
     }
@@ -118,12 +122,12 @@ export class TcpLayer {
       if (o.kind === 'segment') this.transmit(o);
       else this.notify(o);
     }
-    this.stack.rearm();
+    this.env.rearm();
     return r.reply;
   }
 
   private transmit(seg: SegmentOut): void {
-    const stack = this.stack;
+    const env = this.env;
     const hl = tcpHeaderLen(seg.repr);
     const write = (ph: PseudoHeader) => (buf: Uint8Array) => {
       let off = hl;
@@ -134,9 +138,9 @@ export class TcpLayer {
       emitTcp(seg.repr, buf, ph);
     };
     if (isV6(seg.dst)) {
-      const route = stack.ipv6.route(seg.dst, seg.src as Ipv6Addr);
-      if (!route) return stack.drop('tcp/no-route');
-      stack.ipv6.send(
+      const route = this.ip6.route(seg.dst, seg.src as Ipv6Addr);
+      if (!route) return env.drop('tcp/no-route');
+      this.ip6.send(
         route,
         IPPROTO_TCP,
         hl + seg.payloadLen,
@@ -144,10 +148,10 @@ export class TcpLayer {
       );
       return;
     }
-    const route = stack.ipv4.route(seg.dst as Ipv4Addr, seg.src as Ipv4Addr);
-    if (!route) return stack.drop('tcp/no-route');
+    const route = this.ip4.route(seg.dst as Ipv4Addr, seg.src as Ipv4Addr);
+    if (!route) return env.drop('tcp/no-route');
     // RFC 1191 §3: TCP sets DF so that the path MTU is learned rather than fragments sent.
-    stack.ipv4.send(
+    this.ip4.send(
       route,
       IPPROTO_TCP,
       hl + seg.payloadLen,
@@ -164,7 +168,7 @@ export class TcpLayer {
       const socket = new TcpSocket(this, n.flow, n.local, n.localPort, n.remote, n.remotePort);
       this.sockets.set(n.flow, socket);
       if (server) server.emit('connection', socket);
-      else this.step({ kind: 'abort', now: this.stack.now(), flow: n.flow });
+      else this.step({ kind: 'abort', now: this.env.now(), flow: n.flow });
       return;
     }
     const socket = this.sockets.get(n.flow);
@@ -191,11 +195,11 @@ export class TcpLayer {
 
   input4(d: Ipv4Datagram, bytes: Uint8Array): void {
     const r = parseTcp(bytes, { version: 4, src: d.src, dst: d.dst });
-    if (!r.ok) return this.stack.drop(r.error);
-    if (d.broadcast) return this.stack.drop('tcp/broadcast');
+    if (!r.ok) return this.env.drop(r.error);
+    if (d.broadcast) return this.env.drop('tcp/broadcast');
     this.step({
       kind: 'segment',
-      now: this.stack.now(),
+      now: this.env.now(),
       src: d.src,
       dst: d.dst,
       repr: r.value.repr,
@@ -205,14 +209,14 @@ export class TcpLayer {
 
   input6(d: Ipv6Datagram, bytes: Uint8Array): void {
     const r = parseTcp(bytes, { version: 6, src: d.src, dst: d.dst });
-    if (!r.ok) return this.stack.drop(r.error);
-    if (d.multicast) return this.stack.drop('tcp/multicast');
+    if (!r.ok) return this.env.drop(r.error);
+    if (d.multicast) return this.env.drop('tcp/multicast');
     // The core keeps the addresses of a connection: copy them out of the frame buffer.
     const src = Uint8Array.from(d.src) as Ipv6Addr;
     const dst = Uint8Array.from(d.dst) as Ipv6Addr;
     this.step({
       kind: 'segment',
-      now: this.stack.now(),
+      now: this.env.now(),
       src,
       dst,
       repr: r.value.repr,
@@ -241,7 +245,7 @@ export class TcpLayer {
     const addr = host === undefined || host === '::' || host === '0.0.0.0' ? undefined : parseAddr(host);
     const r = this.step({
       kind: 'listen',
-      now: this.stack.now(),
+      now: this.env.now(),
       port,
       ...(addr === undefined ? {} : { addr }),
     });
@@ -255,7 +259,7 @@ export class TcpLayer {
   /** @internal used by TcpServer */
   unlisten(port: number): void {
     this.servers.delete(port);
-    this.step({ kind: 'unlisten', now: this.stack.now(), port });
+    this.step({ kind: 'unlisten', now: this.env.now(), port });
   }
 
   /** Like `net.connect`: the socket emits 'connect' once established. */
@@ -263,7 +267,7 @@ export class TcpLayer {
     const remote = parseAddr(opts.host);
     const socket = new TcpSocket(this, '', undefined, 0, remote, opts.port);
     if (onConnect) socket.once('connect', onConnect);
-    const route = isV6(remote) ? this.stack.ipv6.route(remote) : this.stack.ipv4.route(remote as Ipv4Addr);
+    const route = isV6(remote) ? this.ip6.route(remote) : this.ip4.route(remote as Ipv4Addr);
     const local = opts.localAddress !== undefined ? parseAddr(opts.localAddress) : route?.src;
     if (local === undefined) {
       process.nextTick(() =>
@@ -273,7 +277,7 @@ export class TcpLayer {
     }
     const r = this.step({
       kind: 'connect',
-      now: this.stack.now(),
+      now: this.env.now(),
       params: {
         local,
         remote,
@@ -298,11 +302,11 @@ export class TcpLayer {
   }
 
   get now(): number {
-    return this.stack.now();
+    return this.env.now();
   }
 
   get scheduler(): Scheduler {
-    return this.stack.scheduler;
+    return this.env.scheduler;
   }
 
   closeAll(): void {

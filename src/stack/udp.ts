@@ -8,9 +8,9 @@ import { ipv4ToString, ipv6ToString, parseIpv4Addr, parseIpv6Addr } from '../add
 import { IPPROTO_UDP } from '../ipproto.js';
 import type { PseudoHeader } from '../checksum/index.js';
 import { emitUdp, parseUdp, UDP_HEADER_LEN } from '../udp/wire.js';
-import type { Ipv4Datagram } from './ipv4.js';
-import type { Ipv6Datagram } from './ipv6.js';
-import type { Stack } from './stack.js';
+import type { Ipv4Datagram, Ipv4Layer } from './ipv4.js';
+import type { Ipv6Datagram, Ipv6Layer } from './ipv6.js';
+import type { StackEnv } from './layer.js';
 
 export interface RemoteInfo {
   readonly address: string;
@@ -72,7 +72,11 @@ export class UdpLayer {
   /** Sockets by local port; a port has one wildcard socket or several bound to distinct addresses. */
   private readonly sockets = new Map<number, UdpSocket[]>();
 
-  constructor(private readonly stack: Stack) {}
+  constructor(
+    private readonly env: StackEnv,
+    private readonly ip4: Pick<Ipv4Layer, 'route' | 'send'>,
+    private readonly ip6: Pick<Ipv6Layer, 'route' | 'send'>,
+  ) {}
 
   /** Binds a socket; port 0 picks an ephemeral port. Throws EADDRINUSE like Node's dgram. */
   bind(port = 0, address?: string): UdpSocket {
@@ -97,7 +101,7 @@ export class UdpLayer {
 
   private ephemeralPort(): number {
     // RFC 6056 §3.3.1 (algorithm 1): a random start, then the next free port.
-    const start = this.stack.random.int(EPHEMERAL_COUNT);
+    const start = this.env.random.int(EPHEMERAL_COUNT);
     for (let i = 0; i < EPHEMERAL_COUNT; i++) {
       const p = EPHEMERAL_FIRST + ((start + i) % EPHEMERAL_COUNT);
       if (!this.sockets.has(p)) return p;
@@ -116,7 +120,7 @@ export class UdpLayer {
   }
 
   send(socket: UdpSocket, payload: Uint8Array, address: string, dstPort: number): boolean {
-    const stack = this.stack;
+    const env = this.env;
     const header = { srcPort: socket.port, dstPort };
     const write = (ph: PseudoHeader) => (buf: Uint8Array) => {
       buf.set(payload, UDP_HEADER_LEN);
@@ -125,10 +129,10 @@ export class UdpLayer {
     const v4 = parseIpv4Addr(address);
     if (v4 !== undefined) {
       const bound = socket.localAddress === undefined ? undefined : parseIpv4Addr(socket.localAddress);
-      const route = payload.length <= MAX_PAYLOAD_V4 ? stack.ipv4.route(v4, bound) : undefined;
+      const route = payload.length <= MAX_PAYLOAD_V4 ? this.ip4.route(v4, bound) : undefined;
       if (!route) return this.unsent('udp/no-route');
-      stack.counters.inc('udp/sent');
-      return stack.ipv4.send(
+      env.counters.inc('udp/sent');
+      return this.ip4.send(
         route,
         IPPROTO_UDP,
         UDP_HEADER_LEN + payload.length,
@@ -138,10 +142,10 @@ export class UdpLayer {
     const v6 = parseIpv6Addr(address);
     if (v6 === undefined) throw new TypeError(`not an IP address: ${address}`);
     const bound = socket.localAddress === undefined ? undefined : parseIpv6Addr(socket.localAddress);
-    const route = payload.length <= MAX_PAYLOAD_V6 ? stack.ipv6.route(v6, bound) : undefined;
+    const route = payload.length <= MAX_PAYLOAD_V6 ? this.ip6.route(v6, bound) : undefined;
     if (!route) return this.unsent('udp/no-route');
-    stack.counters.inc('udp/sent');
-    return stack.ipv6.send(
+    env.counters.inc('udp/sent');
+    return this.ip6.send(
       route,
       IPPROTO_UDP,
       UDP_HEADER_LEN + payload.length,
@@ -149,8 +153,8 @@ export class UdpLayer {
     );
   }
 
-  private unsent(reason: string): false {
-    this.stack.drop(reason);
+  private unsent(reason: 'udp/no-route'): false {
+    this.env.drop(reason);
     return false;
   }
 
@@ -183,10 +187,10 @@ export class UdpLayer {
     to: string,
     family: 'IPv4' | 'IPv6',
   ): boolean {
-    const stack = this.stack;
+    const env = this.env;
     const r = parseUdp(bytes, ph);
     if (!r.ok) {
-      stack.drop(r.error);
+      env.drop(r.error);
       return true; // A malformed datagram is dropped silently, not answered.
     }
     const { repr, payload } = r.value;
@@ -194,10 +198,10 @@ export class UdpLayer {
     const socket =
       list?.find((s) => s.localAddress === to) ?? list?.find((s) => s.localAddress === undefined);
     if (!socket) {
-      stack.counters.inc('udp/no-socket');
+      env.counters.inc('udp/no-socket');
       return false;
     }
-    stack.counters.inc('udp/received');
+    env.counters.inc('udp/received');
     // The frame buffer is reused after this call: the message is a copy, as Node's dgram gives.
     const msg = Buffer.from(payload);
     socket.emit('message', msg, { address: from, family, port: repr.srcPort, size: msg.length });
