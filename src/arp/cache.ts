@@ -279,6 +279,16 @@ export function sendableMac(state: ArpState, ip: Ipv4Addr): Mac | undefined {
   return undefined;
 }
 
+/**
+ * Whether a `resolve` event for `ip` gives its packet straight back in a `transmit` output (a
+ * reachable or probed entry) rather than queueing it: a router may then hand over a view of a
+ * received frame, which the core does not keep.
+ */
+export function transmitsAtOnce(state: ArpState, ip: Ipv4Addr): boolean {
+  const e = state.entries.get(ip);
+  return e !== undefined && (e.state === 'reachable' || e.state === 'probe');
+}
+
 export function arpStep(state: ArpState, event: ArpEvent): [ArpState, readonly ArpOutput[]] {
   const d = new Draft(state, event.now);
   switch (event.kind) {

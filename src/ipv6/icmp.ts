@@ -26,7 +26,14 @@ import { type Ipv6Addr, type Mac, readIpv6, readMac, writeMac } from '../addr.js
 import { setU16, setU32, u16, u32 } from '../bytes.js';
 import { finish, type PseudoHeader, pseudoHeaderV6, sum16, verifies } from '../checksum/index.js';
 import { malformed, ok, type Result } from '../result.js';
-import { IPPROTO_ICMPV6 } from '../ipproto.js';
+import {
+  IPPROTO_AH,
+  IPPROTO_DSTOPTS,
+  IPPROTO_FRAGMENT,
+  IPPROTO_HOPOPTS,
+  IPPROTO_ICMPV6,
+  IPPROTO_ROUTING,
+} from '../ipproto.js';
 
 export const ICMPV6_DEST_UNREACHABLE = 1;
 export const ICMPV6_PACKET_TOO_BIG = 2;
@@ -62,6 +69,8 @@ export const NDP_OPT_TARGET_LINK_ADDR = 2;
 export const NDP_OPT_PREFIX_INFO = 3;
 export const NDP_OPT_REDIRECTED_HEADER = 4;
 export const NDP_OPT_MTU = 5;
+/** RFC 8106 §5.1: Recursive DNS Server option. */
+export const NDP_OPT_RDNSS = 25;
 
 const TYPE = 0;
 const CODE = 1;
@@ -74,6 +83,8 @@ const RA_LEN = 16;
 const NS_NA_LEN = 24;
 const REDIRECT_LEN = 40;
 const PREFIX_INFO_LEN = 32;
+/** RFC 8106 §5.1: type, length, reserved (2), lifetime (4), then 16 octets per address. */
+const RDNSS_HEADER_LEN = 8;
 
 /** Maximum NDP option length: the Length field is 8 bits of 8-octet units. */
 const MAX_OPTION_LEN = 255 * 8;
@@ -94,6 +105,11 @@ export type NdpOption =
       readonly prefix: Ipv6Addr;
     }
   | { readonly kind: 'mtu'; readonly mtu: number }
+  /**
+   * RFC 8106 §5.1 Recursive DNS Servers: `lifetime` in seconds (0xffffffff is infinity, 0 means
+   * "no longer used"), one or more addresses. Unicast-ness (§5.3.1) is the consumer's check.
+   */
+  | { readonly kind: 'rdnss'; readonly lifetime: number; readonly addresses: readonly Ipv6Addr[] }
   /** IP header + data of the redirected packet, with the option's padding (RFC 4861 §4.6.3). */
   | { readonly kind: 'redirected-header'; readonly data: Uint8Array }
   /** An option we do not interpret; RFC 4861 §4.6: receivers "MUST skip the option". */
@@ -241,6 +257,17 @@ export function parseNdpOptions(bytes: Uint8Array): Result<NdpOption[]> {
         if (len !== 8) return malformed('ndp', 'bad-mtu-length');
         options.push({ kind: 'mtu', mtu: u32(body, 2) });
         break;
+      case NDP_OPT_RDNSS: {
+        // RFC 8106 §5.3.1: valid when "the value of the Length field ... is greater than or equal to
+        // the minimum value (3) and satisfies the requirement that (Length - 1) % 2 == 0". Stricter
+        // than "discard the options": the message is malformed, like every mis-sized option here.
+        const units = len / 8;
+        if (units < 3 || units % 2 === 0) return malformed('ndp', 'bad-rdnss-length');
+        const addresses: Ipv6Addr[] = [];
+        for (let a = RDNSS_HEADER_LEN - 2; a < body.length; a += 16) addresses.push(readIpv6(body, a));
+        options.push({ kind: 'rdnss', lifetime: u32(body, 2), addresses });
+        break;
+      }
       case NDP_OPT_REDIRECTED_HEADER:
         // RFC 4861 §4.6.3: six reserved octets, then the redirected packet.
         options.push({ kind: 'redirected-header', data: body.subarray(6) });
@@ -261,6 +288,8 @@ function ndpOptionLen(o: NdpOption): number {
       return 8;
     case 'prefix-info':
       return PREFIX_INFO_LEN;
+    case 'rdnss':
+      return RDNSS_HEADER_LEN + 16 * o.addresses.length;
     case 'redirected-header':
       return (8 + o.data.length + 7) & ~7;
     case 'unknown':
@@ -303,6 +332,13 @@ export function emitNdpOptions(options: readonly NdpOption[], buf: Uint8Array): 
       case 'mtu':
         buf[p] = NDP_OPT_MTU;
         setU32(buf, p + 4, o.mtu);
+        break;
+      case 'rdnss':
+        // RFC 8106 §5.1: "one or more 128-bit IPv6 addresses".
+        if (o.addresses.length === 0) throw new RangeError('emitNdpOptions: RDNSS without an address');
+        buf[p] = NDP_OPT_RDNSS;
+        setU32(buf, p + 4, o.lifetime);
+        for (let i = 0; i < o.addresses.length; i++) buf.set(o.addresses[i]!, p + RDNSS_HEADER_LEN + 16 * i);
         break;
       case 'redirected-header':
         buf[p] = NDP_OPT_REDIRECTED_HEADER;
@@ -541,4 +577,70 @@ export function emitIcmpv6(repr: Icmpv6Repr, buf: Uint8Array, ph: Ipv6PseudoHead
   const sum = sum16(buf, pseudoHeaderV6(ph.src, ph.dst, IPPROTO_ICMPV6, buf.length));
   setU16(buf, CHECKSUM, finish(sum));
   return len;
+}
+
+/**
+ * The upper-layer protocol of an IPv6 packet and its offset, found by skipping extension headers by
+ * their lengths (no option is interpreted). `undefined` when the chain runs past `end` or reaches a
+ * non-first fragment, where the upper-layer header is not in this packet.
+ */
+function upperLayerOf(packet: Uint8Array, end: number): { protocol: number; offset: number } | undefined {
+  let nh = packet[6]!;
+  let off = 40;
+  for (;;) {
+    switch (nh) {
+      case IPPROTO_HOPOPTS:
+      case IPPROTO_ROUTING:
+      case IPPROTO_DSTOPTS:
+        if (off + 2 > end) return undefined;
+        nh = packet[off]!;
+        off += (packet[off + 1]! + 1) * 8;
+        break;
+      case IPPROTO_AH:
+        // RFC 4302 §2.2: the AH Payload Length counts 32-bit words, minus 2.
+        if (off + 2 > end) return undefined;
+        nh = packet[off]!;
+        off += (packet[off + 1]! + 2) * 4;
+        break;
+      case IPPROTO_FRAGMENT:
+        if (off + 8 > end || (u16(packet, off + 2) & 0xfff8) !== 0) return undefined;
+        nh = packet[off]!;
+        off += 8;
+        break;
+      default:
+        return { protocol: nh, offset: off };
+    }
+  }
+}
+
+/**
+ * May `error` be sent about `packet` (an IPv6 packet as received)? RFC 4443 §2.4(e): not about an
+ * ICMPv6 error or a Redirect (e.1, e.2; the extension headers are skipped to find out, and an ICMPv6
+ * message too short to show its type is not answered, as Linux does); not about a packet to a
+ * multicast address or received as a link-layer multicast or broadcast (e.3-e.5), except a Packet
+ * Too Big and a Parameter Problem code 2 (an unrecognised option whose type says "send even to
+ * multicast", RFC 8200 §4.2); and not to a source that does not name one node (e.6): unspecified,
+ * multicast, or the loopback address (never valid on a link, RFC 4291 §2.5.3). Unlike IPv4, a
+ * non-first fragment may be answered. Pure; rate limiting (§2.4(f)) is the caller's.
+ */
+export function mayAnswerIcmpv6Error(packet: Uint8Array, error: Icmpv6Repr, linkMulticast = false): boolean {
+  if (packet.length < 40 || packet[0]! >>> 4 !== 6) return false;
+  const src = packet.subarray(8, 24);
+  if (src[0] === 0xff) return false;
+  let zeroPrefix = true;
+  for (let i = 0; i < 15; i++) if (src[i] !== 0) zeroPrefix = false;
+  if (zeroPrefix && (src[15] === 0 || src[15] === 1)) return false;
+  const toGroup = linkMulticast || packet[24] === 0xff;
+  const evenMulticast =
+    error.kind === 'packet-too-big' ||
+    (error.kind === 'parameter-problem' && error.code === PARAM_PROBLEM_OPTION);
+  if (toGroup && !evenMulticast) return false;
+  const end = Math.min(packet.length, 40 + u16(packet, 4));
+  const upper = upperLayerOf(packet, end);
+  if (upper?.protocol === IPPROTO_ICMPV6) {
+    if (upper.offset >= end) return false;
+    const type = packet[upper.offset]!;
+    if (isIcmpv6ErrorType(type) || type === ICMPV6_REDIRECT) return false;
+  }
+  return true;
 }

@@ -3,7 +3,7 @@
  */
 import { type Ipv4Addr, type Ipv6Addr, type Mac, ipv4Mask } from '../addr.js';
 import type { ArpState } from '../arp/cache.js';
-import type { NdpState } from '../ipv6/ndp.js';
+import type { NdpRouterOptions, NdpState } from '../ipv6/ndp.js';
 import type { Link } from '../link/link.js';
 
 export interface Ipv4Cidr {
@@ -33,6 +33,11 @@ export interface InterfaceConfig {
   readonly gateway6?: Ipv6Addr;
   /** IPv6 with a link-local address, DAD and router discovery (default true, as on Linux). */
   readonly ipv6Enabled?: boolean;
+  /**
+   * The IPv6 router role on this link (RFC 4861 §6.2): the Router flag, no autoconfiguration from
+   * other routers, and Router Advertisements when `advertise` is set.
+   */
+  readonly ndpRouter?: NdpRouterOptions;
 }
 
 export class Interface {

@@ -26,7 +26,7 @@ import type { IpOutput, SendOptions, StackEnv, TimedCore, UpperProtocol } from '
 import { newPacket } from './packet.js';
 import { icmpErrorLimiter, type TokenBucket } from './ratelimit.js';
 import { Reassembler } from './reassembler.js';
-import { ipv4InPrefix, type RouteTable } from './routes.js';
+import { ipv4InPrefix, type Routes } from './routes.js';
 
 /** Where a datagram to some destination goes. */
 export interface Ipv4Route {
@@ -72,7 +72,7 @@ export class Ipv4Layer implements IpOutput<Ipv4Addr, Ipv4Route>, TimedCore {
   constructor(
     private readonly env: StackEnv,
     private readonly interfaces: readonly Interface[],
-    private readonly routes: RouteTable<Ipv4Addr>,
+    private readonly routes: Routes<Ipv4Addr>,
     private readonly arp: Pick<ArpLayer, 'resolveAndSend'>,
   ) {
     this.ident = env.random.int(0x10000);
@@ -237,8 +237,10 @@ export class Ipv4Layer implements IpOutput<Ipv4Addr, Ipv4Route>, TimedCore {
    * forbids it: not about an ICMP error, a datagram to a broadcast or multicast address, a fragment
    * other than the first, or from a source that does not name a single host; rate-limited (§3.2.2 and
    * RFC 1812 §4.3.2.8).
+   * `from` picks the source address (a router answers from the interface the packet came in on);
+   * by default the destination the offending packet was sent to, when it is ours.
    */
-  sendError(offending: Uint8Array, toBroadcast: boolean, repr: Icmpv4Repr): void {
+  sendError(offending: Uint8Array, toBroadcast: boolean, repr: Icmpv4Repr, from?: Ipv4Addr): void {
     const env = this.env;
     if (toBroadcast) return;
     if (offending.length < 20) return;
@@ -251,7 +253,7 @@ export class Ipv4Layer implements IpOutput<Ipv4Addr, Ipv4Route>, TimedCore {
     const dst = readIpv4(offending, 16);
     if (src === 0 || src === IPV4_BROADCAST || isIpv4Multicast(src)) return;
     if (!this.icmpErrors.take(env.now())) return env.drop('icmpv4/error-rate-limited');
-    const route = this.route(src, this.isOurs(dst) ? dst : undefined);
+    const route = this.route(src, from ?? (this.isOurs(dst) ? dst : undefined));
     if (!route) return env.drop('ipv4/no-route');
     const quote = quoteDatagram(offending);
     env.counters.inc(`icmpv4/out-${repr.type}`);

@@ -37,7 +37,7 @@ import { compactPacket, newPacket } from './packet.js';
 import type { IpOutput, LinkOutput, SendOptions, StackEnv, TimedCore, UpperProtocol } from './layer.js';
 import { icmpErrorLimiter, type TokenBucket } from './ratelimit.js';
 import { Reassembler } from './reassembler.js';
-import type { RouteTable } from './routes.js';
+import type { Routes } from './routes.js';
 
 export interface Ipv6Route {
   readonly iface: Interface;
@@ -81,7 +81,7 @@ export class Ipv6Layer implements IpOutput<Ipv6Addr, Ipv6Route>, TimedCore {
   constructor(
     private readonly env: StackEnv,
     private readonly interfaces: readonly Interface[],
-    private readonly routes: RouteTable<Uint8Array>,
+    private readonly routes: Routes<Uint8Array>,
     private readonly link: LinkOutput,
   ) {
     this.ident = env.random.next();
@@ -273,15 +273,17 @@ export class Ipv6Layer implements IpOutput<Ipv6Addr, Ipv6Route>, TimedCore {
    * Sends an ICMPv6 error about `d` unless RFC 4443 §2.4(e) forbids it: never about an error message,
    * never to a multicast destination or link-layer multicast (except Packet Too Big and Parameter
    * Problem code 2: `evenMulticast`), never to an unspecified or multicast source; rate-limited (§2.4(f)).
+   * `from` picks the source address (a router answers from the interface the packet came in on);
+   * by default the destination the offending packet was sent to, when it is ours.
    */
-  sendError(d: Ipv6Datagram, repr: Icmpv6Repr, evenMulticast: boolean): void {
+  sendError(d: Ipv6Datagram, repr: Icmpv6Repr, evenMulticast: boolean, from?: Ipv6Addr): void {
     const env = this.env;
     const o = d.original;
     if (d.multicast && !evenMulticast) return;
     if (isIpv6Multicast(d.src) || d.src.every((b) => b === 0)) return;
     if (this.isAboutError(o)) return;
     if (!this.icmpErrors.take(env.now())) return env.drop('icmpv6/error-rate-limited');
-    const route = this.route(d.src, this.isOurs(d.dst) ? d.dst : undefined);
+    const route = this.route(d.src, from ?? (this.isOurs(d.dst) ? d.dst : undefined));
     if (!route) return env.drop('ipv6/no-route');
     env.counters.inc(`icmpv6/out-${repr.kind}`);
     this.sendIcmp(route, repr, o.subarray(0, Math.min(o.length, ERROR_QUOTE_MAX)));
@@ -324,7 +326,7 @@ export class Ipv6Layer implements IpOutput<Ipv6Addr, Ipv6Route>, TimedCore {
       write(packet.subarray(IPV6_HEADER_LEN));
       emitIpv6(repr, packet);
       env.counters.inc('ipv6/sent');
-      this.resolveAndSend(route, packet);
+      this.resolveAndSend(route.iface, route.nextHop, packet);
       return true;
     }
     const body = new Uint8Array(upperLen);
@@ -341,26 +343,22 @@ export class Ipv6Layer implements IpOutput<Ipv6Addr, Ipv6Route>, TimedCore {
       );
       emitIpv6({ ...repr, nextHeader: IPPROTO_FRAGMENT }, packet);
       env.counters.inc('ipv6/fragments-sent');
-      this.resolveAndSend(route, packet);
+      this.resolveAndSend(route.iface, route.nextHop, packet);
     }
     return true;
   }
 
-  private resolveAndSend(route: Ipv6Route, packet: Uint8Array): void {
-    if (isIpv6Multicast(route.nextHop)) {
-      this.link.transmit(route.iface, ipv6MulticastMac(route.nextHop), ETHERTYPE_IPV6, packet);
+  /** Sends an IPv6 packet (made by `newPacket`) to `nextHop` on `iface`, through NDP when unresolved. */
+  resolveAndSend(iface: Interface, nextHop: Ipv6Addr, packet: Uint8Array): void {
+    if (isIpv6Multicast(nextHop)) {
+      this.link.transmit(iface, ipv6MulticastMac(nextHop), ETHERTYPE_IPV6, packet);
       return;
     }
     const now = this.env.now();
-    const mac = sendableMac(route.iface.ndp, route.nextHop, now);
-    if (mac !== undefined) return this.link.transmit(route.iface, mac, ETHERTYPE_IPV6, packet);
+    const mac = sendableMac(iface.ndp, nextHop, now);
+    if (mac !== undefined) return this.link.transmit(iface, mac, ETHERTYPE_IPV6, packet);
     // NDP may queue it until the neighbour answers: hold a compact copy, not a slab.
-    this.ndpEvent(route.iface, {
-      kind: 'resolve',
-      now,
-      nextHop: route.nextHop,
-      packet: compactPacket(packet),
-    });
+    this.ndpEvent(iface, { kind: 'resolve', now, nextHop, packet: compactPacket(packet) });
   }
 
   ndpEvent(iface: Interface, event: NdpEvent): void {

@@ -69,3 +69,17 @@ export interface TimedCore {
   /** Ticks the core if its deadline has come. */
   tick(now: number): void;
 }
+
+/**
+ * The forwarding path of a router, between Ethernet and the IP layers' local input: it sees every
+ * IP packet unicast to one of our MACs first.
+ */
+export interface Forwarder {
+  /**
+   * An IPv4 packet (`packet`, the payload of `frame`) unicast to `iface`'s MAC. True when the
+   * forwarder took it (forwarded, answered or dropped); false when it is ours to deliver.
+   */
+  forward4(iface: Interface, frame: Uint8Array, packet: Uint8Array): boolean;
+  /** The same for IPv6. */
+  forward6(iface: Interface, frame: Uint8Array, packet: Uint8Array): boolean;
+}

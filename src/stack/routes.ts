@@ -13,7 +13,14 @@ export interface Route<A> {
   readonly iface: number;
 }
 
-export class RouteTable<A> {
+/** What the IP layers need of a routing table: the host's own (below) or a router's FIB. */
+export interface Routes<A> {
+  /** Adds or replaces the route for the same prefix; false when the table is full. */
+  add(route: Route<A>): boolean;
+  lookup(dst: A): Route<A> | undefined;
+}
+
+export class RouteTable<A> implements Routes<A> {
   /** Longest prefix first, so the first match wins. */
   private routes: Route<A>[] = [];
 

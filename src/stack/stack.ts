@@ -26,10 +26,10 @@ import { Counters, type StackCounter } from './counters.js';
 import { Interface, type InterfaceConfig } from './iface.js';
 import { Ipv4Layer } from './ipv4.js';
 import { Ipv6Layer } from './ipv6.js';
-import type { LinkOutput, StackEnv, TimedCore } from './layer.js';
+import type { Forwarder, LinkOutput, StackEnv, TimedCore } from './layer.js';
 import { EventLog, type LogEvent } from './log.js';
 import { frameOf } from './packet.js';
-import { ipv4Routes, ipv6Routes } from './routes.js';
+import { ipv4Routes, ipv6Routes, type Routes } from './routes.js';
 import { TcpLayer } from './tcp.js';
 import { UdpLayer } from './udp.js';
 
@@ -47,6 +47,10 @@ export interface StackOptions {
   readonly onLog?: (event: LogEvent) => void;
   /** TCP settings (buffer sizes, MSL, congestion control...) over the core's defaults. */
   readonly tcp?: Partial<Omit<TcpConfig, 'secret'>>;
+  /** A router's forwarding path: sees IP packets unicast to us before local delivery. */
+  readonly forwarder?: Forwarder;
+  /** Routing tables to use instead of the host's own (a router passes its FIB). */
+  readonly routes?: { readonly v4: Routes<Ipv4Addr>; readonly v6: Routes<Uint8Array> };
 }
 
 export class Stack implements StackEnv, LinkOutput {
@@ -54,8 +58,8 @@ export class Stack implements StackEnv, LinkOutput {
   readonly counters = new Counters();
   readonly log: EventLog;
   readonly interfaces: Interface[] = [];
-  readonly routes4 = ipv4Routes();
-  readonly routes6 = ipv6Routes();
+  readonly routes4: Routes<Ipv4Addr>;
+  readonly routes6: Routes<Uint8Array>;
   readonly random: Random;
   readonly arp: ArpLayer;
   readonly ipv4: Ipv4Layer;
@@ -64,6 +68,7 @@ export class Stack implements StackEnv, LinkOutput {
   readonly tcp: TcpLayer;
   /** Every part with a pure core behind it, in the order the timer ticks them. */
   private readonly timed: readonly TimedCore[];
+  private readonly forwarder: Forwarder | undefined;
   private timer: TimerId | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
   private closed = false;
@@ -74,6 +79,9 @@ export class Stack implements StackEnv, LinkOutput {
     this.scheduler = opts.scheduler;
     this.random = new Random(opts.seed ?? 1);
     this.log = new EventLog(256, opts.onLog);
+    this.forwarder = opts.forwarder;
+    this.routes4 = opts.routes?.v4 ?? ipv4Routes();
+    this.routes6 = opts.routes?.v6 ?? ipv6Routes();
     this.arp = new ArpLayer(this, this.interfaces, this, (p) => this.ipv4.hostUnreachable(p));
     this.ipv4 = new Ipv4Layer(this, this.interfaces, this.routes4, this.arp);
     this.ipv6 = new Ipv6Layer(this, this.interfaces, this.routes6, this);
@@ -134,7 +142,12 @@ export class Stack implements StackEnv, LinkOutput {
     // RFC 8200 §5: IPv6 needs a link MTU of at least 1280; below it the interface is IPv4 only.
     const ipv6Enabled = (cfg.ipv6Enabled ?? true) && mtu >= IPV6_MIN_MTU;
     const ndp = initialNdp(
-      ndpConfig(mac, { mtu: Math.max(mtu, IPV6_MIN_MTU), staticAddresses: ipv6, ...PENDING }),
+      ndpConfig(mac, {
+        mtu: Math.max(mtu, IPV6_MIN_MTU),
+        staticAddresses: ipv6,
+        ...PENDING,
+        ...(cfg.ndpRouter === undefined ? {} : { router: cfg.ndpRouter }),
+      }),
       now,
       this.random.next(),
     );
@@ -174,9 +187,11 @@ export class Stack implements StackEnv, LinkOutput {
         this.arp.input(iface, f.payload, f.src);
         break;
       case ETHERTYPE_IPV4:
+        if (dst === iface.mac && this.forwarder?.forward4(iface, frame, f.payload)) break;
         this.ipv4.input(iface, f.payload, dst !== iface.mac);
         break;
       case ETHERTYPE_IPV6:
+        if (dst === iface.mac && this.forwarder?.forward6(iface, frame, f.payload)) break;
         this.ipv6.input(iface, f.payload, f.src, dst !== iface.mac);
         break;
       default:
@@ -229,6 +244,9 @@ export class Stack implements StackEnv, LinkOutput {
   /** Stops timers and closes every link. */
   async close(): Promise<void> {
     if (this.closed) return;
+    // RFC 4861 §6.2.5: an advertising interface says goodbye with a router lifetime of 0.
+    for (const iface of this.interfaces)
+      if (iface.ipv6Enabled) this.ipv6.ndpEvent(iface, { kind: 'stop', now: this.now() });
     this.closed = true;
     if (this.timer !== undefined) this.scheduler.cancel(this.timer);
     this.udp.closeAll();

@@ -530,6 +530,8 @@ function ndOptionTypeAndLength(o: NdpOption): [number, number] {
       return [4, 8 + o.data.length];
     case 'mtu':
       return [5, 8];
+    case 'rdnss':
+      return [25, 8 + 16 * o.addresses.length];
     case 'unknown':
       return [o.type, 2 + o.data.length];
   }

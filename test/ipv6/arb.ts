@@ -150,7 +150,7 @@ export const ndpOptionArb: fc.Arbitrary<NdpOption> = fc.oneof(
   }),
   fc.record({
     kind: fc.constant('unknown' as const),
-    type: fc.integer({ min: 0, max: 255 }).filter((t) => t < 1 || t > 5),
+    type: fc.integer({ min: 0, max: 255 }).filter((t) => (t < 1 || t > 5) && t !== 25),
     data: fc
       .integer({ min: 1, max: 3 })
       .chain((k) => fc.uint8Array({ minLength: 8 * k - 2, maxLength: 8 * k - 2 })),

@@ -15,7 +15,7 @@ import {
 } from '../../src/ipv6/icmp.js';
 import { Ipv6Packet } from '../../src/ipv6/wire.js';
 import { mutated, propOptions } from '../support/props.js';
-import { icmpv6MessageArb, ipv6PseudoHeaderArb, ndpOptionArb } from './arb.js';
+import { icmpv6MessageArb, ipv6AddrArb, ipv6PseudoHeaderArb, ndpOptionArb } from './arb.js';
 
 const hex = (...parts: string[]) => fromHex(parts.join(''));
 const addr = (s: string) => parseIpv6Addr(s)!;
@@ -379,6 +379,107 @@ describe('ICMPv6 properties', () => {
         else expect(['icmpv6', 'ndp']).toContain(r.error.layer);
       }),
       propOptions(500),
+    );
+  });
+});
+
+// ---- RDNSS (RFC 8106 §5.1) ----
+
+// Hand-assembled from the RFC 8106 §5.1 diagram (no Linux capture: the kernel does not send RAs):
+// fe80::1 to ff02::1, hop limit 64, router lifetime 1800, SLLAO 02:00:00:00:01:01, then RDNSS of
+// Length 5 with lifetime 1800 and 2001:db8::53, 2001:db8::35. tshark 4.0.17 dissects it as
+// "Recursive DNS Server 2001:db8::53 2001:db8::35", Lifetime 1800, checksum 0xb4ed correct.
+const RA_RDNSS = hex(
+  '6000000000403afffe800000000000000000000000000001ff020000000000000000000000000001',
+  '8600b4ed40000708000000000000000001010200000001011905000000000708',
+  '20010db8000000000000000000000053',
+  '20010db8000000000000000000000035',
+);
+const RA_RDNSS_REPR: Icmpv6Repr = {
+  kind: 'router-advertisement',
+  curHopLimit: 64,
+  managed: false,
+  other: false,
+  routerLifetime: 1800,
+  reachableTime: 0,
+  retransTimer: 0,
+  options: [
+    { kind: 'source-link-addr', mac: mac('02:00:00:00:01:01') },
+    { kind: 'rdnss', lifetime: 1800, addresses: [addr('2001:db8::53'), addr('2001:db8::35')] },
+  ],
+};
+/** The RA's fixed part followed by `options` (checksum stale: parse with `checksum: 'ignore'`). */
+const raWith = (options: string) => hex(toHex(RA_RDNSS.subarray(40, 56)), options);
+const rdnssArb = fc.record({
+  kind: fc.constant('rdnss' as const),
+  lifetime: fc.oneof(fc.constantFrom(0, 0xffff_ffff), fc.integer({ min: 0, max: 0xffff_ffff })),
+  addresses: fc.oneof(
+    { weight: 9, arbitrary: fc.array(ipv6AddrArb, { minLength: 1, maxLength: 8 }) },
+    { weight: 1, arbitrary: fc.array(ipv6AddrArb, { minLength: 127, maxLength: 127 }) },
+  ),
+});
+
+describe('RDNSS option (RFC 8106 §5.1, §5.3.1)', () => {
+  it('parses the servers and lifetime, the addresses aliasing the message', () => {
+    const r = parseIcmpv6(RA_RDNSS.subarray(40), pseudoHeader(RA_RDNSS));
+    if (!r.ok) throw new Error(r.error.kind);
+    expect(r.value.repr).toEqual(RA_RDNSS_REPR);
+    const o = r.value.repr.kind === 'router-advertisement' ? r.value.repr.options[1] : undefined;
+    expect(o?.kind === 'rdnss' && o.addresses[1]!.byteOffset).toBe(
+      RA_RDNSS.byteOffset + 40 + 16 + 8 + 8 + 16,
+    );
+  });
+
+  it('emits it byte for byte over a buffer pre-filled with 0xa5', () => {
+    const buf = new Uint8Array(RA_RDNSS.length - 40).fill(0xa5);
+    expect(emitIcmpv6(RA_RDNSS_REPR, buf, pseudoHeader(RA_RDNSS))).toBe(buf.length);
+    expect(toHex(buf)).toBe(toHex(RA_RDNSS.subarray(40)));
+  });
+
+  it.each([
+    ['Length 1 (no room for an address)', `1901${'00'.repeat(6)}`],
+    ['Length 2 (half an address)', `1902${'00'.repeat(14)}`],
+    ['Length 4 (even: one and a half addresses)', `1904${'00'.repeat(30)}`],
+    ['Length 6 (even)', `1906${'00'.repeat(46)}`],
+  ])('rejects %s as malformed, without throwing', (_name, option) => {
+    const r = parseIcmpv6(raWith(option), PH_NS, { checksum: 'ignore' });
+    expect(r).toEqual({
+      ok: false,
+      error: { layer: 'ndp', kind: 'bad-rdnss-length', severity: 'malformed' },
+    });
+  });
+
+  it('accepts the smallest (3) and largest odd Length (255, 127 servers)', () => {
+    for (const units of [3, 255]) {
+      const r = parseIcmpv6(
+        raWith(`19${units.toString(16).padStart(2, '0')}${'00'.repeat(units * 8 - 2)}`),
+        PH_NS,
+        {
+          checksum: 'ignore',
+        },
+      );
+      const o = r.ok && r.value.repr.kind === 'router-advertisement' ? r.value.repr.options[0] : undefined;
+      expect(o?.kind === 'rdnss' && o.addresses.length).toBe((units - 1) / 2);
+    }
+  });
+
+  it('refuses to emit an option without a server or over 127 servers (a caller bug)', () => {
+    const rdnss = (n: number) => [
+      { kind: 'rdnss' as const, lifetime: 1, addresses: Array(n).fill(addr('2001:db8::53')) },
+    ];
+    expect(() => emitNdpOptions(rdnss(0), new Uint8Array(8))).toThrow(RangeError);
+    expect(() => emitNdpOptions(rdnss(128), new Uint8Array(8 + 16 * 128))).toThrow(RangeError);
+    expect(emitNdpOptions(rdnss(127), new Uint8Array(2040))).toBe(2040);
+  });
+
+  it('round-trips among the other options', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(rdnssArb, ndpOptionArb), { maxLength: 5 }), (options) => {
+        const buf = new Uint8Array(ndpOptionsLen(options)).fill(0xa5);
+        expect(emitNdpOptions(options, buf)).toBe(buf.length);
+        expect(parseNdpOptions(buf)).toEqual({ ok: true, value: options });
+      }),
+      propOptions(),
     );
   });
 });

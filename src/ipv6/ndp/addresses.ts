@@ -24,6 +24,7 @@ import {
   sendMulticast,
   TWO_HOURS,
 } from './draft.js';
+import { startAdvertising } from './advertise.js';
 import { startRs } from './rs.js';
 import type { AddressEvent, AddressOrigin, NdpAddress } from './types.js';
 
@@ -83,7 +84,10 @@ export function startAddresses(d: Draft): void {
   }
   const now = findAddress(d.get('addresses'), ll.address);
   // With DAD off the link-local address is usable at once; §6.3.7 then wants the random delay for RS.
-  if (now !== undefined && isAssigned(now)) startRs(d, true);
+  if (now !== undefined && isAssigned(now)) {
+    startRs(d, true);
+    startAdvertising(d);
+  }
 }
 
 interface NewAddress {
@@ -131,8 +135,12 @@ function stepDad(d: Draft, a: NdpAddress): void {
   replace(d, a, next);
   emit(d, next, next.state);
   d.count('dad-succeeded');
-  // RFC 4861 §6.3.7: DAD already waited a random delay, so the first RS goes out now.
-  if (a.origin === 'link-local') startRs(d, false);
+  // RFC 4861 §6.3.7: DAD already waited a random delay, so the first RS goes out now. A router
+  // starts advertising: RAs come from the link-local address (§6.1.2), usable only now.
+  if (a.origin === 'link-local') {
+    startRs(d, false);
+    startAdvertising(d);
+  }
 }
 
 /** `tick`: DAD steps, then lifetimes (RFC 4862 §5.5.4). */

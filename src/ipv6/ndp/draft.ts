@@ -37,7 +37,13 @@ type Fields = Omit<NdpState, 'config' | 'now' | 'neighbours' | 'counters' | 'dea
 type Patch = { -readonly [K in keyof Fields]?: Fields[K] };
 
 /** Fields whose change can move the deadline. */
-const TIMED: ReadonlySet<keyof Fields> = new Set<keyof Fields>(['addresses', 'routers', 'prefixes', 'rs']);
+const TIMED: ReadonlySet<keyof Fields> = new Set<keyof Fields>([
+  'addresses',
+  'routers',
+  'prefixes',
+  'rs',
+  'ra',
+]);
 
 export class Draft {
   readonly out: NdpOutput[] = [];
@@ -137,7 +143,7 @@ export function randomDelay(d: Draft): number {
 // ---- deadline ----
 
 export function computeDeadline(s: Omit<NdpState, 'deadline'>): number | null {
-  let t = s.rs?.due ?? Number.POSITIVE_INFINITY;
+  let t = Math.min(s.rs?.due ?? Number.POSITIVE_INFINITY, s.ra?.due ?? Number.POSITIVE_INFINITY);
   for (const a of s.addresses) t = Math.min(t, addressDue(a));
   for (const r of s.routers) t = Math.min(t, r.expires);
   for (const p of s.prefixes) t = Math.min(t, p.expires);

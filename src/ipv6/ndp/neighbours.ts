@@ -283,11 +283,14 @@ export function learnFrom(d: Draft, addr: Ipv6Addr, mac: Mac, isRouter: boolean 
   }
 }
 
-/** §6.3.4: an RA without SLLAO still marks an existing entry as a router. */
-export function markRouter(d: Draft, addr: Ipv6Addr): void {
+/**
+ * Sets IsRouter of an existing entry without a link-layer address to learn: §6.3.4 (an RA without
+ * SLLAO marks a router), §6.2.6 (an RS "MUST" make it FALSE "whether or not" it has a SLLAO).
+ */
+export function markIsRouter(d: Draft, addr: Ipv6Addr, isRouter: boolean): void {
   const key = neighbourKey(addr);
   const e = d.neighbours.get(key);
-  if (e !== undefined && !e.isRouter) d.setNeighbour(key, { ...e, isRouter: true });
+  if (e !== undefined && e.isRouter !== isRouter) d.setNeighbour(key, { ...e, isRouter });
 }
 
 // ---- Neighbor Advertisements (§7.2.5, Appendix C first table) ----

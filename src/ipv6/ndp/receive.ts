@@ -1,12 +1,13 @@
 /**
  * Received ND messages: validation (RFC 4861 §6.1.2, §7.1.1, §7.1.2), then Neighbor Solicitations
  * (§7.2.3, §7.2.4, RFC 4862 §5.4.3), Neighbor Advertisements (§7.2.5, RFC 4862 §5.4.4) and Router
- * Advertisements (§6.3.4). A host discards Router Solicitations (§6.1.1); Redirects (§8) are
- * counted and not followed (README).
+ * Advertisements (§6.3.4). A host discards Router Solicitations (§6.1.1), a router answers them
+ * (§6.2.6); Redirects (§8) are counted and not followed (README).
  */
 import { ipv6FromBytes, isIpv6LinkLocal, isIpv6Multicast, type Mac } from '../../addr.js';
 import type { Icmpv6Repr } from '../icmp.js';
 import { dadFailed, stopDad } from './addresses.js';
+import { answerSolicitation } from './advertise.js';
 import {
   ALL_NODES,
   type Draft,
@@ -19,12 +20,13 @@ import {
   sendMulticast,
   sendNd,
 } from './draft.js';
-import { dropAllNeighbours, learnFrom, receiveNa } from './neighbours.js';
-import { clearRouters, receiveRa } from './routers.js';
+import { dropAllNeighbours, learnFrom, markIsRouter, receiveNa } from './neighbours.js';
+import { clearRouters, raFromOtherRouter, receiveRa } from './routers.js';
 import type { NdpAddress, ReceivedNd } from './types.js';
 
 type Solicitation = Extract<Icmpv6Repr, { kind: 'neighbor-solicitation' }>;
 type Advertisement = Extract<Icmpv6Repr, { kind: 'neighbor-advertisement' }>;
+type RouterSolicitation = Extract<Icmpv6Repr, { kind: 'router-solicitation' }>;
 
 export function received(d: Draft, ev: ReceivedNd): void {
   const m = ev.message;
@@ -63,7 +65,8 @@ export function received(d: Draft, ev: ReceivedNd): void {
   switch (m.kind) {
     case 'router-solicitation':
       // §6.1.1: "Hosts MUST silently discard any received Router Solicitation Messages."
-      d.count('rs-ignored');
+      if (d.config.router === undefined) d.count('rs-ignored');
+      else receiveRs(d, ev, m);
       return;
     case 'redirect':
       // §8.3 is a SHOULD; without a Destination Cache in this core, redirects are not followed.
@@ -73,8 +76,10 @@ export function received(d: Draft, ev: ReceivedNd): void {
       // §6.1.2: "IP Source Address is a link-local address."
       if (!isIpv6LinkLocal(ev.src)) d.count('ra-bad-source');
       // Before `start` there is no link-local address to build on (RFC 4862 §5.3 comes first).
-      else if (!d.config.acceptRa || !d.get('started')) d.count('ra-ignored');
+      else if (!d.get('started') || (d.config.router === undefined && !d.config.acceptRa))
+        d.count('ra-ignored');
       else if (ownSource(d, ev.src)) d.count('source-is-ours');
+      else if (d.config.router !== undefined) raFromOtherRouter(d, ev.src, m);
       else receiveRa(d, ev.src, ev.dst, m);
       return;
     case 'neighbor-solicitation':
@@ -90,6 +95,31 @@ export function received(d: Draft, ev: ReceivedNd): void {
 function ownSource(d: Draft, src: Uint8Array): boolean {
   const a = findAddress(d.get('addresses'), src);
   return a !== undefined && isAssigned(a);
+}
+
+/** §6.1.1 validity (hop limit, code, lengths: above and `parseIcmpv6`), then §6.2.6 on a router. */
+function receiveRs(d: Draft, ev: ReceivedNd, rs: RouterSolicitation): void {
+  const sllao = firstLinkAddr(rs.options, 'source-link-addr');
+  const unspecified = isUnspecified(ev.src);
+  // "If the IP source address is the unspecified address, there is no source link-layer address option".
+  if (unspecified && sllao !== undefined) {
+    d.count('rs-unspecified-with-sllao');
+    return;
+  }
+  if (!unspecified && ownSource(d, ev.src)) {
+    d.count('source-is-ours');
+    return;
+  }
+  d.count('rs-received');
+  // "Router Solicitations in which the Source Address is the unspecified address MUST NOT update the
+  // router's Neighbor Cache"; otherwise a SLLAO creates or updates the entry STALE, and "Whether or
+  // not a Source Link-Layer Address option is provided, if a Neighbor Cache entry for the
+  // solicitation's sender exists (or is created) the entry's IsRouter flag MUST be set to FALSE."
+  if (!unspecified) {
+    if (sllao !== undefined) learnFrom(d, ev.src, sllao, false);
+    else markIsRouter(d, ev.src, false);
+  }
+  answerSolicitation(d);
 }
 
 function receiveNs(d: Draft, ev: ReceivedNd, ns: Solicitation): void {
@@ -138,13 +168,14 @@ function receiveNs(d: Draft, ev: ReceivedNd, ns: Solicitation): void {
 
 /**
  * §7.2.4: the solicited advertisement. We always include the TLLAO, so Override is 1 (no anycast,
- * no proxy); the Router flag is 0 (a host). To :: it goes to all-nodes with Solicited 0.
+ * no proxy); the Router flag is 1 on a router's interface (§4.4), else 0. To :: it goes to
+ * all-nodes with Solicited 0.
  */
 function sendAdvert(d: Draft, ev: ReceivedNd, target: NdpAddress, sllao: Mac | undefined): void {
   const unspecified = isUnspecified(ev.src);
   const message = {
     kind: 'neighbor-advertisement' as const,
-    router: false,
+    router: d.config.router !== undefined,
     solicited: !unspecified,
     override: true,
     target: target.address,

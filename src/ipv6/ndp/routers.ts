@@ -17,7 +17,7 @@ import {
   removeRouter,
   routerIndex,
 } from './draft.js';
-import { learnFrom, markRouter } from './neighbours.js';
+import { learnFrom, markIsRouter } from './neighbours.js';
 import { desistRs } from './rs.js';
 
 type RouterAdvert = Extract<Icmpv6Repr, { kind: 'router-advertisement' }>;
@@ -45,7 +45,7 @@ export function receiveRa(d: Draft, src: Ipv6Addr, dst: Ipv6Addr, ra: RouterAdve
   // be recorded in the Neighbor Cache entry for the router ... and the IsRouter flag ... set to TRUE."
   const sllao = firstLinkAddr(ra.options, 'source-link-addr');
   if (sllao !== undefined) learnFrom(d, src, sllao, true);
-  else markRouter(d, src);
+  else markIsRouter(d, src, true);
 
   const multicast = isIpv6Multicast(dst);
   for (const o of ra.options) {
@@ -56,6 +56,19 @@ export function receiveRa(d: Draft, src: Ipv6Addr, dst: Ipv6Addr, ra: RouterAdve
     }
   }
   if (ra.routerLifetime !== 0) desistRs(d);
+}
+
+/**
+ * A valid RA from another router while we are one (README: "The router role"). As Linux with
+ * forwarding=1 and accept_ra=1, it only updates the Neighbour Cache (Appendix C: the link-layer
+ * address, IsRouter TRUE); default router, hop limit, timers, MTU and prefixes are not taken
+ * (§6.2.7: any other action by a router "is beyond the scope of this document").
+ */
+export function raFromOtherRouter(d: Draft, src: Ipv6Addr, ra: RouterAdvert): void {
+  d.count('ra-ignored-routing');
+  const sllao = firstLinkAddr(ra.options, 'source-link-addr');
+  if (sllao !== undefined) learnFrom(d, src, sllao, true);
+  else markIsRouter(d, src, true);
 }
 
 /** §6.3.4: create, refresh or time out the sender's Default Router List entry. */

@@ -11,7 +11,8 @@ import { ALL_ROUTERS, type Draft, isAssigned, sendMulticast, sourceLinkAddr } fr
  */
 export function startRs(d: Draft, delayed: boolean): void {
   const c = d.config;
-  if (!c.acceptRa || c.maxRtrSolicitations === 0 || d.get('disabled')) return;
+  // A router sends none: it takes nothing from advertisements (README: "The router role").
+  if (!c.acceptRa || c.router !== undefined || c.maxRtrSolicitations === 0 || d.get('disabled')) return;
   // §6.3.7: "SHOULD send at least one solicitation in the case where an advertisement is received
   // prior to having sent a solicitation".
   const max = d.get('raSeen') ? 1 : c.maxRtrSolicitations;

@@ -10,6 +10,53 @@ export interface StaticAddress {
   readonly prefixLen: number;
 }
 
+/** One entry of AdvPrefixList (RFC 4861 §6.2.1), sent as a Prefix Information option (§4.6.2). */
+export interface NdpRouterPrefix {
+  readonly prefix: Ipv6Addr;
+  readonly prefixLen: number;
+  /** AdvOnLinkFlag (L). */
+  readonly onLink: boolean;
+  /** AdvAutonomousFlag (A, RFC 4862 §5.5.3). */
+  readonly autonomous: boolean;
+  /** AdvValidLifetime and AdvPreferredLifetime in seconds, fixed; 0xffffffff is infinity. */
+  readonly validLifetime: number;
+  readonly preferredLifetime: number;
+}
+
+/** RFC 8106 §5.1: the Recursive DNS Server option we advertise. */
+export interface NdpRdnssConfig {
+  readonly addresses: readonly Ipv6Addr[];
+  /** Seconds; 0xffffffff is infinity. */
+  readonly lifetime: number;
+}
+
+/**
+ * The router role on this interface (RFC 4861 §6.2.1 configuration variables). With it the node
+ * joins all-routers, sets the Router flag in its advertisements, sends no Router Solicitations and
+ * takes nothing for itself from other routers' advertisements. Intervals are milliseconds like the
+ * rest of the config; lifetimes are seconds as they go on the wire.
+ */
+export interface NdpRouterConfig {
+  /** AdvSendAdvertisements: send Router Advertisements and answer Router Solicitations. */
+  readonly advertise: boolean;
+  /** AdvPrefixList. */
+  readonly prefixes: readonly NdpRouterPrefix[];
+  /** AdvLinkMTU; absent: no MTU option (§6.2.3). */
+  readonly mtu?: number;
+  /** AdvDefaultLifetime (s): 0 (not a default router) or MaxRtrAdvInterval..9000 s. */
+  readonly routerLifetime: number;
+  /** AdvCurHopLimit; 0 is unspecified. */
+  readonly curHopLimit: number;
+  /** AdvReachableTime (ms, <= 3,600,000) and AdvRetransTimer (ms); 0 is unspecified. */
+  readonly reachableTime: number;
+  readonly retransTimer: number;
+  /** Recursive DNS servers (RFC 8106); absent: no RDNSS option. */
+  readonly rdnss?: NdpRdnssConfig;
+  /** MinRtrAdvInterval (>= 3 s, <= 0.75 x max) and MaxRtrAdvInterval (4 s..1800 s), in ms. */
+  readonly minInterval: number;
+  readonly maxInterval: number;
+}
+
 /** Times are milliseconds (RFC 4861 §10 gives some in seconds; they are converted here). */
 export interface NdpConfig {
   /** Our hardware address; the link-local and SLAAC interface identifier is its modified EUI-64. */
@@ -48,6 +95,8 @@ export interface NdpConfig {
   readonly acceptRa: boolean;
   /** Form addresses from autonomous prefixes (RFC 4862 §5.5.3); needs `acceptRa`. */
   readonly slaac: boolean;
+  /** The router role on this interface (README: "The router role"); absent for a host. */
+  readonly router?: NdpRouterConfig;
 }
 
 export type AddressState = 'tentative' | 'preferred' | 'deprecated' | 'duplicated';
@@ -129,6 +178,21 @@ export interface RsState {
   readonly due: number;
 }
 
+/**
+ * Router Advertisements of an advertising interface (RFC 4861 §6.2.4, §6.2.6): the next multicast
+ * RA, unsolicited or answering solicitations, and what the rate limits need.
+ */
+export interface RaState {
+  /** Multicast RAs sent since advertising began, counted up to MAX_INITIAL_RTR_ADVERTISEMENTS. */
+  readonly sent: number;
+  /** When the last multicast RA went out (§6.2.6 MIN_DELAY_BETWEEN_RAS); null before the first. */
+  readonly lastAt: number | null;
+  /** When the next multicast RA is due. */
+  readonly due: number;
+  /** The next RA answers a solicitation (§6.2.6: one RA for several, the delay from the first). */
+  readonly solicited: boolean;
+}
+
 /** Packets dropped before or while waiting for resolution. */
 export type NdpDropReason =
   | 'queue-full'
@@ -158,6 +222,8 @@ export type NdpIgnoreReason =
   | 'ra-bad-source'
   | 'ra-ignored'
   | 'rs-ignored'
+  | 'rs-unspecified-with-sllao'
+  | 'ra-ignored-routing'
   | 'redirect-ignored';
 
 export type NdpCounterName =
@@ -192,7 +258,11 @@ export type NdpCounterName =
   | 'slaac-list-full'
   | 'address-expired'
   | 'mtu-changed'
-  | 'mtu-ignored';
+  | 'mtu-ignored'
+  | 'rs-received'
+  | 'ra-sent-unsolicited'
+  | 'ra-sent-solicited'
+  | 'ra-sent-final';
 
 export const COUNTER_NAMES: readonly NdpCounterName[] = [
   'queue-full',
@@ -219,6 +289,8 @@ export const COUNTER_NAMES: readonly NdpCounterName[] = [
   'ra-bad-source',
   'ra-ignored',
   'rs-ignored',
+  'rs-unspecified-with-sllao',
+  'ra-ignored-routing',
   'redirect-ignored',
   'ns-sent',
   'probe-sent',
@@ -250,6 +322,10 @@ export const COUNTER_NAMES: readonly NdpCounterName[] = [
   'address-expired',
   'mtu-changed',
   'mtu-ignored',
+  'rs-received',
+  'ra-sent-unsolicited',
+  'ra-sent-solicited',
+  'ra-sent-final',
 ];
 
 /** Counts of events, of packets dropped per reason and of messages discarded per rule. */
@@ -284,6 +360,10 @@ export interface NdpState {
   /** When `reachableTime` was drawn: it is redrawn at least every few hours (§6.3.4). */
   readonly reachableTimeDrawnAt: number;
   readonly retransTimer: number;
+  /** Router Advertisements while this is an advertising interface (§6.2.2); null otherwise. */
+  readonly ra: RaState | null;
+  /** `stop` came: the interface ceased to be an advertising one (§6.2.5) and never becomes one again. */
+  readonly raCeased: boolean;
   readonly counters: NdpCounters;
   readonly deadline: number | null;
 }
@@ -311,6 +391,8 @@ export type NdpEvent =
       readonly packet: Uint8Array;
     }
   | { readonly kind: 'tick'; readonly now: number }
+  /** Shutdown (RFC 4861 §6.2.5): an advertising interface sends its final RA with router lifetime 0. */
+  | { readonly kind: 'stop'; readonly now: number }
   /** RFC 4861 §7.3.1: an upper layer saw forward progress through `neighbour`. */
   | { readonly kind: 'confirm-reachability'; readonly now: number; readonly neighbour: Ipv6Addr };
 
