@@ -13,9 +13,11 @@
  *      after it overtake it.
  * Same seed + same frames at the same times = same output, bit for bit.
  *
- * Buffers: outgoing frames are owned, so they are delayed without copying; incoming frames are only
+ * Buffers: outgoing frames are owned, so they are delayed without copying, unless lent by a
+ * receiving link (a TAP's receive slot: copied, counted under `lentCopied`); incoming frames are only
  * valid during the inner handler, so one that must wait is copied first. A frame that needs no
- * waiting passes through synchronously.
+ * waiting passes through synchronously (a lent one stays lent). A duplicate is always a buffer of its
+ * own, copied before the first copy is passed on.
  */
 import type { Mac } from '../addr.js';
 import type { Scheduler } from '../clock.js';
@@ -27,6 +29,7 @@ import {
   type DropReason,
   deliverIncoming,
   type FrameHandler,
+  keepable,
   type Link,
   type LinkCounters,
   newCounters,
@@ -87,6 +90,8 @@ class Impairer {
     private readonly emit: (frame: Uint8Array) => void,
     /** Whether frames given to `process` may be kept (outgoing) or must be copied to wait (incoming). */
     private readonly owned: boolean,
+    /** The link whose counters count lent frames copied to wait. */
+    private readonly link: Link,
   ) {
     this.rng = new Random(seed);
     this.line = new DeliveryQueue(scheduler, emit);
@@ -108,20 +113,16 @@ class Impairer {
       return 'impair-loss';
     }
     const copies = rng.chance(this.duplicate) ? 2 : 1;
+    // The duplicate is its own buffer, copied before the first copy is passed on: a handler may
+    // rewrite that one in place (the Link contract), and each copy can be corrupted or held alone.
+    const dup = copies === 2 ? new Uint8Array(frame) : undefined;
+    if (dup !== undefined) this.stats.duplicated++;
     let delivered = false;
     for (let c = 0; c < copies; c++) {
-      let f = frame;
-      let mine = this.owned;
-      if (c === 1) {
-        // The duplicate gets its own buffer, so each copy can be corrupted or held on its own.
-        f = new Uint8Array(frame);
-        mine = true;
-        this.stats.duplicated++;
-      }
+      let f = c === 0 ? frame : dup!;
       if (rng.chance(this.corrupt)) {
         // Flip in a copy: the sender may still hold the original (e.g. for a retransmission).
         if (f === frame) f = new Uint8Array(frame);
-        mine = true;
         const bit = rng.int(f.length * 8);
         if (f.length > 0) f[bit >>> 3]! ^= 0x80 >>> (bit & 7);
         this.stats.corrupted++;
@@ -138,8 +139,10 @@ class Impairer {
         continue;
       }
       if (this.line.size >= MAX_HELD) continue;
-      // An incoming frame is only valid during the inner handler: keep a copy.
-      this.line.push(this.scheduler.now() + wait, mine ? f : new Uint8Array(f));
+      // Held past the call: an incoming frame is only valid during the inner handler, and an
+      // outgoing one may be lent by a receiving link that will reuse it: keep a copy of either.
+      if (f === frame) f = this.owned ? keepable(this.link, f) : new Uint8Array(f);
+      this.line.push(this.scheduler.now() + wait, f);
       delivered = true;
     }
     return delivered ? undefined : 'queue-full';
@@ -187,8 +190,8 @@ export class ImpairedLink implements Link {
     if (inner.mac !== undefined) this.mac = inner.mac;
     const seed = opts.seed ?? 0;
     const dir = opts.direction ?? 'both';
-    const out = new Impairer(scheduler, opts, deriveSeed(seed, 0), this.toInner, true);
-    const inn = new Impairer(scheduler, opts, deriveSeed(seed, 1), this.toHandler, false);
+    const out = new Impairer(scheduler, opts, deriveSeed(seed, 0), this.toInner, true, this);
+    const inn = new Impairer(scheduler, opts, deriveSeed(seed, 1), this.toHandler, false, this);
     this.outImpairer = dir === 'in' ? undefined : out;
     this.inImpairer = dir === 'out' ? undefined : inn;
     this.stats = { in: inn.stats, out: out.stats };

@@ -6,10 +6,24 @@
  *
  * Buffer ownership (ARCHITECTURE.md "Zero-copy and ownership"):
  * - `send(frame)` hands the buffer to the link: the caller never touches it again, so a driver may
- *   queue it without copying.
- * - `onFrame` handlers receive a view that is valid only during the call and must not be modified:
- *   the driver reuses the buffer after the handler returns, and a hub hands one buffer to several
- *   receivers. Whatever is retained past the call is copied by the receiver.
+ *   queue it without copying. The bytes written are the bytes as they are when the link writes them.
+ * - An `onFrame` handler gets a view of a buffer the receiving link owns. During the call it may
+ *   read the view, modify it in place (a router rewrites TTL, checksum and MACs) and lend it: pass
+ *   it, or a subarray of it, to `send()` of any link, this one included, once or to several links.
+ *   The receiving link does not reuse lent bytes until every link they were lent to has written or
+ *   dropped them. A handler that lends must not modify the view after the first send() (the writes
+ *   happen later, at the end of the driver's callback); different bytes for different links need a
+ *   copy.
+ * - A link that would keep a lent frame beyond what its lender can see (a memory delivery queue, an
+ *   impairment's delay line, a TAP write blocked by EAGAIN while the lender needs its buffer back)
+ *   copies it first and counts it under `lentCopied`; `lent` counts the lent frames a link was given.
+ *   Lenders register the memory they lend (`addLendingArea`) so a sender recognises a lent frame by
+ *   buffer identity and offset (`lentFrom`).
+ * - Anything else that retains the view past the call (a socket queue, reassembly, a capture) copies
+ *   it: after the call the receiving link may reuse the bytes.
+ * - Each receiver owns what it gets: a hub gives every receiver but the last its own copy, and an
+ *   impairment's duplicate is a buffer of its own, so one receiver rewriting in place is never seen
+ *   by another.
  *
  * Errors on the data path are never thrown: a frame that cannot be carried is dropped and counted
  * under `counters.drops[reason]`.
@@ -49,6 +63,10 @@ export interface LinkCounters {
   framesOut: number;
   bytesIn: number;
   bytesOut: number;
+  /** Frames given to send() that lay in another link's receive buffer (see "lend" above). */
+  lent: number;
+  /** Of those, frames this link copied because it had to keep them longer than the lender could wait. */
+  lentCopied: number;
   readonly drops: Record<DropReason, number>;
 }
 
@@ -80,7 +98,7 @@ const TAG_LEN = 4;
 export function newCounters(): LinkCounters {
   const drops = {} as Record<DropReason, number>;
   for (const r of DROP_REASONS) drops[r] = 0;
-  return { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, drops };
+  return { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, lent: 0, lentCopied: 0, drops };
 }
 
 /** Largest frame carrying `mtu` bytes of payload with `tags` VLAN tags. */
@@ -136,6 +154,51 @@ export function deliverIncoming(link: Link, handler: FrameHandler | undefined, f
   link.counters.bytesIn += frame.length;
   link.capture?.(frame, 'in');
   handler(frame);
+}
+
+/** Memory a link lends to senders: `buffer[start, end)` (a TAP's receive slots). */
+export interface LendingArea {
+  readonly buffer: ArrayBufferLike;
+  readonly start: number;
+  readonly end: number;
+}
+
+/** Registered lending areas: one per lending link, so a handful; scanned on every send(). */
+const lendingAreas: LendingArea[] = [];
+
+/** Registers memory whose views a link's handlers may lend (until `removeLendingArea`). */
+export function addLendingArea(area: LendingArea): void {
+  if (!lendingAreas.includes(area)) lendingAreas.push(area);
+}
+
+export function removeLendingArea(area: LendingArea): void {
+  const i = lendingAreas.indexOf(area);
+  if (i >= 0) lendingAreas.splice(i, 1);
+}
+
+/** The lending area `frame` starts in, or undefined for a frame its sender owns. */
+export function lentFrom(frame: Uint8Array): LendingArea | undefined {
+  const n = lendingAreas.length;
+  if (n === 0) return undefined;
+  const buf = frame.buffer;
+  const at = frame.byteOffset;
+  for (let i = 0; i < n; i++) {
+    const a = lendingAreas[i]!;
+    if (a.buffer === buf && at >= a.start && at < a.end) return a;
+  }
+  return undefined;
+}
+
+/**
+ * For a link about to keep a sent frame where its lender cannot see it: a copy when `frame` is
+ * lent (counted on `link`), else `frame` itself.
+ */
+export function keepable(link: Link, frame: Uint8Array): Uint8Array {
+  if (lentFrom(frame) === undefined) return frame;
+  link.counters.lent++;
+  link.counters.lentCopied++;
+  // A copy: the lender reuses its buffer once the handler that lent it has returned.
+  return new Uint8Array(frame);
 }
 
 /**

@@ -7,8 +7,11 @@
  *   now + delay (0 included), so a stack cannot recurse into itself or its peer.
  * - Frames larger than mtu + 14 (+ 4 per VLAN tag) or smaller than a header are dropped at the
  *   sender and counted.
- * - Frames are passed by reference, never copied: the receiver gets the sender's buffer, read-only
- *   (the Link contract), and on a hub every receiver gets the same one.
+ * - Frames are passed by reference: on a pair the receiver gets the sender's buffer (sending hands
+ *   it over, and the receiver may rewrite it in place: the Link contract). On a hub every receiver
+ *   but the last gets its own copy, so a receiver rewriting in place cannot corrupt another's view.
+ *   A lent frame (a view of a TAP's receive slot) waits in a delivery queue, so it is copied at
+ *   send() and counted under `lentCopied`.
  * - A pair can model a bottleneck: with `rate` (bit/s) each frame occupies the wire for
  *   len * 8 / rate, frames wait behind each other, and a bounded transmit queue tail-drops.
  * - Impairments (loss, reorder, ...) use the same code as for any link: see impair.ts.
@@ -21,6 +24,7 @@ import {
   deliverIncoming,
   DeliveryQueue,
   type FrameHandler,
+  keepable,
   type Link,
   type LinkCounters,
   newCounters,
@@ -72,7 +76,7 @@ export class MemoryPort implements Link {
   }
 
   send(frame: Uint8Array): void {
-    if (admitOutgoing(this, frame, this.closedFlag)) this.medium.transmit(this, frame);
+    if (admitOutgoing(this, frame, this.closedFlag)) this.medium.transmit(this, keepable(this, frame));
   }
 
   onFrame(handler: FrameHandler): void {
@@ -216,7 +220,14 @@ export class MemoryHub implements Medium {
 
   transmit(from: MemoryPort, frame: Uint8Array): void {
     const time = this.scheduler.now() + this.delay;
-    for (const p of this.ports) if (p !== from) p.arriveAt(time, frame);
+    const ports = this.ports;
+    let last = ports.length - 1;
+    if (ports[last] === from) last--;
+    // Each receiver may rewrite its frame in place (the Link contract): all but the last get a copy.
+    for (let i = 0; i <= last; i++) {
+      const p = ports[i]!;
+      if (p !== from) p.arriveAt(time, i === last ? frame : new Uint8Array(frame));
+    }
     from.counters.framesOut++;
     from.counters.bytesOut += frame.length;
   }

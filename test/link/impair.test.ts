@@ -3,7 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { toHex } from '../../src/bytes.js';
 import { VirtualScheduler } from '../../src/clock.js';
 import { formatImpairment, type ImpairOptions, impair, parseImpairment } from '../../src/link/impair.js';
-import { type FrameHandler, type Link, type LinkCounters, newCounters } from '../../src/link/link.js';
+import {
+  addLendingArea,
+  type FrameHandler,
+  type Link,
+  type LinkCounters,
+  newCounters,
+  removeLendingArea,
+} from '../../src/link/link.js';
 import { memoryPair } from '../../src/link/memory.js';
 import { propOptions } from '../support/props.js';
 
@@ -155,6 +162,62 @@ describe('impair', () => {
     // direction 'in' leaves sends alone.
     il.send(frame(3));
     expect(fake.sent.map(idOf)).toEqual([3]);
+  });
+
+  it('a duplicate is a buffer of its own, copied before a handler can rewrite the first in place', () => {
+    for (const delay of [0, 1]) {
+      const s = new VirtualScheduler();
+      const fake = new FakeLink();
+      const il = impair(fake, s, { duplicate: 1, delay, direction: 'in' });
+      const seen: Uint8Array[] = [];
+      const buffers: Uint8Array[] = [];
+      il.onFrame((x) => {
+        seen.push(new Uint8Array(x));
+        buffers.push(x);
+        x.fill(0xee, 6); // a router rewriting MACs and TTL in place
+      });
+      const buf = frame(4);
+      const pristine = new Uint8Array(buf);
+      fake.deliver(buf);
+      s.runUntilIdle();
+      expect(seen).toEqual([pristine, pristine]);
+      expect(buffers[0]).not.toBe(buffers[1]);
+      expect(il.stats.in.duplicated).toBe(1);
+    }
+    // Outgoing too: the two copies handed to the inner link are distinct.
+    const s = new VirtualScheduler();
+    const fake = new FakeLink();
+    const il = impair(fake, s, { duplicate: 1, direction: 'out' });
+    il.send(frame(5));
+    expect(fake.sent.map(idOf)).toEqual([5, 5]);
+    expect(fake.sent[0]).not.toBe(fake.sent[1]);
+  });
+
+  it('an outgoing frame lent by a receiving link is copied when it must wait, not when it passes through', () => {
+    const slots = new Uint8Array(512);
+    const area = { buffer: slots.buffer, start: 0, end: slots.length };
+    addLendingArea(area);
+    try {
+      const s = new VirtualScheduler();
+      const fake = new FakeLink();
+      const il = impair(fake, s, { delay: 1, direction: 'out' });
+      const lent = slots.subarray(0, 64);
+      lent.set(frame(6));
+      il.send(lent);
+      slots.fill(0); // the lender reuses its slot once its handler has returned
+      s.runUntilIdle();
+      expect(fake.sent.map(idOf)).toEqual([6]);
+      expect(fake.sent[0]).not.toBe(lent);
+      expect(il.counters).toMatchObject({ lent: 1, lentCopied: 1 });
+      // Nothing to wait for: passed on as it is, still lent, for the inner link to deal with.
+      const now = impair(fake, s, { direction: 'out' });
+      const again = slots.subarray(64, 128);
+      now.send(again);
+      expect(fake.sent.at(-1)).toBe(again);
+      expect(now.counters.lentCopied).toBe(0);
+    } finally {
+      removeLendingArea(area);
+    }
   });
 
   it('impairs both directions with independent streams by default', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { VirtualScheduler } from '../../src/clock.js';
-import { type Link, newCounters } from '../../src/link/link.js';
+import { addLendingArea, type Link, newCounters, removeLendingArea } from '../../src/link/link.js';
 import { MemoryHub, memoryPair } from '../../src/link/memory.js';
 import { RealScheduler } from '../../src/link/real-clock.js';
 
@@ -213,6 +213,77 @@ describe('MemoryHub', () => {
     expect(r1.ids).toEqual([1]);
     expect(r2.ids).toEqual([]);
     expect(p0.counters.drops.oversize).toBe(1);
+  });
+});
+
+describe('in-place rewriting by receivers (the Link contract)', () => {
+  /** Records a copy of each arrival and its buffer, then rewrites the frame in place. */
+  function rewriter(link: Link): { seen: Uint8Array[]; buffers: Uint8Array[] } {
+    const out = { seen: [] as Uint8Array[], buffers: [] as Uint8Array[] };
+    link.onFrame((f) => {
+      out.seen.push(new Uint8Array(f));
+      out.buffers.push(f);
+      f.fill(0xee, 6); // as a router rewrites MACs and TTL
+    });
+    return out;
+  }
+
+  it('a hub gives every receiver but the last its own copy, so rewriting in place is not seen by others', () => {
+    const s = new VirtualScheduler();
+    const hub = new MemoryHub(s);
+    const ports = [hub.port('p0'), hub.port('p1'), hub.port('p2'), hub.port('p3')];
+    const recs = ports.map(rewriter);
+    for (const from of [0, 3]) {
+      const f = frame(from, 100);
+      const pristine = new Uint8Array(f);
+      ports[from]!.send(f);
+      s.runUntilIdle();
+      const others = [0, 1, 2, 3].filter((i) => i !== from);
+      for (const i of others) expect(recs[i]!.seen.at(-1)).toEqual(pristine);
+      // Distinct buffers; the last receiver in port order gets the sender's own.
+      const got = others.map((i) => recs[i]!.buffers.at(-1)!);
+      expect(new Set(got).size).toBe(3);
+      expect(got.at(-1)).toBe(f);
+      expect(got.slice(0, -1)).not.toContain(f);
+    }
+  });
+
+  it("a pair hands the receiver the sender's buffer, which it may rewrite", () => {
+    const s = new VirtualScheduler();
+    const [a, b] = memoryPair(s);
+    const rec = rewriter(b);
+    const f = frame(7);
+    a.send(f);
+    s.runUntilIdle();
+    expect(rec.buffers[0]).toBe(f);
+    expect(idOf(rec.seen[0]!)).toBe(7);
+    expect(a.counters.lent).toBe(0);
+  });
+
+  it('a lent frame is copied at send(): the lender may reuse its buffer after its handler returns', () => {
+    const s = new VirtualScheduler();
+    const [a, b] = memoryPair(s, { delay: 1 });
+    const slots = new Uint8Array(256);
+    const area = { buffer: slots.buffer, start: slots.byteOffset, end: slots.byteOffset + slots.length };
+    addLendingArea(area);
+    try {
+      const rec = rewriter(b);
+      const lent = slots.subarray(64, 164);
+      lent.set(frame(9, 100));
+      const pristine = new Uint8Array(lent);
+      a.send(lent);
+      slots.fill(0x55); // the lender reads the next frame into the same slot
+      s.runUntilIdle();
+      expect(rec.seen).toEqual([pristine]);
+      expect(rec.buffers[0]).not.toBe(lent);
+      expect(a.counters).toMatchObject({ lent: 1, lentCopied: 1, framesOut: 1 });
+      // An owned frame is still passed by reference.
+      a.send(frame(10));
+      s.runUntilIdle();
+      expect(a.counters).toMatchObject({ lent: 1, lentCopied: 1, framesOut: 2 });
+    } finally {
+      removeLendingArea(area);
+    }
   });
 });
 
