@@ -3,8 +3,6 @@
  * virtual time: TCP both ways, parallel streams, UDP both ways, a busy server, and the report shapes.
  */
 import { describe, expect, it } from 'vitest';
-import { type Ipv4Addr, parseIpv4Addr } from '../../src/addr.js';
-import { VirtualScheduler } from '../../src/clock.js';
 import {
   type Iperf3ClientOptions,
   type Iperf3ClientReport,
@@ -12,49 +10,30 @@ import {
 } from '../../src/apps/iperf3/client.js';
 import { jsonReport, summaryLines } from '../../src/apps/iperf3/report.js';
 import { type Iperf3Server, iperf3Server, type ServerTestReport } from '../../src/apps/iperf3/server.js';
-import { memoryPair } from '../../src/link/memory.js';
-import { Stack } from '../../src/stack/stack.js';
+import { twoHosts } from '../../src/testing/index.js';
 
-const ip = (s: string): Ipv4Addr => parseIpv4Addr(s)!;
 const RATE = 20e6;
 
+/** Client 10.0.0.1 and server 10.0.0.2 on a 1 ms, 20 Mbit/s wire (lossy with `loss`, seed 3). */
 function network(opts: { loss?: number } = {}) {
-  const scheduler = new VirtualScheduler();
-  const [la, lb] = memoryPair(scheduler, {
+  const {
+    net: sim,
+    a: client,
+    b: server,
+  } = twoHosts({
     mtu: 1500,
     delay: 1,
     rate: RATE,
     queueBytes: 128 * 1024,
     ...(opts.loss ? { impair: { loss: opts.loss, seed: 3 } } : {}),
+    ipv6Enabled: false,
+    a: { seed: 21 },
+    b: { seed: 22 },
   });
-  const client = new Stack({ scheduler, seed: 21 });
-  const server = new Stack({ scheduler, seed: 22 });
-  client.addInterface({ link: la, ipv4: [{ address: ip('10.0.0.1'), prefixLen: 24 }], ipv6Enabled: false });
-  server.addInterface({ link: lb, ipv4: [{ address: ip('10.0.0.2'), prefixLen: 24 }], ipv6Enabled: false });
   const lines: string[] = [];
   const srv = iperf3Server(server, 5201, { log: (l) => lines.push(l) });
-  scheduler.runUntil(1000);
-  return { scheduler, client, server, srv, lines };
-}
-
-/** Runs virtual time, letting Node's stream callbacks run between timer firings, until `p` settles. */
-async function settle<T>(scheduler: VirtualScheduler, p: Promise<T>, limitMs = 120_000): Promise<T> {
-  let done = false;
-  const out = p.finally(() => {
-    done = true;
-  });
-  // Handled here so that a rejection met while time still runs is not reported as unhandled.
-  out.catch(() => undefined);
-  const end = scheduler.now() + limitMs;
-  while (!done && scheduler.now() < end) {
-    await new Promise((r) => setImmediate(r));
-    await new Promise((r) => setImmediate(r));
-    if (done) break;
-    const next = scheduler.nextTime();
-    if (next === undefined) continue;
-    scheduler.runUntil(next);
-  }
-  return out;
+  sim.scheduler.runUntil(1000);
+  return { sim, scheduler: sim.scheduler, client, server, srv, lines };
 }
 
 function nextTest(srv: Iperf3Server): Promise<ServerTestReport> {
@@ -70,11 +49,10 @@ async function run(
 ): Promise<{ report: Iperf3ClientReport; served: ServerTestReport; lines: string[]; clientLines: string[] }> {
   const clientLines: string[] = [];
   const served = nextTest(net.srv);
-  const report = await settle(
-    net.scheduler,
+  const report = await net.sim.settle(
     iperf3Client(net.client, { host: '10.0.0.2', time: 2, log: (l) => clientLines.push(l), ...opts }),
   );
-  return { report, served: await settle(net.scheduler, served), lines: net.lines, clientLines };
+  return { report, served: await net.sim.settle(served), lines: net.lines, clientLines };
 }
 
 const sum = (xs: readonly { bytes: number }[]) => xs.reduce((a, x) => a + x.bytes, 0);
@@ -199,9 +177,9 @@ describe('iperf3 between two Oasis stacks', () => {
         );
       });
     });
-    const err = await settle(net.scheduler, second);
+    const err = await net.sim.settle(second);
     expect(err.message).toBe('the server is busy running a test. try again later');
-    const report = await settle(net.scheduler, first);
+    const report = await net.sim.settle(first);
     expect(sum(report.local)).toBeGreaterThan(0);
     // The server is free again afterwards.
     const again = await run({ time: 1 }, net);
@@ -212,17 +190,17 @@ describe('iperf3 between two Oasis stacks', () => {
     const net = network();
     const failed = new Promise<Error>((resolve) => net.srv.once('test-error', resolve));
     await expect(
-      settle(net.scheduler, iperf3Client(net.client, { host: '10.0.0.2', time: 1, udp: true, len: 8 })),
+      net.sim.settle(iperf3Client(net.client, { host: '10.0.0.2', time: 1, udp: true, len: 8 })),
     ).rejects.toThrow('the server reported an error: block size invalid (i_errno 20, errno 0)');
-    expect((await settle(net.scheduler, failed)).message).toBe('bad parameters from the client: bad-len');
+    expect((await net.sim.settle(failed)).message).toBe('bad parameters from the client: bad-len');
     expect(net.lines).toContain('iperf3: error - bad parameters from the client: bad-len');
   });
 
   it('fails clearly when nothing listens', async () => {
     const net = network();
     net.srv.close();
-    await expect(
-      settle(net.scheduler, iperf3Client(net.client, { host: '10.0.0.2', time: 1 })),
-    ).rejects.toThrow(/unable to connect to server 10\.0\.0\.2 port 5201: connect ECONNREFUSED/);
+    await expect(net.sim.settle(iperf3Client(net.client, { host: '10.0.0.2', time: 1 }))).rejects.toThrow(
+      /unable to connect to server 10\.0\.0\.2 port 5201: connect ECONNREFUSED/,
+    );
   });
 });

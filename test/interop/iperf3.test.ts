@@ -5,8 +5,9 @@
  * Each side's figures are checked against the other's.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collect, canTap, NetNs, uniqueIfName, waitFor } from '../support/netns.js';
-import { OASIS_BIN, type OasisHost, startOasis } from '../support/oasis.js';
+import { useLab } from '../support/lab.js';
+import { collect, canTap, type NetNs, waitFor } from '../support/netns.js';
+import { OASIS_BIN, type OasisHost } from '../support/oasis.js';
 
 // The issue's acceptance runs: -t 5 for every mode, both roles.
 const T = '5';
@@ -61,6 +62,9 @@ function checkDoc(doc: Doc, args: string[]): void {
   }
 }
 
+/** `s` as a regular expression that matches it literally. */
+const re = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 function mbps(s: Sum): string {
   return `${(s.bits_per_second / 1e6).toFixed(0)} Mbit/s`;
 }
@@ -73,29 +77,14 @@ describe.skipIf(!canTap)('iperf3 interop with Linux over a TAP', () => {
   });
 
   describe('kernel iperf3 -c against oasis up --iperf3', () => {
+    const lab = useLab();
     let ns: NetNs;
     let host: OasisHost;
-    const tap = uniqueIfName();
-    const OASIS = '10.78.0.2';
-    const KERNEL = '10.78.0.1';
+    let OASIS: string;
+    let KERNEL: string;
 
     beforeAll(async () => {
-      ns = NetNs.create();
-      host = await startOasis(ns, [
-        'up',
-        '--tap',
-        tap,
-        '--ip',
-        `${OASIS}/24`,
-        '--host-ip',
-        `${KERNEL}/24`,
-        '--iperf3',
-      ]);
-    });
-
-    afterAll(async () => {
-      if (host && host.child.exitCode === null) await host.stop().catch(() => undefined);
-      ns?.delete();
+      ({ ns, host, oasis4: OASIS, kernel4: KERNEL } = await lab.oasisOnTap({ args: ['--iperf3'] }));
     });
 
     it.each(CASES)('%s, with --json', async (name, args) => {
@@ -122,8 +111,10 @@ describe.skipIf(!canTap)('iperf3 interop with Linux over a TAP', () => {
       expect(r.stdout).toMatch(/\[ {2}5\] {3}0\.00-1\.\d\d {3}sec .* sender\n/);
       expect(r.stdout).toMatch(/ receiver\n\n?iperf Done\./);
       const { stderr } = host.output();
-      expect(stderr).toMatch(/Accepted connection from 10\.78\.0\.1, port \d+/);
-      expect(stderr).toMatch(/\[ {2}5\] local 10\.78\.0\.2 port 5201 connected to 10\.78\.0\.1 port \d+/);
+      expect(stderr).toMatch(new RegExp(`Accepted connection from ${re(KERNEL)}, port \\d+`));
+      expect(stderr).toMatch(
+        new RegExp(`\\[ {2}5\\] local ${re(OASIS)} port 5201 connected to ${re(KERNEL)} port \\d+`),
+      );
       expect(stderr).toMatch(/\[SUM\] +\d+\.\d\d-\d+\.\d\d +sec/);
       expect(stderr).toMatch(/Lost\/Total Datagrams/);
       expect(stderr).not.toMatch(/iperf3: error/);
@@ -146,21 +137,19 @@ describe.skipIf(!canTap)('iperf3 interop with Linux over a TAP', () => {
   });
 
   describe('oasis iperf3 -c against the kernel iperf3 -s -1', () => {
+    const lab = useLab();
     let ns: NetNs;
     let run = 0;
 
     beforeAll(() => {
-      ns = NetNs.create();
-    });
-
-    afterAll(() => {
-      ns?.delete();
+      ns = lab.namespace();
     });
 
     /** A one-off kernel server (JSON report), then our client on a fresh TAP and subnet. */
     async function oasisClient(args: string[], json: boolean) {
       const n = ++run;
-      const kernel = `10.79.${n}.1`;
+      const subnet = lab.subnet();
+      const kernel = subnet.ip4(1);
       const server = ns.spawn('iperf3', ['-s', '-1', '-J']);
       const serverDone = collect(server, 60_000);
       await waitFor(
@@ -168,7 +157,7 @@ describe.skipIf(!canTap)('iperf3 interop with Linux over a TAP', () => {
         () => ns.run('ss', '-ltnH', 'sport = :5201').includes('5201'),
         5000,
       );
-      const tap = uniqueIfName();
+      const tap = lab.tapName();
       const client = await ns.exec(
         process.execPath,
         [
@@ -183,16 +172,16 @@ describe.skipIf(!canTap)('iperf3 interop with Linux over a TAP', () => {
           '--tap',
           tap,
           '--ip',
-          `10.79.${n}.2/24`,
+          subnet.cidr4(2),
           '--host-ip',
-          `${kernel}/24`,
+          subnet.cidr4(1),
           '--seed',
           String(n),
         ],
         30_000,
       );
       const srv = await serverDone;
-      return { client, server: srv };
+      return { client, server: srv, subnet };
     }
 
     it.each(CASES)('%s, with --json', async (name, args) => {
@@ -222,34 +211,35 @@ describe.skipIf(!canTap)('iperf3 interop with Linux over a TAP', () => {
     });
 
     it('prints the iperf3 text report', async () => {
-      const { client, server } = await oasisClient([], false);
+      const { client, server, subnet } = await oasisClient([], false);
       expect(client.code, client.stdout + client.stderr).toBe(0);
       expect(server.code).toBe(0);
-      expect(client.stdout).toMatch(/^Connecting to host 10\.79\.\d+\.1, port 5201\n/);
+      const [us, them] = [re(subnet.ip4(2)), re(subnet.ip4(1))];
+      expect(client.stdout).toMatch(new RegExp(`^Connecting to host ${them}, port 5201\\n`));
       expect(client.stdout).toMatch(
-        /\[ {2}5\] local 10\.79\.\d+\.2 port \d+ connected to 10\.79\.\d+\.1 port 5201/,
+        new RegExp(`\\[ {2}5\\] local ${us} port \\d+ connected to ${them} port 5201`),
       );
       expect(client.stdout).toMatch(/\[ {2}5\] {3}1\.00-2\.00 {3}sec .*bits\/sec/);
       expect(client.stdout).toMatch(/ sender\n.* receiver\n\niperf Done\.\n$/);
     });
 
     it('fails with a clear message when no server listens', async () => {
-      const n = ++run;
+      const subnet = lab.subnet();
       const r = await ns.exec(
         process.execPath,
         [
           OASIS_BIN,
           'iperf3',
           '-c',
-          `10.79.${n}.1`,
+          subnet.ip4(1),
           '-t',
           '1',
           '--tap',
-          uniqueIfName(),
+          lab.tapName(),
           '--ip',
-          `10.79.${n}.2/24`,
+          subnet.cidr4(2),
           '--host-ip',
-          `10.79.${n}.1/24`,
+          subnet.cidr4(1),
         ],
         30_000,
       );
@@ -259,30 +249,16 @@ describe.skipIf(!canTap)('iperf3 interop with Linux over a TAP', () => {
   });
 
   describe('over IPv6', () => {
+    const lab = useLab();
     let ns: NetNs;
-    let host: OasisHost;
+    let OASIS6: string;
 
     beforeAll(async () => {
-      ns = NetNs.create();
-      host = await startOasis(ns, [
-        'up',
-        '--tap',
-        uniqueIfName(),
-        '--ip6',
-        'fd78::2/64',
-        '--host-ip6',
-        'fd78::1/64',
-        '--iperf3',
-      ]);
-    });
-
-    afterAll(async () => {
-      if (host && host.child.exitCode === null) await host.stop().catch(() => undefined);
-      ns?.delete();
+      ({ ns, oasis6: OASIS6 } = await lab.oasisOnTap({ ipv4: false, ipv6: true, args: ['--iperf3'] }));
     });
 
     it('kernel iperf3 -c -u against oasis up --iperf3', async () => {
-      const r = await ns.exec('iperf3', ['-c', 'fd78::2', '-t', '1', '-u', '-b', '50M', '--json'], 30_000);
+      const r = await ns.exec('iperf3', ['-c', OASIS6, '-t', '1', '-u', '-b', '50M', '--json'], 30_000);
       expect(r.code, r.stdout + r.stderr).toBe(0);
       const doc = JSON.parse(r.stdout) as Doc;
       // The datagram size follows the control connection's MSS over IPv6: 1500 - 40 - 20 - 12.
@@ -298,22 +274,23 @@ describe.skipIf(!canTap)('iperf3 interop with Linux over a TAP', () => {
         () => ns.run('ss', '-ltnH', 'sport = :5201').includes('5201'),
         5000,
       );
+      const subnet = lab.subnet();
       const r = await ns.exec(
         process.execPath,
         [
           OASIS_BIN,
           'iperf3',
           '-c',
-          'fd79::1',
+          subnet.ip6(1),
           '-t',
           '1',
           '--json',
           '--tap',
-          uniqueIfName(),
+          lab.tapName(),
           '--ip6',
-          'fd79::2/64',
+          subnet.cidr6(2),
           '--host-ip6',
-          'fd79::1/64',
+          subnet.cidr6(1),
         ],
         30_000,
       );

@@ -4,43 +4,24 @@
  * on the capture of the whole run.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canTap, NetNs, uniqueIfName } from '../support/netns.js';
-import { hasTshark, type OasisHost, startOasis } from '../support/oasis.js';
+import { resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type OasisOnTap, useLab } from '../support/lab.js';
+import { canTap, type NetNs } from '../support/netns.js';
+import { hasTshark, type OasisHost } from '../support/oasis.js';
 
 describe.skipIf(!canTap)('oasis up (IPv4) against Linux over a TAP', () => {
+  const lab = useLab();
+  let o: OasisOnTap;
   let ns: NetNs;
   let host: OasisHost;
-  let dir: string;
-  const tap = uniqueIfName();
-  const OASIS = '10.77.0.2';
-  const KERNEL = '10.77.0.1';
+  let tap: string;
+  let OASIS: string;
+  let KERNEL: string;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'oasis-interop-'));
-    ns = NetNs.create();
-    host = await startOasis(ns, [
-      'up',
-      '--tap',
-      tap,
-      '--ip',
-      `${OASIS}/24`,
-      '--host-ip',
-      `${KERNEL}/24`,
-      '--udp-echo',
-      '7',
-      '--pcap',
-      join(dir, 'run.pcap'),
-    ]);
-  });
-
-  afterAll(async () => {
-    if (host && host.child.exitCode === null) await host.stop().catch(() => undefined);
-    ns?.delete();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    o = await lab.oasisOnTap({ args: ['--udp-echo', '7'], pcap: 'run.pcap' });
+    ({ ns, host, tap, oasis4: OASIS, kernel4: KERNEL } = o);
   });
 
   it('answers the kernel ping (ARP first)', async () => {
@@ -97,7 +78,7 @@ describe.skipIf(!canTap)('oasis up (IPv4) against Linux over a TAP', () => {
     expect(reassemblyPeakBytes).toBeLessThanOrEqual(4 * 1024 * 1024);
     expect(counters['icmpv4/out-dest-unreachable']).toBeGreaterThan(0);
     if (!hasTshark) return;
-    const pcap = join(dir, 'run.pcap');
+    const pcap = o.pcap!;
     const all = execFileSync('tshark', ['-r', pcap, '-T', 'fields', '-e', 'frame.number'], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'ignore'],

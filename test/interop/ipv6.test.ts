@@ -4,48 +4,27 @@
  * a duplicate address detected, and tshark's verdict on the capture.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canTap, NetNs, uniqueIfName } from '../support/netns.js';
-import { hasTshark, type OasisHost, startOasis } from '../support/oasis.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Lab, type OasisOnTap, useLab } from '../support/lab.js';
+import { canTap, type NetNs } from '../support/netns.js';
+import { hasTshark, type OasisHost } from '../support/oasis.js';
 
 describe.skipIf(!canTap)('oasis up (IPv6) against Linux over a TAP', () => {
+  const lab = useLab();
+  let o: OasisOnTap;
   let ns: NetNs;
   let host: OasisHost;
-  let dir: string;
-  const tap = uniqueIfName();
-  const OASIS = '2001:db8:77::2';
-  const KERNEL = '2001:db8:77::1';
+  let tap: string;
+  let OASIS: string;
   let linkLocal: string;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'oasis-interop6-'));
-    ns = NetNs.create();
-    host = await startOasis(ns, [
-      'up',
-      '--tap',
-      tap,
-      '--ip6',
-      `${OASIS}/64`,
-      '--host-ip6',
-      `${KERNEL}/64`,
-      '--udp-echo',
-      '7',
-      '--pcap',
-      join(dir, 'run.pcap'),
-    ]);
+    o = await lab.oasisOnTap({ ipv4: false, ipv6: true, args: ['--udp-echo', '7'], pcap: 'run.pcap' });
+    ({ ns, host, tap, oasis6: OASIS } = o);
     linkLocal = host.ready
       .ip6!.split(',')
       .find((a) => a.startsWith('fe80:'))!
       .split('/')[0]!;
-  });
-
-  afterAll(async () => {
-    if (host && host.child.exitCode === null) await host.stop().catch(() => undefined);
-    ns?.delete();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('is ready with its link-local and global addresses after DAD', () => {
@@ -71,7 +50,7 @@ describe.skipIf(!canTap)('oasis up (IPv6) against Linux over a TAP', () => {
   });
 
   it('resolves the kernel with NDP itself (the kernel is told our MAC, so only Oasis solicits)', async () => {
-    const other = '2001:db8:77::3';
+    const other = o.subnet.ip6(3);
     ns.run('ip', '-6', 'addr', 'add', `${other}/64`, 'dev', tap, 'nodad');
     const echo = await ns.exec('sh', ['-c', `printf 'hello oasis6' | nc -6 -u -s ${other} -w 1 ${OASIS} 7`]);
     expect(echo.stdout).toBe('hello oasis6');
@@ -85,7 +64,7 @@ describe.skipIf(!canTap)('oasis up (IPv6) against Linux over a TAP', () => {
     expect(counters['icmpv6/out-neighbor-solicitation']).toBeGreaterThanOrEqual(3);
     expect(counters['icmpv6/in-neighbor-advertisement']).toBeGreaterThanOrEqual(1);
     if (!hasTshark) return;
-    const pcap = join(dir, 'run.pcap');
+    const pcap = o.pcap!;
     const tshark = (filter: string) =>
       execFileSync(
         'tshark',
@@ -100,7 +79,7 @@ describe.skipIf(!canTap)('oasis up (IPv6) against Linux over a TAP', () => {
     ).not.toBe('');
     expect(
       tshark(
-        `icmpv6.type == 135 && eth.src == ${host.ready.mac} && icmpv6.nd.ns.target_address == ${KERNEL.replace('::1', '::3')}`,
+        `icmpv6.type == 135 && eth.src == ${host.ready.mac} && icmpv6.nd.ns.target_address == ${o.subnet.ip6(3)}`,
       ),
     ).not.toBe('');
     expect(
@@ -113,44 +92,50 @@ describe.skipIf(!canTap)('oasis up (IPv6) against Linux over a TAP', () => {
 
 describe.skipIf(!canTap)('oasis up detects a duplicate IPv6 address', () => {
   it('logs the conflict when the kernel already holds the address', async () => {
-    const ns = NetNs.create();
-    const tap = uniqueIfName();
+    const lab = new Lab();
     try {
+      const ns = lab.namespace();
+      const tap = lab.tapName();
+      const taken = lab.subnet().ip6(5);
       ns.run('ip', 'tuntap', 'add', 'dev', tap, 'mode', 'tap');
       ns.run('ip', 'link', 'set', tap, 'up');
-      ns.run('ip', '-6', 'addr', 'add', '2001:db8:78::5/64', 'dev', tap, 'nodad');
-      const host = await startOasis(ns, ['up', '--tap', tap, '--ip6', '2001:db8:78::5/64']);
-      expect(host.ready.ip6).not.toContain('2001:db8:78::5');
+      ns.run('ip', '-6', 'addr', 'add', `${taken}/64`, 'dev', tap, 'nodad');
+      const host = await lab.oasis(ns, ['up', '--tap', tap, '--ip6', `${taken}/64`]);
+      expect(host.ready.ip6).not.toContain(taken);
       const { code } = await host.stop();
       expect(code).toBe(0);
-      expect(host.output().stderr).toContain('duplicate address 2001:db8:78::5');
+      expect(host.output().stderr).toContain(`duplicate address ${taken}`);
     } finally {
-      ns.delete();
+      await lab.close();
     }
   });
 });
 
 describe.skipIf(!canTap)('oasis up --gateway6 against Linux over a TAP', () => {
   it('answers a peer beyond its link through the static IPv6 gateway', async () => {
-    const ns = NetNs.create();
+    const lab = new Lab();
     try {
-      const host = await startOasis(ns, [
-        ...['up', '--tap', uniqueIfName(), '--ip6', '2001:db8:79::2/64', '--host-ip6', '2001:db8:79::1/64'],
-        ...['--gateway6', '2001:db8:79::1'],
-      ]);
+      const subnet = lab.subnet();
+      const { ns, host, oasis6 } = await lab.oasisOnTap({
+        subnet,
+        ipv4: false,
+        ipv6: true,
+        args: ['--gateway6', subnet.ip6(1)],
+      });
       // An address of the kernel's that is not on the TAP's prefix: Oasis can only answer it through
       // its gateway (no Router Advertisement is sent on this link).
-      ns.run('ip', '-6', 'addr', 'add', '2001:db8:7a::1/128', 'dev', 'lo');
+      const beyond = lab.subnet().ip6(1);
+      ns.run('ip', '-6', 'addr', 'add', `${beyond}/128`, 'dev', 'lo');
       const r = await ns.exec(
         'ping',
-        ['-6', '-c', '3', '-i', '0.2', '-W', '2', '-I', '2001:db8:7a::1', '2001:db8:79::2'],
+        ['-6', '-c', '3', '-i', '0.2', '-W', '2', '-I', beyond, oasis6],
         15_000,
       );
       expect(r.stdout).toMatch(/3 received/);
       const { code } = await host.stop();
       expect(code).toBe(0);
     } finally {
-      ns.delete();
+      await lab.close();
     }
   });
 });

@@ -13,12 +13,12 @@
  * would read as bad to both tools.
  */
 import { type ChildProcess, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
-import { canTap, NetNs, type RunResult, uniqueIfName } from '../support/netns.js';
+import { useLab } from '../support/lab.js';
+import { canTap, type NetNs, type RunResult } from '../support/netns.js';
 import { hasTshark } from '../support/oasis.js';
 
 function hasTool(name: string): boolean {
@@ -32,11 +32,11 @@ function hasTool(name: string): boolean {
 
 const hasTcpdump = hasTool('tcpdump');
 
-// Documentation addresses (RFC 5737, RFC 3849), only ever inside our own namespaces.
-const A4 = '192.0.2.1';
-const B4 = '192.0.2.2';
-const A6 = '2001:db8:1::1';
-const B6 = '2001:db8:1::2';
+// A's and B's addresses, host 1 and 2 of a subnet picked when the suite starts (support/subnets.ts).
+let A4: string;
+let B4: string;
+let A6: string;
+let B6: string;
 // Fixed ports, none of which tshark hands to an application dissector (the column would then name it).
 const TCP4 = 45001;
 const TCP6 = 45002;
@@ -429,9 +429,8 @@ function kinds(r: Row): string[] {
 describe.skipIf(!(canTap && hasTshark && hasTcpdump))(
   'oasis pcap on fresh Linux traffic, against tshark',
   () => {
+    const lab = useLab();
     let dir: string;
-    let a: NetNs | undefined;
-    let b: NetNs | undefined;
     let file: string;
     let tcpdumpSaid = '';
     let rows: Row[];
@@ -440,13 +439,13 @@ describe.skipIf(!(canTap && hasTshark && hasTcpdump))(
     let errors: string;
 
     beforeAll(async () => {
-      dir = mkdtempSync(join(tmpdir(), 'oasis-pcap-fresh-'));
+      dir = lab.dir();
       file = join(dir, 'fresh.pcap');
-      a = NetNs.create();
-      b = NetNs.create();
-      const [nsA, nsB] = [a, b];
-      const ifA = uniqueIfName();
-      const ifB = uniqueIfName();
+      const subnet = lab.subnet();
+      [A4, B4, A6, B6] = [subnet.ip4(1), subnet.ip4(2), subnet.ip6(1), subnet.ip6(2)];
+      const [nsA, nsB] = [lab.namespace(), lab.namespace()];
+      const ifA = lab.tapName();
+      const ifB = lab.tapName();
       nsA.run('ip', 'link', 'add', ifA, 'type', 'veth', 'peer', 'name', ifB, 'netns', nsB.name);
       for (const [ns, ifname] of [
         [nsA, ifA],
@@ -576,12 +575,6 @@ describe.skipIf(!(canTap && hasTshark && hasTcpdump))(
         .filter((l) => l !== '');
       errors = err.join('\n');
     }, 30_000);
-
-    afterAll(() => {
-      a?.delete();
-      b?.delete();
-      if (dir) rmSync(dir, { recursive: true, force: true });
-    });
 
     it('prints one line per frame tcpdump captured and tshark read', () => {
       expect(errors).toBe('');

@@ -1,7 +1,7 @@
 /**
  * TCP between Oasis and a Linux peer one kernel router away, through loss and duplication:
  *
- *   P (10.89.2.2) --veth-- R (10.89.2.1 | 10.89.1.1, forwarding) --TAP-- oasis up (10.89.1.2)
+ *   P (peerNet .2) --veth-- R (peerNet .1 | tapNet .1, forwarding) --TAP-- oasis up (tapNet .2)
  *
  * (a) 50 MB each way with curl, checked by SHA-256; (b) the same with the kernel losing 3 % of the
  * packets entering R from either side and duplicating 1 % of those leaving it (nftables netdev
@@ -10,18 +10,17 @@
  * checks every frame Oasis sent in each run.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useLab } from '../support/lab.js';
 import { canTap } from '../support/netns.js';
-import { hasTshark, type OasisHost, startOasis } from '../support/oasis.js';
+import { hasTshark, type OasisHost } from '../support/oasis.js';
 import {
   curlGet,
   curlPost,
-  keepCaptures,
   oasisTcpCounters,
-  RoutedPath,
+  type RoutedPath,
   retransmissions,
   sha256File,
   tsharkBadFrames,
@@ -29,7 +28,6 @@ import {
   tsharkDescribe,
 } from '../support/routed.js';
 
-const OASIS = '10.89.1.2';
 const SIZE = 50_000_000;
 /**
  * Per transfer. Measured (2 cores): 1-2 s plain; through loss the GET (Oasis sending) took 31-35 s
@@ -38,44 +36,34 @@ const SIZE = 50_000_000;
 const TRANSFER_MS = 150_000;
 
 describe.skipIf(!canTap)('TCP: oasis up behind a Linux router, through loss and duplication', () => {
+  const lab = useLab();
   let path: RoutedPath;
   let dir: string;
   let upload: string;
   let uploadSha: string;
   let host: OasisHost | undefined;
+  let OASIS: string;
   const nft = 'oasis_impair';
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'oasis-tcpr-'));
+    dir = lab.dir();
     upload = join(dir, 'upload');
     writeFileSync(upload, randomBytes(SIZE));
     uploadSha = await sha256File(upload);
-    path = RoutedPath.create();
+    path = lab.routedPath();
+    OASIS = path.tapNet.ip4(2);
   });
 
-  afterAll(async () => {
-    if (host && host.child.exitCode === null) await host.stop().catch(() => undefined);
-    path?.delete();
-    if (dir && !keepCaptures) rmSync(dir, { recursive: true, force: true });
-  });
-
-  function up(pcap: string, extra: readonly string[] = []): Promise<OasisHost> {
-    return startOasis(path.r, [
-      'up',
-      '--tap',
-      path.tap,
-      '--ip',
-      `${OASIS}/24`,
-      '--gateway',
-      '10.89.1.1',
-      '--host-ip',
-      '10.89.1.1/24',
-      '--http',
-      '80',
-      '--pcap',
-      join(dir, pcap),
-      ...extra,
-    ]);
+  /** `oasis up` in R on the path's TAP, with R (tapNet .1) as its gateway and an HTTP server. */
+  async function up(pcap: string, extra: readonly string[] = []): Promise<OasisHost> {
+    const o = await lab.oasisOnTap({
+      ns: path.r,
+      tap: path.tap,
+      subnet: path.tapNet,
+      pcap,
+      args: ['--gateway', path.tapNet.ip4(1), '--http', '80', ...extra],
+    });
+    return o.host;
   }
 
   /** GET and POST of 50 MB from P, both checked by SHA-256; returns the seconds each took. */

@@ -7,24 +7,22 @@
  *   both ways with each side half-closing in turn, then `stack.close()` leaving nothing behind.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { macToString, parseIpv4Cidr, parseIpv6Cidr } from '../../src/addr.js';
 import { addresses } from '../../src/ipv6/ndp.js';
 import { PcapWriter } from '../../src/link/pcap.js';
 import { RealScheduler } from '../../src/link/real-clock.js';
-import { TapLink } from '../../src/link/tap.js';
 import type { Interface } from '../../src/stack/iface.js';
 import { Stack } from '../../src/stack/stack.js';
 import type { TcpSocket } from '../../src/stack/tcp.js';
-import { canTap, collect, deleteLink, NetNs, uniqueIfName, waitFor } from '../support/netns.js';
-import { hasTshark, type OasisHost, startOasis } from '../support/oasis.js';
+import { type OasisOnTap, useLab } from '../support/lab.js';
+import { canTap, collect, type NetNs, waitFor } from '../support/netns.js';
+import { hasTshark, type OasisHost } from '../support/oasis.js';
 import {
   curlGet,
   curlPost,
-  keepCaptures,
   oasisTcpCounters,
   sha256File,
   tsharkBadFrames,
@@ -35,48 +33,26 @@ import {
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 describe.skipIf(!canTap)('TCP: oasis up serving Linux clients over a TAP', () => {
+  const lab = useLab();
+  let o: OasisOnTap;
   let ns: NetNs;
   let host: OasisHost;
   let dir: string;
-  const tap = uniqueIfName();
-  const OASIS = '10.88.0.2';
-  const KERNEL = '10.88.0.1';
-  const OASIS6 = '2001:db8:88::2';
-  const KERNEL6 = '2001:db8:88::1';
-  const STATUS = `http://${OASIS}/`;
+  let OASIS: string;
+  let OASIS6: string;
+  let STATUS: string;
+  // The subnet is picked when the suite starts: test names say the version, not the address.
+  const at = (version: 'IPv4' | 'IPv6') => (version === 'IPv4' ? OASIS : OASIS6);
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'oasis-tcp-'));
-    ns = NetNs.create();
-    host = await startOasis(ns, [
-      'up',
-      '--tap',
-      tap,
-      '--ip',
-      `${OASIS}/24`,
-      '--ip6',
-      `${OASIS6}/64`,
-      '--host-ip',
-      `${KERNEL}/24`,
-      '--host-ip6',
-      `${KERNEL6}/64`,
-      '--echo',
-      '7',
-      '--discard',
-      '9',
-      '--chargen',
-      '19',
-      '--http',
-      '80',
-      '--pcap',
-      join(dir, 'run.pcap'),
-    ]);
-  });
-
-  afterAll(async () => {
-    if (host && host.child.exitCode === null) await host.stop().catch(() => undefined);
-    ns?.delete();
-    if (dir && !keepCaptures) rmSync(dir, { recursive: true, force: true });
+    dir = lab.dir();
+    o = await lab.oasisOnTap({
+      ipv6: true,
+      args: ['--echo', '7', '--discard', '9', '--chargen', '19', '--http', '80'],
+      pcap: 'run.pcap',
+    });
+    ({ ns, host, oasis4: OASIS, oasis6: OASIS6 } = o);
+    STATUS = `http://${OASIS}/`;
   });
 
   it('sends 50 MB to curl over IPv4 intact (GET /bytes/N, SHA-256 in x-sha256)', async () => {
@@ -109,7 +85,8 @@ describe.skipIf(!canTap)('TCP: oasis up serving Linux clients over a TAP', () =>
     expect(r).toMatchObject({ sha: await sha256File(file), length: 5_000_000 });
   });
 
-  it.each([OASIS, OASIS6])('echoes 1 MB back to nc -N at %s (RFC 862)', async (addr) => {
+  it.each(['IPv4', 'IPv6'] as const)('echoes 1 MB back to nc -N over %s (RFC 862)', async (version) => {
+    const addr = at(version);
     const file = join(dir, 'echo-in');
     writeFileSync(file, randomBytes(1_000_000));
     // -N: shut down our sending side at stdin's EOF; nc then reads until Oasis's FIN.
@@ -152,9 +129,10 @@ describe.skipIf(!canTap)('TCP: oasis up serving Linux clients over a TAP', () =>
   });
 
   it.each([
-    OASIS,
-    OASIS6,
-  ])('answers a SYN to closed port 4444 at %s with RST: nc -z is refused at once', async (addr) => {
+    'IPv4',
+    'IPv6',
+  ] as const)('answers a SYN to closed port 4444 over %s with RST: nc -z is refused at once', async (version) => {
+    const addr = at(version);
     const t0 = performance.now();
     const r = await ns.exec('nc', ['-z', '-v', '-w', '2', addr, '4444']);
     const ms = performance.now() - t0;
@@ -185,49 +163,44 @@ describe.skipIf(!canTap)('TCP: oasis up serving Linux clients over a TAP', () =>
 type Mode = 'concurrent' | 'after-eof' | 'first';
 
 describe.skipIf(!canTap)('TCP: an in-process Oasis client of a Linux server over a TAP', () => {
+  const lab = useLab();
   let ns: NetNs;
-  let tapLink: TapLink;
+  let tap: string;
   let stack: Stack;
   let scheduler: RealScheduler;
   let iface: Interface;
   let pcap: PcapWriter;
   let dir: string;
-  const tap = uniqueIfName();
-  const KERNEL = '10.88.1.1';
-  const KERNEL6 = '2001:db8:88:1::1';
+  let KERNEL: string;
+  let KERNEL6: string;
   const PEER = resolve(import.meta.dirname, 'tcp-peer.py');
   let nextPort = 5001;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'oasis-tcpc-'));
-    ns = NetNs.create();
-    tapLink = TapLink.open(tap, { mtu: 1500 });
-    // The fd keeps working when the device moves to the namespace.
-    ns.adopt(tap);
-    ns.run('ip', 'addr', 'add', `${KERNEL}/24`, 'dev', tap);
-    ns.run('ip', '-6', 'addr', 'add', `${KERNEL6}/64`, 'dev', tap, 'nodad');
-    ns.run('ip', 'link', 'set', tap, 'up');
+    dir = lab.dir();
+    ns = lab.namespace();
+    const subnet = lab.subnet();
+    KERNEL = subnet.ip4(1);
+    KERNEL6 = subnet.ip6(1);
+    const tapLink = lab.openTap(ns, subnet, { mtu: 1500, ipv6: true });
+    tap = tapLink.name;
     scheduler = new RealScheduler();
     const epochMicros = Date.now() * 1000 - performance.now() * 1000;
     pcap = PcapWriter.open(join(dir, 'client.pcap'));
     tapLink.capture = (frame) => pcap.write(frame, Math.round(epochMicros + performance.now() * 1000));
     stack = new Stack({ scheduler, seed: 88 });
+    lab.defer(async () => {
+      await stack.close();
+      scheduler.cancelAll();
+      pcap.close();
+    });
     iface = stack.addInterface({
       link: tapLink,
-      ipv4: [parseIpv4Cidr('10.88.1.2/24')!],
-      ipv6: [parseIpv6Cidr('2001:db8:88:1::2/64')!],
+      ipv4: [parseIpv4Cidr(subnet.cidr4(2))!],
+      ipv6: [parseIpv6Cidr(subnet.cidr6(2))!],
     });
     // RFC 4862 §5.4: our IPv6 addresses are usable once DAD is over.
     await waitFor('DAD', () => addresses(iface.ndp).every((a) => a.state !== 'tentative'), 10_000);
-  });
-
-  afterAll(async () => {
-    await stack?.close();
-    scheduler?.cancelAll();
-    pcap?.close();
-    ns?.delete();
-    deleteLink(tap);
-    if (dir && !keepCaptures) rmSync(dir, { recursive: true, force: true });
   });
 
   /**

@@ -6,10 +6,7 @@ import { type Ipv4Addr, MAC_BROADCAST, MAC_ZERO, parseIpv4Addr, parseMac } from 
 import { lookup } from '../../src/arp/cache.js';
 import { emitArp } from '../../src/arp/wire.js';
 import { ETHERTYPE_ARP, emitEthernet } from '../../src/ethernet/wire.js';
-import { VirtualScheduler } from '../../src/clock.js';
-import { impair } from '../../src/link/impair.js';
-import { MemoryHub, memoryPair } from '../../src/link/memory.js';
-import { Stack } from '../../src/stack/stack.js';
+import { SimNetwork, twoHosts as sim } from '../../src/testing/index.js';
 
 const ip = (s: string): Ipv4Addr => parseIpv4Addr(s)!;
 
@@ -19,37 +16,22 @@ interface Impairments {
   reorder?: number;
 }
 
+/** 10.0.0.1 and 10.0.0.2 on a 50 us wire; impairments at a's interface, both ways (seed 7 by default). */
 function twoHosts(opts: { mtu?: number; seed?: number } & Impairments = {}) {
-  const scheduler = new VirtualScheduler();
-  const [la, lb] = memoryPair(scheduler, { mtu: opts.mtu ?? 1500, delay: 0.05 });
-  const a = new Stack({ scheduler, seed: 1 });
-  const b = new Stack({ scheduler, seed: 2 });
   const { loss = 0, duplicate = 0, reorder = 0 } = opts;
-  const linkA =
-    loss + duplicate + reorder > 0
-      ? impair(la, scheduler, { loss, duplicate, reorder, seed: opts.seed ?? 7 })
-      : la;
-  a.addInterface({ link: linkA, ipv4: [{ address: ip('10.0.0.1'), prefixLen: 24 }] });
-  b.addInterface({ link: lb, ipv4: [{ address: ip('10.0.0.2'), prefixLen: 24 }] });
-  return { scheduler, a, b };
-}
-
-async function settle<T>(scheduler: VirtualScheduler, p: Promise<T>): Promise<T> {
-  let done = false;
-  const out = p.finally(() => {
-    done = true;
+  const impaired = loss + duplicate + reorder > 0;
+  return sim({
+    mtu: opts.mtu ?? 1500,
+    delay: 0.05,
+    a: { seed: 1, ...(impaired ? { impair: { loss, duplicate, reorder, seed: opts.seed ?? 7 } } : {}) },
+    b: { seed: 2 },
   });
-  for (let i = 0; i < 10_000 && !done; i++) {
-    if (scheduler.step() === false) await Promise.resolve();
-    await Promise.resolve();
-  }
-  return out;
 }
 
 describe('two IPv4 hosts on a memory link', () => {
   it('resolve each other with ARP and answer ping', async () => {
-    const { scheduler, a, b } = twoHosts();
-    const reply = await settle(scheduler, a.ipv4.ping(ip('10.0.0.2')));
+    const { net, a, b } = twoHosts();
+    const reply = await net.settle(a.ipv4.ping(ip('10.0.0.2')));
     expect(reply?.from).toBe(ip('10.0.0.2'));
     expect(reply?.bytes).toBe(56);
     expect(b.counters.get('icmpv4/in-echo-request')).toBe(1);
@@ -57,8 +39,8 @@ describe('two IPv4 hosts on a memory link', () => {
   });
 
   it.each([1472, 3000, 60000, 65507])('ping -s %i is fragmented and reassembled both ways', async (size) => {
-    const { scheduler, a, b } = twoHosts();
-    const reply = await settle(scheduler, a.ipv4.ping(ip('10.0.0.2'), { size }));
+    const { net, b, a } = twoHosts();
+    const reply = await net.settle(a.ipv4.ping(ip('10.0.0.2'), { size }));
     expect(reply?.bytes).toBe(size);
     const fragments = size + 8 > 1480 ? Math.ceil((size + 8) / 1480) : 0;
     expect(b.counters.get('ipv4/fragments-sent')).toBe(fragments);
@@ -68,20 +50,20 @@ describe('two IPv4 hosts on a memory link', () => {
   it.each([
     1, 2, 3, 4, 5,
   ])('reassemble ping -s 60000 through reordering and duplication (seed %i)', async (seed) => {
-    const { scheduler, a, b } = twoHosts({ duplicate: 0.1, reorder: 0.3, seed });
-    const reply = await settle(scheduler, a.ipv4.ping(ip('10.0.0.2'), { size: 60000 }));
+    const { net, a, b } = twoHosts({ duplicate: 0.1, reorder: 0.3, seed });
+    const reply = await net.settle(a.ipv4.ping(ip('10.0.0.2'), { size: 60000 }));
     expect(reply?.bytes).toBe(60000);
     expect(b.counters.get('ipv4/reassembled')).toBe(1);
   });
 
   it('exchange UDP datagrams and answer a closed port with port unreachable', async () => {
-    const { scheduler, a, b } = twoHosts();
+    const { net, scheduler, a, b } = twoHosts();
     const server = b.udp.bind(7);
     server.on('message', (msg, rinfo) => server.send(msg, rinfo.port, rinfo.address));
     const client = a.udp.bind();
     const got = new Promise<string>((resolve) => client.on('message', (m) => resolve(m.toString())));
     client.send('hello', 7, '10.0.0.2');
-    expect(await settle(scheduler, got)).toBe('hello');
+    expect(await net.settle(got)).toBe('hello');
     client.send('nobody', 9, '10.0.0.2');
     scheduler.runUntil(scheduler.now() + 100);
     expect(b.counters.get('icmpv4/out-dest-unreachable')).toBe(1);
@@ -89,14 +71,14 @@ describe('two IPv4 hosts on a memory link', () => {
   });
 
   it('report an unreachable neighbour after the ARP retries', async () => {
-    const { scheduler, a } = twoHosts();
-    const reply = await settle(scheduler, a.ipv4.ping(ip('10.0.0.9'), { timeoutMs: 10_000 }));
+    const { net, a } = twoHosts();
+    const reply = await net.settle(a.ipv4.ping(ip('10.0.0.9'), { timeoutMs: 10_000 }));
     expect(reply).toBeUndefined();
     expect(a.counters.get('arp/unreachable')).toBe(1);
   });
 
   it('keep reassembly memory bounded under a flood of incomplete fragments, and still answer', async () => {
-    const { scheduler, a, b } = twoHosts({ mtu: 576, loss: 0.2 });
+    const { net, scheduler, a, b } = twoHosts({ mtu: 576, loss: 0.2 });
     // A fifth of a's frames are lost: most 8000-byte datagrams (15 fragments) stay incomplete at b.
     let peak = 0;
     for (let i = 0; i < 400; i++) {
@@ -111,21 +93,18 @@ describe('two IPv4 hosts on a memory link', () => {
     scheduler.runUntil(scheduler.now() + 60_000);
     expect(b.ipv4.reassemblyBytes).toBe(0);
     const replies = [];
-    for (let i = 0; i < 5; i++) replies.push(await settle(scheduler, a.ipv4.ping(ip('10.0.0.2'))));
+    for (let i = 0; i < 5; i++) replies.push(await net.settle(a.ipv4.ping(ip('10.0.0.2'))));
     expect(replies.some((r) => r !== undefined)).toBe(true);
   });
 });
 
 describe('ARP hardening', () => {
   it('does not believe an ARP packet whose sender MAC is not the frame source (ARP has no checksum)', () => {
-    const scheduler = new VirtualScheduler();
-    const hub = new MemoryHub(scheduler, { mtu: 1500 });
-    const host = new Stack({ scheduler, seed: 5 });
-    host.addInterface({
-      link: hub.port('host'),
-      ipv4: [{ address: ip('10.2.0.1'), prefixLen: 24 }],
-      ipv6Enabled: false,
-    });
+    const net = new SimNetwork();
+    const scheduler = net.virtual;
+    const hub = net.hub({ mtu: 1500, subnet4: '10.2.0.0/24' });
+    const host = net.host({ seed: 5 });
+    hub.attach(host, { ipv6Enabled: false });
     const raw = hub.port('raw');
     const frame = new Uint8Array(14 + 28);
     emitEthernet(
@@ -147,15 +126,16 @@ describe('ARP hardening', () => {
 
 describe('three hosts on a hub', () => {
   it('reach each other and ignore frames for others', async () => {
-    const scheduler = new VirtualScheduler();
-    const hub = new MemoryHub(scheduler, { mtu: 1500, delay: 0.01 });
+    const net = new SimNetwork();
+    const hub = net.hub({ mtu: 1500, delay: 0.01, subnet4: '10.1.0.0/24' });
     const hosts = [1, 2, 3].map((n) => {
-      const s = new Stack({ scheduler, seed: n });
-      s.addInterface({ link: hub.port(`h${n}`), ipv4: [{ address: ip(`10.1.0.${n}`), prefixLen: 24 }] });
+      const s = net.host({ seed: n });
+      // The n-th host attached is 10.1.0.n.
+      hub.attach(s);
       return s;
     });
-    expect(await settle(scheduler, hosts[0]!.ipv4.ping(ip('10.1.0.3')))).toBeDefined();
-    expect(await settle(scheduler, hosts[1]!.ipv4.ping(ip('10.1.0.1')))).toBeDefined();
+    expect(await net.settle(hosts[0]!.ipv4.ping(ip('10.1.0.3')))).toBeDefined();
+    expect(await net.settle(hosts[1]!.ipv4.ping(ip('10.1.0.1')))).toBeDefined();
     expect(hosts[2]!.counters.get('ethernet/not-for-us')).toBeGreaterThan(0);
   });
 });

@@ -4,37 +4,23 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type Ipv6Addr, ipv6ToString, type Mac, parseIpv6Addr, readMac } from '../../src/addr.js';
-import { VirtualScheduler } from '../../src/clock.js';
 import { addresses } from '../../src/ipv6/ndp.js';
-import { memoryPair } from '../../src/link/memory.js';
-import { Stack } from '../../src/stack/stack.js';
+import { twoHosts as sim } from '../../src/testing/index.js';
 
 const ip6 = (s: string): Ipv6Addr => parseIpv6Addr(s)!;
 
+/** Global IPv6 only, on a 50 us wire; the clock runs to 3 s so that DAD is over. */
 function twoHosts(addrA = '2001:db8::1', addrB = '2001:db8::2') {
-  const scheduler = new VirtualScheduler();
-  const [la, lb] = memoryPair(scheduler, { mtu: 1500, delay: 0.05 });
   const logs: string[] = [];
-  const a = new Stack({ scheduler, seed: 1, onLog: (e) => logs.push(`a: ${e.message}`) });
-  const b = new Stack({ scheduler, seed: 2, onLog: (e) => logs.push(`b: ${e.message}`) });
-  a.addInterface({ link: la, ipv6: [{ address: ip6(addrA), prefixLen: 64 }] });
-  b.addInterface({ link: lb, ipv6: [{ address: ip6(addrB), prefixLen: 64 }] });
   // DAD: a random delay up to 1 s, then one NS and RetransTimer (1 s) of silence.
-  scheduler.runUntil(3000);
-  return { scheduler, a, b, logs };
-}
-
-async function settle<T>(scheduler: VirtualScheduler, p: Promise<T>): Promise<T> {
-  let done = false;
-  const out = p.finally(() => {
-    done = true;
+  const { net, a, b } = sim({
+    delay: 0.05,
+    ipv4: false,
+    a: { seed: 1, ipv6: `${addrA}/64`, onLog: (e) => logs.push(`a: ${e.message}`) },
+    b: { seed: 2, ipv6: `${addrB}/64`, onLog: (e) => logs.push(`b: ${e.message}`) },
+    warmUpMs: 3000,
   });
-  for (let i = 0; i < 10_000 && !done; i++) {
-    scheduler.step();
-    await Promise.resolve();
-    await Promise.resolve();
-  }
-  return out;
+  return { net, scheduler: net.scheduler, a, b, logs };
 }
 
 describe('two IPv6 hosts on a memory link', () => {
@@ -46,18 +32,18 @@ describe('two IPv6 hosts on a memory link', () => {
   });
 
   it('resolve each other with NDP and answer ping6 on global and link-local addresses', async () => {
-    const { scheduler, a, b } = twoHosts();
-    const reply = await settle(scheduler, a.ipv6.ping(ip6('2001:db8::2')));
+    const { net, a, b } = twoHosts();
+    const reply = await net.settle(a.ipv6.ping(ip6('2001:db8::2')));
     expect(reply && ipv6ToString(reply.from)).toBe('2001:db8::2');
     const ll = addresses(b.interfaces[0]!.ndp).find((x) => x.origin === 'link-local')!.address;
-    const reply2 = await settle(scheduler, a.ipv6.ping(ll));
+    const reply2 = await net.settle(a.ipv6.ping(ll));
     expect(reply2?.bytes).toBe(56);
     expect(a.counters.get('icmpv6/in-neighbor-advertisement')).toBeGreaterThan(0);
   });
 
   it.each([3000, 60000])('ping6 -s %i is fragmented and reassembled both ways', async (size) => {
-    const { scheduler, a, b } = twoHosts();
-    const reply = await settle(scheduler, a.ipv6.ping(ip6('2001:db8::2'), { size }));
+    const { net, a, b } = twoHosts();
+    const reply = await net.settle(a.ipv6.ping(ip6('2001:db8::2'), { size }));
     expect(reply?.bytes).toBe(size);
     expect(b.counters.get('ipv6/reassembled')).toBe(1);
     expect(b.counters.get('ipv6/fragments-sent')).toBe(Math.ceil((size + 8) / 1448));
@@ -65,17 +51,20 @@ describe('two IPv6 hosts on a memory link', () => {
 
   it('send off-link traffic to a static default gateway (gateway6), and have no route without one', async () => {
     for (const withGateway of [true, false]) {
-      const scheduler = new VirtualScheduler();
-      const [la, lb] = memoryPair(scheduler, { mtu: 1500, delay: 0.05 });
-      const a = new Stack({ scheduler, seed: 1 });
-      const b = new Stack({ scheduler, seed: 2 });
-      a.addInterface({
-        link: la,
-        ipv6: [{ address: ip6('2001:db8::1'), prefixLen: 64 }],
-        ...(withGateway ? { gateway6: ip6('2001:db8::2') } : {}),
+      const {
+        net,
+        a,
+        b,
+        ia,
+        ib: gw,
+      } = sim({
+        delay: 0.05,
+        ipv4: false,
+        ipv6: true,
+        a: { seed: 1, ...(withGateway ? { gateway6: '2001:db8::2' } : {}) },
+        b: { seed: 2 },
       });
-      const gw = b.addInterface({ link: lb, ipv6: [{ address: ip6('2001:db8::2'), prefixLen: 64 }] });
-      scheduler.runUntil(3000);
+      const la = ia.link;
       const seen: { dstMac: Mac; dstIp: string }[] = [];
       la.capture = (f, dir) => {
         // An outgoing IPv6 echo request (ICMPv6 type 128).
@@ -83,7 +72,7 @@ describe('two IPv6 hosts on a memory link', () => {
           seen.push({ dstMac: readMac(f, 0), dstIp: ipv6ToString(f.subarray(38, 54) as Ipv6Addr) });
       };
       const dropsBefore = b.counters.get('ipv6/not-for-us');
-      const reply = await settle(scheduler, a.ipv6.ping(ip6('2001:db8:99::7'), { timeoutMs: 500 }));
+      const reply = await net.settle(a.ipv6.ping(ip6('2001:db8:99::7'), { timeoutMs: 500 }));
       expect(reply).toBeUndefined();
       if (withGateway) {
         // Resolved the gateway with NDP and handed it the packet; the gateway, a host, drops it.
@@ -96,7 +85,7 @@ describe('two IPv6 hosts on a memory link', () => {
   });
 
   it('exchange UDP over IPv6 and answer a closed port with port unreachable', async () => {
-    const { scheduler, a, b } = twoHosts();
+    const { net, scheduler, a, b } = twoHosts();
     const server = b.udp.bind(7);
     server.on('message', (msg, rinfo) => server.send(msg, rinfo.port, rinfo.address));
     const client = a.udp.bind();
@@ -104,7 +93,7 @@ describe('two IPv6 hosts on a memory link', () => {
       client.on('message', (m, r) => resolve(`${m} from ${r.address} ${r.family}`)),
     );
     client.send('hello6', 7, '2001:db8::2');
-    expect(await settle(scheduler, got)).toBe('hello6 from 2001:db8::2 IPv6');
+    expect(await net.settle(got)).toBe('hello6 from 2001:db8::2 IPv6');
     client.send('x', 9, '2001:db8::2');
     scheduler.runUntil(scheduler.now() + 100);
     expect(b.counters.get('icmpv6/out-dest-unreachable')).toBe(1);

@@ -9,12 +9,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseIpv4Addr } from '../../src/addr.js';
-import { VirtualScheduler } from '../../src/clock.js';
-import { impair } from '../../src/link/impair.js';
-import { memoryPair } from '../../src/link/memory.js';
-import { Stack } from '../../src/stack/stack.js';
 import type { TcpSocket } from '../../src/stack/tcp.js';
+import { nextTurn, twoHosts } from '../../src/testing/index.js';
 import { propOptions } from '../support/props.js';
 
 interface Schedule {
@@ -67,11 +63,7 @@ function readAll(s: TcpSocket): Promise<Buffer> {
 }
 
 async function run(p: Schedule): Promise<void> {
-  const scheduler = new VirtualScheduler();
-  const [la, lb] = memoryPair(scheduler, { mtu: 1500, delay: p.delay });
   const tcp = { rcvBuf: p.rcvBuf, sndBuf: p.sndBuf, msl: MSL };
-  const a = new Stack({ scheduler, seed: p.seed, tcp });
-  const b = new Stack({ scheduler, seed: p.seed + 1, tcp });
   const faults = {
     loss: p.loss,
     duplicate: p.duplicate,
@@ -79,15 +71,14 @@ async function run(p: Schedule): Promise<void> {
     corrupt: p.corrupt,
     seed: p.seed,
   };
-  a.addInterface({
-    link: impair(la, scheduler, faults),
-    ipv4: [{ address: parseIpv4Addr('10.0.0.1')!, prefixLen: 24 }],
+  // The faults are at a's interface, both ways: every frame crosses them once.
+  const { net, a, b } = twoHosts({
+    mtu: 1500,
+    delay: p.delay,
+    tcp,
     ipv6Enabled: false,
-  });
-  b.addInterface({
-    link: lb,
-    ipv4: [{ address: parseIpv4Addr('10.0.0.2')!, prefixLen: 24 }],
-    ipv6Enabled: false,
+    a: { seed: p.seed, impair: faults },
+    b: { seed: p.seed + 1 },
   });
   const toB = bytesOf(p.aToB, p.seed);
   const toA = bytesOf(p.bToA, p.seed + 7);
@@ -108,18 +99,14 @@ async function run(p: Schedule): Promise<void> {
       finished = true;
     });
   // Virtual time, with the stream machinery (nextTick and microtasks) run between timer firings.
-  const giveUp = scheduler.now() + 3_600_000;
-  for (let i = 0; !finished && scheduler.now() < giveUp && scheduler.nextTime() !== undefined; i++) {
-    scheduler.step();
-    if (i % 4 === 0) await new Promise((r) => setImmediate(r));
-  }
+  await net.runUntil(() => finished, { limitMs: 3_600_000 });
   expect(finished, 'both directions ended within an hour of virtual time').toBe(true);
   const [gotA, gotB] = await both;
   expect(gotB.equals(toB), 'bytes a->b').toBe(true);
   expect(gotA.equals(toA), 'bytes b->a').toBe(true);
   // 2·MSL of TIME-WAIT, and room for a FIN still retransmitted with backoff to a peer gone.
-  scheduler.runUntil(scheduler.now() + 4 * MSL + 1_800_000);
-  await new Promise((r) => setImmediate(r));
+  net.scheduler.advance(4 * MSL + 1_800_000);
+  await nextTurn();
   expect(a.tcp.connectionStates()).toEqual({});
   expect(b.tcp.connectionStates()).toEqual({});
 }

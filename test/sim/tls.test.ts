@@ -9,10 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, createSecureContext, TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseIpv4Addr } from '../../src/addr.js';
-import { memoryPair } from '../../src/link/memory.js';
 import { RealScheduler } from '../../src/link/real-clock.js';
-import { Stack } from '../../src/stack/stack.js';
+import type { Stack } from '../../src/stack/stack.js';
+import { type SimNetwork, twoHosts } from '../../src/testing/index.js';
 
 const hasOpenssl = (() => {
   try {
@@ -28,6 +27,7 @@ describe.skipIf(!hasOpenssl)('TLS over Oasis TCP sockets', () => {
   let key: Buffer;
   let cert: Buffer;
   const scheduler = new RealScheduler();
+  let net: SimNetwork<RealScheduler> | undefined;
   let a: Stack;
   let b: Stack;
 
@@ -58,24 +58,18 @@ describe.skipIf(!hasOpenssl)('TLS over Oasis TCP sockets', () => {
     );
     key = readFileSync(join(dir, 'key.pem'));
     cert = readFileSync(join(dir, 'cert.pem'));
-    const [la, lb] = memoryPair(scheduler, { mtu: 1500 });
-    a = new Stack({ scheduler, seed: 21 });
-    b = new Stack({ scheduler, seed: 22 });
-    a.addInterface({
-      link: la,
-      ipv4: [{ address: parseIpv4Addr('10.0.0.1')!, prefixLen: 24 }],
+    // Real time: TLS does its own asynchronous work, which virtual time would not wait for.
+    ({ net, a, b } = twoHosts({
+      scheduler,
+      mtu: 1500,
       ipv6Enabled: false,
-    });
-    b.addInterface({
-      link: lb,
-      ipv4: [{ address: parseIpv4Addr('10.0.0.2')!, prefixLen: 24 }],
-      ipv6Enabled: false,
-    });
+      a: { seed: 21 },
+      b: { seed: 22 },
+    }));
   });
 
   afterAll(async () => {
-    await a?.close();
-    await b?.close();
+    await net?.close();
     scheduler.cancelAll();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });

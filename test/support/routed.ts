@@ -1,12 +1,14 @@
 /**
  * Helpers for the TCP interop tests: HTTP transfers with curl checked by SHA-256, Oasis's TCP
  * counters read from its status page, tshark's verdict on a capture, and a routed path of two
- * namespaces (a router R holding the TAP, a peer P behind it on a veth pair).
+ * namespaces (a router R holding the TAP, a peer P behind it on a veth pair). Set-up and clean-up
+ * go through support/lab.ts.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { NetNs, uniqueIfName } from './netns.js';
+import { allocateSubnet, type Subnet } from './subnets.js';
 
 /** SHA-256 (hex) of a file, streamed. */
 export function sha256File(path: string): Promise<string> {
@@ -159,9 +161,6 @@ export function tsharkDescribe(pcap: string, frames: string): string {
   );
 }
 
-/** When set, the interop tests keep their temporary folder (captures) for inspection. */
-export const keepCaptures = process.env.OASIS_KEEP_CAPTURES !== undefined;
-
 /** Number of frames in a capture that match a display filter. */
 export function tsharkCount(pcap: string, filter: string): number {
   const out = execFileSync(
@@ -177,9 +176,12 @@ export function tsharkCount(pcap: string, filter: string): number {
 }
 
 /**
- * Two namespaces joined by a veth pair: R (the router; the TAP of `oasis up` goes there) with
- * `10.89.2.1/24` on its end and forwarding on, P (the peer) with `10.89.2.2/24` and a default
- * route through R. The TAP side of R is configured by `oasis up --host-ip`.
+ * Two namespaces joined by a veth pair, on two fresh subnets (support/subnets.ts):
+ *
+ *   P (peerNet .2) --veth-- R (peerNet .1 | tapNet .1, forwarding) --TAP-- Oasis (tapNet .2)
+ *
+ * R is the router (the TAP of `oasis up` goes there; its side of the TAP is configured by
+ * `oasis up --host-ip`), P the peer, with a default route through R.
  */
 export class RoutedPath {
   readonly tap = uniqueIfName();
@@ -191,26 +193,36 @@ export class RoutedPath {
   private constructor(
     readonly r: NetNs,
     readonly p: NetNs,
+    /** The TAP's subnet: R is host 1, Oasis host 2. */
+    readonly tapNet: Subnet,
+    /** The veth pair's subnet: R is host 1, P host 2. */
+    readonly peerNet: Subnet,
   ) {}
 
+  /** Use `Lab.routedPath()`, which deletes it on close. */
   static create(): RoutedPath {
-    const r = NetNs.create();
+    const tapNet = allocateSubnet();
+    const peerNet = allocateSubnet();
+    let r: NetNs | undefined;
     let p: NetNs | undefined;
     try {
+      r = NetNs.create();
       p = NetNs.create();
-      const path = new RoutedPath(r, p);
+      const path = new RoutedPath(r, p, tapNet, peerNet);
       r.run('ip', 'link', 'add', path.vethR, 'type', 'veth', 'peer', 'name', path.vethP);
       r.run('ip', 'link', 'set', path.vethP, 'netns', p.name);
-      r.run('ip', 'addr', 'add', '10.89.2.1/24', 'dev', path.vethR);
+      r.run('ip', 'addr', 'add', peerNet.cidr4(1), 'dev', path.vethR);
       r.run('ip', 'link', 'set', path.vethR, 'up');
-      p.run('ip', 'addr', 'add', '10.89.2.2/24', 'dev', path.vethP);
+      p.run('ip', 'addr', 'add', peerNet.cidr4(2), 'dev', path.vethP);
       p.run('ip', 'link', 'set', path.vethP, 'up');
-      p.run('ip', 'route', 'add', 'default', 'via', '10.89.2.1');
+      p.run('ip', 'route', 'add', 'default', 'via', peerNet.ip4(1));
       r.run('sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1');
       return path;
     } catch (e) {
       p?.delete();
-      r.delete();
+      r?.delete();
+      tapNet.release();
+      peerNet.release();
       throw e;
     }
   }
@@ -219,5 +231,7 @@ export class RoutedPath {
   delete(): void {
     this.p.delete();
     this.r.delete();
+    this.tapNet.release();
+    this.peerNet.release();
   }
 }

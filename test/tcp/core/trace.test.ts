@@ -3,26 +3,16 @@
  * outputs, and a tampered trace is caught.
  */
 import { describe, expect, it } from 'vitest';
-import { parseIpv4Addr } from '../../../src/addr.js';
-import { VirtualScheduler } from '../../../src/clock.js';
-import { memoryPair } from '../../../src/link/memory.js';
-import { Stack } from '../../../src/stack/stack.js';
 import { decodeTraceLine, replayTrace, type TraceLine } from '../../../src/tcp/core/trace.js';
+import { twoHosts } from '../../../src/testing/index.js';
 
 async function recordTrace(): Promise<string[]> {
-  const scheduler = new VirtualScheduler();
-  const [la, lb] = memoryPair(scheduler, { mtu: 1500, delay: 0.2 });
-  const a = new Stack({ scheduler, seed: 3 });
-  const b = new Stack({ scheduler, seed: 4 });
-  a.addInterface({
-    link: la,
-    ipv4: [{ address: parseIpv4Addr('10.0.0.1')!, prefixLen: 24 }],
+  const { net, a, b } = twoHosts({
+    mtu: 1500,
+    delay: 0.2,
     ipv6Enabled: false,
-  });
-  b.addInterface({
-    link: lb,
-    ipv4: [{ address: parseIpv4Addr('10.0.0.2')!, prefixLen: 24 }],
-    ipv6Enabled: false,
+    a: { seed: 3 },
+    b: { seed: 4 },
   });
   const lines: string[] = [];
   b.tcp.trace = (line) => lines.push(line);
@@ -34,15 +24,8 @@ async function recordTrace(): Promise<string[]> {
   });
   const ended = new Promise<void>((resolve) => client.on('end', () => resolve()));
   client.end(Buffer.alloc(200_000, 7));
-  let done = false;
-  void ended.then(() => {
-    done = true;
-  });
-  while (!done) {
-    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-    scheduler.step();
-  }
-  scheduler.runUntil(scheduler.now() + 120_000);
+  await net.settle(ended);
+  net.scheduler.advance(120_000);
   expect(got).toBe(200_000);
   return lines;
 }
