@@ -166,6 +166,16 @@ export function isIpv6Multicast(a: Uint8Array): boolean {
   return a[0] === 0xff;
 }
 
+/** `a` with every bit past `prefixLen` cleared: the prefix it lies in. */
+export function ipv6Prefix(a: Uint8Array, prefixLen: number): Ipv6Addr {
+  const out = new Uint8Array(16);
+  for (let i = 0; i < 16; i++) {
+    const bits = Math.max(0, Math.min(8, prefixLen - i * 8));
+    out[i] = a[i]! & ((0xff << (8 - bits)) & 0xff);
+  }
+  return out as Ipv6Addr;
+}
+
 export function isIpv6LinkLocal(a: Uint8Array): boolean {
   return a[0] === 0xfe && (a[1]! & 0xc0) === 0x80;
 }

@@ -7,3 +7,6 @@ export interface Command {
 
 /** A usage error: printed with the command's usage, exit code 2. */
 export class UsageError extends Error {}
+
+/** A configuration error: printed as one line, without the usage, exit code 2. */
+export class ConfigError extends UsageError {}

@@ -1,11 +1,12 @@
 /**
  * The `oasis` command: dispatches to one module per subcommand.
  */
-import { type Command, UsageError } from './command.js';
+import { type Command, ConfigError, UsageError } from './command.js';
 import { demoCommand } from './demo.js';
 import { iperf3Command } from './iperf3.js';
 import { pcapCommand } from './pcap.js';
 import { replayCommand } from './replay.js';
+import { routerCommand } from './router.js';
 import { upCommand } from './up.js';
 
 const COMMANDS: Record<string, Command> = {
@@ -14,6 +15,7 @@ const COMMANDS: Record<string, Command> = {
   up: upCommand,
   replay: replayCommand,
   iperf3: iperf3Command,
+  router: routerCommand,
 };
 
 function help(): string {
@@ -45,6 +47,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`oasis ${name}: ${e.message}`);
+      return 2;
+    }
     if (
       e instanceof UsageError ||
       (e instanceof TypeError && 'code' in e && String(e.code).startsWith('ERR_PARSE_ARGS'))

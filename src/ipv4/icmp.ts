@@ -32,6 +32,7 @@ import { type Ipv4Addr, readIpv4, writeIpv4 } from '../addr.js';
 import { setU16, setU32, u16, u32 } from '../bytes.js';
 import { finish, sum16, verifies } from '../checksum/index.js';
 import { assertNever, malformed, ok, type Result } from '../result.js';
+import { IPPROTO_ICMP } from '../ipproto.js';
 
 export const ICMPV4_ECHO_REPLY = 0;
 export const ICMPV4_DEST_UNREACHABLE = 3;
@@ -278,4 +279,38 @@ export function quoteDatagram(
     if (total >= 20 && total < end) end = total;
   }
   return ipPacketBytes.subarray(0, Math.min(end, maxLen));
+}
+
+/** What the caller knows about how a packet arrived, beyond its own bytes. */
+export interface Icmpv4ErrorContext {
+  /** The frame was a link-layer broadcast or multicast (RFC 1812 §4.3.2.7 bullet 4). */
+  readonly linkBroadcast?: boolean;
+  /** The destination is a directed broadcast of one of our subnets (the bytes cannot tell). */
+  readonly dstBroadcast?: boolean;
+}
+
+/**
+ * May an ICMP error be sent about `packet` (an IPv4 datagram as received, already validated by the
+ * caller)? RFC 1812 §4.3.2.7 (RFC 1122 §3.2.2 says the same for hosts): never about an ICMP error,
+ * a datagram to a broadcast or multicast address or received as a link-layer broadcast, a fragment
+ * other than the first, or a source that does not name one host: network 0 ("a network prefix of
+ * zero"), loopback 127/8 (RFC 1812 §5.3.7), multicast, class E and the limited broadcast ("not a
+ * unicast address", §5.3.7). An ICMP datagram too short to show its type is treated as not an error.
+ * Pure; rate limiting is the caller's.
+ */
+export function mayAnswerIcmpv4Error(packet: Uint8Array, ctx: Icmpv4ErrorContext = {}): boolean {
+  if (ctx.linkBroadcast === true || ctx.dstBroadcast === true) return false;
+  if (packet.length < 20 || packet[0]! >>> 4 !== 4) return false;
+  const headerLen = (packet[0]! & 0x0f) * 4;
+  if (headerLen < 20) return false;
+  // A non-zero offset: not the first fragment.
+  if ((u16(packet, 6) & 0x1fff) !== 0) return false;
+  const src = readIpv4(packet, 12);
+  const dst = readIpv4(packet, 16);
+  const srcNet = src >>> 24;
+  if (srcNet === 0 || srcNet === 127 || srcNet >= 224) return false;
+  if (dst >>> 28 === 0xe || dst === 0xffff_ffff) return false;
+  const end = Math.min(packet.length, u16(packet, 2));
+  if (packet[9] === IPPROTO_ICMP && end > headerLen && isIcmpv4Error(packet[headerLen]!)) return false;
+  return true;
 }

@@ -36,7 +36,7 @@
  * router's advertisement is checked at `initialNdp` to fit the link MTU; its pending answer to
  * solicitations is one scheduled RA, however many solicitations come.
  */
-import { type Ipv6Addr, ipv6Equal, isIpv6LinkLocal, isIpv6Multicast, type Mac } from '../addr.js';
+import { type Ipv6Addr, ipv6Equal, ipv6Prefix, isIpv6LinkLocal, isIpv6Multicast, type Mac } from '../addr.js';
 import { assertNever } from '../result.js';
 import { addressTick, linkLocalAddress, sourceFor, startAddresses } from './ndp/addresses.js';
 import { raTick, stopAdvertising } from './ndp/advertise.js';
@@ -183,7 +183,8 @@ export function ndpRouterConfig(o: NdpRouterOptions = {}): NdpRouterConfig {
   const c: NdpRouterConfig = {
     advertise: o.advertise ?? false,
     prefixes: (o.prefixes ?? []).map((p) => ({
-      prefix: p.prefix,
+      // RFC 4861 §4.6.2: the bits after the prefix length "MUST be initialized to zero".
+      prefix: ipv6Prefix(p.prefix, p.prefixLen),
       prefixLen: p.prefixLen,
       onLink: p.onLink ?? true,
       autonomous: p.autonomous ?? true,

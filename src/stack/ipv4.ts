@@ -10,7 +10,7 @@ import {
   emitIcmpv4,
   ICMPV4_HEADER_LEN,
   type Icmpv4Repr,
-  isIcmpv4Error,
+  mayAnswerIcmpv4Error,
   parseIcmpv4,
   quoteDatagram,
   TIME_EXCEEDED_REASSEMBLY,
@@ -234,24 +234,17 @@ export class Ipv4Layer implements IpOutput<Ipv4Addr, Ipv4Route>, TimedCore {
 
   /**
    * Sends an ICMP error about `offending` (an IPv4 datagram as received) unless RFC 1122 §3.2.2
-   * forbids it: not about an ICMP error, a datagram to a broadcast or multicast address, a fragment
-   * other than the first, or from a source that does not name a single host; rate-limited (§3.2.2 and
-   * RFC 1812 §4.3.2.8).
+   * forbids it (`mayAnswerIcmpv4Error`: not about an ICMP error, a datagram to a broadcast or
+   * multicast address, a fragment other than the first, or from a source that does not name a single
+   * host); rate-limited (§3.2.2 and RFC 1812 §4.3.2.8).
    * `from` picks the source address (a router answers from the interface the packet came in on);
    * by default the destination the offending packet was sent to, when it is ours.
    */
   sendError(offending: Uint8Array, toBroadcast: boolean, repr: Icmpv4Repr, from?: Ipv4Addr): void {
     const env = this.env;
-    if (toBroadcast) return;
-    if (offending.length < 20) return;
-    const headerLen = (offending[0]! & 0x0f) * 4;
-    const fragOffset = ((offending[6]! << 8) | offending[7]!) & 0x1fff;
-    if (fragOffset !== 0) return;
-    if (offending[9] === IPPROTO_ICMP && offending.length > headerLen && isIcmpv4Error(offending[headerLen]!))
-      return;
-    const src = readIpv4(offending, 12);
+    if (!mayAnswerIcmpv4Error(offending, { dstBroadcast: toBroadcast })) return;
     const dst = readIpv4(offending, 16);
-    if (src === 0 || src === IPV4_BROADCAST || isIpv4Multicast(src)) return;
+    const src = readIpv4(offending, 12);
     if (!this.icmpErrors.take(env.now())) return env.drop('icmpv4/error-rate-limited');
     const route = this.route(src, from ?? (this.isOurs(dst) ? dst : undefined));
     if (!route) return env.drop('ipv4/no-route');

@@ -13,7 +13,7 @@ import {
   emitIcmpv6,
   type Icmpv6Repr,
   icmpv6HeaderLen,
-  isIcmpv6ErrorType,
+  mayAnswerIcmpv6Error,
   parseIcmpv6,
 } from '../ipv6/icmp.js';
 import {
@@ -149,7 +149,7 @@ export class Ipv6Layer implements IpOutput<Ipv6Addr, Ipv6Route>, TimedCore {
     if (!chain.ok) {
       env.drop(chain.error);
       const icmp = chain.error.icmp;
-      if (icmp) this.sendError(d, icmp, icmp.code === 2);
+      if (icmp) this.sendError(d, icmp);
       return;
     }
     const c = chain.value;
@@ -193,11 +193,7 @@ export class Ipv6Layer implements IpOutput<Ipv6Addr, Ipv6Route>, TimedCore {
           const quoted = new Uint8Array(o.header.length + o.data.length);
           quoted.set(o.header);
           quoted.set(o.data, o.header.length);
-          this.sendError(
-            { ...d, original: quoted, multicast: false },
-            { kind: 'time-exceeded', code: 1 },
-            false,
-          );
+          this.sendError({ ...d, original: quoted, multicast: false }, { kind: 'time-exceeded', code: 1 });
         }
         break;
     }
@@ -210,11 +206,11 @@ export class Ipv6Layer implements IpOutput<Ipv6Addr, Ipv6Route>, TimedCore {
     if (upper === undefined) {
       // RFC 8200 §4: an unrecognised Next Header -> Parameter Problem code 1 pointing at it.
       this.env.drop('ipv6/unknown-next-header');
-      this.sendError(d, { kind: 'parameter-problem', code: 1, pointer: nextHeaderPointer }, false);
+      this.sendError(d, { kind: 'parameter-problem', code: 1, pointer: nextHeaderPointer });
       return;
     }
     // RFC 4443 §3.1: code 4, port unreachable, when nobody listens on the port.
-    if (!upper.input(d, payload)) this.sendError(d, { kind: 'dest-unreachable', code: 4 }, false);
+    if (!upper.input(d, payload)) this.sendError(d, { kind: 'dest-unreachable', code: 4 });
   }
 
   private icmpInput(d: Ipv6Datagram, bytes: Uint8Array): void {
@@ -270,32 +266,22 @@ export class Ipv6Layer implements IpOutput<Ipv6Addr, Ipv6Route>, TimedCore {
   }
 
   /**
-   * Sends an ICMPv6 error about `d` unless RFC 4443 §2.4(e) forbids it: never about an error message,
-   * never to a multicast destination or link-layer multicast (except Packet Too Big and Parameter
-   * Problem code 2: `evenMulticast`), never to an unspecified or multicast source; rate-limited (§2.4(f)).
+   * Sends an ICMPv6 error about `d` unless RFC 4443 §2.4(e) forbids it (`mayAnswerIcmpv6Error`:
+   * never about an error message, never to a multicast destination or link-layer multicast except
+   * Packet Too Big and Parameter Problem code 2, never to an unspecified or multicast source);
+   * rate-limited (§2.4(f)).
    * `from` picks the source address (a router answers from the interface the packet came in on);
    * by default the destination the offending packet was sent to, when it is ours.
    */
-  sendError(d: Ipv6Datagram, repr: Icmpv6Repr, evenMulticast: boolean, from?: Ipv6Addr): void {
+  sendError(d: Ipv6Datagram, repr: Icmpv6Repr, from?: Ipv6Addr): void {
     const env = this.env;
     const o = d.original;
-    if (d.multicast && !evenMulticast) return;
-    if (isIpv6Multicast(d.src) || d.src.every((b) => b === 0)) return;
-    if (this.isAboutError(o)) return;
+    if (!mayAnswerIcmpv6Error(o, repr, d.multicast)) return;
     if (!this.icmpErrors.take(env.now())) return env.drop('icmpv6/error-rate-limited');
     const route = this.route(d.src, from ?? (this.isOurs(d.dst) ? d.dst : undefined));
     if (!route) return env.drop('ipv6/no-route');
     env.counters.inc(`icmpv6/out-${repr.kind}`);
     this.sendIcmp(route, repr, o.subarray(0, Math.min(o.length, ERROR_QUOTE_MAX)));
-  }
-
-  /** Is `packet` itself an ICMPv6 error? (Only a directly following ICMPv6 header is checked.) */
-  private isAboutError(packet: Uint8Array): boolean {
-    return (
-      packet.length > IPV6_HEADER_LEN &&
-      packet[6] === IPPROTO_ICMPV6 &&
-      isIcmpv6ErrorType(packet[IPV6_HEADER_LEN]!)
-    );
   }
 
   /**

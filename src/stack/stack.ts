@@ -171,6 +171,21 @@ export class Stack implements StackEnv, LinkOutput {
     return iface;
   }
 
+  /**
+   * `iface`'s link was replaced (a TAP device deleted and made again): its neighbours are forgotten,
+   * with the packets waiting for them, and its addresses announced again (ARP, DAD) as at start.
+   */
+  restartInterface(iface: Interface): void {
+    const now = this.now();
+    iface.arp = initialArp(iface.arp.config, now);
+    iface.ndp = initialNdp(iface.ndp.config, now, this.random.next());
+    iface.groups.clear();
+    this.logEvent(`${iface.name}: link replaced, neighbours forgotten`);
+    if (iface.ipv4.length > 0) this.arp.event(iface, { kind: 'start', now });
+    if (iface.ipv6Enabled) this.ipv6.ndpEvent(iface, { kind: 'start', now });
+    this.rearm();
+  }
+
   /** Receives one frame from `iface`'s link; the frame is only valid during the call. */
   receive(iface: Interface, frame: Uint8Array): void {
     if (this.closed) return;

@@ -10,6 +10,7 @@ import {
   type Ipv6Addr,
   ipv6Equal,
   ipv6MulticastMac,
+  ipv6ToString,
   isIpv6Multicast,
   type Mac,
   parseIpv6Addr,
@@ -232,6 +233,12 @@ describe('router configuration (RFC 4861 §6.2.1, RFC 8106 §5.1)', () => {
     ]);
     expect(r.rdnss).toEqual({ addresses: DNS, lifetime: 300 });
     expect([r.minInterval, r.routerLifetime, r.mtu]).toEqual([33_333, 300, 1480]);
+  });
+
+  it('advertises a prefix with the bits after its length cleared (RFC 4861 §4.6.2)', () => {
+    const address = parseIpv6Addr('2001:db8:7:8:1:2:3:4')!;
+    const r = ndpRouterConfig({ prefixes: [{ prefix: address, prefixLen: 64 }] });
+    expect(ipv6ToString(r.prefixes[0]!.prefix)).toBe('2001:db8:7:8::');
   });
 
   it('defaults MinRtrAdvInterval to 0.75 x MaxRtrAdvInterval below 9 s (erratum 3154)', () => {

@@ -1,0 +1,357 @@
+/**
+ * `oasis router` configuration: from flags (`--if NAME,ip=A/L,...`) or a JSON file (`--config`),
+ * checked as a whole before anything is opened. Every mistake is a `ConfigError`: one line, exit
+ * code 2, never a stack trace.
+ */
+import { readFileSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import {
+  type Ipv4Addr,
+  type Ipv6Addr,
+  ipv4Mask,
+  ipv4ToString,
+  ipv6Equal,
+  ipv6Prefix,
+  ipv6ToString,
+  isIpv6LinkLocal,
+  parseIpv4Addr,
+  parseIpv4Cidr,
+  parseIpv6Addr,
+  parseIpv6Cidr,
+} from '../addr.js';
+import { ipv6InPrefix } from '../stack/routes.js';
+import { ConfigError } from './command.js';
+
+export interface RouterInterfaceSpec {
+  readonly name: string;
+  readonly ipv4: readonly { address: Ipv4Addr; prefixLen: number }[];
+  readonly ipv6: readonly { address: Ipv6Addr; prefixLen: number }[];
+  readonly mtu: number;
+  /** Move the TAP's kernel end into this namespace. */
+  readonly netns?: string;
+  readonly hostIp?: string;
+  readonly hostIp6?: string;
+  /** Send Router Advertisements for the prefixes of `ipv6`. */
+  readonly ra: boolean;
+  /** RDNSS servers announced in those advertisements (RFC 8106). */
+  readonly rdns: readonly Ipv6Addr[];
+  readonly rpFilter: 'off' | 'loose' | 'strict';
+}
+
+export interface StaticRoute<A> {
+  readonly prefix: A;
+  readonly prefixLen: number;
+  readonly via: A;
+  readonly metric?: number;
+  /** The interface of a link-local gateway (IPv6). */
+  readonly dev?: string;
+}
+
+export interface RouterConfig {
+  readonly interfaces: readonly RouterInterfaceSpec[];
+  readonly routes4: readonly StaticRoute<Ipv4Addr>[];
+  readonly routes6: readonly StaticRoute<Ipv6Addr>[];
+  readonly clampMss: boolean;
+  readonly pcapDir?: string;
+  readonly statsInterval?: number;
+  readonly user?: string;
+  readonly seed: number;
+}
+
+export const ROUTER_USAGE = `Usage: oasis router --if NAME[,ip=A/L][,ip6=A/L][,mtu=N][,netns=NS][,host-ip=A/L][,host-ip6=A/L][,ra][,rdns=A]
+                    --if ... [options]
+
+Forwards IPv4 and IPv6 between two or more TAP devices (each created, or attached if it exists),
+and answers ARP, NDP and ping on each of its addresses.
+
+Interface options (comma-separated after the name; ip and ip6 may repeat):
+  ip=A/L, ip6=A/L     the router's addresses on that link
+  mtu=N               IP MTU of the link, both ends (default 1500)
+  netns=NS            move the TAP's kernel end into network namespace NS
+  host-ip=A/L         put this IPv4 address on the kernel end and bring it up (host-ip6 likewise)
+  ra                  send Router Advertisements for the link's ip6 prefixes (with the MTU option)
+  rdns=A              announce A as a DNS server in those advertisements (RFC 8106; repeatable)
+  rp-filter=MODE      reverse-path filter: loose (default), strict or off
+
+Options:
+  --route PREFIX,via=GW[,metric=N]      a static IPv4 route (0.0.0.0/0 for the default route)
+  --route6 PREFIX,via=GW[,dev=NAME][,metric=N]  a static IPv6 route (dev= for a link-local gateway)
+  --clamp-mss          lower the MSS of forwarded TCP SYNs to what the egress MTU allows
+  --pcap-dir DIR       write DIR/NAME.pcap for each interface
+  --config FILE.json   the same configuration as JSON (see README); flags add to it
+  --stats-interval S   print the counters as one JSON line every S seconds
+  --user NAME          drop root privileges once the TAPs are open
+  --seed N             seed for the router's random choices (default: random)
+  -h, --help           show this help`;
+
+const OPTIONS = {
+  if: { type: 'string', multiple: true },
+  route: { type: 'string', multiple: true },
+  route6: { type: 'string', multiple: true },
+  'clamp-mss': { type: 'boolean' },
+  'pcap-dir': { type: 'string' },
+  config: { type: 'string' },
+  'stats-interval': { type: 'string' },
+  user: { type: 'string' },
+  seed: { type: 'string' },
+} as const;
+
+function fail(message: string): never {
+  throw new ConfigError(message);
+}
+
+/** `NAME,key=value,flag,...` into the name and its key/value pairs (a bare key is `true`). */
+function splitSpec(spec: string, what: string): { head: string; pairs: [string, string | true][] } {
+  const [head, ...rest] = spec.split(',');
+  if (head === undefined || head === '') fail(`${what}: empty: '${spec}'`);
+  return {
+    head,
+    pairs: rest.map((p) => {
+      const eq = p.indexOf('=');
+      return eq < 0 ? [p, true] : [p.slice(0, eq), p.slice(eq + 1)];
+    }),
+  };
+}
+
+function text(v: string | true, key: string, what: string): string {
+  if (v === true || v === '') fail(`${what}: ${key} needs a value`);
+  return v;
+}
+
+function interfaceFromSpec(spec: string): RouterInterfaceSpec {
+  const { head: name, pairs } = splitSpec(spec, '--if');
+  const what = `--if ${name}`;
+  const ipv4: { address: Ipv4Addr; prefixLen: number }[] = [];
+  const ipv6: { address: Ipv6Addr; prefixLen: number }[] = [];
+  const rdns: Ipv6Addr[] = [];
+  let mtu = 1500;
+  let netns: string | undefined;
+  let hostIp: string | undefined;
+  let hostIp6: string | undefined;
+  let ra = false;
+  let rpFilter: RouterInterfaceSpec['rpFilter'] = 'loose';
+  for (const [key, v] of pairs) {
+    switch (key) {
+      case 'ip':
+        ipv4.push(cidr4(text(v, key, what), `${what}: ip`));
+        break;
+      case 'ip6':
+        ipv6.push(cidr6(text(v, key, what), `${what}: ip6`));
+        break;
+      case 'mtu':
+        mtu = Number(text(v, key, what));
+        if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65521)
+          fail(`${what}: mtu between 576 and 65521: ${v}`);
+        break;
+      case 'netns':
+        netns = text(v, key, what);
+        break;
+      case 'host-ip':
+        hostIp = text(v, key, what);
+        cidr4(hostIp, `${what}: host-ip`);
+        break;
+      case 'host-ip6':
+        hostIp6 = text(v, key, what);
+        cidr6(hostIp6, `${what}: host-ip6`);
+        break;
+      case 'ra':
+        if (v !== true) fail(`${what}: ra takes no value`);
+        ra = true;
+        break;
+      case 'rdns':
+        rdns.push(parseIpv6Addr(text(v, key, what)) ?? fail(`${what}: rdns: not an IPv6 address: ${v}`));
+        break;
+      case 'rp-filter': {
+        const mode = text(v, key, what);
+        if (mode !== 'off' && mode !== 'loose' && mode !== 'strict')
+          fail(`${what}: rp-filter: off, loose or strict`);
+        rpFilter = mode;
+        break;
+      }
+      default:
+        fail(`${what}: unknown option '${key}'`);
+    }
+  }
+  if (name.length > 15 || /[\s/]/.test(name))
+    fail(`${what}: interface names are at most 15 characters, no spaces or '/'`);
+  if (ra && ipv6.length === 0) fail(`${what}: ra needs an ip6 prefix to advertise`);
+  if (rdns.length > 0 && !ra) fail(`${what}: rdns needs ra`);
+  if (ipv6.length > 0 && mtu < 1280) fail(`${what}: IPv6 needs an MTU of at least 1280 (RFC 8200 §5)`);
+  return {
+    name,
+    ipv4,
+    ipv6,
+    mtu,
+    ra,
+    rdns,
+    rpFilter,
+    ...(netns === undefined ? {} : { netns }),
+    ...(hostIp === undefined ? {} : { hostIp }),
+    ...(hostIp6 === undefined ? {} : { hostIp6 }),
+  };
+}
+
+/** An address with its prefix length, which must be given (a bare address is refused, not /32). */
+function cidr4(s: string, what: string): { address: Ipv4Addr; prefixLen: number } {
+  if (!s.includes('/')) fail(`${what}: give the prefix length: ${s}/LEN`);
+  return parseIpv4Cidr(s) ?? fail(`${what}: not an IPv4 ADDR/LEN: ${s}`);
+}
+
+function cidr6(s: string, what: string): { address: Ipv6Addr; prefixLen: number } {
+  if (!s.includes('/')) fail(`${what}: give the prefix length: ${s}/LEN`);
+  return parseIpv6Cidr(s) ?? fail(`${what}: not an IPv6 ADDR/LEN: ${s}`);
+}
+
+function route4FromSpec(spec: string): StaticRoute<Ipv4Addr> {
+  const { head, pairs } = splitSpec(spec, '--route');
+  const p = cidr4(head, '--route');
+  if ((p.address & ~ipv4Mask(p.prefixLen)) >>> 0 !== 0) fail(`--route: host bits set in ${head}`);
+  let via: Ipv4Addr | undefined;
+  let metric: number | undefined;
+  for (const [key, v] of pairs) {
+    if (key === 'via')
+      via = parseIpv4Addr(text(v, key, '--route')) ?? fail(`--route ${head}: via: not an IPv4 address: ${v}`);
+    else if (key === 'metric') metric = metricOf(v, `--route ${head}`);
+    else fail(`--route ${head}: unknown option '${key}'`);
+  }
+  if (via === undefined) fail(`--route ${head}: via=GW is required`);
+  return { prefix: p.address, prefixLen: p.prefixLen, via, ...(metric === undefined ? {} : { metric }) };
+}
+
+function route6FromSpec(spec: string): StaticRoute<Ipv6Addr> {
+  const { head, pairs } = splitSpec(spec, '--route6');
+  const p = cidr6(head, '--route6');
+  let via: Ipv6Addr | undefined;
+  let metric: number | undefined;
+  let dev: string | undefined;
+  for (const [key, v] of pairs) {
+    if (key === 'via')
+      via =
+        parseIpv6Addr(text(v, key, '--route6')) ?? fail(`--route6 ${head}: via: not an IPv6 address: ${v}`);
+    else if (key === 'metric') metric = metricOf(v, `--route6 ${head}`);
+    else if (key === 'dev') dev = text(v, key, '--route6');
+    else fail(`--route6 ${head}: unknown option '${key}'`);
+  }
+  if (via === undefined) fail(`--route6 ${head}: via=GW is required`);
+  if (!ipv6Equal(ipv6Prefix(p.address, p.prefixLen), p.address)) fail(`--route6: host bits set in ${head}`);
+  return {
+    prefix: p.address,
+    prefixLen: p.prefixLen,
+    via,
+    ...(metric === undefined ? {} : { metric }),
+    ...(dev === undefined ? {} : { dev }),
+  };
+}
+
+function metricOf(v: string | true, what: string): number {
+  const n = Number(v);
+  if (v === true || !Number.isInteger(n) || n < 0 || n > 0xffff_ffff)
+    fail(`${what}: metric: not a number: ${v}`);
+  return n;
+}
+
+/** The JSON form: the flags' values under the flags' names (`if`, `route`, `route6`, ...). */
+function valuesFromFile(path: string): Record<string, unknown> {
+  let raw: string;
+  try {
+    raw = readFileSync(path, 'utf8');
+  } catch (e) {
+    fail(`--config: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  try {
+    const v = JSON.parse(raw) as unknown;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(`--config: ${path}: not a JSON object`);
+    return v as Record<string, unknown>;
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    fail(`--config: ${path}: ${(e as Error).message}`);
+  }
+}
+
+function strings(v: unknown, key: string): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))
+    fail(`--config: '${key}' must be a list of strings`);
+  return v as string[];
+}
+
+export function parseRouterArgs(args: string[]): RouterConfig {
+  const { values } = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: false });
+  const file = values.config === undefined ? {} : valuesFromFile(values.config);
+  for (const key of Object.keys(file))
+    if (!(key in OPTIONS) || key === 'config') fail(`--config: unknown key '${key}'`);
+  const ifs = [...strings(file.if, 'if'), ...(values.if ?? [])];
+  const interfaces = ifs.map(interfaceFromSpec);
+  if (interfaces.length < 2) fail('give at least two --if (a router joins links)');
+  const names = new Set<string>();
+  for (const i of interfaces) {
+    if (names.has(i.name)) fail(`--if ${i.name}: given twice`);
+    names.add(i.name);
+  }
+  checkOverlaps(interfaces);
+  const routes4 = [...strings(file.route, 'route'), ...(values.route ?? [])].map(route4FromSpec);
+  const routes6 = [...strings(file.route6, 'route6'), ...(values.route6 ?? [])].map(route6FromSpec);
+  for (const r of routes4)
+    if (!interfaces.some((i) => i.ipv4.some((c) => ((c.address ^ r.via) & ipv4Mask(c.prefixLen)) === 0)))
+      fail(
+        `--route ${ipv4ToString(r.prefix)}/${r.prefixLen}: gateway ${ipv4ToString(r.via)} is not on any interface's subnet`,
+      );
+  for (const r of routes6) {
+    const linkLocal = isIpv6LinkLocal(r.via);
+    if (
+      linkLocal
+        ? r.dev === undefined || !names.has(r.dev)
+        : !interfaces.some((i) => i.ipv6.some((c) => ipv6InPrefix(r.via, c.address, c.prefixLen)))
+    )
+      fail(
+        `--route6 ${ipv6ToString(r.prefix)}/${r.prefixLen}: gateway ${ipv6ToString(r.via)} is ${linkLocal ? 'link-local: give dev=NAME of one of the --if' : 'not on any interface prefix'}`,
+      );
+  }
+  const flag = <T>(key: keyof typeof OPTIONS, v: T | undefined): T | undefined =>
+    v ?? (file[key] as T | undefined);
+  const statsText = flag<string | number>('stats-interval', values['stats-interval']);
+  const statsInterval = statsText === undefined ? undefined : Number(statsText);
+  if (statsInterval !== undefined && !(statsInterval > 0))
+    fail(`--stats-interval: a positive number of seconds: ${statsText}`);
+  const seedText = flag<string | number>('seed', values.seed);
+  const seed = seedText === undefined ? randomInt(2 ** 31) : Number(seedText);
+  if (!Number.isInteger(seed)) fail(`--seed: not an integer: ${seedText}`);
+  const pcapDir = flag<string>('pcap-dir', values['pcap-dir']);
+  const user = flag<string>('user', values.user);
+  return {
+    interfaces,
+    routes4,
+    routes6,
+    clampMss: flag<boolean>('clamp-mss', values['clamp-mss']) ?? false,
+    seed,
+    ...(pcapDir === undefined ? {} : { pcapDir }),
+    ...(statsInterval === undefined ? {} : { statsInterval }),
+    ...(user === undefined ? {} : { user }),
+  };
+}
+
+/** Two interfaces on overlapping prefixes would make the connected routes ambiguous. */
+function checkOverlaps(interfaces: readonly RouterInterfaceSpec[]): void {
+  const v4 = interfaces.flatMap((i) => i.ipv4.map((c) => ({ name: i.name, ...c })));
+  for (let a = 0; a < v4.length; a++)
+    for (let b = a + 1; b < v4.length; b++) {
+      const x = v4[a]!;
+      const y = v4[b]!;
+      const len = Math.min(x.prefixLen, y.prefixLen);
+      if (x.name !== y.name && ((x.address ^ y.address) & ipv4Mask(len)) === 0)
+        fail(
+          `--if ${y.name}: ${ipv4ToString(y.address)}/${y.prefixLen} overlaps ${ipv4ToString(x.address)}/${x.prefixLen} of ${x.name}`,
+        );
+    }
+  const v6 = interfaces.flatMap((i) => i.ipv6.map((c) => ({ name: i.name, ...c })));
+  for (let a = 0; a < v6.length; a++)
+    for (let b = a + 1; b < v6.length; b++) {
+      const x = v6[a]!;
+      const y = v6[b]!;
+      if (x.name !== y.name && ipv6InPrefix(x.address, y.address, Math.min(x.prefixLen, y.prefixLen)))
+        fail(
+          `--if ${y.name}: ${ipv6ToString(y.address)}/${y.prefixLen} overlaps ${ipv6ToString(x.address)}/${x.prefixLen} of ${x.name}`,
+        );
+    }
+}

@@ -1,0 +1,327 @@
+/**
+ * The router: a host stack (it answers ARP, NDP and ping on every interface, and sends its own ICMP
+ * errors) with a forwarding path in front of its IP layers. Every IP packet unicast to one of its
+ * MACs goes through the pure decision (forward.ts) first; the driver only applies the verdict:
+ * - forward: the received frame's bytes are rewritten in place (TTL, checksum, MACs) and handed to
+ *   the egress link — no copy of the payload. A link lets the frame be sent on before its receive
+ *   buffer is reused (docs/ link contract in src/link/link.ts). Only a packet that must outlive the
+ *   call (waiting for ARP/NDP, or cut into fragments) is copied, and counted in `copiedPayloadBytes`;
+ * - an ICMP error: sent by the host stack (rate-limited there) from the ingress interface's address;
+ * - drop: counted under `router/<reason>`.
+ * Routes live in one FIB per family (fib.ts), which is also the host stack's routing table.
+ */
+import {
+  type Ipv4Addr,
+  type Ipv6Addr,
+  ipv4Mask,
+  ipv6Prefix,
+  isIpv6LinkLocal,
+  isIpv6Multicast,
+  type Mac,
+} from '../addr.js';
+import { sendableMac as arpMac, transmitsAtOnce as arpTransmitsAtOnce } from '../arp/cache.js';
+import { linkLocalAddress } from '../ipv6/ndp/addresses.js';
+import { sendableMac as ndpMac, transmitsAtOnce as ndpTransmitsAtOnce } from '../ipv6/ndp.js';
+import type { Interface, InterfaceConfig } from '../stack/iface.js';
+import type { Forwarder } from '../stack/layer.js';
+import { newPacket } from '../stack/packet.js';
+import { ipv6InPrefix, type Route, type Routes } from '../stack/routes.js';
+import { Stack, type StackOptions } from '../stack/stack.js';
+import {
+  emptyFib4,
+  emptyFib6,
+  type Fib4,
+  type Fib6,
+  fib4Add,
+  fib4Lookup,
+  fib4Routes,
+  fib6Add,
+  fib6Lookup,
+  fib6Routes,
+  type FibRoute,
+} from './fib.js';
+import {
+  applyForward4,
+  applyForward6,
+  clampMssFor,
+  decide4,
+  decide6,
+  type ForwardContext,
+  type ForwardInterface,
+  fragmentForward4,
+} from './forward.js';
+
+export type RpFilter = ForwardInterface['rpFilter'];
+
+export interface RouterOptions extends Omit<StackOptions, 'forwarder' | 'routes'> {
+  /** Lower the MSS of forwarded SYNs to what the egress MTU allows (`--clamp-mss`). */
+  readonly clampMss?: boolean;
+  /** ICMP Redirects when a packet leaves by the interface it came in on (default true, as Linux). */
+  readonly sendRedirects?: boolean;
+  /** Bound of each FIB (default: the FIB's). */
+  readonly maxRoutes?: number;
+}
+
+export interface RouterInterfaceConfig extends InterfaceConfig {
+  /** Reverse-path filter on this interface (BCP 38): loose by default. */
+  readonly rpFilter?: RpFilter;
+}
+
+/** Metrics: connected routes win over static routes to the same prefix. */
+const CONNECTED_METRIC = 0;
+const STATIC_METRIC = 1;
+
+/** A FIB as the host stack's routing table: the stack adds connected routes through it. */
+class FibRoutes<A, F> implements Routes<A> {
+  constructor(
+    public fib: F,
+    private readonly addTo: (fib: F, r: FibRoute<A>) => { ok: true; value: F } | { ok: false },
+    private readonly find: (fib: F, dst: A) => FibRoute<A> | undefined,
+  ) {}
+
+  add(route: Route<A>, metric?: number): boolean {
+    const r = this.addTo(this.fib, {
+      prefix: route.prefix,
+      prefixLen: route.prefixLen,
+      iface: route.iface,
+      ...(route.gateway === undefined ? {} : { gateway: route.gateway }),
+      metric: metric ?? (route.gateway === undefined ? CONNECTED_METRIC : STATIC_METRIC),
+      origin: route.gateway === undefined ? 'connected' : 'static',
+    });
+    if (!r.ok) return false;
+    this.fib = r.value;
+    return true;
+  }
+
+  lookup(dst: A): FibRoute<A> | undefined {
+    return this.find(this.fib, dst);
+  }
+}
+
+export class Router implements Forwarder {
+  readonly stack: Stack;
+  /** Payload bytes the forwarding path copied (zero when every neighbour is resolved and no fragmenting). */
+  copiedPayloadBytes = 0;
+  private readonly fib4: FibRoutes<Ipv4Addr, Fib4>;
+  private readonly fib6: FibRoutes<Ipv6Addr, Fib6>;
+  private readonly views: ForwardInterface[] = [];
+  private readonly ctx: ForwardContext;
+  private readonly clampMss: boolean;
+
+  constructor(opts: RouterOptions) {
+    const limits = opts.maxRoutes === undefined ? {} : { maxRoutes: opts.maxRoutes };
+    this.fib4 = new FibRoutes(emptyFib4(limits), fib4Add, fib4Lookup);
+    this.fib6 = new FibRoutes(emptyFib6(limits), fib6Add, fib6Lookup);
+    this.clampMss = opts.clampMss ?? false;
+    const fib4 = this.fib4;
+    const fib6 = this.fib6;
+    this.ctx = {
+      interfaces: this.views,
+      route4: (dst) => fib4.lookup(dst),
+      route6: (dst) => fib6.lookup(dst),
+      clampMss: this.clampMss,
+      sendRedirects: opts.sendRedirects ?? true,
+    };
+    this.stack = new Stack({
+      ...opts,
+      forwarder: this,
+      routes: { v4: fib4, v6: fib6 as unknown as Routes<Uint8Array> },
+    });
+  }
+
+  get interfaces(): readonly Interface[] {
+    return this.stack.interfaces;
+  }
+
+  addInterface(cfg: RouterInterfaceConfig): Interface {
+    const iface = this.stack.addInterface(cfg);
+    this.views.push({
+      index: iface.index,
+      mac: iface.mac,
+      mtu: iface.mtu,
+      ipv4: iface.ipv4,
+      // The link-local address is fe80::EUI-64 of the MAC (RFC 4291 §2.5.6; the NDP core's choice).
+      ipv6: iface.ipv6Enabled ? [...iface.ipv6, { address: linkLocalAddress(iface.mac), prefixLen: 64 }] : [],
+      rpFilter: cfg.rpFilter ?? 'loose',
+    });
+    // The stack adds the IPv4 connected routes; IPv6 prefixes of static addresses are ours to add.
+    for (const c of iface.ipv6)
+      this.fib6.add({
+        prefix: ipv6Prefix(c.address, c.prefixLen),
+        prefixLen: c.prefixLen,
+        iface: iface.index,
+      });
+    return iface;
+  }
+
+  /** A static IPv4 route; an error when its gateway is not on a connected subnet. */
+  addRoute4(
+    prefix: Ipv4Addr,
+    prefixLen: number,
+    gateway: Ipv4Addr,
+    metric = STATIC_METRIC,
+  ): string | undefined {
+    const via = this.interfaces.find((i) =>
+      i.ipv4.some((c) => ((c.address ^ gateway) & ipv4Mask(c.prefixLen)) === 0),
+    );
+    if (via === undefined) return 'the gateway is not on a connected subnet';
+    const masked = ((prefix & ipv4Mask(prefixLen)) >>> 0) as Ipv4Addr;
+    const ok = this.fib4.add({ prefix: masked, prefixLen, gateway, iface: via.index }, metric);
+    return ok ? undefined : 'the route table is full';
+  }
+
+  /** A static IPv6 route; an error when its gateway is neither link-local nor on a connected prefix. */
+  addRoute6(
+    prefix: Ipv6Addr,
+    prefixLen: number,
+    gateway: Ipv6Addr,
+    opts: { iface?: number; metric?: number } = {},
+  ): string | undefined {
+    const linkLocal = isIpv6LinkLocal(gateway);
+    const via = linkLocal
+      ? this.interfaces[opts.iface ?? -1]
+      : this.interfaces.find((i) => i.ipv6.some((c) => ipv6InPrefix(gateway, c.address, c.prefixLen)));
+    if (via === undefined)
+      return linkLocal
+        ? 'a link-local gateway needs its interface'
+        : 'the gateway is not on a connected prefix';
+    const ok = this.fib6.add(
+      { prefix: ipv6Prefix(prefix, prefixLen), prefixLen, gateway, iface: via.index },
+      opts.metric,
+    );
+    return ok ? undefined : 'the route table is full';
+  }
+
+  routes4(): readonly FibRoute<Ipv4Addr>[] {
+    return fib4Routes(this.fib4.fib);
+  }
+
+  routes6(): readonly FibRoute<Ipv6Addr>[] {
+    return fib6Routes(this.fib6.fib);
+  }
+
+  forward4(iface: Interface, frame: Uint8Array, packet: Uint8Array): boolean {
+    const stack = this.stack;
+    const d = decide4(packet, iface.index, this.ctx);
+    switch (d.kind) {
+      case 'local':
+        return false;
+      case 'drop':
+        stack.counters.inc(`router/${d.reason}`);
+        return true;
+      case 'icmp-error':
+        stack.counters.inc(`router/${d.reason}`);
+        stack.ipv4.sendError(packet, false, d.icmp, iface.ipv4[0]?.address);
+        return true;
+      case 'fragment': {
+        const out = this.interfaces[d.egress]!;
+        const fragments = fragmentForward4(packet, d.mtu, newPacket);
+        if (fragments === undefined) {
+          stack.counters.inc('router/fragment-failed');
+          return true;
+        }
+        stack.counters.inc('router/fragmented');
+        for (const f of fragments) {
+          this.copiedPayloadBytes += f.length;
+          stack.arp.resolveAndSend(out, d.nextHop, f, false);
+        }
+        return true;
+      }
+      case 'forward': {
+        const out = this.interfaces[d.egress]!;
+        if (d.redirect !== undefined)
+          stack.ipv4.sendError(
+            packet,
+            false,
+            { type: 'redirect', code: 1, gateway: d.redirect.gateway },
+            iface.ipv4[0]?.address,
+          );
+        stack.counters.inc('router/forwarded');
+        const clampTo = this.clampMss ? clampMssFor(out.mtu, 4) : undefined;
+        const mac = arpMac(out.arp, d.nextHop);
+        if (mac !== undefined) {
+          applyForward4(frame, out.mac, mac, clampTo);
+          stack.sendFrame(out, frame);
+          return true;
+        }
+        applyForward4(frame, out.mac, 0 as Mac, clampTo);
+        const ip = packet.subarray(0, ipPacketLength(packet));
+        // The core sends it at once (and marks the entry used): it may have the frame's own bytes.
+        if (arpTransmitsAtOnce(out.arp, d.nextHop))
+          stack.arp.event(out, { kind: 'resolve', now: stack.now(), ip: d.nextHop, packet: ip });
+        // The neighbour is not resolved: ARP holds the packet, so it needs bytes of its own.
+        else stack.arp.resolveAndSend(out, d.nextHop, this.copy(ip), false);
+        return true;
+      }
+    }
+  }
+
+  forward6(iface: Interface, frame: Uint8Array, packet: Uint8Array): boolean {
+    const stack = this.stack;
+    const d = decide6(packet, iface.index, this.ctx);
+    switch (d.kind) {
+      case 'local':
+        return false;
+      case 'drop':
+        stack.counters.inc(`router/${d.reason}`);
+        return true;
+      case 'icmp-error': {
+        stack.counters.inc(`router/${d.reason}`);
+        const src = packet.subarray(8, 24) as Ipv6Addr;
+        const dst = packet.subarray(24, 40) as Ipv6Addr;
+        const from = this.views[iface.index]!.ipv6.find(
+          (c) => !isIpv6LinkLocal(c.address) || isIpv6LinkLocal(src),
+        );
+        stack.ipv6.sendError(
+          {
+            iface,
+            src,
+            dst,
+            hopLimit: packet[7]!,
+            srcMac: 0,
+            multicast: isIpv6Multicast(dst),
+            original: packet,
+          },
+          d.icmp,
+          from?.address,
+        );
+        return true;
+      }
+      case 'forward': {
+        const out = this.interfaces[d.egress]!;
+        stack.counters.inc('router/forwarded');
+        const clampTo = this.clampMss ? clampMssFor(out.mtu, 6) : undefined;
+        const mac = ndpMac(out.ndp, d.nextHop, stack.now());
+        if (mac !== undefined) {
+          applyForward6(frame, out.mac, mac, clampTo);
+          stack.sendFrame(out, frame);
+          return true;
+        }
+        applyForward6(frame, out.mac, 0 as Mac, clampTo);
+        const ip = packet.subarray(0, ipPacketLength(packet));
+        if (ndpTransmitsAtOnce(out.ndp, d.nextHop))
+          stack.ipv6.ndpEvent(out, { kind: 'resolve', now: stack.now(), nextHop: d.nextHop, packet: ip });
+        else stack.ipv6.resolveAndSend(out, d.nextHop, this.copy(ip));
+        return true;
+      }
+    }
+  }
+
+  /** `packet` in a buffer of its own with link headroom, for a neighbour queue (counted). */
+  private copy(packet: Uint8Array): Uint8Array {
+    const own = newPacket(packet.length);
+    own.set(packet);
+    this.copiedPayloadBytes += packet.length;
+    return own;
+  }
+
+  close(): Promise<void> {
+    return this.stack.close();
+  }
+}
+
+/** The IP packet's own length (an Ethernet payload may carry padding after it). */
+function ipPacketLength(packet: Uint8Array): number {
+  if (packet[0]! >> 4 === 4) return Math.min(packet.length, (packet[2]! << 8) | packet[3]!);
+  return Math.min(packet.length, 40 + ((packet[4]! << 8) | packet[5]!));
+}
