@@ -1,0 +1,591 @@
+/**
+ * `oasis router` against the Linux kernel's forwarding, same run, same machine, A→B at MTU 1500
+ * (test/support/topology.ts): A and B behind Oasis (TAPs) and A' and B' behind a namespace L with
+ * forwarding on (veth pairs, offloads off on every end). For each router:
+ * - TCP: iperf3 3.12 A→B, the median of OASIS_BENCH_REPEAT runs (3) of OASIS_BENCH_SECONDS (5);
+ * - small packets: 64-byte frames (18-byte UDP payloads) from one generator in A, as fast as it can,
+ *   for the same seconds; the rate forwarded is the frames B's interface received. The generator
+ *   (GENERATOR below: `sendmmsg(2)` of 256 datagrams a call through koffi) is also measured against a
+ *   sink on a veth pair of its own, to show what it can offer;
+ * - added latency: ping A→B (through the router) minus ping A→router (its near interface), p50 and
+ *   p99 of OASIS_BENCH_PINGS (500) echoes one every 10 ms;
+ * - CPU: Oasis's own (utime + stime from /proc/PID/stat) during each test, and the whole machine's
+ *   busy share (/proc/stat) for both routers (the kernel forwards in softirq, in no process of its own).
+ * Writes bench/results/router.json, or `{ skipped }` where TAPs cannot be made.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus, release } from 'node:os';
+import { NetNs, uniqueIfName } from '../test/support/netns.js';
+import {
+  createLinuxTopology,
+  createOasisTopology,
+  iperf3Server,
+  offloadsOff,
+  ping,
+  type RouterStats,
+  type Topology,
+} from '../test/support/topology.js';
+import { rttStats } from './ping.js';
+import { brief, type ChartGroup, fmt, isRecord, round, table } from './summary.js';
+import { message, OASIS_BIN, sleep, systemBench } from './system.js';
+
+const MTU = 1500;
+const PORT = 9;
+const BATCH = 256;
+
+/**
+ * The small-packet generator, run with `node --input-type=module -e` in A: one UDP socket, one
+ * 18-byte payload, and an array of 256 `struct mmsghdr` (x86-64/aarch64 layout: msghdr 56 bytes,
+ * msg_len, padding to 64) all pointing at it, handed to `sendmmsg(2)` until the time is up. Node's
+ * dgram sends one datagram per call (about 100,000 a second here, as does `iperf3 -u -l 18`).
+ * Prints `{"sent": N, "seconds": S, "errors": E}`.
+ */
+const GENERATOR = `
+const { default: koffi } = await import('koffi');
+const [addr, port, seconds] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])];
+const libc = koffi.load('libc.so.6');
+const socket = libc.func('int socket(int, int, int)');
+const sendmmsg = libc.func('int sendmmsg(int, void *, unsigned int, int)');
+const fd = socket(2, 2, 0);
+if (fd < 0) throw new Error('socket: errno ' + koffi.errno());
+const mem = (n) => { const p = koffi.alloc('uint8_t', n); return [p, new DataView(koffi.view(p, n))]; };
+const [name, nv] = mem(16);
+nv.setUint16(0, 2, true); nv.setUint16(2, port, false);
+addr.split('.').forEach((x, i) => nv.setUint8(4 + i, Number(x)));
+const [payload] = mem(18);
+const [iov, iv] = mem(16);
+iv.setBigUint64(0, BigInt(koffi.address(payload)), true);
+iv.setBigUint64(8, 18n, true);
+const [msgs, mv] = mem(64 * ${BATCH});
+for (let i = 0; i < ${BATCH}; i++) {
+  mv.setBigUint64(i * 64, BigInt(koffi.address(name)), true);
+  mv.setUint32(i * 64 + 8, 16, true);
+  mv.setBigUint64(i * 64 + 16, BigInt(koffi.address(iov)), true);
+  mv.setBigUint64(i * 64 + 24, 1n, true);
+}
+const t0 = performance.now();
+const end = t0 + seconds * 1000;
+let sent = 0, errors = 0;
+while (performance.now() < end) {
+  const n = sendmmsg(fd, msgs, ${BATCH}, 0);
+  if (n > 0) sent += n; else errors++;
+}
+console.log(JSON.stringify({ sent, seconds: (performance.now() - t0) / 1000, errors }));
+`;
+
+export const GENERATOR_NAME =
+  'sendmmsg(2) through koffi (bench/router.ts GENERATOR), one UDP socket, 256 datagrams of 18 bytes a call';
+
+type Failed = { readonly error: string };
+
+export interface TcpFigure {
+  readonly gbps: number;
+  readonly runs: readonly number[];
+  readonly retransmits?: number;
+  /** Oasis's CPU, percent of one core, during the median run. */
+  readonly oasisCpuPercent?: number;
+  /** The machine's busy share, percent of all its cores, during the median run. */
+  readonly machineBusyPercent: number;
+}
+
+export interface PpsFigure {
+  /** Datagrams the generator sent per second. */
+  readonly offeredPps: number;
+  /** Frames that reached B's interface per second. */
+  readonly forwardedPps: number;
+  readonly oasisCpuPercent?: number;
+  readonly machineBusyPercent: number;
+}
+
+export interface LatencyFigure {
+  readonly throughP50Us: number;
+  readonly throughP99Us: number;
+  readonly nearP50Us: number;
+  readonly nearP99Us: number;
+  readonly addedP50Us: number;
+  readonly addedP99Us: number;
+  readonly replies: number;
+  readonly sent: number;
+  readonly oasisCpuPercent?: number;
+}
+
+export interface RouterSide {
+  readonly tcp: TcpFigure | Failed;
+  readonly pps: PpsFigure | Failed;
+  readonly latency: LatencyFigure | Failed;
+}
+
+export interface RouterResults {
+  readonly date: string;
+  /** `model name` of /proc/cpuinfo. */
+  readonly cpuModel: string;
+  readonly cpus: number;
+  readonly kernel: string;
+  readonly node: string;
+  readonly mtu: number;
+  readonly seconds: number;
+  readonly offloads: { readonly linux: string; readonly oasis: string };
+  readonly generator: { readonly name: string; readonly direct: PpsFigure | Failed };
+  readonly linux: RouterSide | Failed;
+  readonly oasis: RouterSide | Failed;
+  /** Oasis over Linux: throughput and packet rate (higher is better), added latency (lower is better). */
+  readonly ratios: {
+    readonly tcp: number | null;
+    readonly pps: number | null;
+    readonly addedLatencyP50: number | null;
+    readonly addedLatencyP99: number | null;
+  };
+  readonly oasisExit?: {
+    readonly copiedPayloadBytes: number;
+    /** Its `router/...` counters that are not zero: forwarded, and drops by reason. */
+    readonly routerCounters: Record<string, number>;
+  };
+}
+
+// ---- CPU accounting ----
+
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** utime + stime of a process, in clock ticks (proc(5): fields 14 and 15, counted after the `)`). */
+function processTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** The machine's busy and total ticks over all CPUs (first line of /proc/stat; idle and iowait idle). */
+function machineTicks(): { busy: number; total: number } {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = cpu.slice(0, 8).reduce((s, x) => s + x, 0);
+  return { busy: total - cpu[3]! - cpu[4]!, total };
+}
+
+/** Runs `f` and reports the CPU Oasis (if `pid`) and the machine used meanwhile. */
+async function withCpu<T>(
+  pid: number | undefined,
+  f: () => Promise<T>,
+): Promise<{ value: T; oasisCpuPercent?: number; machineBusyPercent: number }> {
+  const p0 = pid === undefined ? 0 : processTicks(pid);
+  const m0 = machineTicks();
+  const t0 = performance.now();
+  const value = await f();
+  const seconds = (performance.now() - t0) / 1000;
+  const m1 = machineTicks();
+  const machineBusyPercent = round((100 * (m1.busy - m0.busy)) / Math.max(1, m1.total - m0.total));
+  if (pid === undefined) return { value, machineBusyPercent };
+  const oasisCpuPercent = round((100 * (processTicks(pid) - p0)) / CLK_TCK / seconds);
+  return { value, oasisCpuPercent, machineBusyPercent };
+}
+
+// ---- the three measurements ----
+
+function median<T>(xs: readonly T[], key: (x: T) => number): T {
+  return [...xs].sort((a, b) => key(a) - key(b))[Math.floor(xs.length / 2)]!;
+}
+
+interface IperfDoc {
+  end?: { sum_received?: { bits_per_second?: number }; sum_sent?: { retransmits?: number } };
+  error?: string;
+}
+
+async function tcp(topo: Topology, pid: number | undefined, seconds: number): Promise<TcpFigure> {
+  const { a, b } = topo.hosts;
+  const repeat = Math.max(1, Number(process.env.OASIS_BENCH_REPEAT ?? '3'));
+  const server = await iperf3Server(b.ns);
+  try {
+    const runs: {
+      gbps: number;
+      retransmits?: number;
+      oasisCpuPercent?: number;
+      machineBusyPercent: number;
+    }[] = [];
+    for (let i = 0; i < repeat; i++) {
+      const { value: r, ...cpu } = await withCpu(pid, () =>
+        a.ns.exec('iperf3', ['-c', b.ip, '-t', `${seconds}`, '-J'], (seconds + 30) * 1000),
+      );
+      const doc = JSON.parse(r.stdout || '{}') as IperfDoc;
+      const bps = doc.end?.sum_received?.bits_per_second;
+      if (r.code !== 0 || bps === undefined) throw new Error(`iperf3: ${doc.error ?? r.stderr.trim()}`);
+      const retr = doc.end?.sum_sent?.retransmits;
+      runs.push({ gbps: round(bps / 1e9), ...(retr === undefined ? {} : { retransmits: retr }), ...cpu });
+    }
+    return { ...median(runs, (r) => r.gbps), runs: runs.map((r) => r.gbps) };
+  } finally {
+    server.kill('SIGKILL');
+  }
+}
+
+/** The generator from `from` to `to:PORT`; the frames `to` received on `dev` per second. */
+async function pps(
+  from: NetNs,
+  to: NetNs,
+  dev: string,
+  addr: string,
+  pid: number | undefined,
+  seconds: number,
+): Promise<PpsFigure> {
+  const rx0 = to.linkStats(dev).rxPackets;
+  const { value: r, ...cpu } = await withCpu(pid, () =>
+    from.exec(
+      process.execPath,
+      ['--input-type=module', '-e', GENERATOR, addr, `${PORT}`, `${seconds}`],
+      (seconds + 30) * 1000,
+    ),
+  );
+  // Let the router's queues drain into B before counting.
+  await sleep(300);
+  const rx = to.linkStats(dev).rxPackets - rx0;
+  let out: { sent: number; seconds: number };
+  try {
+    out = JSON.parse(r.stdout) as { sent: number; seconds: number };
+  } catch {
+    throw new Error(`generator: ${r.stderr.trim() || r.stdout.trim()}`);
+  }
+  return { offeredPps: round(out.sent / out.seconds), forwardedPps: round(rx / out.seconds), ...cpu };
+}
+
+async function latency(topo: Topology, pid: number | undefined): Promise<LatencyFigure> {
+  const { a, b } = topo.hosts;
+  const count = Number(process.env.OASIS_BENCH_PINGS ?? '500');
+  const run = async (target: string) => {
+    const r = await ping(
+      a.ns,
+      target,
+      ['-c', `${count}`, '-i', '0.01', '-W', '1'],
+      (count * 0.01 + 30) * 1000,
+    );
+    const s = rttStats(r.output);
+    if (s.received === 0) throw new Error(`ping ${target}: ${r.output.trim().split('\n').at(-1)}`);
+    return s;
+  };
+  const near = await run(a.router);
+  const { value: through, oasisCpuPercent } = await withCpu(pid, () => run(b.ip));
+  return {
+    throughP50Us: through.p50Us,
+    throughP99Us: through.p99Us,
+    nearP50Us: near.p50Us,
+    nearP99Us: near.p99Us,
+    addedP50Us: through.p50Us - near.p50Us,
+    addedP99Us: through.p99Us - near.p99Us,
+    replies: through.received,
+    sent: through.sent,
+    ...(oasisCpuPercent === undefined ? {} : { oasisCpuPercent }),
+  };
+}
+
+async function attempt<T>(what: string, f: () => Promise<T>): Promise<T | Failed> {
+  try {
+    const v = await f();
+    console.log(`router: ${what}: ${JSON.stringify(v)}`);
+    return v;
+  } catch (e) {
+    console.log(`router: ${what} failed: ${message(e)}`);
+    return { error: message(e) };
+  }
+}
+
+async function side(
+  name: string,
+  topo: Topology,
+  pid: number | undefined,
+  seconds: number,
+): Promise<RouterSide> {
+  const { a, b } = topo.hosts;
+  // Neighbours resolved on every hop before anything is timed (each host asks for the router first,
+  // so that no forwarded packet waits for a resolution).
+  for (const [from, target] of [
+    [b, b.router],
+    [a, a.router],
+    [a, b.ip],
+  ] as const) {
+    const r = await ping(from.ns, target, ['-c', '3', '-i', '0.2', '-W', '1']);
+    if (r.received === 0) throw new Error(`${name}: no path to ${target}`);
+  }
+  return {
+    tcp: await attempt(`${name} TCP`, () => tcp(topo, pid, seconds)),
+    pps: await attempt(`${name} 64-byte frames`, () => pps(a.ns, b.ns, b.dev, b.ip, pid, seconds)),
+    latency: await attempt(`${name} latency`, () => latency(topo, pid)),
+  };
+}
+
+/** Two namespaces on a veth pair (offloads off): the generator straight into a sink. */
+async function direct(seconds: number): Promise<PpsFigure> {
+  const [src, dst] = [NetNs.create(), NetNs.create()];
+  try {
+    const [ds, dd] = [uniqueIfName(), uniqueIfName()];
+    src.run('ip', 'link', 'add', ds, 'mtu', `${MTU}`, 'type', 'veth', 'peer', 'name', dd, 'netns', dst.name);
+    for (const [ns, dev, ip] of [
+      [src, ds, '10.62.0.1/24'],
+      [dst, dd, '10.62.0.2/24'],
+    ] as const) {
+      offloadsOff(ns, dev);
+      ns.run('ip', 'addr', 'add', ip, 'dev', dev);
+      ns.run('ip', 'link', 'set', dev, 'up');
+    }
+    await ping(src, '10.62.0.2', ['-c', '1', '-W', '1']);
+    return await pps(src, dst, dd, '10.62.0.2', undefined, seconds);
+  } finally {
+    src.delete();
+    dst.delete();
+  }
+}
+
+/** The offload features of a device as ethtool shows them (the few that matter here). */
+function features(ns: NetNs, dev: string): string {
+  try {
+    const k = ns.run('ethtool', '-k', dev);
+    const want = [
+      ['tx-checksumming', 'tx'],
+      ['rx-checksumming', 'rx'],
+      ['tcp-segmentation-offload', 'tso'],
+      ['generic-segmentation-offload', 'gso'],
+      ['generic-receive-offload', 'gro'],
+    ] as const;
+    return want
+      .map(([f, short]) => `${short} ${new RegExp(`^${f}: (\\w+)`, 'm').exec(k)?.[1] ?? '?'}`)
+      .join(', ');
+  } catch (e) {
+    return `unknown (${message(e)})`;
+  }
+}
+
+function cpuModel(): string {
+  try {
+    return /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? '?';
+  } catch {
+    return cpus()[0]?.model ?? '?';
+  }
+}
+
+function value<T extends object>(x: T | Failed | undefined): T | undefined {
+  return x === undefined || 'error' in x ? undefined : (x as T);
+}
+
+function ratio(o: number | undefined, l: number | undefined): number | null {
+  return o === undefined || l === undefined || l === 0 ? null : round(o / l);
+}
+
+export function run(): Promise<unknown> {
+  return systemBench('router', ['iperf3', 'ping', 'ethtool', 'ss', 'getconf'], measure);
+}
+
+async function measure(): Promise<RouterResults> {
+  const seconds = Number(process.env.OASIS_BENCH_SECONDS ?? '5');
+  if (!Number.isInteger(seconds) || seconds < 1)
+    throw new Error('OASIS_BENCH_SECONDS: not a whole number ≥ 1');
+
+  const generatorDirect = await attempt('generator into a directly connected sink', () => direct(seconds));
+
+  let linux: RouterSide | Failed;
+  let linuxOffloads = '?';
+  const reference = createLinuxTopology({ withC: false });
+  try {
+    linuxOffloads = `veth, every end: ${features(reference.hosts.a.ns, reference.hosts.a.dev)}`;
+    linux = await side('Linux', reference, undefined, seconds);
+  } catch (e) {
+    linux = { error: message(e) };
+  } finally {
+    reference.delete();
+  }
+
+  let oasis: RouterSide | Failed;
+  let oasisOffloads = '?';
+  let oasisExit: RouterResults['oasisExit'];
+  let topo: Topology | undefined;
+  try {
+    topo = await createOasisTopology({ wantSlaac: false, bin: OASIS_BIN });
+    // The TAPs' kernel ends set like the veths; Oasis itself opens its TAPs without IFF_VNET_HDR, so
+    // it gets and gives whole, checksummed frames: no offload on its side at all.
+    for (const h of [topo.hosts.a, topo.hosts.b]) {
+      try {
+        offloadsOff(h.ns, h.dev);
+      } catch {
+        // A TAP may refuse some of them (fixed features); what it has is recorded below.
+      }
+    }
+    oasisOffloads = `TAP without IFF_VNET_HDR (no offloads in Oasis); kernel end: ${features(topo.hosts.a.ns, topo.hosts.a.dev)}`;
+    oasis = await side('Oasis', topo, topo.router!.pid, seconds);
+    const { stats } = await topo.router!.stop();
+    oasisExit = exitFigures(stats);
+  } catch (e) {
+    oasis = { error: message(e) };
+  } finally {
+    topo?.delete();
+  }
+
+  const l = value(linux);
+  const o = value(oasis);
+  return {
+    date: new Date().toISOString(),
+    cpuModel: cpuModel(),
+    cpus: cpus().length,
+    kernel: release(),
+    node: process.version,
+    mtu: MTU,
+    seconds,
+    offloads: { linux: linuxOffloads, oasis: oasisOffloads },
+    generator: { name: GENERATOR_NAME, direct: generatorDirect },
+    linux,
+    oasis,
+    ratios: {
+      tcp: ratio(value(o?.tcp)?.gbps, value(l?.tcp)?.gbps),
+      pps: ratio(value(o?.pps)?.forwardedPps, value(l?.pps)?.forwardedPps),
+      addedLatencyP50: ratio(value(o?.latency)?.addedP50Us, value(l?.latency)?.addedP50Us),
+      addedLatencyP99: ratio(value(o?.latency)?.addedP99Us, value(l?.latency)?.addedP99Us),
+    },
+    ...(oasisExit === undefined ? {} : { oasisExit }),
+  };
+}
+
+function exitFigures(stats: RouterStats): NonNullable<RouterResults['oasisExit']> {
+  const routerCounters = Object.fromEntries(
+    Object.entries(stats.counters).filter(([k, v]) => k.startsWith('router/') && v > 0),
+  );
+  return { copiedPayloadBytes: stats.copiedPayloadBytes, routerCounters };
+}
+
+// ---- summary ----
+
+function results(x: unknown): RouterResults | undefined {
+  return isRecord(x) && typeof x.date === 'string' && 'ratios' in x
+    ? (x as unknown as RouterResults)
+    : undefined;
+}
+
+export function chart(x: unknown): ChartGroup[] {
+  const r = results(x);
+  if (r === undefined) return [];
+  return [
+    {
+      label: 'A→B through a router, TCP',
+      bars: [
+        { series: 'Oasis', gbps: value(value(r.oasis)?.tcp)?.gbps ?? null },
+        { series: 'kernel', gbps: value(value(r.linux)?.tcp)?.gbps ?? null },
+      ],
+    },
+  ];
+}
+
+export function markdown(x: unknown): string {
+  const r = results(x);
+  if (r === undefined) return '## router\n\nno results';
+  const o = value(r.oasis);
+  const l = value(r.linux);
+  const failed = (s: RouterSide | undefined, f: (s: RouterSide) => unknown, all: RouterSide | Failed) => {
+    if (s === undefined) return `failed: ${brief((all as Failed).error)}`;
+    const v = f(s);
+    return isRecord(v) && typeof v.error === 'string' ? `failed: ${brief(v.error)}` : undefined;
+  };
+  const cell = <T extends object>(
+    s: RouterSide | undefined,
+    all: RouterSide | Failed,
+    pick: (s: RouterSide) => T | Failed,
+    show: (v: T) => string,
+  ) => failed(s, pick, all) ?? show(pick(s!) as T);
+  const cpu = (v: { oasisCpuPercent?: number }) =>
+    v.oasisCpuPercent === undefined ? '' : `; Oasis CPU ${fmt(v.oasisCpuPercent)} %`;
+  const rows: string[][] = [
+    [
+      'TCP, iperf3 A→B, Gbit/s (median; runs)',
+      cell(
+        o,
+        r.oasis,
+        (s) => s.tcp,
+        (v: TcpFigure) => `${fmt(v.gbps)} (${v.runs.map((g) => fmt(g)).join(', ')})${cpu(v)}`,
+      ),
+      cell(
+        l,
+        r.linux,
+        (s) => s.tcp,
+        (v: TcpFigure) => `${fmt(v.gbps)} (${v.runs.map((g) => fmt(g)).join(', ')})`,
+      ),
+      fmt(r.ratios.tcp, 2),
+    ],
+    [
+      '64-byte frames forwarded, packets/s (offered)',
+      cell(
+        o,
+        r.oasis,
+        (s) => s.pps,
+        (v: PpsFigure) => `${fmt(v.forwardedPps)} (${fmt(v.offeredPps)})${cpu(v)}`,
+      ),
+      cell(
+        l,
+        r.linux,
+        (s) => s.pps,
+        (v: PpsFigure) => `${fmt(v.forwardedPps)} (${fmt(v.offeredPps)})`,
+      ),
+      fmt(r.ratios.pps, 2),
+    ],
+    [
+      'added latency p50 / p99, µs (through − near)',
+      cell(
+        o,
+        r.oasis,
+        (s) => s.latency,
+        (v: LatencyFigure) => `${v.addedP50Us} / ${v.addedP99Us}${cpu(v)}`,
+      ),
+      cell(
+        l,
+        r.linux,
+        (s) => s.latency,
+        (v: LatencyFigure) => `${v.addedP50Us} / ${v.addedP99Us}`,
+      ),
+      `${fmt(r.ratios.addedLatencyP50, 2)} / ${fmt(r.ratios.addedLatencyP99, 2)}`,
+    ],
+    [
+      'ping through / to the near interface, p50 µs',
+      cell(
+        o,
+        r.oasis,
+        (s) => s.latency,
+        (v: LatencyFigure) => `${v.throughP50Us} / ${v.nearP50Us}`,
+      ),
+      cell(
+        l,
+        r.linux,
+        (s) => s.latency,
+        (v: LatencyFigure) => `${v.throughP50Us} / ${v.nearP50Us}`,
+      ),
+      '',
+    ],
+  ];
+  const busy = (s: RouterSide | undefined) => {
+    const t = value(s?.tcp);
+    const p = value(s?.pps);
+    return `${t ? fmt(t.machineBusyPercent) : '—'} % (TCP), ${p ? fmt(p.machineBusyPercent) : '—'} % (64-byte frames)`;
+  };
+  const d = value(r.generator.direct);
+  return [
+    `## Router: A→B through \`oasis router\` and through Linux (MTU ${r.mtu}, ${r.seconds} s per case)`,
+    '',
+    `Measured ${r.date} on ${r.cpuModel} (${r.cpus} CPUs), kernel ${r.kernel}, Node ${r.node}.`,
+    `Linux reference: a namespace with forwarding on, ${r.offloads.linux}. Oasis: ${r.offloads.oasis}.`,
+    `64-byte frames come from one generator, ${r.generator.name}; into a directly connected sink it`,
+    `offers ${d ? fmt(d.offeredPps) : '—'} packets/s and the sink receives ${d ? fmt(d.forwardedPps) : '—'}.`,
+    "Through Linux on veths the forwarding runs in the sender's own softirq, on the generator's CPU, so",
+    "Linux's packet rate is bounded by the generator's (offered = forwarded); through Oasis the TAP queues",
+    "the frames for Oasis's process and drops what does not fit. Oasis answers a ping to itself through",
+    'its host stack, a longer path than forwarding: "added" latency can come out below zero. Machine busy',
+    `(all CPUs, other load included): Oasis ${busy(o)}; Linux ${busy(l)}. Ratios are Oasis/Linux.`,
+    '',
+    table(['A→B', 'Oasis', 'Linux', 'Oasis/Linux'], rows),
+    ...(r.oasisExit === undefined
+      ? []
+      : [
+          '',
+          `On exit Oasis reported copiedPayloadBytes ${r.oasisExit.copiedPayloadBytes}; router counters: ${
+            Object.entries(r.oasisExit.routerCounters ?? {})
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ') || 'none'
+          }.`,
+        ]),
+  ].join('\n');
+}
