@@ -43,7 +43,6 @@ import {
 import {
   applyForward4,
   applyForward6,
-  clampMssFor,
   decide4,
   decide6,
   type ForwardContext,
@@ -106,20 +105,18 @@ export class Router implements Forwarder {
   private readonly fib6: FibRoutes<Ipv6Addr, Fib6>;
   private readonly views: ForwardInterface[] = [];
   private readonly ctx: ForwardContext;
-  private readonly clampMss: boolean;
 
   constructor(opts: RouterOptions) {
     const limits = opts.maxRoutes === undefined ? {} : { maxRoutes: opts.maxRoutes };
     this.fib4 = new FibRoutes(emptyFib4(limits), fib4Add, fib4Lookup);
     this.fib6 = new FibRoutes(emptyFib6(limits), fib6Add, fib6Lookup);
-    this.clampMss = opts.clampMss ?? false;
     const fib4 = this.fib4;
     const fib6 = this.fib6;
     this.ctx = {
       interfaces: this.views,
       route4: (dst) => fib4.lookup(dst),
       route6: (dst) => fib6.lookup(dst),
-      clampMss: this.clampMss,
+      clampMss: opts.clampMss ?? false,
       sendRedirects: opts.sendRedirects ?? true,
     };
     this.stack = new Stack({
@@ -215,6 +212,7 @@ export class Router implements Forwarder {
         return true;
       case 'fragment': {
         const out = this.interfaces[d.egress]!;
+        if (d.redirect !== undefined) this.redirect4(iface, packet, d.redirect.gateway);
         const fragments = fragmentForward4(packet, d.mtu, newPacket);
         if (fragments === undefined) {
           stack.counters.inc('router/fragment-failed');
@@ -229,15 +227,9 @@ export class Router implements Forwarder {
       }
       case 'forward': {
         const out = this.interfaces[d.egress]!;
-        if (d.redirect !== undefined)
-          stack.ipv4.sendError(
-            packet,
-            false,
-            { type: 'redirect', code: 1, gateway: d.redirect.gateway },
-            iface.ipv4[0]?.address,
-          );
+        if (d.redirect !== undefined) this.redirect4(iface, packet, d.redirect.gateway);
         stack.counters.inc('router/forwarded');
-        const clampTo = this.clampMss ? clampMssFor(out.mtu, 4) : undefined;
+        const clampTo = d.clampMssTo;
         const mac = arpMac(out.arp, d.nextHop);
         if (mac !== undefined) {
           applyForward4(frame, out.mac, mac, clampTo);
@@ -289,8 +281,10 @@ export class Router implements Forwarder {
       }
       case 'forward': {
         const out = this.interfaces[d.egress]!;
+        // RFC 4861 §8.2: the packet is forwarded as well.
+        if (d.redirect !== undefined) stack.ipv6.sendRedirect(iface, packet, d.redirect.gateway);
         stack.counters.inc('router/forwarded');
-        const clampTo = this.clampMss ? clampMssFor(out.mtu, 6) : undefined;
+        const clampTo = d.clampMssTo;
         const mac = ndpMac(out.ndp, d.nextHop, stack.now());
         if (mac !== undefined) {
           applyForward6(frame, out.mac, mac, clampTo);
@@ -305,6 +299,11 @@ export class Router implements Forwarder {
         return true;
       }
     }
+  }
+
+  /** RFC 1812 §5.2.7.2: a Redirect for the host (code 1), from the interface the packet came in on. */
+  private redirect4(iface: Interface, packet: Uint8Array, gateway: Ipv4Addr): void {
+    this.stack.ipv4.sendError(packet, false, { type: 'redirect', code: 1, gateway }, iface.ipv4[0]?.address);
   }
 
   /** `packet` in a buffer of its own with link headroom, for a neighbour queue (counted). */

@@ -4,7 +4,15 @@
  * core in src/ipv6/ndp (RFC 4861, RFC 4862), ICMPv6 echo and errors (RFC 4443), fragmentation on
  * output, route and source selection.
  */
-import { type Ipv6Addr, ipv6Key, ipv6MulticastMac, ipv6ToString, isIpv6Multicast } from '../addr.js';
+import {
+  type Ipv6Addr,
+  ipv6FromBytes,
+  ipv6Key,
+  ipv6MulticastMac,
+  ipv6ToString,
+  isIpv6Multicast,
+  parseIpv6Addr,
+} from '../addr.js';
 import { planFragments } from '../fragments/plan.js';
 import type { ReassemblyOutput } from '../fragments/reassembly.js';
 import { IPPROTO_FRAGMENT, IPPROTO_ICMPV6, IPPROTO_NONE } from '../ipproto.js';
@@ -14,6 +22,7 @@ import {
   type Icmpv6Repr,
   icmpv6HeaderLen,
   mayAnswerIcmpv6Error,
+  type NdpOption,
   parseIcmpv6,
 } from '../ipv6/icmp.js';
 import {
@@ -66,6 +75,8 @@ export interface Ping6Reply {
   readonly from: Ipv6Addr;
 }
 
+/** Any link-local destination: source address selection then picks our link-local address. */
+const LINK_LOCAL_PREFIX = parseIpv6Addr('fe80::1')!;
 /** RFC 4443 §2.4(c): an error holds as much of the invoking packet as fits in the minimum MTU. */
 const ERROR_QUOTE_MAX = IPV6_MIN_MTU - IPV6_HEADER_LEN - 8;
 
@@ -282,6 +293,36 @@ export class Ipv6Layer implements IpOutput<Ipv6Addr, Ipv6Route>, TimedCore {
     if (!route) return env.drop('ipv6/no-route');
     env.counters.inc(`icmpv6/out-${repr.kind}`);
     this.sendIcmp(route, repr, o.subarray(0, Math.min(o.length, ERROR_QUOTE_MAX)));
+  }
+
+  /**
+   * Tells the source of `packet` (received on `iface`) a better first hop, `target`, for its
+   * destination (RFC 4861 §8.2): from our link-local address with hop limit 255, with the target's
+   * link-layer address when known and as much of the packet as keeps the Redirect within the minimum
+   * MTU (§4.5). Rate-limited like errors (§8.2: "MUST limit the rate").
+   */
+  sendRedirect(iface: Interface, packet: Uint8Array, target: Ipv6Addr): void {
+    const env = this.env;
+    const now = env.now();
+    const src = sourceAddress(iface.ndp, LINK_LOCAL_PREFIX);
+    if (src === undefined || packet.length < IPV6_HEADER_LEN) return;
+    if (!this.icmpErrors.take(now)) return env.drop('icmpv6/error-rate-limited');
+    const dst = ipv6FromBytes(packet.subarray(8, 24));
+    const mac = sendableMac(iface.ndp, target, now);
+    const options: NdpOption[] = mac === undefined ? [] : [{ kind: 'target-link-addr', mac }];
+    // IPv6 header, Redirect header (40), the options so far, the Redirected Header option's own 8.
+    const room = IPV6_MIN_MTU - IPV6_HEADER_LEN - 40 - 8 * options.length - 8;
+    options.push({ kind: 'redirected-header', data: packet.subarray(0, Math.min(packet.length, room & ~7)) });
+    const repr: Icmpv6Repr = {
+      kind: 'redirect',
+      target,
+      destination: ipv6FromBytes(packet.subarray(24, 40)),
+      options,
+    };
+    env.counters.inc('icmpv6/out-redirect');
+    const route: Ipv6Route = { iface, src, dst, nextHop: dst };
+    const ph = { version: 6 as const, src, dst };
+    this.send(route, IPPROTO_ICMPV6, icmpv6HeaderLen(repr), (buf) => emitIcmpv6(repr, buf, ph), { ttl: 255 });
   }
 
   /**

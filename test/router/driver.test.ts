@@ -10,7 +10,8 @@ import { ETHERTYPE_IPV4, EthernetFrame } from '../../src/ethernet/wire.js';
 import { IPPROTO_UDP } from '../../src/ipproto.js';
 import { Ipv4Packet } from '../../src/ipv4/wire.js';
 import { addresses, defaultRouter } from '../../src/ipv6/ndp.js';
-import { memoryPair } from '../../src/link/memory.js';
+import { linkLocalAddress } from '../../src/ipv6/ndp/addresses.js';
+import { MemoryHub, memoryPair } from '../../src/link/memory.js';
 import { Router } from '../../src/router/driver.js';
 import { Stack } from '../../src/stack/stack.js';
 import type { TcpSocket } from '../../src/stack/tcp.js';
@@ -181,5 +182,67 @@ describe('a router between two hosts', () => {
     const client = a.tcp.connect({ host: '10.2.0.2', port: 9 });
     await settle(scheduler, collect(client));
     expect(seen).toEqual([mss]);
+  });
+});
+
+describe('a router that sends a packet back out of the link it came in on', () => {
+  /**
+   * A, the router R and another router G on one link; R routes 10.9/16 and 2001:db8:9::/48 via G (by
+   * its link-local address: RFC 4861 §8.1 accepts only a link-local target for a router).
+   */
+  function triangle() {
+    const scheduler = new VirtualScheduler();
+    const hub = new MemoryHub(scheduler, { mtu: 1500, delay: 0.05 });
+    const a = new Stack({ scheduler, seed: 1 });
+    const g = new Stack({ scheduler, seed: 2 });
+    const router = new Router({ scheduler, seed: 3 });
+    router.addInterface({
+      link: hub.port('r'),
+      ipv4: [{ address: ip('10.1.0.1'), prefixLen: 24 }],
+      ipv6: [{ address: ip6('2001:db8:1::1'), prefixLen: 64 }],
+      ndpRouter: { advertise: false },
+    });
+    router.addInterface({
+      link: memoryPair(scheduler)[0],
+      ipv4: [{ address: ip('10.2.0.1'), prefixLen: 24 }],
+    });
+    a.addInterface({
+      link: hub.port('a'),
+      ipv4: [{ address: ip('10.1.0.2'), prefixLen: 24 }],
+      ipv6: [{ address: ip6('2001:db8:1::2'), prefixLen: 64 }],
+      gateway4: ip('10.1.0.1'),
+      gateway6: ip6('2001:db8:1::1'),
+    });
+    const gIface = g.addInterface({
+      link: hub.port('g'),
+      ipv4: [{ address: ip('10.1.0.3'), prefixLen: 24 }],
+      ipv6: [{ address: ip6('2001:db8:1::3'), prefixLen: 64 }],
+    });
+    expect(router.addRoute4(ip('10.9.0.0'), 16, ip('10.1.0.3'))).toBeUndefined();
+    expect(
+      router.addRoute6(ip6('2001:db8:9::'), 48, linkLocalAddress(gIface.mac), { iface: 0 }),
+    ).toBeUndefined();
+    return { scheduler, a, g, router };
+  }
+
+  it('forwards it and tells the sender the better first hop (RFC 1812 §5.2.7.2, RFC 4861 §8.2)', async () => {
+    const { scheduler, a, g, router } = triangle();
+    await runFor(scheduler, 3_000);
+    await settle(scheduler, a.ipv4.ping(ip('10.9.0.5'), { timeoutMs: 200 }));
+    await settle(scheduler, a.ipv6.ping(ip6('2001:db8:9::5'), { timeoutMs: 200 }));
+    expect(a.counters.get('icmpv4/in-redirect')).toBe(1);
+    expect(a.counters.get('icmpv6/in-redirect')).toBe(1);
+    // The packets went on to G all the same (G is no router: it drops the one it can tell apart).
+    expect(g.counters.get('ipv4/not-for-us')).toBe(1);
+    expect(router.stack.counters.get('router/forwarded')).toBe(2);
+  });
+
+  it('refuses a static route whose gateway is on no connected subnet', () => {
+    const { router } = triangle();
+    expect(router.addRoute4(ip('10.8.0.0'), 16, ip('10.7.0.1'))).toMatch(/not on a connected subnet/);
+    expect(router.addRoute6(ip6('2001:db8:8::'), 48, ip6('2001:db8:7::1'))).toMatch(
+      /not on a connected prefix/,
+    );
+    expect(router.addRoute6(ip6('2001:db8:8::'), 48, ip6('fe80::1'))).toMatch(/needs its interface/);
   });
 });
