@@ -1,0 +1,109 @@
+/**
+ * The IPv4 layer alone, without a stack: a fake environment, one interface and a recording ARP.
+ * What it shows: the layer needs only its narrow interfaces (src/stack/layer.ts), delivers by its
+ * protocol table, and answers a protocol nobody listens on with ICMP.
+ */
+import { describe, expect, it } from 'vitest';
+import { type Ipv4Addr, type Mac, parseIpv4Addr } from '../../src/addr.js';
+import { arpConfig, initialArp } from '../../src/arp/cache.js';
+import { VirtualScheduler } from '../../src/clock.js';
+import { parseIcmpv4 } from '../../src/ipv4/icmp.js';
+import { emitIpv4, Ipv4Packet } from '../../src/ipv4/wire.js';
+import { initialNdp, ndpConfig } from '../../src/ipv6/ndp.js';
+import { memoryPair } from '../../src/link/memory.js';
+import { Random } from '../../src/random.js';
+import { Counters } from '../../src/stack/counters.js';
+import { Interface } from '../../src/stack/iface.js';
+import { type Ipv4Datagram, Ipv4Layer } from '../../src/stack/ipv4.js';
+import type { StackEnv } from '../../src/stack/layer.js';
+import { ipv4Routes } from '../../src/stack/routes.js';
+
+const ip = (s: string): Ipv4Addr => parseIpv4Addr(s)!;
+const MAC = 0x02_00_00_00_00_01 as Mac;
+
+function layer() {
+  const scheduler = new VirtualScheduler();
+  const counters = new Counters();
+  const env: StackEnv = {
+    scheduler,
+    random: new Random(1),
+    counters,
+    now: () => scheduler.now(),
+    drop: (reason) => counters.add(typeof reason === 'string' ? reason : `${reason.layer}/${reason.kind}`),
+    logEvent: () => {},
+    rearm: () => {},
+  };
+  const [link] = memoryPair(scheduler);
+  const cidr = { address: ip('10.0.0.1'), prefixLen: 24 };
+  const iface = new Interface(
+    0,
+    link,
+    MAC,
+    1500,
+    [cidr],
+    [],
+    false,
+    initialArp(arpConfig(MAC, [cidr.address]), 0),
+    initialNdp(ndpConfig(MAC), 0, 1),
+  );
+  const routes = ipv4Routes();
+  routes.add({ prefix: ip('10.0.0.0'), prefixLen: 24, iface: 0 });
+  const sent: { nextHop: Ipv4Addr; packet: Uint8Array }[] = [];
+  const arp = {
+    resolveAndSend: (_i: Interface, nextHop: Ipv4Addr, packet: Uint8Array) => sent.push({ nextHop, packet }),
+  };
+  const ipv4 = new Ipv4Layer(env, [iface], routes, arp);
+  return { ipv4, iface, sent, counters };
+}
+
+function datagram(protocol: number, payload: Uint8Array): Uint8Array {
+  const p = new Uint8Array(20 + payload.length);
+  p.set(payload, 20);
+  emitIpv4(
+    {
+      src: ip('10.0.0.2'),
+      dst: ip('10.0.0.1'),
+      protocol,
+      ttl: 64,
+      dscp: 0,
+      ecn: 0,
+      ident: 7,
+      dontFragment: false,
+      moreFragments: false,
+      fragOffset: 0,
+      options: new Uint8Array(0),
+    },
+    p,
+  );
+  return p;
+}
+
+describe('the IPv4 layer on its own', () => {
+  it('delivers to the protocol registered for the datagram', () => {
+    const { ipv4, iface, sent } = layer();
+    const got: [Ipv4Datagram, Uint8Array][] = [];
+    ipv4.protocols.set(99, { input: (d, p) => got.push([d, p.slice()]) > 0 });
+    ipv4.input(iface, datagram(99, new Uint8Array([1, 2, 3])), false);
+    expect(got).toHaveLength(1);
+    expect(got[0]![0].src).toBe(ip('10.0.0.2'));
+    expect([...got[0]![1]]).toEqual([1, 2, 3]);
+    expect(sent).toEqual([]);
+  });
+
+  it('answers Port Unreachable when the protocol says nobody listens, Protocol Unreachable when none is registered', () => {
+    const { ipv4, iface, sent, counters } = layer();
+    ipv4.protocols.set(17, { input: () => false });
+    ipv4.input(iface, datagram(17, new Uint8Array(8)), false);
+    ipv4.input(iface, datagram(98, new Uint8Array(8)), false);
+    const codes = sent.map((s) => {
+      const p = Ipv4Packet.check(s.packet);
+      if (!p.ok) throw new Error('not IPv4');
+      const icmp = parseIcmpv4(p.value.payload);
+      if (!icmp.ok || icmp.value.repr.type !== 'dest-unreachable') throw new Error('not an unreachable');
+      return icmp.value.repr.code;
+    });
+    expect(codes).toEqual([3, 2]);
+    expect(sent.every((s) => s.nextHop === ip('10.0.0.2'))).toBe(true);
+    expect(counters.get('ipv4/unknown-protocol')).toBe(1);
+  });
+});
