@@ -1,8 +1,10 @@
 /**
  * `oasis demo`: a narrated tour of Oasis — ARP and NDP, ping and ping6 with fragments, an HTTP GET
- * served by Oasis, iperf3 both ways — then a summary table. As root with /dev/net/tun the peer is
- * the kernel of a private network namespace (demo/tap.ts); otherwise, or with `--in-process`, the
- * same tour runs between two Oasis hosts on an in-process link (demo/memory.ts).
+ * served by Oasis, iperf3 both ways, then a router leg (traceroute, ping and ping6 with SLAAC, a
+ * transfer through an Oasis router) — with summary tables. As root with /dev/net/tun the peers are
+ * kernels of private network namespaces (demo/tap.ts, demo/routed-tap.ts); otherwise, or with
+ * `--in-process`, the same tour runs between Oasis stacks on in-process links (demo/memory.ts,
+ * demo/routed-memory.ts).
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -13,11 +15,15 @@ import { inNamespace, tapTour } from './demo/tap.js';
 const USAGE = `Usage: oasis demo [--in-process]
 
 A narrated tour: ARP and NDP, ping and ping6 with fragments, an HTTP GET served by Oasis and iperf3
-in each direction, then a summary table; exits 0 if every step passed.
+in each direction; then a router leg: two hosts that reach each other only through an Oasis router,
+with a traceroute, ping and ping6 (the far host configured by SLAAC from the router's
+advertisements), a TCP transfer with its throughput and the router's counters. Summary tables at
+the end; exits 0 if every step passed.
 
-As root with /dev/net/tun, the peer is the kernel of a private network namespace reached through a
-fresh TAP; everything it creates is deleted at the end. Otherwise the same tour runs between two
-Oasis hosts on an in-process link, and says so; nothing then reaches a real network.
+As root with /dev/net/tun, the peers are kernels of private network namespaces: one reached through
+a fresh TAP, then two joined by \`oasis router\`; everything created is deleted at the end. Otherwise
+the same tour runs between Oasis stacks on in-process links, and says so; nothing then reaches a
+real network.
 
 Options:
   --in-process   run the in-process tour even as root

@@ -81,7 +81,8 @@ Options:
   --pcap-dir DIR       write DIR/NAME.pcap for each interface
   --config FILE.json   the same configuration as JSON (see README); flags add to it
   --stats-interval S   print the counters as one JSON line every S seconds
-  --user NAME          drop root privileges once the TAPs are open
+  --user NAME          drop root privileges once the TAPs are open (a TAP whose device goes
+                       away can then not be made again)
   --seed N             seed for the router's random choices (default: random)
   -h, --help           show this help`;
 

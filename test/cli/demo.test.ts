@@ -1,6 +1,7 @@
 /**
- * `oasis demo --in-process` (the tour between two Oasis hosts, no root needed): the real CLI, built,
- * runs every step to ok, prints the summary and exits 0 by itself — nothing left running.
+ * `oasis demo --in-process` (the tour between two Oasis hosts, then the router leg: left — an Oasis
+ * router — right; no root needed): the real CLI, built, runs every step to ok, prints the summary
+ * and exits 0 by itself — nothing left running.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -9,9 +10,21 @@ import { describe, expect, it } from 'vitest';
 import { whyInProcess } from '../../src/cli/demo.js';
 import { OASIS_BIN } from '../support/oasis.js';
 
-const STEPS = ['ARP', 'fragments', 'NDP', 'HTTP', 'iperf3', 'iperf3 -R'];
+const STEPS = [
+  'ARP',
+  'fragments',
+  'NDP',
+  'HTTP',
+  'iperf3',
+  'iperf3 -R',
+  'traceroute',
+  'routed ping',
+  'routed ping6',
+  'routed TCP',
+  'router',
+];
 const BUILT = existsSync(resolve(import.meta.dirname, '../../dist/cli/demo/memory.js'));
-/** The tour takes about 7 s; past this it is hung, or something keeps the process alive after it. */
+/** The tour takes about 8 s; past this it is hung, or something keeps the process alive after it. */
 const EXIT_DEADLINE_MS = 25_000;
 
 const literal = (s: string) => s.replace(/[-]/g, '\\-');
@@ -46,6 +59,17 @@ describe('oasis demo --in-process', () => {
       expect(out).toContain("alice's ARP cache: 10.201.0.2 at ");
       expect(out).toContain('neighbor advertisement, tgt is fd00:201::2');
       expect(out).toContain('SHA-256 verified against x-sha256');
+      // The router leg: the traceroute names the router at hop 1 and right at hop 2, the pings
+      // come back one hop shorter, right's IPv6 address is its own by SLAAC.
+      expect(out).toMatch(/\n {4}1 {2}10\.202\.1\.1 {2}\d+\.\d{3} ms/);
+      expect(out).toMatch(/\n {4}2 {2}10\.202\.2\.2 {2}\d+\.\d{3} ms/);
+      expect(out).toMatch(/\n {3}right configured fd00:202:2:0:[0-9a-f:]+\/64 by SLAAC from the router's/);
+      expect(out).toMatch(/ok: 3\/3 replies from 10\.202\.2\.2, ttl 63 /);
+      expect(out).toMatch(/ok: 3\/3 replies from fd00:202:2:0:[0-9a-f:]+, hop limit 63;/);
+      expect(out).toMatch(
+        /ok: 20000000 bytes left -> right in [\d.]+ s: [\d.]+ Gbit\/s through the router, SHA-256 verified/,
+      );
+      expect(out).toMatch(/ok: forwarded [1-9]\d* frames \(router\/forwarded\)/);
       const summary = out.slice(out.indexOf('\nSummary'));
       expect(summary).toMatch(/^\nSummary \(in process, Oasis to Oasis: --in-process was given\)\n/);
       for (const step of STEPS) expect(summary).toMatch(new RegExp(`\\n  ok +${literal(step)} `));

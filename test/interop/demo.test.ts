@@ -1,11 +1,14 @@
 /**
- * `oasis demo` (the README's main command): the whole tour passes against the kernel and leaves no
- * namespace, TAP or process behind.
+ * `oasis demo` (the README's main command): the whole tour passes against the kernel — the host tour,
+ * then the router leg, two namespaces through `oasis router` — and leaves no namespace, TAP or
+ * process behind.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { canTap } from '../support/netns.js';
 import { OASIS_BIN } from '../support/oasis.js';
+
+const literal = (s: string) => s.replace(/[-]/g, '\\-');
 
 function leftovers(): string[] {
   const ns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
@@ -23,13 +26,38 @@ describe.skipIf(!canTap)('oasis demo', () => {
     child.stderr.on('data', (d: Buffer) => {
       out += d.toString();
     });
+    const started = performance.now();
     const code = await new Promise<number | null>((ok) => child.on('close', ok));
+    const seconds = (performance.now() - started) / 1000;
     expect(code, out).toBe(0);
-    const summary = out.slice(out.indexOf('Summary'));
+    const summary = out.slice(out.indexOf('\nSummary\n'), out.indexOf('\nRouter leg: '));
     for (const step of ['ARP', 'fragments', 'NDP', 'HTTP', 'iperf3', 'iperf3 -R']) {
-      expect(summary).toMatch(new RegExp(`ok +${step.replace(/[-]/g, '\\-')} `));
+      expect(summary).toMatch(new RegExp(`ok +${literal(step)} `));
     }
-    expect(summary).not.toContain('FAILED');
+    const routed = out.slice(out.indexOf('\nSummary (router leg: two kernels through oasis router)\n'));
+    for (const step of [
+      'router up',
+      'traceroute',
+      'routed ping',
+      'routed ping6',
+      'routed iperf3',
+      'router',
+    ]) {
+      expect(routed).toMatch(new RegExp(`\\n  ok +${literal(step)} `));
+    }
+    expect(out).not.toContain('FAILED');
+    // traceroute -n in left: the Oasis router answers hop 1 from its left address, right is hop 2.
+    expect(out).toMatch(/\n {4}1 {2}10\.202\.1\.1 {2}[\d.]+ ms/);
+    expect(out).toMatch(/\n {4}2 {2}10\.202\.2\.2 {2}[\d.]+ ms/);
+    // Right's kernel took its IPv6 address from the router's advertisement, and left reached it.
+    expect(out).toMatch(/right's kernel configured fd00:202:2:0:[0-9a-f:]+\/64 by SLAAC/);
+    expect(out).toMatch(/ok: 3\/3 replies from fd00:202:2:0:[0-9a-f:]+, hop limit 63/);
+    expect(routed).toMatch(/ok +routed iperf3 +[\d.]+ Gbit\/s left -> right/);
+    // The counters the router printed on SIGINT: what it forwarded is at least the iperf3 stream.
+    const forwarded = Number(/forwarded (\d+) frames \(router\/forwarded\)/.exec(routed)?.[1]);
+    expect(forwarded).toBeGreaterThan(10_000);
+    expect(routed).toMatch(/copiedPayloadBytes \d+/);
     expect(leftovers()).toEqual([]);
+    console.log(`oasis demo (kernel tour and router leg): ${seconds.toFixed(1)} s`);
   }, 120_000);
 });

@@ -2,7 +2,8 @@
  * The in-process tour, for when the kernel cannot be the peer (no root, no /dev/net/tun, or
  * `--in-process`): two Oasis stacks on a memory link with the real clock — alice, the client, and
  * oasis, the server (HTTP on port 80, iperf3 on 5201) — take the TAP tour's steps with Oasis on both
- * ends: ARP, ping with fragments, NDP and ping6, a 20 MB HTTP GET and iperf3 both ways. Nothing
+ * ends: ARP, ping with fragments, NDP and ping6, a 20 MB HTTP GET and iperf3 both ways. Then the
+ * router leg (routed-memory.ts): three more stacks, left — an Oasis router — right. Nothing
  * reaches a real network. The frames of the small steps are printed as alice's link sees them.
  */
 import {
@@ -28,6 +29,7 @@ import { RealScheduler } from '../../link/real-clock.js';
 import type { Interface } from '../../stack/iface.js';
 import { Stack } from '../../stack/stack.js';
 import { httpGet, nextServerTest, pings, rttText } from './clients.js';
+import { routedLine, routerLeg } from './routed-memory.js';
 import { OASIS4, OASIS6, PEER4, PEER6, PREFIX4, PREFIX6, Tour } from './tour.js';
 
 const HTTP_BYTES = 20_000_000;
@@ -230,7 +232,8 @@ const STEPS: readonly (readonly [string, string, (d: Demo) => Promise<string>])[
 export async function inProcessTour(reason: string): Promise<number> {
   console.log(
     `In-process tour, because ${reason}: two Oasis hosts on an in-process link, Oasis as its own peer\n` +
-      '(as root with /dev/net/tun the peer is the Linux kernel). Nothing reaches a real network.\n',
+      '(as root with /dev/net/tun the peer is the Linux kernel), then two more through an Oasis router.\n' +
+      'Nothing reaches a real network.\n',
   );
   const started = performance.now();
   const scheduler = new RealScheduler();
@@ -254,6 +257,8 @@ export async function inProcessTour(reason: string): Promise<number> {
   const oasis = host('oasis', oasisLink, 2, OASIS4, OASIS6);
   httpService(oasis.stack, 80);
   const server = iperf3Server(oasis.stack, 5201, { log: () => {} });
+  // Built now so that its DAD and SLAAC happen during the first steps; its log is held until its turn.
+  const line = routedLine(scheduler, started, (l) => console.log(l));
   const tour = new Tour();
   try {
     // Like `oasis up`, the hosts are ready once their IPv6 addresses have passed DAD.
@@ -268,10 +273,12 @@ export async function inProcessTour(reason: string): Promise<number> {
       `oasis, the server (HTTP on 80, iperf3 on 5201): mac ${macToString(oasis.iface.mac)}, ${addressList(oasis)}`,
     );
     for (const [name, what, run] of STEPS) await tour.step(name, what, () => run(demo), STEP_TIMEOUT_MS);
+    await routerLeg(line, tour, STEP_TIMEOUT_MS);
   } finally {
     server.close();
     await alice.stack.close();
     await oasis.stack.close();
+    await line.close();
     scheduler.cancelAll();
   }
   return tour.summary(`Summary (in process, Oasis to Oasis: ${reason})`);

@@ -2,7 +2,8 @@
  * The tour with the Linux kernel as Oasis's peer (needs root and /dev/net/tun): `inNamespace` creates
  * a private network namespace and re-runs `oasis demo --inside TAP` in it; there `tapTour` brings an
  * Oasis host up on a fresh TAP and has the kernel resolve, ping (with fragments), fetch over HTTP and
- * run iperf3 both ways against it. The namespace, and the TAP with it, is deleted at the end.
+ * run iperf3 both ways against it. The namespace, and the TAP with it, is deleted at the end. Then
+ * the router leg (routed-tap.ts): two more namespaces talking through `oasis router`.
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomInt } from 'node:crypto';
@@ -11,6 +12,7 @@ import { promisify } from 'node:util';
 import { httpService, sha256OfBytes } from '../../apps/http.js';
 import { iperf3Server } from '../../apps/iperf3/server.js';
 import { parseUpArgs, startHost } from '../up.js';
+import { routerLeg } from './routed-tap.js';
 import { OASIS4, OASIS6, PEER4, PEER6, PREFIX4, PREFIX6, Tour } from './tour.js';
 
 const run = promisify(execFile);
@@ -95,10 +97,17 @@ export async function tapTour(tap: string): Promise<number> {
 
 /**
  * Creates a private network namespace, runs `oasis demo --inside TAP` in it (the tour above, output
- * passed through) and deletes the namespace whatever happens; returns the tour's exit code.
+ * passed through) and deletes the namespace whatever happens; then runs the router leg. Returns 0
+ * only if both passed.
  */
 export async function inNamespace(): Promise<number> {
   const id = `${process.pid}${randomInt(1000)}`;
+  const host = await hostTour(id);
+  const routed = await routerLeg(id);
+  return host === 0 && routed === 0 ? 0 : 1;
+}
+
+async function hostTour(id: string): Promise<number> {
   const ns = `oasis-demo-${id}`;
   const tap = `oademo${id}`.slice(0, 15);
   await run('ip', ['netns', 'add', ns]);

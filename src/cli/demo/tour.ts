@@ -12,6 +12,21 @@ export const PEER6 = 'fd00:201::1';
 export const PREFIX4 = 24;
 export const PREFIX6 = 64;
 
+/**
+ * The router leg: left (.2 on 10.202.1.0/24, ::2 in fd00:202:1::/64) and right (.2 on
+ * 10.202.2.0/24, its IPv6 address from SLAAC in fd00:202:2::/64), joined only through an Oasis
+ * router that is .1 / ::1 on both links and advertises the right prefix.
+ */
+export const LEFT4 = '10.202.1.2';
+export const ROUTER_LEFT4 = '10.202.1.1';
+export const RIGHT4 = '10.202.2.2';
+export const ROUTER_RIGHT4 = '10.202.2.1';
+export const LEFT6 = 'fd00:202:1::2';
+export const ROUTER_LEFT6 = 'fd00:202:1::1';
+export const ROUTER_RIGHT6 = 'fd00:202:2::1';
+/** The prefix the router advertises on the right link (RFC 4862 §5.5.3: a /64 for SLAAC). */
+export const RIGHT_PREFIX6 = 'fd00:202:2::';
+
 /** One row of the summary table. */
 export interface StepResult {
   readonly step: string;
@@ -56,7 +71,9 @@ export class Tour {
   /** Prints the summary table under `title`; returns the exit code. */
   summary(title = 'Summary'): number {
     this.print(`\n${title}`);
-    for (const r of this.rows) this.print(`  ${r.ok ? 'ok    ' : 'FAILED'} ${r.step.padEnd(10)} ${r.detail}`);
+    const width = Math.max(10, ...this.rows.map((r) => r.step.length));
+    for (const r of this.rows)
+      this.print(`  ${r.ok ? 'ok    ' : 'FAILED'} ${r.step.padEnd(width)} ${r.detail}`);
     return this.rows.length > 0 && this.rows.every((r) => r.ok) ? 0 : 1;
   }
 }

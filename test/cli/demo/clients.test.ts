@@ -6,9 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseIpv4Addr } from '../../../src/addr.js';
 import { pings, rttText } from '../../../src/cli/demo/clients.js';
-import { VirtualScheduler } from '../../../src/clock.js';
-import { memoryPair } from '../../../src/link/memory.js';
-import { Stack } from '../../../src/stack/stack.js';
+import { twoHosts } from '../../../src/testing/index.js';
 
 /** A ping that answers from a script: an rtt, or undefined for a lost reply; records what it was asked. */
 function scripted(replies: readonly (number | undefined)[], bytes?: number) {
@@ -49,36 +47,12 @@ describe('pings', () => {
 });
 
 describe('pings through two stacks (virtual time)', () => {
-  function twoHosts() {
-    const scheduler = new VirtualScheduler();
-    const [la, lb] = memoryPair(scheduler, { mtu: 1500, delay: 1 });
-    const a = new Stack({ scheduler, seed: 1 });
-    const b = new Stack({ scheduler, seed: 2 });
-    a.addInterface({ link: la, ipv4: [{ address: parseIpv4Addr('10.0.0.1')!, prefixLen: 24 }] });
-    b.addInterface({ link: lb, ipv4: [{ address: parseIpv4Addr('10.0.0.2')!, prefixLen: 24 }] });
-    return { scheduler, a };
-  }
-
-  /** Runs virtual time in small steps until `p` settles. */
-  async function settle<T>(scheduler: VirtualScheduler, p: Promise<T>): Promise<T> {
-    let done = false;
-    const out = p.finally(() => {
-      done = true;
-    });
-    out.catch(() => undefined);
-    for (let i = 0; !done && i < 10_000; i++) {
-      scheduler.advance(1);
-      await new Promise((r) => setImmediate(r));
-    }
-    return out;
-  }
+  /** 10.0.0.1 and 10.0.0.2, 1 ms apart. */
+  const network = () => twoHosts({ mtu: 1500, delay: 1, a: { seed: 1 }, b: { seed: 2 } });
 
   it('measures fragmented round trips in virtual time', async () => {
-    const { scheduler, a } = twoHosts();
-    const rtts = await settle(
-      scheduler,
-      pings(2, 3000, (o) => a.ipv4.ping(parseIpv4Addr('10.0.0.2')!, o)),
-    );
+    const { net, a } = network();
+    const rtts = await net.settle(pings(2, 3000, (o) => a.ipv4.ping(parseIpv4Addr('10.0.0.2')!, o)));
     // 1 ms each way on the wire; the first round trip waits for ARP as well.
     expect(rtts).toHaveLength(2);
     expect(rtts[1]).toBeGreaterThanOrEqual(2);
@@ -86,12 +60,9 @@ describe('pings through two stacks (virtual time)', () => {
   });
 
   it('fails after the timeout when nobody answers', async () => {
-    const { scheduler, a } = twoHosts();
+    const { net, a } = network();
     await expect(
-      settle(
-        scheduler,
-        pings(1, 56, (o) => a.ipv4.ping(parseIpv4Addr('10.0.0.9')!, o), 500),
-      ),
+      net.settle(pings(1, 56, (o) => a.ipv4.ping(parseIpv4Addr('10.0.0.9')!, o), 500)),
     ).rejects.toThrow('0/1 replies');
   });
 });
