@@ -79,7 +79,7 @@ Options:
   --route6 PREFIX,via=GW[,dev=NAME][,metric=N]  a static IPv6 route (dev= for a link-local gateway)
   --clamp-mss          lower the MSS of forwarded TCP SYNs to what the egress MTU allows
   --pcap-dir DIR       write DIR/NAME.pcap for each interface
-  --config FILE.json   the same configuration as JSON (see README); flags add to it
+  --config FILE.json   the same configuration as JSON (docs/ROUTER.md); flags add to it
   --stats-interval S   print the counters as one JSON line every S seconds
   --user NAME          drop root privileges once the TAPs are open (a TAP whose device goes
                        away can then not be made again)
