@@ -25,22 +25,15 @@
  * being no faster with random addresses over 100,000 routes (bench/fib.ts): the bit sets of the 4096-
  * slot nodes in an Int32Array (a quarter of the bytes, one more pointer to follow), and per-32-slot
  * groups holding their bits next to their leaves.
+ * Below the second level (COMPACT_FROM), a node with at most COMPACT_MAX runs and children together
+ * (most nodes there in a big table, and every node of a chain down to a lone long IPv6 prefix) is
+ * compact instead, a third of the size: [0] = -(number of runs R), [1] = number of children K, [2] the entries, then the R run
+ * starts (ascending, the first is 0), the R leaves, the K child slots and the K children; a lookup
+ * scans these few. Word 0 of the bit-set layout is never negative (bit 0 always starts a run).
  * The entries (prefixes of the node, sorted by first slot then length) serve updates and listing.
  *
  * Nodes are never mutated after construction; an update that changes nothing returns the same root.
  */
-
-/** A prefix that ends in a node: its routes and the one lookups return. */
-export interface Entry<R> {
-  /** Local length, 0..stride (0 only for the default route, in the root). */
-  readonly len: number;
-  /** The prefix's bits within this node's stride, right-aligned (`len` bits). */
-  readonly bits: number;
-  /** Every route for the prefix, in the order they were added (a replaced route keeps its place). */
-  readonly routes: readonly R[];
-  /** The route lookups return: lowest metric, the earliest added among equals. */
-  readonly best: R;
-}
 
 /** A trie node; see the layout above. */
 export type TrieNode = readonly unknown[];
@@ -70,14 +63,14 @@ export function pop16(x: number): number {
   return (v + (v >>> 8)) & 0x1f;
 }
 
-/** The leaf for `slot` of a node with `w` words: a route or undefined. */
-export function leafAt(node: TrieNode, slot: number, w: number): unknown {
+/** The leaf for `slot` of a bit-set node with `w` words: a route or undefined. */
+export function leafAtBits(node: TrieNode, slot: number, w: number): unknown {
   const word = node[(slot >>> 4) << 1] as number;
   return node[2 * w + 1 + (word >>> 16) + pop16(word & ((2 << (slot & 15)) - 1))];
 }
 
-/** The child for `slot` of a node with `w` words, or undefined. */
-export function childAt(node: TrieNode, slot: number, w: number): TrieNode | undefined {
+/** The child for `slot` of a bit-set node with `w` words, or undefined. */
+export function childAtBits(node: TrieNode, slot: number, w: number): TrieNode | undefined {
   const word = node[((slot >>> 4) << 1) + 1] as number;
   if (((word >>> (slot & 15)) & 1) === 0) return undefined;
   return node[
@@ -85,72 +78,92 @@ export function childAt(node: TrieNode, slot: number, w: number): TrieNode | und
   ] as TrieNode;
 }
 
-/** Where things are in a node of a given stride. */
+/** The leaf for `slot` of a node (either layout) with `w` words: a route or undefined. */
+export function leafAt(node: TrieNode, slot: number, w: number): unknown {
+  const head = node[0] as number;
+  if (head >= 0) return leafAtBits(node, slot, w);
+  // Compact: the last run starting at or before the slot (the first starts at 0).
+  let r = -head - 1;
+  while ((node[COMPACT_STARTS + r] as number) > slot) r--;
+  return node[COMPACT_STARTS - head + r];
+}
+
+/** The child for `slot` of a node (either layout) with `w` words, or undefined. */
+export function childAt(node: TrieNode, slot: number, w: number): TrieNode | undefined {
+  const head = node[0] as number;
+  if (head >= 0) return childAtBits(node, slot, w);
+  const kids = node[1] as number;
+  const at = COMPACT_STARTS - 2 * head;
+  for (let k = 0; k < kids; k++) if (node[at + k] === slot) return node[at + kids + k] as TrieNode;
+  return undefined;
+}
+
+/** Where things are in a node at a given depth (bit-set layout). */
 interface Layout {
   readonly stride: number;
   /** 16-slot words. */
   readonly w: number;
+  /** Whether nodes at this depth may be compact. */
+  readonly compact: boolean;
   readonly kidsAtIx: number;
   readonly entriesIx: number;
   readonly leavesIx: number;
 }
 
-function layoutOf(stride: number): Layout {
+function layoutOf(shape: TrieShape, depth: number): Layout {
+  const stride = shape.strides[depth]!;
   const w = stride <= 4 ? 1 : 1 << (stride - 4);
-  return { stride, w, kidsAtIx: 2 * w, entriesIx: 2 * w + 1, leavesIx: 2 * w + 2 };
+  return {
+    stride,
+    w,
+    compact: depth >= COMPACT_FROM,
+    kidsAtIx: 2 * w,
+    entriesIx: 2 * w + 1,
+    leavesIx: 2 * w + 2,
+  };
+}
+
+/** A node with at most this many runs and children together is compact... */
+const COMPACT_MAX = 8;
+/** ...from this depth on: the first two levels are always bit sets, so lookups there need no test. */
+export const COMPACT_FROM = 2;
+const COMPACT_ENTRIES = 2;
+const COMPACT_STARTS = 3;
+
+function isCompact(node: TrieNode): boolean {
+  return (node[0] as number) < 0;
 }
 
 /** Index of the child for `slot` (which must have one). */
 function childIx(node: TrieNode, lay: Layout, slot: number): number {
+  if (isCompact(node)) {
+    const kids = node[1] as number;
+    const at = COMPACT_STARTS - 2 * (node[0] as number);
+    let k = 0;
+    while (node[at + k] !== slot) k++;
+    return at + kids + k;
+  }
   const word = node[((slot >>> 4) << 1) + 1] as number;
   return (node[lay.kidsAtIx] as number) - 1 + (word >>> 16) + pop16(word & ((2 << (slot & 15)) - 1));
 }
 
 /**
- * A node's entries in slot order (by first slot, then length), with their keys (first slot << 4 |
- * local length) and best routes in arrays of their own, so that a search or a rebuild of the node's
- * leaves reads two compact arrays instead of every entry object.
+ * A node's entries (the prefixes that end in it) in slot order, as one flat array of triples:
+ * key (first slot << 4 | local length, so keys sort by first slot, then length), the best route (the
+ * one lookups return) and every route for the prefix. One array per node keeps a search or a rebuild
+ * of the node's leaves within a few cache lines, and the memory per prefix small.
  */
-interface Entries<R> {
-  readonly keys: readonly number[];
-  readonly bests: readonly R[];
-  readonly items: readonly Entry<R>[];
-}
+type Entries<R> = readonly (number | R | readonly R[])[];
 
-const NO_ENTRIES: Entries<never> = { keys: [], bests: [], items: [] };
+const NO_ENTRIES: Entries<never> = [];
 
 function entriesOf<R>(node: TrieNode | undefined, lay: Layout): Entries<R> {
-  return node === undefined ? NO_ENTRIES : (node[lay.entriesIx] as Entries<R>);
+  if (node === undefined) return NO_ENTRIES;
+  return node[isCompact(node) ? COMPACT_ENTRIES : lay.entriesIx] as Entries<R>;
 }
 
 function keyOf(len: number, bits: number, stride: number): number {
   return ((bits << (stride - len)) << 4) | len;
-}
-
-/** The entries with the one at index `i` replaced (`found`) or inserted, or removed (`next` undefined). */
-function withEntry<R>(
-  entries: Entries<R>,
-  i: number,
-  found: boolean,
-  next: Entry<R> | undefined,
-  stride: number,
-): Entries<R> {
-  const keys = entries.keys.slice();
-  const bests = entries.bests.slice();
-  const items = entries.items.slice();
-  if (next === undefined) {
-    keys.splice(i, 1);
-    bests.splice(i, 1);
-    items.splice(i, 1);
-  } else if (found) {
-    bests[i] = next.best;
-    items[i] = next;
-  } else {
-    keys.splice(i, 0, keyOf(next.len, next.bits, stride));
-    bests.splice(i, 0, next.best);
-    items.splice(i, 0, next);
-  }
-  return { keys, bests, items };
 }
 
 /** A node's children: the child bits of each word and the children in slot order. */
@@ -160,6 +173,16 @@ interface Kids {
 }
 
 function kidsOf(node: TrieNode, lay: Layout): Kids {
+  if (isCompact(node)) {
+    const bits: number[] = new Array<number>(lay.w).fill(0);
+    const kids = node[1] as number;
+    const at = COMPACT_STARTS - 2 * (node[0] as number);
+    for (let k = 0; k < kids; k++) {
+      const slot = node[at + k] as number;
+      bits[slot >>> 4]! |= 1 << (slot & 15);
+    }
+    return { bits, nodes: node.slice(at + kids) as TrieNode[] };
+  }
   const bits: number[] = [];
   for (let i = 0; i < lay.w; i++) bits.push((node[2 * i + 1] as number) & 0xffff);
   return { bits, nodes: node.slice(node[lay.kidsAtIx] as number) as TrieNode[] };
@@ -193,6 +216,15 @@ interface Runs {
 }
 
 function runsOf(node: TrieNode, lay: Layout): Runs {
+  if (isCompact(node)) {
+    const bits: number[] = new Array<number>(lay.w).fill(0);
+    const runs = -(node[0] as number);
+    for (let r = 0; r < runs; r++) {
+      const slot = node[COMPACT_STARTS + r] as number;
+      bits[slot >>> 4]! |= 1 << (slot & 15);
+    }
+    return { bits, leaves: node.slice(COMPACT_STARTS + runs, COMPACT_STARTS + 2 * runs) };
+  }
   const bits: number[] = [];
   for (let i = 0; i < lay.w; i++) bits.push((node[2 * i] as number) & 0xffff);
   return { bits, leaves: node.slice(lay.leavesIx, node[lay.kidsAtIx] as number) };
@@ -204,25 +236,24 @@ function runsOf(node: TrieNode, lay: Layout): Runs {
  */
 function runsFrom<R>(entries: Entries<R>, lay: Layout): Runs {
   const stride = lay.stride;
-  const { keys, bests } = entries;
   const starts: number[] = [0];
   const leaves: unknown[] = [undefined];
   // The open ranges, outermost first: where each ends and its route.
   const ends: number[] = [];
-  const open: R[] = [];
-  for (let k = 0; k <= keys.length; k++) {
+  const open: unknown[] = [];
+  for (let k = 0; k <= entries.length; k += 3) {
     // Past the last entry, close every range that ends on a slot (not those reaching 2^stride).
-    const key = k < keys.length ? keys[k]! : ((1 << stride) - 1) << 4;
+    const key = k < entries.length ? (entries[k] as number) : ((1 << stride) - 1) << 4;
     const start = key >>> 4;
     while (ends.length > 0 && ends[ends.length - 1]! <= start) {
       const end = ends.pop()!;
       open.pop();
       pushRun(starts, leaves, end, open.length > 0 ? open[open.length - 1] : undefined);
     }
-    if (k === keys.length) break;
-    pushRun(starts, leaves, start, bests[k]);
+    if (k === entries.length) break;
+    pushRun(starts, leaves, start, entries[k + 1]);
     ends.push(start + (1 << (stride - (key & 15))));
-    open.push(bests[k]!);
+    open.push(entries[k + 1]);
   }
   const bits: number[] = new Array<number>(lay.w).fill(0);
   for (const at of starts) bits[at >>> 4]! |= 1 << (at & 15);
@@ -241,6 +272,9 @@ function pushRun(starts: number[], leaves: unknown[], at: number, leaf: unknown)
 }
 
 function assemble<R>(entries: Entries<R>, runs: Runs, kids: Kids, lay: Layout): TrieNode {
+  if (lay.compact && runs.leaves.length + kids.nodes.length <= COMPACT_MAX) {
+    return assembleCompact(entries, runs, kids);
+  }
   const { w, leavesIx } = lay;
   const kidsAt = leavesIx + runs.leaves.length;
   const node: unknown[] = new Array(kidsAt + kids.nodes.length);
@@ -261,13 +295,27 @@ function assemble<R>(entries: Entries<R>, runs: Runs, kids: Kids, lay: Layout): 
   return node;
 }
 
+function slotsOf(bits: readonly number[]): number[] {
+  const slots: number[] = [];
+  for (let i = 0; i < bits.length; i++) {
+    for (let b = 0; bits[i]! >>> b !== 0; b++) if ((bits[i]! >>> b) & 1) slots.push(16 * i + b);
+  }
+  return slots;
+}
+
+function assembleCompact<R>(entries: Entries<R>, runs: Runs, kids: Kids): TrieNode {
+  const starts = slotsOf(runs.bits);
+  const kidSlots = slotsOf(kids.bits);
+  return [-starts.length, kidSlots.length, entries, ...starts, ...runs.leaves, ...kidSlots, ...kids.nodes];
+}
+
 function noKids(lay: Layout): Kids {
   return { bits: new Array<number>(lay.w).fill(0), nodes: [] };
 }
 
 /** The empty root of a trie with this shape. */
 export function emptyRoot(shape: TrieShape): TrieNode {
-  const lay = layoutOf(shape.strides[0]!);
+  const lay = layoutOf(shape, 0);
   return assemble(NO_ENTRIES, runsFrom(NO_ENTRIES, lay), noKids(lay), lay);
 }
 
@@ -292,31 +340,31 @@ export function triePath(shape: TrieShape, len: number, slotAt: (depth: number) 
 }
 
 /**
- * Replaces the entry at `path` by `change(old)` (undefined: none, or remove it), copying the nodes on
- * the path. Returns the same root when `change` returns the old entry. Nodes left with no entry and no
- * child are pruned (the root stays).
+ * Replaces the routes of the prefix at `path` by `change(old)` (undefined: none, or remove the
+ * prefix), copying the nodes on the path; `best` picks the route lookups return. Returns the same
+ * root when `change` returns the old routes. Nodes left with no entry and no child are pruned (the
+ * root stays).
  */
 export function trieUpdate<R>(
   shape: TrieShape,
   root: TrieNode,
   path: TriePath,
-  change: (old: Entry<R> | undefined) => Entry<R> | undefined,
+  change: (old: readonly R[] | undefined) => readonly R[] | undefined,
+  best: (routes: readonly R[]) => R,
 ): TrieNode {
-  return updateAt(shape, root, 0, path, change) ?? emptyRoot(shape);
+  return updateAt(shape, root, 0, path, change, best) ?? emptyRoot(shape);
 }
 
-/** Where the entry for `path` is, or would go, among sorted entries. */
-function searchEntries<R>(entries: Entries<R>, path: TriePath, stride: number): number {
-  const key = keyOf(path.len, path.bits, stride);
-  const keys = entries.keys;
+/** Where (an index of a triple) the entry with `key` is, or would go, among sorted entries. */
+function searchEntries<R>(entries: Entries<R>, key: number): number {
   let lo = 0;
-  let hi = keys.length;
+  let hi = entries.length / 3;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (keys[mid]! < key) lo = mid + 1;
+    if ((entries[3 * mid] as number) < key) lo = mid + 1;
     else hi = mid;
   }
-  return lo;
+  return 3 * lo;
 }
 
 function updateAt<R>(
@@ -324,23 +372,28 @@ function updateAt<R>(
   node: TrieNode | undefined,
   depth: number,
   path: TriePath,
-  change: (old: Entry<R> | undefined) => Entry<R> | undefined,
+  change: (old: readonly R[] | undefined) => readonly R[] | undefined,
+  best: (routes: readonly R[]) => R,
 ): TrieNode | undefined {
-  const lay = layoutOf(shape.strides[depth]!);
+  const lay = layoutOf(shape, depth);
   if (depth === path.depth) {
     const entries = entriesOf<R>(node, lay);
-    const i = searchEntries(entries, path, lay.stride);
-    const found = entries.keys[i] === keyOf(path.len, path.bits, lay.stride) ? entries.items[i] : undefined;
+    const key = keyOf(path.len, path.bits, lay.stride);
+    const i = searchEntries(entries, key);
+    const found = entries[i] === key ? (entries[i + 2] as readonly R[]) : undefined;
     const next = change(found);
     if (next === found) return node;
-    const updated = withEntry(entries, i, found !== undefined, next, lay.stride);
+    const updated = entries.slice();
+    if (next === undefined) updated.splice(i, 3);
+    else if (found === undefined) updated.splice(i, 0, key, best(next), next);
+    else updated.splice(i + 1, 2, best(next), next);
     const kids = node === undefined ? noKids(lay) : kidsOf(node, lay);
-    if (updated.keys.length === 0 && kids.nodes.length === 0 && depth > 0) return undefined;
+    if (updated.length === 0 && kids.nodes.length === 0 && depth > 0) return undefined;
     return assemble(updated, runsFrom(updated, lay), kids, lay);
   }
   const slot = path.slotAt(depth);
   const kid = node === undefined ? undefined : childAt(node, slot, lay.w);
-  const next = updateAt(shape, kid, depth + 1, path, change);
+  const next = updateAt(shape, kid, depth + 1, path, change, best);
   if (next === kid) return node;
   if (node !== undefined && kid !== undefined && next !== undefined) {
     // Same set of children: copy the node and swap one pointer.
@@ -350,29 +403,31 @@ function updateAt<R>(
   }
   const entries = entriesOf<R>(node, lay);
   const kids = withKid(node === undefined ? noKids(lay) : kidsOf(node, lay), slot, next);
-  if (entries.keys.length === 0 && kids.nodes.length === 0 && depth > 0) return undefined;
+  if (entries.length === 0 && kids.nodes.length === 0 && depth > 0) return undefined;
   return assemble(entries, node === undefined ? runsFrom(entries, lay) : runsOf(node, lay), kids, lay);
 }
 
-/** The entry at `path`, or undefined. */
-export function trieFind<R>(shape: TrieShape, root: TrieNode, path: TriePath): Entry<R> | undefined {
+/** The routes of the prefix at `path`, or undefined. */
+export function trieFind<R>(shape: TrieShape, root: TrieNode, path: TriePath): readonly R[] | undefined {
   let node: TrieNode | undefined = root;
   for (let depth = 0; depth < path.depth && node !== undefined; depth++) {
-    node = childAt(node, path.slotAt(depth), layoutOf(shape.strides[depth]!).w);
+    node = childAt(node, path.slotAt(depth), layoutOf(shape, depth).w);
   }
   if (node === undefined) return undefined;
-  const lay = layoutOf(shape.strides[path.depth]!);
+  const lay = layoutOf(shape, path.depth);
   const entries = entriesOf<R>(node, lay);
-  const i = searchEntries(entries, path, lay.stride);
-  return entries.keys[i] === keyOf(path.len, path.bits, lay.stride) ? entries.items[i] : undefined;
+  const key = keyOf(path.len, path.bits, lay.stride);
+  const i = searchEntries(entries, key);
+  return entries[i] === key ? (entries[i + 2] as readonly R[]) : undefined;
 }
 
-/** Every entry of the trie, depth first. */
-export function trieEntries<R>(shape: TrieShape, root: TrieNode): Entry<R>[] {
-  const out: Entry<R>[] = [];
+/** The routes of every prefix in the trie, depth first. */
+export function trieRoutes<R>(shape: TrieShape, root: TrieNode): (readonly R[])[] {
+  const out: (readonly R[])[] = [];
   const walk = (node: TrieNode, depth: number) => {
-    const lay = layoutOf(shape.strides[depth]!);
-    out.push(...entriesOf<R>(node, lay).items);
+    const lay = layoutOf(shape, depth);
+    const entries = entriesOf<R>(node, lay);
+    for (let i = 2; i < entries.length; i += 3) out.push(entries[i] as readonly R[]);
     for (const kid of kidsOf(node, lay).nodes) walk(kid, depth + 1);
   };
   walk(root, 0);

@@ -196,12 +196,16 @@ const API6: Api<Fib6, Ipv6Addr> = {
 const u32 = fc.integer({ min: 0, max: 0xffff_ffff });
 
 /**
- * A base from the pool with its last `k` bits replaced by noise (k = 0: the base itself). The noise
- * is all zeros or all ones a third of the time each: the first and last slots of nodes are edge cases.
+ * A base from the pool with its last `k` bits replaced by noise (k = 0: the base itself). Half the
+ * time the noise is all zeros or all ones: the first and last slots of nodes are edge cases.
  */
 function near4(pool: readonly number[]): fc.Arbitrary<Ipv4Addr> {
   return fc
-    .tuple(fc.nat({ max: pool.length - 1 }), fc.integer({ min: 0, max: 32 }), fc.oneof(u32, fc.constantFrom(0, 0xffff_ffff)))
+    .tuple(
+      fc.nat({ max: pool.length - 1 }),
+      fc.integer({ min: 0, max: 32 }),
+      fc.oneof(u32, fc.constantFrom(0, 0xffff_ffff)),
+    )
     .map(([i, k, noise]) => {
       const keep = k === 32 ? 0 : Math.floor(pool[i]! / 2 ** k) * 2 ** k;
       return (keep + (noise % 2 ** k)) as Ipv4Addr;
@@ -249,13 +253,19 @@ interface Script<A> {
 
 /** Prefix lengths spread over the whole range, with the stride boundaries (8/9, 20/21, 28/29) likely. */
 function lenArb(bits: number): fc.Arbitrary<number> {
-  const edges = bits === 32 ? [0, 1, 8, 9, 12, 20, 21, 28, 29, 31, 32] : [0, 8, 9, 20, 21, 32, 33, 64, 127, 128];
+  const edges =
+    bits === 32 ? [0, 1, 8, 9, 12, 20, 21, 28, 29, 31, 32] : [0, 8, 9, 20, 21, 32, 33, 64, 127, 128];
   return fc.oneof(fc.integer({ min: 0, max: bits }), fc.constantFrom(...edges));
 }
 
-function scriptArb<A>(bits: number, pool: fc.Arbitrary<readonly unknown[]>, near: (p: never) => fc.Arbitrary<A>) {
+function scriptArb<A, P>(
+  bits: number,
+  pool: fc.Arbitrary<P>,
+  near: (p: P) => fc.Arbitrary<A>,
+  maxOps = 40,
+): fc.Arbitrary<Script<A>> {
   return pool.chain((p) => {
-    const addr = near(p as never);
+    const addr = near(p);
     const gateways = fc.array(addr, { minLength: 2, maxLength: 2 });
     return gateways.chain(([g1, g2]) => {
       const gateway = fc.option(fc.constantFrom(g1!, g2!), { nil: undefined });
@@ -318,19 +328,20 @@ function scriptArb<A>(bits: number, pool: fc.Arbitrary<readonly unknown[]>, near
       );
       return fc.record({
         max: fc.oneof(fc.integer({ min: 0, max: 12 }), fc.constant(DEFAULT_MAX_ROUTES)),
-        ops: fc.array(op, { maxLength: 40 }),
+        ops: fc.array(op, { minLength: maxOps >> 1, maxLength: maxOps }),
         probes: fc.array(addr, { maxLength: 30 }),
       });
     });
-  }) as fc.Arbitrary<Script<A>>;
+  });
 }
 
-const script4 = scriptArb<Ipv4Addr>(32, fc.array(u32, { minLength: 1, maxLength: 3 }), near4 as never);
-const script6 = scriptArb<Ipv6Addr>(
-  128,
-  fc.array(fc.uint8Array({ minLength: 16, maxLength: 16 }), { minLength: 1, maxLength: 3 }),
-  near6 as never,
-);
+const pool4 = fc.array(u32, { minLength: 1, maxLength: 3 });
+const pool6 = fc.array(fc.uint8Array({ minLength: 16, maxLength: 16 }), { minLength: 1, maxLength: 3 });
+const script4 = scriptArb(32, pool4, near4);
+const script6 = scriptArb(128, pool6, near6);
+/** Long scripts: nodes with many runs and children (the bit-set layout, not the compact one). */
+const long4 = scriptArb(32, pool4, near4, 600);
+const long6 = scriptArb(128, pool6, near6, 600);
 
 interface Version<F, A> {
   readonly fib: F;
@@ -340,11 +351,19 @@ interface Version<F, A> {
 /** Runs a script; every op applies to the latest version or to an earlier one (`from`), so histories branch. */
 function play<F, A>(api: Api<F, A>, s: Script<A>): Version<F, A>[] {
   const f = api.ref;
-  const versions: Version<F, A>[] = [{ fib: api.empty({ maxRoutes: s.max }), ref: { routes: [], max: s.max } }];
+  const versions: Version<F, A>[] = [
+    { fib: api.empty({ maxRoutes: s.max }), ref: { routes: [], max: s.max } },
+  ];
   for (const op of s.ops) {
     const base = versions[op.from < 0 ? versions.length - 1 : op.from % versions.length]!;
-    if (op.kind === 'add' || op.kind === 'replace-held' || op.kind === 'beside-held' || op.kind === 'sibling-held') {
-      const held = op.kind === 'add' ? undefined : base.ref.routes[op.index % Math.max(1, base.ref.routes.length)];
+    if (
+      op.kind === 'add' ||
+      op.kind === 'replace-held' ||
+      op.kind === 'beside-held' ||
+      op.kind === 'sibling-held'
+    ) {
+      const held =
+        op.kind === 'add' ? undefined : base.ref.routes[op.index % Math.max(1, base.ref.routes.length)];
       if (op.kind !== 'add' && held === undefined) continue;
       const route =
         op.kind === 'add'
@@ -353,7 +372,11 @@ function play<F, A>(api: Api<F, A>, s: Script<A>): Version<F, A>[] {
             ? { ...held!, metric: op.metric }
             : op.kind === 'beside-held'
               ? { ...op.route, prefix: held!.prefix, prefixLen: held!.prefixLen }
-              : { ...op.route, prefix: flip(f, held!.prefix, held!.prefixLen - 1), prefixLen: held!.prefixLen };
+              : {
+                  ...op.route,
+                  prefix: flip(f, held!.prefix, held!.prefixLen - 1),
+                  prefixLen: held!.prefixLen,
+                };
       const want = refAdd(f, base.ref, route);
       const got = api.add(base.fib, route);
       if (typeof want === 'string') {
@@ -427,16 +450,38 @@ function check<F, A>(api: Api<F, A>, v: Version<F, A>, probes: readonly A[]): vo
 }
 
 describe.each([
-  ['IPv4', API4 as Api<unknown, unknown>, script4 as fc.Arbitrary<Script<unknown>>],
-  ['IPv6', API6 as Api<unknown, unknown>, script6 as fc.Arbitrary<Script<unknown>>],
-])('%s FIB against a linear scan', (_name, api, script) => {
+  [
+    'IPv4',
+    API4 as Api<unknown, unknown>,
+    script4 as fc.Arbitrary<Script<unknown>>,
+    long4 as fc.Arbitrary<Script<unknown>>,
+  ],
+  [
+    'IPv6',
+    API6 as Api<unknown, unknown>,
+    script6 as fc.Arbitrary<Script<unknown>>,
+    long6 as fc.Arbitrary<Script<unknown>>,
+  ],
+])('%s FIB against a linear scan', (_name, api, script, long) => {
   it('answers every lookup as the reference after random adds and removes', () => {
     fc.assert(
       fc.property(script, (s) => {
         const versions = play(api, s);
         check(api, versions[versions.length - 1]!, s.probes);
       }),
-      propOptions(300),
+      propOptions(200),
+    );
+  });
+
+  it('answers as the reference with hundreds of routes near a few addresses (large nodes)', () => {
+    fc.assert(
+      fc.property(long, (s) => {
+        const versions = play(api, s);
+        check(api, versions[versions.length - 1]!, s.probes);
+        // And an earlier version, past many later updates.
+        check(api, versions[versions.length >> 1]!, s.probes);
+      }),
+      propOptions(15),
     );
   });
 
@@ -445,7 +490,7 @@ describe.each([
       fc.property(script, (s) => {
         for (const v of play(api, s)) check(api, v, s.probes);
       }),
-      propOptions(150),
+      propOptions(100),
     );
   });
 });
@@ -472,11 +517,17 @@ function ok<T>(r: Result<T, FibError>): T {
 }
 
 function build4(routes: readonly FibRoute<Ipv4Addr>[], maxRoutes?: number): Fib4 {
-  return routes.reduce((fib, r) => ok(fib4Add(fib, r)), emptyFib4(maxRoutes === undefined ? {} : { maxRoutes }));
+  return routes.reduce(
+    (fib, r) => ok(fib4Add(fib, r)),
+    emptyFib4(maxRoutes === undefined ? {} : { maxRoutes }),
+  );
 }
 
 function build6(routes: readonly FibRoute<Ipv6Addr>[], maxRoutes?: number): Fib6 {
-  return routes.reduce((fib, r) => ok(fib6Add(fib, r)), emptyFib6(maxRoutes === undefined ? {} : { maxRoutes }));
+  return routes.reduce(
+    (fib, r) => ok(fib6Add(fib, r)),
+    emptyFib6(maxRoutes === undefined ? {} : { maxRoutes }),
+  );
 }
 
 describe('FIB examples', () => {
@@ -521,7 +572,8 @@ describe('FIB examples', () => {
     expect(fib4Lookup(fib, dst)?.iface).toBe(32);
     const d6 = v6('b53c:96a7:5a5a:a5a5:0f0f:f0f0:3c3c:c3c3');
     let f6 = emptyFib6();
-    for (let len = 0; len <= 128; len++) f6 = ok(fib6Add(f6, { ...r6('::', 0), prefix: d6, prefixLen: len, iface: len }));
+    for (let len = 0; len <= 128; len++)
+      f6 = ok(fib6Add(f6, { ...r6('::', 0), prefix: d6, prefixLen: len, iface: len }));
     for (let len = 0; len < 128; len++) {
       const other = d6.slice() as Ipv6Addr;
       other[len >> 3]! ^= 0x80 >> (len & 7);
@@ -542,8 +594,38 @@ describe('FIB examples', () => {
     ]);
     const at = (a: number, b: number, c: number, d: number) => fib4Lookup(fib, ipv4(a, b, c, d))?.iface;
     expect([at(10, 255, 239, 255), at(10, 255, 240, 0), at(10, 255, 255, 255)]).toEqual([3, 2, 2]);
-    expect([at(10, 255, 223, 255), at(10, 0, 15, 255), at(10, 0, 16, 0), at(10, 0, 32, 0)]).toEqual([1, 4, 5, 1]);
+    expect([at(10, 255, 223, 255), at(10, 0, 15, 255), at(10, 0, 16, 0), at(10, 0, 32, 0)]).toEqual([
+      1, 4, 5, 1,
+    ]);
     expect(at(11, 0, 0, 0)).toBeUndefined();
+  });
+
+  it('answers in dense nodes: many runs and children in every 16-slot word, at every level', () => {
+    const routes: FibRoute<Ipv4Addr>[] = [r4(ipv4(10, 0, 0, 0), 8, { iface: 0 })];
+    const add = (prefix: number, prefixLen: number) =>
+      routes.push(r4(prefix as Ipv4Addr, prefixLen, { iface: routes.length }));
+    const base = ipv4(10, 0, 0, 0);
+    for (let i = 0; i < 256; i++) add(base + i * 2 ** 16, 16);
+    for (let j = 0; j < 4096; j += 3) add(base + j * 2 ** 12, 20);
+    for (let j = 0; j < 4096; j += 2) add(base + j * 2 ** 12, 24);
+    for (let k = 0; k < 256; k += 1) add(base + k * 16, 28);
+    for (let k = 0; k < 16; k += 1) add(base + k, 32);
+    const fib = build4(routes);
+    expect(fib4Size(fib)).toBe(routes.length);
+    // A fast linear scan (the same rule as refLookup, masks instead of bit loops).
+    const scan = (dst: number) => {
+      let best: FibRoute<Ipv4Addr> | undefined;
+      for (const r of routes) {
+        const covers = r.prefixLen === 0 || (dst ^ r.prefix) >>> (32 - r.prefixLen) === 0;
+        if (covers && (best === undefined || r.prefixLen > best.prefixLen)) best = r;
+      }
+      return best;
+    };
+    const probes: number[] = [];
+    for (let i = 0; i < 4096; i += 1)
+      probes.push(base + i * 2 ** 12, base + i * 2 ** 12 + 0xfff, base + i * 2 ** 12 + 0x100);
+    for (let k = 0; k < 4096; k += 5) probes.push(base + k);
+    for (const dst of probes) expect(fib4Lookup(fib, dst as Ipv4Addr)).toEqual(scan(dst));
   });
 
   it('prefers the lowest metric for one prefix, the first added among equals, and replaces by (iface, gateway)', () => {
@@ -597,22 +679,34 @@ describe('FIB examples', () => {
     expect(fib6Size(fib6Remove(f6, v6('2001:db8:abcd:1234::'), 52))).toBe(0);
   });
 
-  it.each([-1, 33, 8.5, Number.NaN, Number.POSITIVE_INFINITY])('refuses IPv4 prefix length %s as bad-prefix', (len) => {
+  it.each([
+    -1,
+    33,
+    8.5,
+    Number.NaN,
+    Number.POSITIVE_INFINITY,
+  ])('refuses IPv4 prefix length %s as bad-prefix', (len) => {
     const fib = emptyFib4();
-    expect(fib4Add(fib, r4(ipv4(10, 0, 0, 0), len))).toEqual({ ok: false, error: { layer: 'fib', kind: 'bad-prefix' } });
+    expect(fib4Add(fib, r4(ipv4(10, 0, 0, 0), len))).toEqual({
+      ok: false,
+      error: { layer: 'fib', kind: 'bad-prefix' },
+    });
     expect(fib4Remove(fib, ipv4(10, 0, 0, 0), len)).toBe(fib);
   });
 
   it.each([-1, 129, 64.5, Number.NaN])('refuses IPv6 prefix length %s as bad-prefix', (len) => {
     const fib = emptyFib6();
-    expect(fib6Add(fib, r6('2001:db8::', len))).toEqual({ ok: false, error: { layer: 'fib', kind: 'bad-prefix' } });
+    expect(fib6Add(fib, r6('2001:db8::', len))).toEqual({
+      ok: false,
+      error: { layer: 'fib', kind: 'bad-prefix' },
+    });
     expect(fib6Remove(fib, v6('2001:db8::'), len)).toBe(fib);
   });
 
   it('refuses a prefix that is not an address as bad-prefix', () => {
     const bad = { ok: false, error: { layer: 'fib', kind: 'bad-prefix' } };
     expect(fib4Add(emptyFib4(), r4(-1 as Ipv4Addr, 8))).toEqual(bad);
-    expect(fib4Add(emptyFib4(), r4(2 ** 32 as Ipv4Addr, 8))).toEqual(bad);
+    expect(fib4Add(emptyFib4(), r4((2 ** 32) as Ipv4Addr, 8))).toEqual(bad);
     expect(fib4Add(emptyFib4(), r4(1.5 as Ipv4Addr, 8))).toEqual(bad);
     expect(fib6Add(emptyFib6(), { ...r6('::', 0), prefix: new Uint8Array(4) as Ipv6Addr })).toEqual(bad);
   });
