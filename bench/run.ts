@@ -9,6 +9,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<unknown> }>> = 
   rss: () => import('./rss.js'),
   wire: () => import('./wire.js'),
   'tcp-memory': () => import('./tcp-memory.js'),
+  fib: () => import('./fib.js'),
   router: () => import('./router.js'),
   // Gathers every results file into SUMMARY.md and the chart; always run last.
   summary: () => import('./summary.js'),
