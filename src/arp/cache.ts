@@ -87,7 +87,8 @@ export const ARP_DEFAULTS: Omit<ArpConfig, 'ourMac' | 'addresses'> = {
   maxEntries: 1024,
   entryTtl: 60_000,
   retryInterval: 1_000,
-  maxRetries: 3,
+  // Linux (mcast_solicit 3): three requests a second apart, given up after 3 s ("No route to host").
+  maxRetries: 2,
   failedTtl: 3_000,
   pendingPerNeighbour: 32,
   pendingBytesPerNeighbour: 64 * 1024,

@@ -16,7 +16,6 @@ import {
   ipv4Mask,
   ipv6Prefix,
   isIpv6LinkLocal,
-  isIpv6Multicast,
   type Mac,
 } from '../addr.js';
 import { sendableMac as arpMac, transmitsAtOnce as arpTransmitsAtOnce } from '../arp/cache.js';
@@ -259,24 +258,11 @@ export class Router implements Forwarder {
         return true;
       case 'icmp-error': {
         stack.counters.inc(`router/${d.reason}`);
-        const src = packet.subarray(8, 24) as Ipv6Addr;
-        const dst = packet.subarray(24, 40) as Ipv6Addr;
+        const src = packet.subarray(8, 24);
         const from = this.views[iface.index]!.ipv6.find(
           (c) => !isIpv6LinkLocal(c.address) || isIpv6LinkLocal(src),
         );
-        stack.ipv6.sendError(
-          {
-            iface,
-            src,
-            dst,
-            hopLimit: packet[7]!,
-            srcMac: 0,
-            multicast: isIpv6Multicast(dst),
-            original: packet,
-          },
-          d.icmp,
-          from?.address,
-        );
+        stack.ipv6.sendError(stack.ipv6.forwarded(iface, packet), d.icmp, from?.address);
         return true;
       }
       case 'forward': {

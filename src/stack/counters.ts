@@ -34,6 +34,7 @@ export const STACK_COUNTERS = [
   'ipv4/no-route',
   'ipv4/too-big-with-df',
   'ipv4/host-unreachable',
+  'ipv4/icmp-error-bad-quote',
   'icmpv4/echo-to-broadcast',
   'icmpv4/error-rate-limited',
   'ipv6/received',
@@ -46,15 +47,20 @@ export const STACK_COUNTERS = [
   'ipv6/multicast-source',
   'ipv6/unknown-next-header',
   'ipv6/no-route',
+  'ipv6/icmp-error-bad-quote',
   'icmpv6/error-rate-limited',
   'ndp/unreachable',
   'udp/sent',
   'udp/received',
   'udp/no-socket',
   'udp/no-route',
+  'udp/icmp-error',
+  'udp/icmp-error-ignored',
+  'udp/not-from-peer',
   'tcp/no-route',
   'tcp/broadcast',
   'tcp/multicast',
+  'tcp/icmp-error',
 ] as const;
 
 export type StackCounter =

@@ -14,6 +14,7 @@ import {
   parseIcmpv4,
   quoteDatagram,
   TIME_EXCEEDED_REASSEMBLY,
+  UNREACH_HOST,
   UNREACH_PORT,
   UNREACH_PROTOCOL,
 } from '../ipv4/icmp.js';
@@ -21,6 +22,7 @@ import { emitIpv4, Ipv4Packet, ipv4HeaderLen } from '../ipv4/wire.js';
 import { IPPROTO_ICMP } from '../ipproto.js';
 import type { ArpLayer } from './arp.js';
 import { EchoRequests } from './echo.js';
+import { type IcmpClass, icmpv4Class, NEIGHBOUR_UNREACHABLE, type TransportError } from './errors.js';
 import type { Interface } from './iface.js';
 import type { IpOutput, SendOptions, StackEnv, TimedCore, UpperProtocol } from './layer.js';
 import { newPacket } from './packet.js';
@@ -64,6 +66,11 @@ const DEFAULT_TTL = 64;
 export class Ipv4Layer implements IpOutput<Ipv4Addr, Ipv4Route>, TimedCore {
   /** The upper protocols by IP protocol number (ICMP is this layer's own). */
   readonly protocols = new Map<number, UpperProtocol<Ipv4Datagram>>();
+  /**
+   * Where ICMP errors about our own datagrams go, by the quoted datagram's protocol (RFC 1122
+   * §4.2.3.9 "TCP MUST act on an ICMP error message passed up from the IP layer", §4.1.3.3 for UDP).
+   */
+  readonly transportErrors = new Map<number, (e: TransportError<Ipv4Addr>) => void>();
   private readonly reassembly = new Reassembler();
   private ident: number;
   private readonly icmpErrors: TokenBucket;
@@ -225,11 +232,36 @@ export class Ipv4Layer implements IpOutput<Ipv4Addr, Ipv4Route>, TimedCore {
           from: d.src,
         }));
         return;
+      case 'dest-unreachable':
+      case 'time-exceeded':
+      case 'parameter-problem': {
+        const kind = icmpv4Class(repr.type, repr.code);
+        if (kind !== undefined) this.quotedError(data, kind);
+        return;
+      }
       default:
-        // Errors about our own datagrams: counted above; UDP sockets learn nothing yet (Node's dgram
-        // does not surface them either for unconnected sockets).
         return;
     }
+  }
+
+  /**
+   * Hands an error about `quote` (a datagram we sent, as quoted: its header and at least 8 bytes of
+   * its data, RFC 792) to the transport that sent it. The quote is believed only if it names one of
+   * our addresses as its source and holds the start of the transport header (offset 0); the
+   * transport checks the rest (ports, sequence numbers: RFC 5927 §4).
+   */
+  private quotedError(quote: Uint8Array, kind: IcmpClass): void {
+    const env = this.env;
+    const ihl = quote.length >= 20 ? (quote[0]! & 0x0f) * 4 : 0;
+    const fragOffset = ihl > 0 ? ((quote[6]! << 8) | quote[7]!) & 0x1fff : 0;
+    if (ihl < 20 || quote[0]! >> 4 !== 4 || quote.length < ihl + 8 || fragOffset !== 0) {
+      return env.counters.inc('ipv4/icmp-error-bad-quote');
+    }
+    const local = readIpv4(quote, 12);
+    if (!this.isOurs(local)) return env.counters.inc('ipv4/icmp-error-bad-quote');
+    const handler = this.transportErrors.get(quote[9]!);
+    if (handler === undefined) return;
+    handler({ kind, local, remote: readIpv4(quote, 16), header: quote.subarray(ihl) });
   }
 
   /**
@@ -256,11 +288,18 @@ export class Ipv4Layer implements IpOutput<Ipv4Addr, Ipv4Route>, TimedCore {
     });
   }
 
-  /** A packet of ours that ARP could not deliver (RFC 1122 §2.3.2.2); reported as host unreachable locally. */
+  /**
+   * A packet of ours that ARP could not deliver (RFC 1122 §2.3.2.2); reported as host unreachable
+   * locally, to the transport that sent it.
+   */
   hostUnreachable(packet: Uint8Array): void {
     this.env.counters.inc('ipv4/host-unreachable');
-    if (packet.length >= 20)
-      this.env.logEvent(`ipv4: ${ipv4ToString(readIpv4(packet, 16))} unreachable (no ARP reply)`);
+    if (packet.length < 20) return;
+    this.env.logEvent(`ipv4: ${ipv4ToString(readIpv4(packet, 16))} unreachable (no ARP reply)`);
+    // Linux answers itself with host unreachable (ipv4_link_failure): a connect fails with EHOSTUNREACH.
+    if (this.isOurs(readIpv4(packet, 12))) this.quotedError(packet, NEIGHBOUR_UNREACHABLE);
+    // A forwarded packet (only a router has them): RFC 1812 §5.2.7.1, Host Unreachable to its source.
+    else this.sendError(packet, false, { type: 'dest-unreachable', code: UNREACH_HOST, nextHopMtu: 0 });
   }
 
   /**

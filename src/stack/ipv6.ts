@@ -41,6 +41,7 @@ import {
 import { emitIpv6, IPV6_HEADER_LEN, IPV6_MIN_MTU, Ipv6Packet } from '../ipv6/wire.js';
 import { ETHERTYPE_IPV6 } from '../ethernet/wire.js';
 import { EchoRequests } from './echo.js';
+import { type IcmpClass, icmpv6Class, NEIGHBOUR_UNREACHABLE, type TransportError } from './errors.js';
 import type { Interface } from './iface.js';
 import { compactPacket, newPacket } from './packet.js';
 import type { IpOutput, LinkOutput, SendOptions, StackEnv, TimedCore, UpperProtocol } from './layer.js';
@@ -83,6 +84,8 @@ const ERROR_QUOTE_MAX = IPV6_MIN_MTU - IPV6_HEADER_LEN - 8;
 export class Ipv6Layer implements IpOutput<Ipv6Addr, Ipv6Route>, TimedCore {
   /** The upper protocols by Next Header value (ICMPv6 is this layer's own). */
   readonly protocols = new Map<number, UpperProtocol<Ipv6Datagram>>();
+  /** Where ICMPv6 errors about our own packets go, by the quoted packet's upper protocol (RFC 4443 §2.4(d)). */
+  readonly transportErrors = new Map<number, (e: TransportError<Ipv6Addr>) => void>();
   /** The offset-0 fragment's headers up to and including its Fragment header are the entry's header. */
   private readonly reassembly = new Reassembler({ maxDatagramLen: 2 * 65_535, minHeaderLen: 48 });
   private ident: number;
@@ -262,9 +265,55 @@ export class Ipv6Layer implements IpOutput<Ipv6Addr, Ipv6Route>, TimedCore {
           from: d.src,
         }));
         return;
+      case 'dest-unreachable':
+      case 'time-exceeded':
+      case 'parameter-problem': {
+        const kind = icmpv6Class(repr.kind, repr.code);
+        if (kind !== undefined) this.quotedError(payload, kind);
+        return;
+      }
       default:
         return;
     }
+  }
+
+  /**
+   * RFC 4443 §2.4(d): hands an error about `quote` (a packet we sent, as much of it as the error
+   * holds) to the upper-layer protocol that sent it. Believed only when its source is one of our
+   * addresses; a Fragment header (offset 0, where the upper header starts) is stepped over, other
+   * extension headers are ours never to send.
+   */
+  /** A packet this node forwarded, as a received datagram for `sendError`. */
+  forwarded(iface: Interface, packet: Uint8Array): Ipv6Datagram {
+    return {
+      iface,
+      src: packet.subarray(8, 24) as Ipv6Addr,
+      dst: packet.subarray(24, 40) as Ipv6Addr,
+      hopLimit: packet[7]!,
+      srcMac: 0,
+      multicast: isIpv6Multicast(packet.subarray(24, 40)),
+      original: packet,
+    };
+  }
+
+  private quotedError(quote: Uint8Array, kind: IcmpClass): void {
+    const env = this.env;
+    if (quote.length < IPV6_HEADER_LEN || quote[0]! >> 4 !== 6) {
+      return env.counters.inc('ipv6/icmp-error-bad-quote');
+    }
+    let nh = quote[6]!;
+    let at = IPV6_HEADER_LEN;
+    if (nh === IPPROTO_FRAGMENT) {
+      const fragOffset = quote.length >= at + 8 ? ((quote[at + 2]! << 8) | quote[at + 3]!) >> 3 : -1;
+      if (fragOffset !== 0) return env.counters.inc('ipv6/icmp-error-bad-quote');
+      nh = quote[at]!;
+      at += FRAGMENT_HEADER_LEN;
+    }
+    const local = quote.subarray(8, 24) as Ipv6Addr;
+    if (quote.length < at + 8 || !this.isOurs(local)) return env.counters.inc('ipv6/icmp-error-bad-quote');
+    const handler = this.transportErrors.get(nh);
+    if (handler === undefined) return;
+    handler({ kind, local, remote: quote.subarray(24, 40) as Ipv6Addr, header: quote.subarray(at) });
   }
 
   private sendIcmp(route: Ipv6Route, repr: Icmpv6Repr, body: Uint8Array): void {
@@ -427,6 +476,13 @@ export class Ipv6Layer implements IpOutput<Ipv6Addr, Ipv6Route>, TimedCore {
       case 'unreachable':
         env.counters.inc('ndp/unreachable', o.packets.length);
         env.logEvent(`${iface.name}: ${ipv6ToString(o.addr)} unreachable (no neighbour advertisement)`);
+        // Linux answers its own packets with address unreachable (ip6_link_failure): EHOSTUNREACH.
+        // A router answers a forwarded one's source with code 3, address unreachable (RFC 4443 §3.1).
+        for (const p of o.packets) {
+          if (p.length < IPV6_HEADER_LEN) continue;
+          if (this.isOurs(p.subarray(8, 24))) this.quotedError(p, NEIGHBOUR_UNREACHABLE);
+          else this.sendError(this.forwarded(iface, p), { kind: 'dest-unreachable', code: 3 });
+        }
         break;
       case 'address':
         env.logEvent(`${iface.name}: ${ipv6ToString(o.address)}/${o.prefixLen} ${o.state}`);

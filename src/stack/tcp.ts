@@ -1,7 +1,16 @@
 /**
  * TCP in the driver: demux into the pure core (src/tcp/core), the one timer at its deadline, and
- * sockets that are Node `Duplex` streams close enough to `net.Socket` for `http.createServer()`
- * (through `server.emit('connection', socket)`) and `tls.connect({ socket })`.
+ * sockets with `node:net`'s shapes: `createServer`/`connect` give `Duplex` sockets whose events,
+ * errors and fields are Node's (checked side by side against node:net in test/stack/net.test.ts), so
+ * `http.createServer()` (through `server.emit('connection', socket)`) and `tls.connect({ socket })`
+ * run on them.
+ *
+ * Errors are 'error' events, never throws, carrying Node's `code`, `errno`, `syscall`, `address` and
+ * `port` (src/stack/errors.ts): ECONNREFUSED for a RST to our SYN, ETIMEDOUT (or the ICMP soft error
+ * seen meanwhile, RFC 1122 §4.2.3.9) when the SYN or data retransmissions run out, EHOSTUNREACH and
+ * ENETUNREACH from ICMP errors or a neighbour that never answered, ECONNRESET, and EPIPE for a write
+ * after the peer reset a half-closed connection (Linux's tcp_reset in CLOSE-WAIT). Only programmer
+ * errors (a bad port number, listening twice) throw, as in Node.
  *
  * Backpressure follows the TCP windows: a socket pulls from the core's receive buffer only while its
  * readable side wants data, so a slow reader closes the advertised window; a write the core's send
@@ -17,14 +26,18 @@ import {
   parseIpv4Addr,
   parseIpv6Addr,
 } from '../addr.js';
+import { u16, u32 } from '../bytes.js';
 import type { PseudoHeader } from '../checksum/index.js';
 import type { Scheduler, TimerId } from '../clock.js';
 import { IPPROTO_TCP } from '../ipproto.js';
 import {
   type CloseReason,
+  type ConnOptions,
   type FlowKey,
   type IpAddr,
+  type KeepaliveConfig,
   type SegmentOut,
+  type SoftError,
   type TcpConfig,
   type TcpEvent,
   type TcpNotification,
@@ -34,10 +47,13 @@ import {
   tcpConnections,
   tcpDeadline,
   tcpInit,
+  tcpListener,
   tcpStep,
 } from '../tcp/core/index.js';
 import { digestStep, encodeTraceLine } from '../tcp/core/trace.js';
+import type { Seq } from '../tcp/seq.js';
 import { emitTcp, parseTcp, tcpHeaderLen } from '../tcp/wire.js';
+import { listenError, notFoundError, type SystemError, systemError, type TransportError } from './errors.js';
 import type { Ipv4Datagram, Ipv4Layer } from './ipv4.js';
 import type { Ipv6Datagram, Ipv6Layer } from './ipv6.js';
 import type { StackEnv, TimedCore } from './layer.js';
@@ -50,26 +66,71 @@ function addrText(a: IpAddr): string {
   return isV6(a) ? ipv6ToString(a) : ipv4ToString(a as Ipv4Addr);
 }
 
-/** Node's error for each way a connection can end badly. */
-function closeError(reason: CloseReason): NodeJS.ErrnoException | undefined {
-  const codes: Partial<Record<CloseReason, [string, string]>> = {
-    reset: ['ECONNRESET', 'read ECONNRESET'],
-    refused: ['ECONNREFUSED', 'connect ECONNREFUSED'],
-    'connect-timeout': ['ETIMEDOUT', 'connect ETIMEDOUT'],
-    timeout: ['ETIMEDOUT', 'read ETIMEDOUT'],
-    'keepalive-timeout': ['ETIMEDOUT', 'read ETIMEDOUT (keep-alive)'],
-    'fin-wait-2': ['ETIMEDOUT', 'FIN-WAIT-2 timeout'],
-  };
-  const c = codes[reason];
-  return c ? Object.assign(new Error(c[1]), { code: c[0] }) : undefined;
+function familyOf(a: IpAddr): 'IPv4' | 'IPv6' {
+  return isV6(a) ? 'IPv6' : 'IPv4';
 }
 
-export interface TcpConnectOptions {
-  readonly host: string;
+function parseAddr(s: string): IpAddr | undefined {
+  return parseIpv4Addr(s) ?? parseIpv6Addr(s);
+}
+
+/** Node's ERR_SOCKET_BAD_PORT, thrown (a programmer error, as in Node). */
+function badPort(name: string, port: unknown, allowZero: boolean): RangeError {
+  const range = allowZero ? '>= 0' : '> 0';
+  return Object.assign(new RangeError(`${name} should be ${range} and < 65536. Received ${String(port)}.`), {
+    code: 'ERR_SOCKET_BAD_PORT',
+  });
+}
+
+/** A port as Node accepts it: an integer (or a string of one) in range. */
+function checkPort(port: unknown, name: string, allowZero: boolean): number {
+  const n = typeof port === 'string' && port.trim() !== '' ? Number(port) : port;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < (allowZero ? 0 : 1) || n > 65_535) {
+    throw badPort(name, port, allowZero);
+  }
+  return n;
+}
+
+/** RFC 6335 §6: the dynamic range, where `listen(0)` picks a port (Linux: ip_local_port_range). */
+const LISTEN_EPHEMERAL_FIRST = 49_152;
+const LISTEN_EPHEMERAL_COUNT = 65_536 - LISTEN_EPHEMERAL_FIRST;
+
+/** Options a socket takes from `connect` or from its server (Node's names). */
+export interface TcpSocketOptions {
+  /** Keep the writable side open after the peer's FIN (default false: end it too, as node:net). */
+  readonly allowHalfOpen?: boolean;
+  /** Turn Nagle's algorithm off (RFC 9293 SHLD-7). */
+  readonly noDelay?: boolean;
+  readonly keepAlive?: boolean;
+  /** ms of idleness before the first keep-alive probe (with `keepAlive`). */
+  readonly keepAliveInitialDelay?: number;
+}
+
+export interface TcpConnectOptions extends TcpSocketOptions {
+  /** An IPv4 or IPv6 address (Oasis has no resolver: a name fails with ENOTFOUND). */
+  readonly host?: string;
   readonly port: number;
   readonly localAddress?: string;
   readonly localPort?: number;
-  readonly noDelay?: boolean;
+  /** As `socket.setTimeout(timeout)`. */
+  readonly timeout?: number;
+}
+
+export interface TcpServerOptions extends TcpSocketOptions {
+  /** Accepted sockets start paused and read nothing until resumed (node:net's option). */
+  readonly pauseOnConnect?: boolean;
+}
+
+export interface TcpListenOptions {
+  readonly port?: number;
+  readonly host?: string;
+  readonly backlog?: number;
+}
+
+export interface AddressInfo {
+  readonly address: string;
+  readonly family: 'IPv4' | 'IPv6';
+  readonly port: number;
 }
 
 export class TcpLayer implements TimedCore {
@@ -81,19 +142,28 @@ export class TcpLayer implements TimedCore {
 
   constructor(
     private readonly env: StackEnv,
-    private readonly ip4: Pick<Ipv4Layer, 'route' | 'send'>,
-    private readonly ip6: Pick<Ipv6Layer, 'route' | 'send'>,
+    private readonly ip4: Pick<Ipv4Layer, 'route' | 'send' | 'isOurs' | 'transportErrors'>,
+    private readonly ip6: Pick<Ipv6Layer, 'route' | 'send' | 'isOurs' | 'transportErrors'>,
     /** The largest interface MTU: the MSS to advertise follows it. */
     private readonly largestMtu: () => number,
     private readonly settings: Partial<Omit<TcpConfig, 'secret'>>,
-  ) {}
+    /** The 16-byte secret (RFC 6528 §3); derived from the stack's seeded randomness when absent. */
+    private readonly secret?: Uint8Array,
+  ) {
+    // RFC 1122 §4.2.3.9: "TCP MUST act on an ICMP error message passed up from the IP layer".
+    ip4.transportErrors.set(IPPROTO_TCP, (e) => this.icmpError(e));
+    ip6.transportErrors.set(IPPROTO_TCP, (e) => this.icmpError(e));
+  }
 
   /** The core is made on first use, when the interfaces (and so the MSS to advertise) are known. */
   private get state(): TcpStack {
     if (!this.core) {
       const mtu = this.largestMtu();
-      const secret = new Uint8Array(16);
-      for (let i = 0; i < 16; i += 4) new DataView(secret.buffer).setUint32(i, this.env.random.next());
+      let secret = this.secret;
+      if (secret === undefined) {
+        secret = new Uint8Array(16);
+        for (let i = 0; i < 16; i += 4) new DataView(secret.buffer).setUint32(i, this.env.random.next());
+      }
       const config = tcpConfig(secret, { mss4: mtu - 40, mss6: mtu - 60, ...this.settings });
       const now = this.env.now();
       this.core = tcpInit(config, now);
@@ -165,10 +235,21 @@ export class TcpLayer implements TimedCore {
   private notify(n: TcpNotification): void {
     if (n.kind === 'established' && n.role === 'passive') {
       const server = this.servers.get(n.localPort);
-      const socket = new TcpSocket(this, n.flow, n.local, n.localPort, n.remote, n.remotePort);
+      if (!server?.listening) {
+        this.step({ kind: 'abort', now: this.env.now(), flow: n.flow });
+        return;
+      }
+      const socket = new TcpSocket(this, server.socketOptions);
+      socket.accepted(
+        n.flow,
+        n.local,
+        n.localPort,
+        n.remote,
+        n.remotePort,
+        server.socketOptions.pauseOnConnect ?? false,
+      );
       this.sockets.set(n.flow, socket);
-      if (server) server.emit('connection', socket);
-      else this.step({ kind: 'abort', now: this.env.now(), flow: n.flow });
+      server.accept(socket);
       return;
     }
     const socket = this.sockets.get(n.flow);
@@ -188,7 +269,7 @@ export class TcpLayer implements TimedCore {
         break;
       case 'closed':
         this.sockets.delete(n.flow);
-        socket.onClosed(n.reason);
+        socket.onClosed(n.reason, n.error, n.unread);
         break;
     }
   }
@@ -224,6 +305,37 @@ export class TcpLayer implements TimedCore {
     });
   }
 
+  /**
+   * An ICMP error (or a neighbour that never answered) about one of our segments: the quoted header
+   * names the connection and the sequence number the core checks (RFC 5927 §4.1). It is stepped from
+   * a task at the same instant, as Linux handles it apart from the send that failed: a failure found
+   * while a step is still sending (a neighbour already known to be unreachable) must not re-enter it.
+   */
+  private icmpError(e: TransportError<IpAddr>): void {
+    const h = e.header;
+    const localPort = u16(h, 0);
+    const remotePort = u16(h, 2);
+    const seq = u32(h, 4) as Seq;
+    // The addresses may be views of the frame: copy what outlives this call.
+    const local = isV6(e.local) ? (Uint8Array.from(e.local) as Ipv6Addr) : e.local;
+    const remote = isV6(e.remote) ? (Uint8Array.from(e.remote) as Ipv6Addr) : e.remote;
+    const error = e.kind.error;
+    this.env.counters.inc('tcp/icmp-error');
+    const scheduler = this.env.scheduler;
+    scheduler.at(scheduler.now(), () =>
+      this.step({
+        kind: 'icmp-error',
+        now: this.env.now(),
+        local,
+        localPort,
+        remote,
+        remotePort,
+        seq,
+        error,
+      }),
+    );
+  }
+
   deadline(): number {
     return this.core ? (tcpDeadline(this.core) ?? Number.POSITIVE_INFINITY) : Number.POSITIVE_INFINITY;
   }
@@ -233,27 +345,58 @@ export class TcpLayer implements TimedCore {
     if (d !== null && d !== undefined && d <= now) this.step({ kind: 'tick', now });
   }
 
-  /** Like `net.createServer`: 'connection' events with sockets. */
-  createServer(onConnection?: (socket: TcpSocket) => void): TcpServer {
-    const server = new TcpServer(this);
+  /** Like `net.createServer([options][, connectionListener])`. */
+  createServer(onConnection?: (socket: TcpSocket) => void): TcpServer;
+  createServer(options: TcpServerOptions, onConnection?: (socket: TcpSocket) => void): TcpServer;
+  createServer(
+    a?: TcpServerOptions | ((socket: TcpSocket) => void),
+    b?: (socket: TcpSocket) => void,
+  ): TcpServer {
+    const options = typeof a === 'object' && a !== null ? a : {};
+    const onConnection = typeof a === 'function' ? a : b;
+    const server = new TcpServer(this, options);
     if (onConnection) server.on('connection', onConnection);
     return server;
   }
 
-  /** @internal used by TcpServer */
-  listen(server: TcpServer, port: number, host?: string): void {
-    const addr = host === undefined || host === '::' || host === '0.0.0.0' ? undefined : parseAddr(host);
-    const r = this.step({
-      kind: 'listen',
-      now: this.env.now(),
-      port,
-      ...(addr === undefined ? {} : { addr }),
-    });
-    if (r.kind === 'error')
-      throw Object.assign(new Error(`listen ${r.error} :${port}`), {
-        code: r.error === 'port-in-use' ? 'EADDRINUSE' : 'EINVAL',
+  /**
+   * @internal used by TcpServer: takes the port (a free one for 0), or says why not as Node's error.
+   * Listening is per port in the core: a second listener on another address of the same port is
+   * EADDRINUSE.
+   */
+  listen(server: TcpServer, port: number, host: string | undefined, backlog?: number): number | Error {
+    const wildcard = host === undefined || host === '::' || host === '0.0.0.0';
+    const addr = wildcard ? undefined : parseAddr(host);
+    const shown = host ?? '::';
+    if (!wildcard && addr === undefined) return notFoundError(host);
+    if (addr !== undefined && !(isV6(addr) ? this.ip6.isOurs(addr) : this.ip4.isOurs(addr as Ipv4Addr))) {
+      return listenError('EADDRNOTAVAIL', shown, port);
+    }
+    const candidates = port === 0 ? this.freePorts() : [port];
+    for (const p of candidates) {
+      const r = this.step({
+        kind: 'listen',
+        now: this.env.now(),
+        port: p,
+        ...(backlog === undefined || !(backlog >= 0) ? {} : { backlog: Math.floor(backlog) }),
+        ...(addr === undefined ? {} : { addr }),
       });
-    this.servers.set(port, server);
+      if (r.kind === 'ok') {
+        this.servers.set(p, server);
+        return p;
+      }
+      if (r.kind !== 'error' || r.error !== 'port-in-use') return listenError('EINVAL', shown, port);
+    }
+    return listenError('EADDRINUSE', shown, port);
+  }
+
+  /** RFC 6056 §3.3.1 (algorithm 1) for `listen(0)`: from a random start, the ports no listener holds. */
+  private *freePorts(): Generator<number> {
+    const start = this.env.random.int(LISTEN_EPHEMERAL_COUNT);
+    for (let i = 0; i < LISTEN_EPHEMERAL_COUNT; i++) {
+      const p = LISTEN_EPHEMERAL_FIRST + ((start + i) % LISTEN_EPHEMERAL_COUNT);
+      if (tcpListener(this.state, p) === undefined) yield p;
+    }
   }
 
   /** @internal used by TcpServer */
@@ -262,38 +405,76 @@ export class TcpLayer implements TimedCore {
     this.step({ kind: 'unlisten', now: this.env.now(), port });
   }
 
-  /** Like `net.connect`: the socket emits 'connect' once established. */
-  connect(opts: TcpConnectOptions, onConnect?: () => void): TcpSocket {
-    const remote = parseAddr(opts.host);
-    const socket = new TcpSocket(this, '', undefined, 0, remote, opts.port);
+  /**
+   * Like `net.connect(options[, connectListener])` / `net.connect(port[, host][, connectListener])`:
+   * the socket emits 'connect' once established, or 'error' then 'close' with `hadError`.
+   */
+  connect(options: TcpConnectOptions, onConnect?: () => void): TcpSocket;
+  connect(port: number, host?: string, onConnect?: () => void): TcpSocket;
+  connect(port: number, onConnect?: () => void): TcpSocket;
+  connect(a: TcpConnectOptions | number, b?: string | (() => void), c?: () => void): TcpSocket {
+    const opts: TcpConnectOptions =
+      typeof a === 'object' ? a : { port: a, ...(typeof b === 'string' ? { host: b } : {}) };
+    const onConnect = typeof b === 'function' ? b : c;
+    const port = checkPort(opts.port, 'Port', false);
+    if (opts.localPort !== undefined) checkPort(opts.localPort, 'options.localPort', true);
+    const socket = new TcpSocket(this, opts);
     if (onConnect) socket.once('connect', onConnect);
-    const route = isV6(remote) ? this.ip6.route(remote) : this.ip4.route(remote as Ipv4Addr);
-    const local = opts.localAddress !== undefined ? parseAddr(opts.localAddress) : route?.src;
-    if (local === undefined) {
-      process.nextTick(() =>
-        socket.destroy(Object.assign(new Error(`connect ENETUNREACH ${opts.host}`), { code: 'ENETUNREACH' })),
-      );
+    if (opts.timeout !== undefined) socket.setTimeout(opts.timeout);
+    const host = opts.host ?? 'localhost';
+    const fail = (err: Error) => {
+      process.nextTick(() => socket.destroy(err));
       return socket;
+    };
+    const remote = parseAddr(host);
+    if (remote === undefined) return fail(notFoundError(host));
+    socket.connecting = true;
+    socket.target(remote, port);
+    const wildcard = isV6(remote) ? '::' : '0.0.0.0';
+    let local: IpAddr | undefined;
+    if (opts.localAddress !== undefined) {
+      local = parseAddr(opts.localAddress);
+      const ours =
+        local !== undefined &&
+        isV6(local) === isV6(remote) &&
+        (isV6(local) ? this.ip6.isOurs(local) : this.ip4.isOurs(local as Ipv4Addr));
+      if (!ours) return fail(systemError('bind', 'EADDRNOTAVAIL', opts.localAddress, opts.localPort ?? 0));
     }
+    const route = isV6(remote)
+      ? this.ip6.route(remote, local as Ipv6Addr | undefined)
+      : this.ip4.route(remote as Ipv4Addr, local as Ipv4Addr | undefined);
+    // Linux's connect() fails at once without a route; Node adds the (unbound) local end.
+    if (!route) return fail(systemError('connect', 'ENETUNREACH', host, port, `${wildcard}:0`));
+    local ??= route.src;
+    const options = socket.connOptions();
     const r = this.step({
       kind: 'connect',
       now: this.env.now(),
       params: {
         local,
         remote,
-        remotePort: opts.port,
-        ...(opts.localPort === undefined ? {} : { localPort: opts.localPort }),
-        ...(opts.noDelay === undefined ? {} : { options: { noDelay: opts.noDelay } }),
+        remotePort: port,
+        ...(opts.localPort === undefined || opts.localPort === 0 ? {} : { localPort: opts.localPort }),
+        ...(options === undefined ? {} : { options }),
       },
     });
     if (r.kind !== 'connected') {
-      const code = r.kind === 'error' && r.error === 'no-ports' ? 'EADDRNOTAVAIL' : 'EINVAL';
-      process.nextTick(() => socket.destroy(Object.assign(new Error(`connect ${code}`), { code })));
-      return socket;
+      const code =
+        r.kind === 'error'
+          ? { 'no-ports': 'EADDRNOTAVAIL', 'connection-exists': 'EADDRINUSE', 'no-resources': 'ENOBUFS' }[
+              r.error as string
+            ]
+          : undefined;
+      return fail(systemError('connect', code ?? 'EINVAL', host, port));
     }
     socket.attach(r.flow, local, r.localPort);
     this.sockets.set(r.flow, socket);
     return socket;
+  }
+
+  /** @internal the socket is gone for the user: notifications about its connection are not its any more. */
+  forget(flow: FlowKey): void {
+    this.sockets.delete(flow);
   }
 
   /** @internal */
@@ -311,16 +492,8 @@ export class TcpLayer implements TimedCore {
 
   closeAll(): void {
     for (const s of [...this.sockets.values()]) s.destroy();
-    for (const port of [...this.servers.keys()]) this.unlisten(port);
+    for (const server of [...this.servers.values()]) server.close();
   }
-}
-
-function parseAddr(s: string): IpAddr {
-  const v4 = parseIpv4Addr(s);
-  if (v4 !== undefined) return v4;
-  const v6 = parseIpv6Addr(s);
-  if (v6 !== undefined) return v6;
-  throw Object.assign(new TypeError(`not an IP address: ${s}`), { code: 'ERR_INVALID_IP_ADDRESS' });
 }
 
 export class TcpServer extends EventEmitter<{
@@ -329,47 +502,162 @@ export class TcpServer extends EventEmitter<{
   close: [];
   error: [Error];
 }> {
-  private port: number | undefined;
+  private bound: { readonly port: number; readonly host: string | undefined } | undefined;
+  /** `listen(port, host)` was called: the port is taken on the next tick, as Node's lookup. */
+  private binding = false;
+  private connections = 0;
 
-  constructor(private readonly layer: TcpLayer) {
+  constructor(
+    private readonly layer: TcpLayer,
+    /** @internal what accepted sockets are made with */
+    readonly socketOptions: TcpServerOptions = {},
+  ) {
     super();
   }
 
-  listen(port: number, host?: string | (() => void), cb?: () => void): this {
-    const done = typeof host === 'function' ? host : cb;
-    this.layer.listen(this, port, typeof host === 'string' ? host : undefined);
-    this.port = port;
-    if (done) this.once('listening', done);
-    process.nextTick(() => this.emit('listening'));
+  /** Like net.Server: true from a successful `listen()` to `close()`. */
+  get listening(): boolean {
+    return this.bound !== undefined;
+  }
+
+  /**
+   * Like `net.Server.listen`: port 0 (or none) picks a free port, which `address()` reports at once
+   * (with a host, a tick later: Node looks the host up first), and 'listening' follows on the next
+   * tick; a port in use is an 'error' event (EADDRINUSE), not a throw.
+   */
+  listen(port?: number, host?: string, backlog?: number, listeningListener?: () => void): this;
+  listen(port?: number, host?: string, listeningListener?: () => void): this;
+  listen(port?: number, backlog?: number, listeningListener?: () => void): this;
+  listen(port?: number, listeningListener?: () => void): this;
+  listen(options: TcpListenOptions, listeningListener?: () => void): this;
+  listen(listeningListener?: () => void): this;
+  listen(...args: unknown[]): this {
+    const cb = typeof args[args.length - 1] === 'function' ? (args.pop() as () => void) : undefined;
+    let port: unknown;
+    let host: unknown;
+    let backlog: unknown;
+    const first = args[0];
+    if (first !== null && typeof first === 'object') {
+      ({ port, host, backlog } = first as TcpListenOptions);
+    } else {
+      [port, host, backlog] = args;
+      if (typeof host === 'number') [host, backlog] = [undefined, host];
+    }
+    if (this.bound !== undefined || this.binding) {
+      throw Object.assign(new Error('Listen method has been called more than once without closing.'), {
+        code: 'ERR_SERVER_ALREADY_LISTEN',
+      });
+    }
+    const p = port === undefined || port === null ? 0 : checkPort(port, 'options.port', true);
+    const h = typeof host === 'string' ? host : undefined;
+    if (cb) this.once('listening', cb);
+    const bind = () => {
+      // close() before the lookup was over: nothing to bind.
+      if (!this.binding) return;
+      this.binding = false;
+      const r = this.layer.listen(this, p, h, typeof backlog === 'number' ? backlog : undefined);
+      if (typeof r !== 'number') {
+        process.nextTick(() => this.emit('error', r));
+        return;
+      }
+      this.bound = { port: r, host: h };
+      process.nextTick(() => {
+        if (this.bound !== undefined) this.emit('listening');
+      });
+    };
+    // Node binds at once without a host, and after looking the host up (a tick later) with one.
+    this.binding = true;
+    if (h === undefined) bind();
+    else process.nextTick(bind);
     return this;
   }
 
-  address(): { port: number; address: string; family: string } | null {
-    return this.port === undefined ? null : { port: this.port, address: '::', family: 'IPv6' };
+  address(): AddressInfo | null {
+    const b = this.bound;
+    if (b === undefined) return null;
+    const host = b.host ?? '::';
+    const a = parseAddr(host);
+    return {
+      address: a === undefined ? host : addrText(a),
+      family: a === undefined ? 'IPv6' : familyOf(a),
+      port: b.port,
+    };
   }
 
-  close(cb?: () => void): this {
-    if (this.port !== undefined) this.layer.unlisten(this.port);
-    this.port = undefined;
-    if (cb) this.once('close', cb);
+  /**
+   * Like `net.Server.close`: stops accepting at once; 'close' (and `cb`) once every accepted connection
+   * has closed. Not listening: `cb` gets ERR_SERVER_NOT_RUNNING.
+   */
+  close(cb?: (err?: Error) => void): this {
+    if (cb) {
+      const running = this.bound !== undefined;
+      this.once('close', () =>
+        running
+          ? cb()
+          : cb(Object.assign(new Error('Server is not running.'), { code: 'ERR_SERVER_NOT_RUNNING' })),
+      );
+    }
+    if (this.bound !== undefined) this.layer.unlisten(this.bound.port);
+    this.bound = undefined;
+    this.binding = false;
+    this.closeIfDrained();
+    return this;
+  }
+
+  /** Like `net.Server.getConnections`. */
+  getConnections(cb: (err: Error | null, count: number) => void): this {
+    process.nextTick(() => cb(null, this.connections));
+    return this;
+  }
+
+  ref(): this {
+    return this;
+  }
+
+  unref(): this {
+    return this;
+  }
+
+  /** @internal a connection the core established on our port. */
+  accept(socket: TcpSocket): void {
+    this.connections++;
+    // Counted out when destroyed, before the socket's own 'close' (net.Socket's _destroy does so).
+    socket.onDestroy = () => {
+      this.connections--;
+      if (this.bound === undefined) this.closeIfDrained();
+    };
+    this.emit('connection', socket);
+  }
+
+  private closeIfDrained(): void {
+    if (this.connections > 0) return;
     process.nextTick(() => this.emit('close'));
-    return this;
   }
 }
 
 /** The receive window, not the stream, bounds buffering: keep the stream's own buffers small. */
-const STREAM_OPTIONS = {
-  allowHalfOpen: true,
-  readableHighWaterMark: 64 * 1024,
-  writableHighWaterMark: 64 * 1024,
-};
+const HIGH_WATER_MARK = 64 * 1024;
 
-/** A TCP connection as a Node Duplex stream with the parts of `net.Socket` that servers and TLS use. */
+/** A write waiting for the connection or for room in the send buffer. */
+interface PendingWrite {
+  data: Uint8Array;
+  readonly cb: (err?: Error | null) => void;
+}
+
+/**
+ * A TCP connection as a Node Duplex stream with `net.Socket`'s fields and events: 'connect' and
+ * 'ready', 'data', 'end' (the peer's FIN; not after `destroy()`), 'timeout', 'error', and 'close'
+ * with `hadError`.
+ */
 export class TcpSocket extends Duplex {
-  private flow: FlowKey;
+  private flow: FlowKey = '';
   private localAddr: IpAddr | undefined;
-  private localPortNumber: number;
+  private localPortNumber: number | undefined;
+  private remote: IpAddr | undefined;
+  private remotePortNumber: number | undefined;
   private connected = false;
+  /** `connect()` was called and the connection is not established yet. */
+  connecting = false;
   private wantsData = false;
   /** pull() is running; `forcePull`: a call during it asked for everything. */
   private pulling = false;
@@ -377,9 +665,23 @@ export class TcpSocket extends Duplex {
   /** A read is queued for the end of this burst (onReadable). */
   private pullQueued = false;
   private readDone = false;
+  /** The core forgot the connection (or was told to): no more user calls for it. */
   private coreClosed = false;
-  /** A write the send buffer could not take whole: the rest and its callback. */
-  private pending: { data: Uint8Array; cb: (err?: Error | null) => void } | undefined;
+  /** The peer's FIN arrived / our FIN was queued (shutdown). */
+  private eofSeen = false;
+  private finQueued = false;
+  /** The peer reset the connection after its FIN: the next write fails with EPIPE. */
+  private peerReset = false;
+  /** destroy() should reset (RST) rather than close: `resetAndDestroy()`. */
+  private resetOnDestroy = false;
+  /** Node's handle would be reading (libuv fills the stream's buffer up to its high-water mark). */
+  private reading = false;
+  private held: PendingWrite | undefined;
+  /** `end()` before the connection was established: the FIN waits for it. */
+  private pendingFinal: ((err?: Error | null) => void) | undefined;
+  private options: ConnOptions;
+  /** @internal the server's count of its connections. */
+  onDestroy: (() => void) | undefined;
   private idleTimeout = 0;
   private idleTimer: TimerId | undefined;
   bytesRead = 0;
@@ -387,64 +689,117 @@ export class TcpSocket extends Duplex {
 
   constructor(
     private readonly layer: TcpLayer,
-    flow: FlowKey,
-    local: IpAddr | undefined,
-    localPort: number,
-    private readonly remote: IpAddr,
-    private readonly remotePortNumber: number,
+    opts: TcpSocketOptions = {},
   ) {
-    super(STREAM_OPTIONS);
-    this.flow = flow;
-    this.localAddr = local;
-    this.localPortNumber = localPort;
-    this.connected = flow !== '' && local !== undefined;
+    // Node's sockets emit 'close' themselves, with `hadError` (net.js: emitClose false).
+    super({
+      allowHalfOpen: opts.allowHalfOpen ?? false,
+      emitClose: false,
+      readableHighWaterMark: HIGH_WATER_MARK,
+      writableHighWaterMark: HIGH_WATER_MARK,
+    });
+    this.options = {
+      ...(opts.noDelay === undefined ? {} : { noDelay: opts.noDelay }),
+      ...(opts.keepAlive === undefined ? {} : { keepalive: opts.keepAlive }),
+      ...keepAliveIdle(opts.keepAlive ?? false, opts.keepAliveInitialDelay ?? 0),
+    };
   }
 
-  /** @internal */
+  /** @internal the options to open the connection with (applied by the core at `connect`). */
+  connOptions(): ConnOptions | undefined {
+    return Object.keys(this.options).length === 0 ? undefined : this.options;
+  }
+
+  /** @internal where `connect()` goes. */
+  target(remote: IpAddr, port: number): void {
+    this.remote = remote;
+    this.remotePortNumber = port;
+  }
+
+  /** @internal the core accepted `connect`. */
   attach(flow: FlowKey, local: IpAddr, localPort: number): void {
     this.flow = flow;
     this.localAddr = local;
     this.localPortNumber = localPort;
   }
 
-  get remoteAddress(): string {
-    return addrText(this.remote);
-  }
-  get remotePort(): number {
-    return this.remotePortNumber;
-  }
-  get remoteFamily(): 'IPv4' | 'IPv6' {
-    return isV6(this.remote) ? 'IPv6' : 'IPv4';
-  }
-  get localAddress(): string | undefined {
-    return this.localAddr === undefined ? undefined : addrText(this.localAddr);
-  }
-  get localPort(): number {
-    return this.localPortNumber;
-  }
-  get connecting(): boolean {
-    return !this.connected && !this.destroyed;
+  /** @internal a connection accepted by a server: established already. */
+  accepted(
+    flow: FlowKey,
+    local: IpAddr,
+    localPort: number,
+    remote: IpAddr,
+    remotePort: number,
+    paused: boolean,
+  ): void {
+    this.attach(flow, local, localPort);
+    this.target(remote, remotePort);
+    this.connected = true;
+    // Node starts reading an accepted socket at once, unless the server pauses them on connect.
+    if (paused) this.pause();
+    else this.reading = true;
+    const o = this.connOptions();
+    if (o !== undefined) this.layer.user({ kind: 'set-options', now: this.layer.now, flow, options: o });
   }
 
-  address(): { address: string; family: string; port: number } {
-    return { address: this.localAddress ?? '', family: this.remoteFamily, port: this.localPortNumber };
+  get remoteAddress(): string | undefined {
+    return this.connected && this.remote !== undefined ? addrText(this.remote) : undefined;
+  }
+  get remotePort(): number | undefined {
+    return this.connected ? this.remotePortNumber : undefined;
+  }
+  get remoteFamily(): 'IPv4' | 'IPv6' | undefined {
+    return this.connected && this.remote !== undefined ? familyOf(this.remote) : undefined;
+  }
+  get localAddress(): string | undefined {
+    return this.connected && this.localAddr !== undefined ? addrText(this.localAddr) : undefined;
+  }
+  get localPort(): number | undefined {
+    return this.connected ? this.localPortNumber : undefined;
+  }
+  get localFamily(): 'IPv4' | 'IPv6' | undefined {
+    return this.connected && this.localAddr !== undefined ? familyOf(this.localAddr) : undefined;
+  }
+  /** Like net.Socket: true until connected. */
+  get pending(): boolean {
+    return !this.connected;
+  }
+  get readyState(): 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed' {
+    if (this.connecting) return 'opening';
+    if (this.readable && this.writable) return 'open';
+    if (this.readable && !this.writable) return 'readOnly';
+    if (!this.readable && this.writable) return 'writeOnly';
+    return 'closed';
+  }
+  get timeout(): number | undefined {
+    return this.idleTimeout > 0 ? this.idleTimeout : undefined;
+  }
+
+  /** The local end, like `net.Socket.address()` (an empty object before the connection is up). */
+  address(): AddressInfo | Record<string, never> {
+    if (!this.connected || this.localAddr === undefined || this.localPortNumber === undefined) return {};
+    return {
+      address: addrText(this.localAddr),
+      family: familyOf(this.localAddr),
+      port: this.localPortNumber,
+    };
   }
 
   setNoDelay(noDelay = true): this {
-    if (this.flow && !this.coreClosed)
-      this.layer.user({ kind: 'set-options', now: this.layer.now, flow: this.flow, options: { noDelay } });
+    this.setOptions({ noDelay });
     return this;
   }
 
-  setKeepAlive(enable = false, _initialDelay = 0): this {
-    if (this.flow && !this.coreClosed)
-      this.layer.user({
-        kind: 'set-options',
-        now: this.layer.now,
-        flow: this.flow,
-        options: { keepalive: enable },
-      });
+  /** Like net.Socket: `initialDelay` ms (whole seconds, as Node) before the first probe; 0 keeps it. */
+  setKeepAlive(enable = false, initialDelay = 0): this {
+    this.setOptions({ keepalive: enable, ...keepAliveIdle(enable, initialDelay) });
     return this;
+  }
+
+  private setOptions(o: ConnOptions): void {
+    this.options = { ...this.options, ...o };
+    if (this.flow && !this.coreClosed)
+      this.layer.user({ kind: 'set-options', now: this.layer.now, flow: this.flow, options: o });
   }
 
   /** Like net.Socket: 'timeout' after `ms` without activity (0 turns it off). */
@@ -471,11 +826,27 @@ export class TcpSocket extends Duplex {
     return this;
   }
 
+  /** Like net.Socket: closes the connection with a RST (RFC 9293 §3.10.5 ABORT) and destroys the stream. */
+  resetAndDestroy(): this {
+    this.resetOnDestroy = true;
+    return this.destroy();
+  }
+
   // Core notifications.
   onEstablished(): void {
     this.connected = true;
+    this.connecting = false;
+    // net.js afterConnect: reading starts unless the user paused the socket.
+    if (!this.isPaused()) this.reading = true;
     this.emit('connect');
     this.emit('ready');
+    const p = this.held;
+    this.held = undefined;
+    if (p) this.writeChunk(p.data, p.cb);
+    const f = this.pendingFinal;
+    this.pendingFinal = undefined;
+    if (f) this._final(f);
+    if (this.wantsData) this.pull();
   }
 
   onReadable(): void {
@@ -494,29 +865,71 @@ export class TcpSocket extends Duplex {
   private queuedPull: (() => void) | undefined;
 
   onWritable(): void {
-    const p = this.pending;
+    const p = this.held;
     if (!p) return;
-    this.pending = undefined;
+    this.held = undefined;
     this.writeChunk(p.data, p.cb);
   }
 
   onEof(): void {
+    this.eofSeen = true;
     // The peer sends nothing more: move what is left into the stream now, whatever its backpressure
     // (at most a receive buffer), since the core forgets the receive queue once the close completes.
     this.pull(true);
   }
 
-  onClosed(reason: CloseReason): void {
-    const err = closeError(reason);
-    if (err) {
-      this.coreClosed = true;
-      this.destroy(err);
-      return;
+  onClosed(reason: CloseReason, error: SoftError | undefined, unread?: readonly Uint8Array[]): void {
+    const host = this.remote === undefined ? undefined : addrText(this.remote);
+    const port = this.remotePortNumber;
+    const connectError = (code: string) => systemError('connect', code, host, port);
+    // Bytes that arrived before the end are read first, as from a kernel socket (then EOF or the error).
+    if (unread !== undefined && !this.readDone) {
+      for (const chunk of unread) {
+        this.bytesRead += chunk.length;
+        this.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+      }
     }
-    // A normal close: take whatever is still readable, then end the readable side.
-    this.pull(true);
+    switch (reason) {
+      case 'normal':
+        // Take whatever is still readable, then end the readable side.
+        this.pull(true);
+        this.coreClosed = true;
+        this.endReadable();
+        return;
+      case 'refused':
+        return this.fail(connectError('ECONNREFUSED'));
+      case 'connect-timeout':
+        return this.fail(connectError(error ?? 'ETIMEDOUT'));
+      case 'unreachable':
+        return this.fail(connectError(error ?? 'EHOSTUNREACH'));
+      case 'reset':
+        if (this.eofSeen && !this.finQueued) {
+          // Linux's tcp_reset: a RST in CLOSE-WAIT is EPIPE, seen by the next write (the reading side
+          // is over), and nothing at all if the user only ends the socket (Node's shutdown ENOTCONN).
+          this.coreClosed = true;
+          this.peerReset = true;
+          const p = this.held;
+          this.held = undefined;
+          p?.cb(systemError('write', 'EPIPE'));
+          return;
+        }
+        return this.fail(systemError('read', 'ECONNRESET'));
+      case 'timeout':
+      case 'keepalive-timeout':
+        return this.fail(systemError('read', error ?? 'ETIMEDOUT'));
+      case 'fin-wait-2':
+      case 'aborted':
+      case 'local':
+        // Our own doing (close/abort): the stream is destroyed already or is now.
+        this.coreClosed = true;
+        this.destroy();
+        return;
+    }
+  }
+
+  private fail(err: SystemError): void {
     this.coreClosed = true;
-    this.endReadable();
+    this.destroy(err);
   }
 
   private endReadable(): void {
@@ -531,7 +944,7 @@ export class TcpSocket extends Duplex {
     // pushed: a nested read would overtake them and reorder the stream. The running loop goes on
     // instead, as asked.
     this.forcePull ||= force;
-    if (this.pulling) return;
+    if (this.pulling || this.coreClosed || !this.flow) return;
     this.pulling = true;
     try {
       while ((this.forcePull || this.wantsData) && !this.readDone) {
@@ -555,48 +968,79 @@ export class TcpSocket extends Duplex {
 
   override _read(): void {
     this.wantsData = true;
-    if (this.flow && this.connected && !this.coreClosed) this.pull();
+    this.reading = true;
+    if (this.connected) this.pull();
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     if (!this.connected) {
-      this.once('connect', () => this._write(chunk, _enc, cb));
+      // Sent once the connection is up (net.Socket holds it the same way).
+      this.held = { data: chunk, cb };
       return;
     }
     this.writeChunk(chunk, cb);
   }
 
   private writeChunk(data: Uint8Array, cb: (err?: Error | null) => void): void {
-    if (this.coreClosed) return cb(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+    if (this.peerReset) return cb(systemError('write', 'EPIPE'));
+    if (this.coreClosed) return cb(systemError('write', 'EPIPE'));
     const r = this.layer.user({ kind: 'send', now: this.layer.now, flow: this.flow, data });
-    if (r.kind === 'error') return cb(Object.assign(new Error(`write ${r.error}`), { code: 'EPIPE' }));
+    if (r.kind === 'error') return cb(systemError('write', 'EPIPE'));
     const accepted = r.kind === 'sent' ? r.accepted : 0;
     this.bytesWritten += accepted;
     this.touch();
     if (accepted >= data.length) return cb();
-    this.pending = { data: data.subarray(accepted), cb };
+    this.held = { data: data.subarray(accepted), cb };
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    const finish = () => {
-      if (!this.coreClosed) this.layer.user({ kind: 'shutdown', now: this.layer.now, flow: this.flow });
-      cb();
-    };
-    if (!this.connected) this.once('connect', finish);
-    else finish();
+    if (!this.connected) {
+      this.pendingFinal = cb;
+      return;
+    }
+    // After a RST the FIN has nowhere to go: Node's shutdown() ignores ENOTCONN, and so do we.
+    if (!this.coreClosed) {
+      this.finQueued = true;
+      this.layer.user({ kind: 'shutdown', now: this.layer.now, flow: this.flow });
+    }
+    cb();
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     if (this.idleTimer) this.layer.scheduler.cancel(this.idleTimer);
+    this.connecting = false;
     if (this.flow && !this.coreClosed) {
       this.coreClosed = true;
-      // After a graceful end both ways the core closes normally; destroy() before that resets (RST).
-      const graceful = this.readableEnded && this.writableFinished && !err;
-      this.layer.user({ kind: graceful ? 'close' : 'abort', now: this.layer.now, flow: this.flow });
+      // Like close(2) on the socket: no more events for it; FIN after what is queued, or RST when
+      // received data was left unread (RFC 9293 SHLD-3, as Linux). `resetAndDestroy()` resets.
+      this.layer.forget(this.flow);
+      // What Node's reading handle would have taken into the stream's buffer is not unread for the
+      // kernel: take (and drop) as much here, so that the same close is a FIN on both.
+      const room = this.readableHighWaterMark - this.readableLength;
+      if (this.reading && !this.resetOnDestroy && room > 0)
+        this.layer.user({ kind: 'recv', now: this.layer.now, flow: this.flow, max: room });
+      this.layer.user({
+        kind: this.resetOnDestroy ? 'abort' : 'close',
+        now: this.layer.now,
+        flow: this.flow,
+      });
     }
-    const p = this.pending;
-    this.pending = undefined;
+    const p = this.held;
+    this.held = undefined;
     p?.cb(err ?? undefined);
+    this.onDestroy?.();
+    this.onDestroy = undefined;
     cb(err);
+    // After the stream's own 'error' (queued by cb above): 'close' with hadError, as net.Socket.
+    process.nextTick(() => this.emit('close', err !== null && err !== undefined));
   }
+}
+
+/**
+ * Node's `setKeepAlive(true, initialDelay)` on Linux (libuv 1.46 uv__tcp_keepalive): TCP_KEEPIDLE in
+ * whole seconds, TCP_KEEPINTVL 1 s and TCP_KEEPCNT 10; a delay under a second keeps the current times.
+ */
+function keepAliveIdle(enable: boolean, initialDelay: number): { keepaliveTimes?: KeepaliveConfig } {
+  const seconds = Math.trunc(initialDelay / 1000);
+  return enable && seconds > 0 ? { keepaliveTimes: { idle: seconds * 1000, interval: 1000, count: 10 } } : {};
 }

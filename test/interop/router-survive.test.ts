@@ -84,7 +84,7 @@ describe.skipIf(!canTap)('oasis router and its neighbours coming and going', () 
       );
       ip('-n', b, 'route', 'replace', 'default', 'via', '10.65.2.1');
       await waitFor('forwarding to the new namespace', () => pingOk(a, '10.65.2.2'), 10_000);
-      expect(router.output().stderr).toMatch(/kernel end configured again/);
+      await waitFor('the log of it', () => /kernel end configured again/.test(router.output().stderr), 5_000);
     } finally {
       const { code, stats } = await router.stop();
       expect(code).toBe(0);

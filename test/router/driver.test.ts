@@ -113,6 +113,15 @@ describe('a router between two hosts', () => {
     expect(a.counters.get('icmpv4/in-dest-unreachable')).toBe(1);
   });
 
+  it('answers Host / Address Unreachable when the next hop never answers ARP or NDP', async () => {
+    const { scheduler, a } = line();
+    await runFor(scheduler, 3_000);
+    expect(await settle(scheduler, a.ipv4.ping(ip('10.2.0.99'), { timeoutMs: 6_000 }))).toBeUndefined();
+    expect(await settle(scheduler, a.ipv6.ping(ip6('2001:db8:2::99'), { timeoutMs: 6_000 }))).toBeUndefined();
+    expect(a.counters.get('icmpv4/in-dest-unreachable')).toBe(1);
+    expect(a.counters.get('icmpv6/in-dest-unreachable')).toBe(1);
+  });
+
   it('configures the far host by its Router Advertisements alone, and forwards IPv6 to it', async () => {
     const { scheduler, a, b, router, bIface, bGlobal } = line();
     await runFor(scheduler, 5_000);

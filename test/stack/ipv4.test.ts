@@ -3,20 +3,23 @@
  * What it shows: the layer needs only its narrow interfaces (src/stack/layer.ts), delivers by its
  * protocol table, and answers a protocol nobody listens on with ICMP.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type Ipv4Addr, type Mac, parseIpv4Addr } from '../../src/addr.js';
 import { arpConfig, initialArp } from '../../src/arp/cache.js';
 import { VirtualScheduler } from '../../src/clock.js';
-import { parseIcmpv4 } from '../../src/ipv4/icmp.js';
+import { emitIcmpv4, ICMPV4_HEADER_LEN, parseIcmpv4 } from '../../src/ipv4/icmp.js';
 import { emitIpv4, Ipv4Packet } from '../../src/ipv4/wire.js';
 import { initialNdp, ndpConfig } from '../../src/ipv6/ndp.js';
 import { memoryPair } from '../../src/link/memory.js';
 import { Random } from '../../src/random.js';
 import { Counters } from '../../src/stack/counters.js';
+import type { TransportError } from '../../src/stack/errors.js';
 import { Interface } from '../../src/stack/iface.js';
 import { type Ipv4Datagram, Ipv4Layer } from '../../src/stack/ipv4.js';
 import type { StackEnv } from '../../src/stack/layer.js';
 import { ipv4Routes } from '../../src/stack/routes.js';
+import { propOptions } from '../support/props.js';
 
 const ip = (s: string): Ipv4Addr => parseIpv4Addr(s)!;
 const MAC = 0x02_00_00_00_00_01 as Mac;
@@ -105,5 +108,104 @@ describe('the IPv4 layer on its own', () => {
     expect(codes).toEqual([3, 2]);
     expect(sent.every((s) => s.nextHop === ip('10.0.0.2'))).toBe(true);
     expect(counters.get('ipv4/unknown-protocol')).toBe(1);
+  });
+});
+
+/** An ICMP error (type 3 or 11) from 10.0.0.2 to us, holding `quote` after its 8-byte header. */
+function icmpError(type: 'dest-unreachable' | 'time-exceeded', code: number, quote: Uint8Array): Uint8Array {
+  const icmp = new Uint8Array(ICMPV4_HEADER_LEN + quote.length);
+  icmp.set(quote, ICMPV4_HEADER_LEN);
+  emitIcmpv4(type === 'dest-unreachable' ? { type, code, nextHopMtu: 0 } : { type, code }, icmp);
+  return datagram(1, icmp);
+}
+
+/** A datagram we sent (10.0.0.1 -> 10.0.0.9) with an 8-byte transport header, as a router quotes it. */
+function ours(protocol: number, fragOffset = 0): Uint8Array {
+  const p = new Uint8Array(28);
+  emitIpv4(
+    {
+      src: ip('10.0.0.1'),
+      dst: ip('10.0.0.9'),
+      protocol,
+      ttl: 64,
+      dscp: 0,
+      ecn: 0,
+      ident: 9,
+      dontFragment: true,
+      moreFragments: false,
+      fragOffset,
+      options: new Uint8Array(0),
+    },
+    p,
+  );
+  p.set([0xc0, 0x01, 0x00, 0x50, 1, 2, 3, 4], 20);
+  return p;
+}
+
+describe('ICMP errors about our datagrams go to the transport that sent them (RFC 1122 §4.2.3.9)', () => {
+  function withHandler() {
+    const l = layer();
+    const got: TransportError<Ipv4Addr>[] = [];
+    l.ipv4.transportErrors.set(6, (e) => got.push({ ...e, header: e.header.slice() }));
+    return { ...l, got };
+  }
+
+  it.each([
+    ['net unreachable', 'dest-unreachable', 0, 'ENETUNREACH', false],
+    ['host unreachable', 'dest-unreachable', 1, 'EHOSTUNREACH', false],
+    ['port unreachable', 'dest-unreachable', 3, 'ECONNREFUSED', true],
+    ['administratively prohibited', 'dest-unreachable', 13, 'EHOSTUNREACH', true],
+    ['time exceeded', 'time-exceeded', 0, 'EHOSTUNREACH', false],
+  ] as const)('%s: handed over as %s, with the quoted addresses and header', (_w, type, code, error, hard) => {
+    const { ipv4, iface, got } = withHandler();
+    ipv4.input(iface, icmpError(type, code, ours(6)), false);
+    expect(got).toHaveLength(1);
+    expect(got[0]!.kind).toEqual({ error, hard });
+    expect(got[0]!.local).toBe(ip('10.0.0.1'));
+    expect(got[0]!.remote).toBe(ip('10.0.0.9'));
+    expect([...got[0]!.header]).toEqual([0xc0, 0x01, 0x00, 0x50, 1, 2, 3, 4]);
+  });
+
+  it('keeps Fragmentation Needed (path MTU, not acted on) and other protocols from TCP', () => {
+    const { ipv4, iface, got } = withHandler();
+    ipv4.input(iface, icmpError('dest-unreachable', 4, ours(6)), false);
+    ipv4.input(iface, icmpError('dest-unreachable', 3, ours(17)), false);
+    expect(got).toEqual([]);
+  });
+
+  it.each([
+    ['a quote shorter than a header and 8 bytes', ours(6).subarray(0, 27)],
+    ['a quote of a non-first fragment (no transport header in it)', ours(6, 64)],
+    [
+      'a quote of a datagram that is not ours',
+      (() => {
+        const q = ours(6);
+        q.set([10, 0, 0, 7], 12);
+        return q;
+      })(),
+    ],
+    [
+      'a quote that is not IPv4',
+      (() => {
+        const q = ours(6);
+        q[0] = 0x65;
+        return q;
+      })(),
+    ],
+  ])('drops %s, counted', (_w, quote) => {
+    const { ipv4, iface, got, counters } = withHandler();
+    ipv4.input(iface, icmpError('dest-unreachable', 1, quote), false);
+    expect(got).toEqual([]);
+    expect(counters.get('ipv4/icmp-error-bad-quote')).toBe(1);
+  });
+
+  it('never throws, whatever the error quotes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 80 }), fc.integer({ min: 0, max: 15 }), (quote, code) => {
+        const { ipv4, iface } = withHandler();
+        ipv4.input(iface, icmpError('dest-unreachable', code, quote), false);
+      }),
+      propOptions(300),
+    );
   });
 });

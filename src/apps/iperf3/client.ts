@@ -294,12 +294,13 @@ class ClientTest {
       s.write(this.cookie);
       const ends = {
         localHost: s.localAddress ?? '',
-        localPort: s.localPort,
-        remoteHost: s.remoteAddress,
-        remotePort: s.remotePort,
+        localPort: s.localPort ?? 0,
+        remoteHost: s.remoteAddress ?? '',
+        remotePort: s.remotePort ?? 0,
       };
       this.describe(i, ends);
-      this.streams.push(block ? new TcpSender(i, ends, s, block) : new TcpReceiver(i, ends, s));
+      const pacing = { rate: p.bandwidth, pacingUs: p.pacingTimer, scheduler: this.stack.scheduler };
+      this.streams.push(block ? new TcpSender(i, ends, s, block, pacing) : new TcpReceiver(i, ends, s));
     }
   }
 

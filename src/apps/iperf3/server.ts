@@ -389,14 +389,17 @@ class ServerTest {
     const index = this.streams.length;
     const ends = {
       localHost: socket.localAddress ?? '',
-      localPort: socket.localPort,
-      remoteHost: socket.remoteAddress,
-      remotePort: socket.remotePort,
+      localPort: socket.localPort ?? 0,
+      remoteHost: socket.remoteAddress ?? '',
+      remotePort: socket.remotePort ?? 0,
     };
     // The client sends nothing before TEST_RUNNING: anything already here is not counted.
     void leftover;
     const block = p.reverse ? this.makeBlock(p.len) : undefined;
-    const stream = block ? new TcpSender(index, ends, socket, block) : new TcpReceiver(index, ends, socket);
+    const pacing = { rate: p.bandwidth, pacingUs: p.pacingTimer, scheduler: this.stack.scheduler };
+    const stream = block
+      ? new TcpSender(index, ends, socket, block, pacing)
+      : new TcpReceiver(index, ends, socket);
     this.addStream(stream);
   }
 

@@ -7,6 +7,7 @@
  */
 import { heapInsert, heapPop, type PHeap } from './pheap.js';
 import { type PMap, pmapEntries, pmapGet, pmapRemove, pmapSet } from './pmap.js';
+import { ropeRead } from './rope.js';
 import type { SipKey } from './siphash.js';
 import { StackState } from './state.js';
 import { copyTcb } from './tcb.js';
@@ -20,6 +21,7 @@ import {
   type Listener,
   type MutTcb,
   type SegmentOut,
+  type SoftError,
   type Tcb,
   type TcpConfig,
   type TcpCounterName,
@@ -119,14 +121,19 @@ export class Draft {
     this.conns = pmapSet(this.conns, t.key, t);
   }
 
-  /** Deletes the connection (its TCB) with the reason reported to the user. */
-  remove(key: FlowKey, reason: CloseReason): void {
+  /** Deletes the connection (its TCB) with the reason (and soft error) reported to the user. */
+  remove(key: FlowKey, reason: CloseReason, error: SoftError | null = null): void {
     const e = this.touched.get(key);
     if (e !== undefined) {
+      const rcvq = e.work?.rcvq;
       e.work = null;
       e.reason = reason;
+      e.error = error;
+      if (rcvq !== undefined && rcvq.length > 0) e.unread = rcvq;
     } else {
-      this.touched.add(key, null, pmapGet(this.conns, key), reason);
+      const old = pmapGet(this.conns, key);
+      const t = this.touched.add(key, null, old, reason, error);
+      if (old !== undefined && old.rcvq.length > 0) t.unread = old.rcvq;
     }
     this.conns = pmapRemove(this.conns, key);
   }
@@ -145,9 +152,18 @@ export class Draft {
       const w = touched[i]!.work;
       if (w !== null) this.hooks.output(this, w);
     }
-    for (const { key, work: w, before: old, reason } of touched) {
+    for (const { key, work: w, before: old, reason, error, unread } of touched) {
       if (w === null) {
-        if (old?.announced) notes.push({ kind: 'closed', flow: key, reason: reason ?? 'local' });
+        if (old?.announced) {
+          notes.push({
+            kind: 'closed',
+            flow: key,
+            reason: reason ?? 'local',
+            ...(error === null ? {} : { error }),
+            // What arrived before the end is still the user's (a RST after data: read, then the error).
+            ...(unread === null ? {} : { unread: ropeRead(unread, 0, unread.length) }),
+          });
+        }
         if (old !== undefined) this.listenerDelta(old, undefined);
         continue;
       }

@@ -688,6 +688,8 @@ function processAck(d: Draft, t: MutTcb, a: Arrival): void {
     if (sample !== null) t.rtt = rttSample(t.rtt, sample, c);
     const flight = seqDiff(t.sndMax, t.sndUna);
     t.sndUna = ack;
+    // New data acknowledged: the path works, an earlier ICMP soft error is stale (as Linux).
+    t.softError = null;
     if (seqLt(t.sndNxt, ack)) t.sndNxt = ack;
     t.scoreboard = scoreboardTrim(t.scoreboard, ack);
     const ctx = { mss: t.mss, flight, now, srtt: t.rtt.srtt };

@@ -445,7 +445,8 @@ function armTimers(d: Draft, t: MutTcb): void {
   }
   const idle = t.sndMax === t.sndUna && !hasUnsent(t);
   if (t.keepalive && idle && (t.state === 'Established' || t.state === 'CloseWait')) {
-    if (t.keepaliveAt === null) t.keepaliveAt = Math.max(now, t.lastRecvAt) + d.config.keepalive.idle;
+    if (t.keepaliveAt === null)
+      t.keepaliveAt = Math.max(now, t.lastRecvAt) + (t.keepaliveTimes ?? d.config.keepalive).idle;
   } else {
     t.keepaliveAt = null;
     t.keepaliveProbes = 0;

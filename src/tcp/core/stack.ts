@@ -15,6 +15,7 @@
  * - `tcpDeadline` is the earliest time at which `tick` has something to do, exactly.
  */
 import { type Draft as DraftT, Draft } from './draft.js';
+import { icmpError } from './icmp.js';
 import { checkConfig, segmentArrives } from './input.js';
 import { output } from './output.js';
 import { pmapEmpty, pmapEntries, pmapGet } from './pmap.js';
@@ -94,6 +95,9 @@ function dispatch(d: DraftT, e: TcpEvent): TcpReply {
       return abort(d, e.flow);
     case 'set-options':
       return setOptions(d, e.flow, e.options);
+    case 'icmp-error':
+      icmpError(d, e);
+      return NONE;
     default:
       return assertNever(e);
   }

@@ -69,7 +69,8 @@ function rexmtExpired(d: Draft, t: MutTcb): boolean {
       const limit = t.state === 'SynSent' ? c.synRetries : c.synAckRetries;
       if (r.count >= limit) {
         d.count('rexmt-exceeded');
-        d.remove(t.key, t.passive ? 'timeout' : 'connect-timeout');
+        // RFC 1122 §4.2.3.9: a soft error seen meanwhile is what the user is told.
+        d.remove(t.key, t.passive ? 'timeout' : 'connect-timeout', t.softError);
         return false;
       }
       t.rtt = rttBackoff(t.rtt, c);
@@ -95,7 +96,7 @@ function rexmtExpired(d: Draft, t: MutTcb): boolean {
       const count = answering ? r.count : r.count + 1;
       if (count > c.dataRetries) {
         d.count('rexmt-exceeded');
-        d.remove(t.key, 'timeout');
+        d.remove(t.key, 'timeout', t.softError);
         return false;
       }
       d.count('rto-expired');
@@ -122,7 +123,7 @@ function rexmtExpired(d: Draft, t: MutTcb): boolean {
       }
       if (r.count >= c.dataRetries) {
         d.count('persist-exceeded');
-        d.remove(t.key, 'timeout');
+        d.remove(t.key, 'timeout', t.softError);
         return false;
       }
       d.count('persist-probe');
@@ -143,7 +144,7 @@ function rexmtExpired(d: Draft, t: MutTcb): boolean {
 
 /** Keep-alive (RFC 9293 §3.8.4): probe an idle connection; false if it was dropped. */
 function keepaliveExpired(d: Draft, t: MutTcb): boolean {
-  const k = d.config.keepalive;
+  const k = t.keepaliveTimes ?? d.config.keepalive;
   const now = d.now;
   const idle = t.sndMax === t.sndUna && !hasUnsent(t);
   if (!t.keepalive || !idle || (t.state !== 'Established' && t.state !== 'CloseWait')) {
@@ -156,7 +157,7 @@ function keepaliveExpired(d: Draft, t: MutTcb): boolean {
   }
   if (t.keepaliveProbes >= k.count) {
     d.count('keepalive-exceeded');
-    d.remove(t.key, 'keepalive-timeout');
+    d.remove(t.key, 'keepalive-timeout', t.softError);
     return false;
   }
   d.count('keepalive-probe');

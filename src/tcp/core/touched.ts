@@ -3,7 +3,8 @@
  * so the first needs no Map (three Maps per step were a measurable share of the receive path); an
  * index is built from the second on.
  */
-import type { CloseReason, FlowKey, MutTcb, Tcb } from './types.js';
+import type { Rope } from './rope.js';
+import type { CloseReason, FlowKey, MutTcb, SoftError, Tcb } from './types.js';
 
 export interface Touched {
   readonly key: FlowKey;
@@ -13,6 +14,10 @@ export interface Touched {
   readonly before: Tcb | undefined;
   /** Why it was removed (reported to the user). */
   reason: CloseReason | undefined;
+  /** The soft error reported with the reason. */
+  error: SoftError | null;
+  /** Received data the user had not read when the connection was removed. */
+  unread: Rope | null;
 }
 
 export class TouchedSet {
@@ -26,8 +31,14 @@ export class TouchedSet {
     return first !== undefined && first.key === key ? first : undefined;
   }
 
-  add(key: FlowKey, work: MutTcb | null, before: Tcb | undefined, reason?: CloseReason): Touched {
-    const t: Touched = { key, work, before, reason };
+  add(
+    key: FlowKey,
+    work: MutTcb | null,
+    before: Tcb | undefined,
+    reason?: CloseReason,
+    error: SoftError | null = null,
+  ): Touched {
+    const t: Touched = { key, work, before, reason, error, unread: null };
     this.list.push(t);
     if (this.index !== undefined) this.index.set(key, t);
     else if (this.list.length === 2) this.index = new Map(this.list.map((x) => [x.key, x]));

@@ -63,7 +63,11 @@ export interface TcpConfig {
   readonly rtoInitial: number;
   readonly rtoMin: number;
   readonly rtoMax: number;
-  /** Retransmissions of a SYN before giving up (R2 for SYN, RFC 9293 §3.8.3 MUST-23: >= 3 min). */
+  /**
+   * Retransmissions of a SYN before giving up (R2 for SYN, RFC 9293 §3.8.3). The default is Linux's
+   * tcp_syn_retries, 6: with a 1 s initial RTO the open gives up after 127 s, short of MUST-23's
+   * 3 minutes (a deviation, in src/tcp/README.md).
+   */
   readonly synRetries: number;
   /** Retransmissions of a SYN-ACK before the embryonic connection is dropped. */
   readonly synAckRetries: number;
@@ -110,7 +114,7 @@ export const TCP_DEFAULTS: Omit<TcpConfig, 'secret'> = {
   rtoInitial: 1_000,
   rtoMin: 200,
   rtoMax: 120_000,
-  synRetries: 7,
+  synRetries: 6,
   synAckRetries: 5,
   dataRetries: 15,
   finWait2Timeout: 60_000,
@@ -250,6 +254,13 @@ export interface Tcb {
   readonly finWait2At: number | null;
   readonly keepaliveAt: number | null;
   readonly keepaliveProbes: number;
+  /** This connection's keep-alive times (`null`: the configuration's), as Node's setKeepAlive sets. */
+  readonly keepaliveTimes: KeepaliveConfig | null;
+  /**
+   * The last ICMP error about a segment in flight (RFC 1122 §4.2.3.9 soft error), reported if the
+   * connection later times out; cleared when an ACK shows the path works (as Linux's sk_err_soft).
+   */
+  readonly softError: SoftError | null;
   /** The time at which this connection sits in the stack's timer heap (a lower bound of its deadline). */
   readonly heapAt: number | null;
 
@@ -339,6 +350,10 @@ export const COUNTER_NAMES = [
   'established-passive',
   'window-scale-clamped',
   'sack-blocks-in',
+  'icmp-no-connection',
+  'icmp-out-of-window',
+  'icmp-soft-error',
+  'icmp-aborted',
 ] as const;
 
 export type TcpCounterName = (typeof COUNTER_NAMES)[number];
@@ -381,7 +396,28 @@ export interface TcpStack {
 export interface ConnOptions {
   readonly noDelay?: boolean;
   readonly keepalive?: boolean;
+  /**
+   * Keep-alive times for this connection (RFC 9293 §3.8.4): Node's `setKeepAlive(true, delay)` sets the
+   * idle time to `delay` and, through libuv, a 1 s interval and 10 probes.
+   */
+  readonly keepaliveTimes?: KeepaliveConfig;
 }
+
+/**
+ * What an ICMP error about one of our segments says (RFC 1122 §4.2.3.9, RFC 4443 §3.1), named by the
+ * errno Linux maps it to (icmp_err_convert, icmpv6_err_convert); a neighbour that never answered ARP
+ * or NDP is EHOSTUNREACH, as Linux reports it. The core only keeps and reports it.
+ */
+export type SoftError =
+  | 'ENETUNREACH'
+  | 'EHOSTUNREACH'
+  | 'ENOPROTOOPT'
+  | 'ECONNREFUSED'
+  | 'EOPNOTSUPP'
+  | 'EHOSTDOWN'
+  | 'ENONET'
+  | 'EACCES'
+  | 'EPROTO';
 
 export interface ConnectParams {
   readonly local: IpAddr;
@@ -428,6 +464,20 @@ export type TcpEvent =
       readonly now: number;
       readonly flow: FlowKey;
       readonly options: ConnOptions;
+    }
+  /**
+   * An ICMP error about a segment we sent (or its next hop never resolved): the quoted segment's
+   * addresses and ports as we sent them (`local` is its source), and its sequence number.
+   */
+  | {
+      readonly kind: 'icmp-error';
+      readonly now: number;
+      readonly local: IpAddr;
+      readonly localPort: number;
+      readonly remote: IpAddr;
+      readonly remotePort: number;
+      readonly seq: Seq;
+      readonly error: SoftError;
     };
 
 export type CloseReason =
@@ -447,7 +497,9 @@ export type CloseReason =
   /** `abort()`, or `close()` with unread data, or new data after `close()`. */
   | 'aborted'
   /** `close()` before the connection was established. */
-  | 'local';
+  | 'local'
+  /** An ICMP error (or a failed neighbour resolution) about our SYN in SYN-SENT (RFC 1122 §4.2.3.9). */
+  | 'unreachable';
 
 /** Notifications are derived by comparing each touched connection before and after a step. */
 export type TcpNotification =
@@ -467,8 +519,18 @@ export type TcpNotification =
   | { readonly kind: 'writable'; readonly flow: FlowKey; readonly space: number }
   /** The peer's FIN arrived in order: after the readable bytes, nothing more comes (edge). */
   | { readonly kind: 'eof'; readonly flow: FlowKey }
-  /** The connection is over for the user (once; TIME-WAIT continues silently). */
-  | { readonly kind: 'closed'; readonly flow: FlowKey; readonly reason: CloseReason };
+  /**
+   * The connection is over for the user (once; TIME-WAIT continues silently). `error`: the ICMP error
+   * that aborted the open (`unreachable`), or the soft error last seen before a timeout.
+   */
+  | {
+      readonly kind: 'closed';
+      readonly flow: FlowKey;
+      readonly reason: CloseReason;
+      readonly error?: SoftError;
+      /** Received bytes never read (views, never written again): they come before the end. */
+      readonly unread?: readonly Uint8Array[];
+    };
 
 export interface SegmentOut {
   readonly kind: 'segment';

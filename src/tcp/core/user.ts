@@ -14,9 +14,14 @@ import {
   type FlowKey,
   type IpAddr,
   isSynchronized,
+  type KeepaliveConfig,
   type TcpReply,
   type TcpUserError,
 } from './types.js';
+
+function validKeepalive(k: KeepaliveConfig): boolean {
+  return k.idle > 0 && k.interval > 0 && Number.isInteger(k.count) && k.count >= 1;
+}
 
 function fail(error: TcpUserError): TcpReply {
   return { kind: 'error', error };
@@ -107,6 +112,8 @@ export function connect(d: Draft, p: ConnectParams): TcpReply {
   });
   if (p.options?.noDelay !== undefined) t.noDelay = p.options.noDelay;
   if (p.options?.keepalive !== undefined) t.keepalive = p.options.keepalive;
+  const times = p.options?.keepaliveTimes;
+  if (times !== undefined && validKeepalive(times)) t.keepaliveTimes = times;
   t.rexmt = { mode: 'syn', at: now + t.rtt.rto, count: 0, backoff: 0 };
   t.rttSeq = t.iss;
   t.rttAt = now;
@@ -214,6 +221,12 @@ export function setOptions(d: Draft, flow: FlowKey, o: ConnOptions): TcpReply {
   const t = d.get(flow);
   if (t === undefined) return fail('no-connection');
   if (o.noDelay !== undefined) t.noDelay = o.noDelay;
+  if (o.keepaliveTimes !== undefined) {
+    if (!validKeepalive(o.keepaliveTimes)) return fail('invalid-argument');
+    t.keepaliveTimes = o.keepaliveTimes;
+    // Re-armed by the output routine from the new idle time.
+    if (t.keepaliveProbes === 0) t.keepaliveAt = null;
+  }
   if (o.keepalive !== undefined) {
     t.keepalive = o.keepalive;
     if (!o.keepalive) t.keepaliveAt = null;

@@ -3,6 +3,7 @@
  * per closing state, scripted like the RFC's figures.
  */
 import { describe, expect, it } from 'vitest';
+import { concatChunks } from '../../../src/tcp/core/index.js';
 import { seqAdd } from '../../../src/tcp/seq.js';
 import { establishedPassive, s } from './harness.js';
 
@@ -199,5 +200,15 @@ describe('abort and close with unread data', () => {
     ep.recv({ flags: 'RST', seq: R });
     ep.expectState('gone', 'none');
     ep.expectNotes('reset', ['closed:reset']);
+  });
+
+  it('a RST right behind unread data hands the data over with the close (read, then the error)', () => {
+    const { ep, R, L } = established();
+    ep.recv({ flags: 'PSH,ACK', seq: R, ack: L, data: 'last words' });
+    ep.recv({ flags: 'RST', seq: seqAdd(R, 10) });
+    const closed = ep.notes.find((n) => n.kind === 'closed');
+    expect(closed?.kind === 'closed' && closed.reason).toBe('reset');
+    const unread = closed?.kind === 'closed' ? (closed.unread ?? []) : [];
+    expect(new TextDecoder().decode(concatChunks(unread))).toBe('last words');
   });
 });

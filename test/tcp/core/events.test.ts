@@ -35,6 +35,8 @@ type Cmd =
       options: TcpOptions;
     }
   | { kind: 'tick'; dt: number }
+  /** An ICMP error quoting SND.UNA + `seqOff` (RFC 5927: only in-flight numbers count). */
+  | { kind: 'icmp'; port: number; seqOff: number; error: 'EHOSTUNREACH' | 'ECONNREFUSED' }
   /** A well-behaved peer move, so that runs reach every state. */
   | { kind: 'peer'; op: 'syn' | 'synack' | 'ack' | 'data' | 'fin'; port: number; len: number; window: number }
   | {
@@ -106,6 +108,15 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
     }),
   },
   {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('icmp' as const),
+      port: fc.constantFrom(80, 81, 1234),
+      seqOff: fc.oneof(fc.integer({ min: -2, max: 2 }), fc.integer({ min: -70_000, max: 70_000 })),
+      error: fc.constantFrom('EHOSTUNREACH' as const, 'ECONNREFUSED' as const),
+    }),
+  },
+  {
     weight: 3,
     arbitrary: fc.record({
       kind: fc.constant('user' as const),
@@ -160,6 +171,19 @@ function toEvent(s: TcpStack, now: number, c: Cmd): TcpEvent {
   switch (c.kind) {
     case 'tick':
       return { kind: 'tick', now: now + c.dt };
+    case 'icmp': {
+      const t = tcpConnection(s, key(c.port));
+      return {
+        kind: 'icmp-error',
+        now,
+        local: LOCAL,
+        localPort: c.port,
+        remote: REMOTE,
+        remotePort: 40_000,
+        seq: seqAdd(t?.sndUna ?? toSeq(0), c.seqOff),
+        error: c.error,
+      };
+    }
     case 'peer': {
       const t = tcpConnection(s, key(c.port));
       const seq = c.op === 'syn' || c.op === 'synack' || t === undefined ? toSeq(1000) : t.rcvNxt;

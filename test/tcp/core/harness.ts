@@ -8,6 +8,7 @@ import { type Ipv4Addr, ipv4 } from '../../../src/addr.js';
 import {
   type FlowKey,
   type SegmentOut,
+  type SoftError,
   type Tcb,
   type TcpConfig,
   tcpConfig,
@@ -115,6 +116,20 @@ export class Endpoint {
       options: spec.options ?? {},
     };
     this.step({ kind: 'segment', now: this.now, src: REMOTE, dst: LOCAL, repr, payload: bytesOf(spec.data) });
+  }
+
+  /** An ICMP error quoting our segment with sequence number `seq` (RFC 1122 §4.2.3.9). */
+  icmpError(seq: number, error: SoftError = 'EHOSTUNREACH', remotePort = REMOTE_PORT): void {
+    this.step({
+      kind: 'icmp-error',
+      now: this.now,
+      local: LOCAL,
+      localPort: LOCAL_PORT,
+      remote: REMOTE,
+      remotePort,
+      seq: toSeq(seq),
+      error,
+    });
   }
 
   listen(port = LOCAL_PORT, backlog?: number): void {
