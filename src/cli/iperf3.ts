@@ -9,7 +9,7 @@ import { parseIpv4Addr, parseIpv6Addr } from '../addr.js';
 import { Iperf3Error, iperf3Client } from '../apps/iperf3/client.js';
 import { MAX_STREAMS, MAX_TCP_BLKSIZE, MAX_UDP_BLOCKSIZE } from '../apps/iperf3/protocol.js';
 import { jsonReport, summaryLines } from '../apps/iperf3/report.js';
-import { type Command, UsageError } from './command.js';
+import { type Command, EXIT_INTERRUPTED, stopSignals, UsageError } from './command.js';
 import { startHost, UP_OPTIONS, upOptionsFrom } from './up.js';
 
 const USAGE = `Usage: oasis iperf3 -c HOST --tap NAME --ip ADDR/LEN [options]
@@ -22,7 +22,8 @@ Test options:
   -R, --reverse       the server sends, the client receives
   -P, --parallel N    parallel streams (default 1, at most 128)
   -u, --udp           UDP instead of TCP
-  -b, --bitrate RATE  target bit/s per stream, with K/M/G suffixes (default 1M for UDP, unlimited for TCP)
+  -b, --bitrate RATE  target bit/s per stream, with K/M/G suffixes, for TCP too (the sender paces,
+                      as iperf3 does; default 1M for UDP, unlimited for TCP)
   -t, --time S        seconds to transmit (default 10)
   -l, --length LEN    block or datagram size, with K/M suffixes (default 128K for TCP, the MSS for UDP)
   -J, --json          print iperf3's JSON document instead of the text report
@@ -38,7 +39,7 @@ Host options (as for 'oasis up'):
   --host-ip ADDR/LEN  configure the kernel's side of the TAP with this IPv4 address and bring it up
   --host-ip6 ADDR/LEN configure the kernel's side of the TAP with this IPv6 address and bring it up
   --pcap FILE         write every frame sent and received to FILE (pcap, Ethernet)
-  --seed N            seed for the stack's random choices (default: random)
+  --seed N            seed of the MAC (default: random); the TCP secret comes from the OS
   -h, --help          show this help`;
 
 const OPTIONS = {
@@ -140,34 +141,50 @@ export function parseIperf3Args(args: string[]): { test: Iperf3Args; up: ReturnT
 async function runIperf3(args: string[]): Promise<number> {
   const { test, up } = parseIperf3Args(args);
   const out = (line: string) => process.stdout.write(`${line}\n`);
-  const host = await startHost(up);
+  // Before the TAP opens: a Ctrl-C during start-up or the test releases the TAP and the capture.
+  const stop = stopSignals();
   try {
-    const report = await iperf3Client(host.stack, {
-      host: test.host,
-      port: test.port,
-      reverse: test.reverse,
-      parallel: test.parallel,
-      udp: test.udp,
-      time: test.time,
-      ...(test.bandwidth === undefined ? {} : { bandwidth: test.bandwidth }),
-      ...(test.len === undefined ? {} : { len: test.len }),
-      ...(test.json ? {} : { log: out }),
-    });
-    if (test.json) {
-      const system = `${type()} ${hostname()} ${release()} ${machine()}`;
-      out(JSON.stringify(jsonReport(report, system), null, 2));
-    } else {
-      for (const line of summaryLines(report)) out(line);
+    const host = await startHost(up, { signal: stop.signal });
+    try {
+      const client = iperf3Client(host.stack, {
+        host: test.host,
+        port: test.port,
+        reverse: test.reverse,
+        parallel: test.parallel,
+        udp: test.udp,
+        time: test.time,
+        ...(test.bandwidth === undefined ? {} : { bandwidth: test.bandwidth }),
+        ...(test.len === undefined ? {} : { len: test.len }),
+        ...(test.json ? {} : { log: out }),
+      });
+      // Settled here as well when the interrupt wins the race: no unhandled rejection later.
+      client.catch(() => undefined);
+      const report = await Promise.race([client, stop.stopped.then(() => undefined)]);
+      if (report === undefined) {
+        // As iperf3 on SIGINT: say so and fail; the capture is flushed by close().
+        if (test.json)
+          out(JSON.stringify({ start: {}, intervals: [], end: {}, error: 'interrupt' }, null, 2));
+        process.stderr.write('oasis iperf3: interrupt - the client has terminated\n');
+        return EXIT_INTERRUPTED;
+      }
+      if (test.json) {
+        const system = `${type()} ${hostname()} ${release()} ${machine()}`;
+        out(JSON.stringify(jsonReport(report, system), null, 2));
+      } else {
+        for (const line of summaryLines(report)) out(line);
+      }
+      return 0;
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      if (test.json) out(JSON.stringify({ start: {}, intervals: [], end: {}, error: message }, null, 2));
+      process.stderr.write(`oasis iperf3: error - ${message}\n`);
+      if (!(e instanceof Iperf3Error) && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+      return 1;
+    } finally {
+      await host.close();
     }
-    return 0;
-  } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    if (test.json) out(JSON.stringify({ start: {}, intervals: [], end: {}, error: message }, null, 2));
-    process.stderr.write(`oasis iperf3: error - ${message}\n`);
-    if (!(e instanceof Iperf3Error) && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
-    return 1;
   } finally {
-    await host.close();
+    stop.dispose();
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * The `oasis` command: dispatches to one module per subcommand.
  */
-import { type Command, ConfigError, UsageError } from './command.js';
+import { type Command, ConfigError, EXIT_INTERRUPTED, Interrupted, UsageError } from './command.js';
 import { demoCommand } from './demo.js';
 import { iperf3Command } from './iperf3.js';
 import { pcapCommand } from './pcap.js';
@@ -47,6 +47,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (e) {
+    if (e instanceof Interrupted) {
+      console.error(`oasis ${name}: ${e.message}`);
+      return EXIT_INTERRUPTED;
+    }
     if (e instanceof ConfigError) {
       console.error(`oasis ${name}: ${e.message}`);
       return 2;

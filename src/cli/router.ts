@@ -8,7 +8,7 @@
  * configured again, so the router survives a neighbour being recreated; one merely set down and up
  * needs nothing.
  */
-import { execFileSync } from 'node:child_process';
+import { type ExecFileSyncOptionsWithStringEncoding, execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ipv4ToString, ipv6ToString, macToString } from '../addr.js';
@@ -18,7 +18,8 @@ import { RealScheduler } from '../link/real-clock.js';
 import { TapLink } from '../link/tap.js';
 import { Router } from '../router/driver.js';
 import type { Interface } from '../stack/iface.js';
-import { type Command, ConfigError } from './command.js';
+import { osSecret } from '../stack/stack.js';
+import { type Command, ConfigError, errorText, Interrupted, stopSignals } from './command.js';
 import {
   parseRouterArgs,
   ROUTER_USAGE,
@@ -44,17 +45,24 @@ function configureKernelEnd(spec: RouterInterfaceSpec): void {
   ip(...inNs, 'link', 'set', 'dev', spec.name, 'up');
 }
 
-function errorText(e: unknown): string {
-  if (e instanceof Error && 'stderr' in e && e.stderr) return String(e.stderr).trim();
-  return e instanceof Error ? e.message : String(e);
-}
+/** How often capture files are written out, so `tshark -r` sees a live capture. */
+const FLUSH_MS = 1000;
 
 export async function runRouter(config: RouterConfig): Promise<number> {
   // Listen for the stop signals before anything else, so a signal right after `ready` is never lost.
-  const stopped = new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
+  const stop = stopSignals();
+  try {
+    return await routeUntilStopped(config, stop.signal, stop.stopped);
+  } finally {
+    stop.dispose();
+  }
+}
+
+async function routeUntilStopped(
+  config: RouterConfig,
+  signal: AbortSignal,
+  stopped: Promise<unknown>,
+): Promise<number> {
   const taps: TapLink[] = [];
   const pcaps: PcapWriter[] = [];
   const closeAll = async () => {
@@ -64,14 +72,18 @@ export async function runRouter(config: RouterConfig): Promise<number> {
   // Everything that can fail on the system's side happens before the router exists; a failure
   // releases what was opened and exits at once.
   try {
+    if (config.pcapDir !== undefined) {
+      mkdirSync(config.pcapDir, { recursive: true });
+      for (const spec of config.interfaces)
+        pcaps.push(PcapWriter.open(join(config.pcapDir, `${spec.name}.pcap`), { flushIntervalMs: FLUSH_MS }));
+    }
     for (const spec of config.interfaces) taps.push(TapLink.open(spec.name, { mtu: spec.mtu }));
     for (const spec of config.interfaces) configureKernelEnd(spec);
-    if (config.pcapDir !== undefined) mkdirSync(config.pcapDir, { recursive: true });
+    if (config.user !== undefined) dropPrivileges(config.user);
   } catch (e) {
     await closeAll();
-    throw new ConfigError(errorText(e));
+    throw e instanceof ConfigError ? e : new ConfigError(errorText(e));
   }
-  if (config.user !== undefined) dropPrivileges(config.user);
 
   const scheduler = new RealScheduler();
   const started = Date.now() * 1000 - performance.now() * 1000;
@@ -80,16 +92,16 @@ export async function runRouter(config: RouterConfig): Promise<number> {
   const router = new Router({
     scheduler,
     seed: config.seed,
+    // The seed drives MACs and identifiers; ISNs, ports and cookies need an unguessable secret.
+    secret: osSecret(),
     onLog: (e) => log(e.time, e.message),
     clampMss: config.clampMss,
   });
   const ifaces: Interface[] = config.interfaces.map((spec, i) => {
     const tap = taps[i]!;
-    if (config.pcapDir !== undefined) {
-      const pcap = PcapWriter.open(join(config.pcapDir, `${spec.name}.pcap`));
-      pcaps.push(pcap);
+    const pcap = pcaps[i];
+    if (pcap !== undefined)
       tap.capture = (frame) => pcap.write(frame, Math.round(started + performance.now() * 1000));
-    }
     return router.addInterface({
       link: tap,
       mtu: spec.mtu,
@@ -128,8 +140,14 @@ export async function runRouter(config: RouterConfig): Promise<number> {
   // Ready means answering: IPv6 addresses answer once duplicate address detection is over.
   const settled = () =>
     ifaces.every((i) => !i.ipv6Enabled || addresses(i.ndp).every((a) => a.state !== 'tentative'));
-  for (let waited = 0; !settled() && waited < 10_000; waited += 50)
+  for (let waited = 0; !settled() && waited < 10_000 && !signal.aborted; waited += 50)
     await new Promise((r) => setTimeout(r, 50));
+  if (signal.aborted) {
+    await router.close();
+    scheduler.cancelAll();
+    await closeAll();
+    throw new Interrupted(signal.reason instanceof Error ? signal.reason.message : 'interrupted');
+  }
   const fields = ifaces.map((iface, i) => {
     const spec = config.interfaces[i]!;
     const addrs = [
@@ -194,8 +212,13 @@ export async function runRouter(config: RouterConfig): Promise<number> {
 function dropPrivileges(user: string): void {
   let ids: { uid: number; gid: number };
   try {
-    const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
-    const gid = Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }).trim());
+    // id's own complaint is not shown: the one line below says it.
+    const quiet: ExecFileSyncOptionsWithStringEncoding = {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    };
+    const uid = Number(execFileSync('id', ['-u', user], quiet).trim());
+    const gid = Number(execFileSync('id', ['-g', user], quiet).trim());
     ids = { uid, gid };
   } catch {
     throw new ConfigError(`--user: no such user: ${user}`);

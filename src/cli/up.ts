@@ -4,7 +4,7 @@
  * does to stderr, and prints its counters on SIGINT/SIGTERM before exiting cleanly.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import {
@@ -25,14 +25,21 @@ import { iperf3Server } from '../apps/iperf3/server.js';
 import { chargenService, discardService, echoService } from '../apps/services.js';
 import { addresses } from '../ipv6/ndp.js';
 import type { Interface } from '../stack/iface.js';
-import { formatImpairment, type ImpairOptions, impair, parseImpairment } from '../link/impair.js';
+import { IPERF3_PORT } from '../apps/iperf3/protocol.js';
+import {
+  formatImpairment,
+  ImpairedLink,
+  type ImpairOptions,
+  impair,
+  parseImpairment,
+} from '../link/impair.js';
 import type { Link } from '../link/link.js';
 import { PcapWriter } from '../link/pcap.js';
 import { RealScheduler } from '../link/real-clock.js';
 import { TapLink } from '../link/tap.js';
 import type { Ipv6Cidr } from '../stack/iface.js';
-import { Stack } from '../stack/stack.js';
-import { type Command, UsageError } from './command.js';
+import { osSecret, Stack } from '../stack/stack.js';
+import { type Command, ConfigError, errorText, Interrupted, stopSignals, UsageError } from './command.js';
 
 const USAGE = `Usage: oasis up --tap NAME --ip ADDR/LEN [options]
 
@@ -57,7 +64,8 @@ Options:
   --impair SPEC       seeded impairments in both directions, e.g. loss=3%,reorder=25%,dup=1%,delay=1ms,seed=7
   --pcap FILE         write every frame sent and received to FILE (pcap, Ethernet)
   --tcp-trace FILE    log every event of the TCP core to FILE, for 'oasis replay'
-  --seed N            seed for the stack's random choices (default: random, printed)
+  --seed N            seed of the MAC and the impairments (default: random, printed); the TCP
+                      secret (ISNs, ports) always comes from the operating system
   -h, --help          show this help`;
 
 export interface UpOptions {
@@ -86,6 +94,36 @@ function port(s: string, flag: string): number {
   const n = Number(s);
   if (!Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError(`${flag}: not a port: ${s}`);
   return n;
+}
+
+/**
+ * `ADDR/LEN` for `flag`; a bare address is refused rather than silently taken as a host route (a
+ * /32 on `--ip` leaves Oasis with no on-link subnet, so it could answer no one but by a gateway).
+ */
+function cidr<T>(text: string, flag: string, parse: (s: string) => T | undefined): T {
+  if (!text.includes('/')) throw new UsageError(`${flag}: give the prefix length, as in ADDR/LEN: ${text}`);
+  return parse(text) ?? fail(`${flag}: not ADDR/LEN: ${text}`);
+}
+
+/** Two services on one port of one protocol would clash at start-up: refused before anything opens. */
+function checkPorts(o: UpOptions): void {
+  const tcp = new Map<number, string>();
+  const udp = new Map<number, string>();
+  const claim = (table: Map<number, string>, proto: string, p: number | undefined, flag: string) => {
+    if (p === undefined) return;
+    const other = table.get(p);
+    if (other !== undefined && other !== flag)
+      throw new ConfigError(`${other} and ${flag} both want ${proto} port ${p}`);
+    table.set(p, flag);
+  };
+  claim(tcp, 'TCP', o.echo, `--echo ${o.echo}`);
+  claim(tcp, 'TCP', o.discard, `--discard ${o.discard}`);
+  claim(tcp, 'TCP', o.chargen, `--chargen ${o.chargen}`);
+  claim(tcp, 'TCP', o.http, `--http ${o.http}`);
+  claim(tcp, 'TCP', o.iperf3 ? IPERF3_PORT : undefined, '--iperf3');
+  claim(udp, 'UDP', o.udpEcho, `--udp-echo ${o.udpEcho}`);
+  claim(udp, 'UDP', o.echo, `--echo ${o.echo}`);
+  claim(udp, 'UDP', o.discard, `--discard ${o.discard}`);
 }
 
 /** The `oasis up` options (node:util parseArgs), for commands that bring a host up too. */
@@ -143,8 +181,8 @@ export function parseUpArgs(args: string[]): UpOptions {
 export function upOptionsFrom(values: UpValues): UpOptions {
   if (!values.tap) throw new UsageError('--tap is required');
   if (values.tap.length > 15) throw new UsageError('--tap: interface names are at most 15 characters');
-  const ipv4 = (values.ip ?? []).map((s) => parseIpv4Cidr(s) ?? fail(`--ip: not ADDR/LEN: ${s}`));
-  const ipv6 = (values.ip6 ?? []).map((s) => parseIpv6Cidr(s) ?? fail(`--ip6: not ADDR/LEN: ${s}`));
+  const ipv4 = (values.ip ?? []).map((s) => cidr(s, '--ip', parseIpv4Cidr));
+  const ipv6 = (values.ip6 ?? []).map((s) => cidr(s, '--ip6', parseIpv6Cidr));
   if (ipv4.length === 0 && ipv6.length === 0) throw new UsageError('give at least one --ip or --ip6');
   const mtu = values.mtu === undefined ? 1500 : Number(values.mtu);
   if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65521)
@@ -156,7 +194,8 @@ export function upOptionsFrom(values: UpValues): UpOptions {
     mtu,
     seed: values.seed === undefined ? randomInt(2 ** 31) : Number(values.seed),
   };
-  if (!Number.isInteger(opts.seed)) throw new UsageError(`--seed: not an integer: ${values.seed}`);
+  if (!Number.isInteger(opts.seed) || opts.seed < 0 || opts.seed > 0xffff_ffff)
+    throw new UsageError(`--seed: not an integer in [0, 2^32): ${values.seed}`);
   if (values.gateway !== undefined)
     opts.gateway = parseIpv4Addr(values.gateway) ?? fail(`--gateway: not an IPv4 address: ${values.gateway}`);
   if (values.gateway6 !== undefined)
@@ -165,11 +204,11 @@ export function upOptionsFrom(values: UpValues): UpOptions {
   if (values.mac !== undefined)
     opts.mac = parseMac(values.mac) ?? fail(`--mac: not a MAC address: ${values.mac}`);
   if (values['host-ip'] !== undefined) {
-    parseIpv4Cidr(values['host-ip']) ?? fail(`--host-ip: not ADDR/LEN: ${values['host-ip']}`);
+    cidr(values['host-ip'], '--host-ip', parseIpv4Cidr);
     opts.hostIp = values['host-ip'];
   }
   if (values['host-ip6'] !== undefined) {
-    parseIpv6Cidr(values['host-ip6']) ?? fail(`--host-ip6: not ADDR/LEN: ${values['host-ip6']}`);
+    cidr(values['host-ip6'], '--host-ip6', parseIpv6Cidr);
     opts.hostIp6 = values['host-ip6'];
   }
   if (values['udp-echo'] !== undefined) opts.udpEcho = port(values['udp-echo'], '--udp-echo');
@@ -186,6 +225,7 @@ export function upOptionsFrom(values: UpValues): UpOptions {
   if (values.pcap !== undefined) opts.pcap = values.pcap;
   if (values['tcp-trace'] !== undefined) opts.tcpTrace = values['tcp-trace'];
   if (values.iperf3) opts.iperf3 = true;
+  checkPorts(opts);
   return opts;
 }
 
@@ -195,6 +235,7 @@ class LineFile {
   private lines: string[] = [];
   private size = 0;
 
+  /** Creates or truncates `path`; throws (ENOENT, EACCES...) when it cannot be written. */
   constructor(path: string) {
     this.fd = openSync(path, 'w');
   }
@@ -212,8 +253,11 @@ class LineFile {
   }
 
   close(): void {
-    this.flush();
-    closeSync(this.fd);
+    try {
+      this.flush();
+    } finally {
+      closeSync(this.fd);
+    }
   }
 }
 
@@ -221,9 +265,22 @@ function fail(message: string): never {
   throw new UsageError(message);
 }
 
+/** How often capture and trace files are written out, and the kernel's side of the TAP looked at. */
+const HOUSEKEEPING_MS = 1000;
+
 /** Configures the kernel's side of the TAP (the user asked for it with --host-ip*). */
 function configureHost(o: UpOptions): void {
-  const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const ip = (...args: string[]) => {
+    try {
+      execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new Error(
+          `--host-ip${o.hostIp ? '' : '6'} needs iproute2's 'ip' command, which is not in PATH`,
+        );
+      throw new Error(`ip ${args.join(' ')}: ${errorText(e)}`);
+    }
+  };
   ip('link', 'set', 'dev', o.tap, 'mtu', String(o.mtu));
   if (o.hostIp) ip('addr', 'replace', o.hostIp, 'dev', o.tap);
   // nodad: the kernel's address is usable at once; Oasis runs DAD for its own addresses.
@@ -231,13 +288,29 @@ function configureHost(o: UpOptions): void {
   ip('link', 'set', 'dev', o.tap, 'up');
 }
 
+/** Whether the kernel's side of the TAP is up (IFF_UP), as sysfs says; undefined when it cannot tell. */
+export function kernelSideUp(name: string): boolean | undefined {
+  try {
+    const flags = Number.parseInt(readFileSync(`/sys/class/net/${name}/flags`, 'utf8'), 16);
+    return Number.isNaN(flags) ? undefined : (flags & 1) === 1; // IFF_UP, include/uapi/linux/if.h
+  } catch {
+    return undefined;
+  }
+}
+
 /** An Oasis host up on its TAP (see `startHost`). */
 export interface UpHost {
   readonly stack: Stack;
   readonly iface: Interface;
   readonly tap: TapLink;
+  /** The link the stack uses: the TAP, or the impairments around it. */
+  readonly link: Link;
   /** The `ready ...` line `oasis up` prints. */
   readonly readyLine: string;
+  /** The kernel's side of the TAP now: 'down' drops every frame Oasis writes (counted as io-error). */
+  kernelSide(): 'up' | 'down' | 'unknown';
+  /** The counters `oasis up` prints when it stops: stack, TCP, link (impairment drops included). */
+  status(): Record<string, unknown>;
   /** Closes the stack, its timers, the TAP and the capture and trace files. */
   close(): Promise<void>;
 }
@@ -247,100 +320,199 @@ export interface StartHostOptions {
   readonly onLog?: (time: number, message: string) => void;
   /** Starts services on the stack before it is declared ready. */
   readonly services?: (stack: Stack) => void;
+  /** Aborting it cuts the start-up short: what was opened is released, and `Interrupted` thrown. */
+  readonly signal?: AbortSignal;
 }
 
 /**
  * Brings an Oasis host up on the TAP: link (with impairments and capture), stack, interface, the
  * kernel's side if asked, and waits until its IPv6 addresses have passed duplicate address detection.
+ *
+ * Every start-up failure releases what was opened before it is thrown: the files first (a path that
+ * cannot be written is refused before the TAP exists), then the TAP, the kernel's side, the services.
+ * The TCP secret comes from the operating system (`osSecret`); `o.seed` drives MACs and impairments.
  */
 export async function startHost(o: UpOptions, opts: StartHostOptions = {}): Promise<UpHost> {
-  const tap = TapLink.open(o.tap, { mtu: o.mtu });
-  const scheduler = new RealScheduler();
-  const started = Date.now() * 1000 - performance.now() * 1000;
-  let link: Link = tap;
-  if (o.impair) link = impair(tap, scheduler, o.impair);
-  const pcap = o.pcap ? PcapWriter.open(o.pcap) : undefined;
-  if (pcap) tap.capture = (frame) => pcap.write(frame, Math.round(started + performance.now() * 1000));
   const onLog =
     opts.onLog ?? ((time, message) => process.stderr.write(`[${(time / 1000).toFixed(3)}] ${message}\n`));
-  const stack = new Stack({ scheduler, seed: o.seed, onLog: (e) => onLog(e.time, e.message) });
-  const iface = stack.addInterface({
-    link,
-    mtu: o.mtu,
-    ipv4: o.ipv4,
-    ipv6: o.ipv6,
-    ...(o.mac === undefined ? {} : { mac: o.mac }),
-    ...(o.gateway === undefined ? {} : { gateway4: o.gateway }),
-    ...(o.gateway6 === undefined ? {} : { gateway6: o.gateway6 }),
-  });
-  if (o.hostIp || o.hostIp6) configureHost(o);
-  const trace = o.tcpTrace === undefined ? undefined : new LineFile(o.tcpTrace);
-  if (trace !== undefined) stack.tcp.trace = (line) => trace.write(line);
-  opts.services?.(stack);
-  // Ready means answering: IPv6 addresses answer once duplicate address detection is over.
-  const settled = () => addresses(iface.ndp).every((a) => a.state !== 'tentative');
-  for (let waited = 0; iface.ipv6Enabled && !settled() && waited < 10_000; waited += 50) {
-    await new Promise((r) => setTimeout(r, 50));
+  const undo: (() => void | Promise<void>)[] = [];
+  /** Undoes everything, last first, each step whatever the others did; returns the first failure. */
+  const release = async (): Promise<unknown> => {
+    let failure: unknown;
+    for (let f = undo.pop(); f !== undefined; f = undo.pop()) {
+      try {
+        await f();
+      } catch (e) {
+        failure ??= e;
+      }
+    }
+    return failure;
+  };
+  const interrupted = () => {
+    if (opts.signal?.aborted)
+      throw opts.signal.reason instanceof Error ? opts.signal.reason : new Interrupted();
+  };
+  try {
+    interrupted();
+    const openFile = <T>(flag: string, path: string, open: (path: string) => T): T => {
+      try {
+        return open(path);
+      } catch (e) {
+        throw new ConfigError(`${flag} ${path}: cannot write: ${errorText(e)}`);
+      }
+    };
+    const pcap =
+      o.pcap === undefined
+        ? undefined
+        : openFile('--pcap', o.pcap, (p) => PcapWriter.open(p, { flushIntervalMs: HOUSEKEEPING_MS }));
+    if (pcap) undo.push(() => pcap.close());
+    const trace =
+      o.tcpTrace === undefined ? undefined : openFile('--tcp-trace', o.tcpTrace, (p) => new LineFile(p));
+    if (trace) undo.push(() => trace.close());
+
+    const tap = TapLink.open(o.tap, { mtu: o.mtu });
+    undo.push(() => tap.close());
+    const scheduler = new RealScheduler();
+    undo.push(() => scheduler.cancelAll());
+    const started = Date.now() * 1000 - performance.now() * 1000;
+    const link: Link = o.impair ? impair(tap, scheduler, o.impair) : tap;
+    if (pcap) tap.capture = (frame) => pcap.write(frame, Math.round(started + performance.now() * 1000));
+    const stack = new Stack({
+      scheduler,
+      seed: o.seed,
+      secret: osSecret(),
+      onLog: (e) => onLog(e.time, e.message),
+    });
+    undo.push(() => stack.close());
+    const iface = stack.addInterface({
+      link,
+      mtu: o.mtu,
+      ipv4: o.ipv4,
+      ipv6: o.ipv6,
+      ...(o.mac === undefined ? {} : { mac: o.mac }),
+      ...(o.gateway === undefined ? {} : { gateway4: o.gateway }),
+      ...(o.gateway6 === undefined ? {} : { gateway6: o.gateway6 }),
+    });
+    if (o.hostIp || o.hostIp6) configureHost(o);
+    if (trace !== undefined) stack.tcp.trace = (line) => trace.write(line);
+    opts.services?.(stack);
+
+    // Without --host-ip* the kernel's side is the user's to configure; while it is down, the kernel
+    // refuses every frame Oasis writes (EIO, counted as io-error): say so, and say when it changes.
+    const configured = o.hostIp !== undefined || o.hostIp6 !== undefined;
+    let kernel = configured ? true : kernelSideUp(tap.name);
+    if (kernel === false)
+      stack.logEvent(
+        `${tap.name}: the kernel's side is down (no --host-ip given): frames Oasis sends are dropped ` +
+          `(counted as io-error) until 'ip link set ${tap.name} up'`,
+      );
+    const housekeeping = setInterval(() => {
+      trace?.flush();
+      if (configured) return;
+      const now = kernelSideUp(tap.name);
+      if (now !== kernel && now !== undefined)
+        stack.logEvent(`${tap.name}: the kernel's side is ${now ? 'up' : 'down'} now`);
+      kernel = now;
+    }, HOUSEKEEPING_MS);
+    housekeeping.unref();
+    undo.push(() => clearInterval(housekeeping));
+
+    // Ready means answering: IPv6 addresses answer once duplicate address detection is over.
+    const settled = () => addresses(iface.ndp).every((a) => a.state !== 'tentative');
+    for (let waited = 0; iface.ipv6Enabled && !settled() && waited < 10_000; waited += 50) {
+      interrupted();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    interrupted();
+    const addrs = o.ipv4.map((c) => `${ipv4ToString(c.address)}/${c.prefixLen}`).join(',');
+    const addrs6 = addresses(iface.ndp)
+      .filter((a) => a.state === 'preferred')
+      .map((a) => `${ipv6ToString(a.address)}/${a.prefixLen}`)
+      .join(',');
+    const readyLine =
+      `ready tap=${tap.name} mac=${macToString(iface.mac)} ip=${addrs || '-'} ip6=${addrs6 || '-'} mtu=${o.mtu} seed=${o.seed}` +
+      (kernel === false ? ' kernel=down' : '') +
+      (o.impair ? ` impair=${formatImpairment(o.impair)}` : '');
+    const kernelSide = (): 'up' | 'down' | 'unknown' =>
+      kernel === undefined ? 'unknown' : kernel ? 'up' : 'down';
+    return {
+      stack,
+      iface,
+      tap,
+      link,
+      readyLine,
+      kernelSide,
+      status: () => hostStatus(stack, tap, link, kernelSide()),
+      async close() {
+        const failure = await release();
+        if (failure !== undefined) throw failure;
+      },
+    };
+  } catch (e) {
+    await release();
+    throw e;
   }
-  const addrs = o.ipv4.map((c) => `${ipv4ToString(c.address)}/${c.prefixLen}`).join(',');
-  const addrs6 = addresses(iface.ndp)
-    .filter((a) => a.state === 'preferred')
-    .map((a) => `${ipv6ToString(a.address)}/${a.prefixLen}`)
-    .join(',');
-  const readyLine =
-    `ready tap=${tap.name} mac=${macToString(iface.mac)} ip=${addrs || '-'} ip6=${addrs6 || '-'} mtu=${o.mtu} seed=${o.seed}` +
-    (o.impair ? ` impair=${formatImpairment(o.impair)}` : '');
+}
+
+/**
+ * The counters printed at exit. `link` is the TAP's, except that frames the impairments dropped are
+ * counted there too (under `impair-loss`): the TAP never saw them, yet they are the link's drops.
+ */
+function hostStatus(
+  stack: Stack,
+  tap: TapLink,
+  link: Link,
+  kernel: 'up' | 'down' | 'unknown',
+): Record<string, unknown> {
+  const impaired = link instanceof ImpairedLink ? link : undefined;
+  const drops = { ...tap.counters.drops };
+  if (impaired) drops['impair-loss'] += impaired.counters.drops['impair-loss'];
+  const notes: string[] = [];
+  if (kernel === 'down' && tap.counters.drops['io-error'] > 0)
+    notes.push(
+      `the kernel's side of ${tap.name} is down: ${tap.counters.drops['io-error']} frames could not be written (io-error)`,
+    );
   return {
-    stack,
-    iface,
-    tap,
-    readyLine,
-    async close() {
-      await stack.close();
-      scheduler.cancelAll();
-      pcap?.close();
-      trace?.close();
-    },
+    counters: stack.counters.snapshot(),
+    tcp: stack.tcp.counters,
+    link: { ...tap.counters, drops },
+    ...(impaired ? { impair: impaired.stats } : {}),
+    kernelSide: kernel,
+    reassemblyPeakBytes: Math.max(stack.ipv4.reassemblyPeakBytes, stack.ipv6.reassemblyPeakBytes),
+    log: stack.log.recent().map((e) => e.message),
+    ...(notes.length > 0 ? { notes } : {}),
   };
 }
 
 export async function runUp(o: UpOptions): Promise<number> {
   // Listen for the stop signals before anything else, so a signal right after `ready` is never lost.
-  const stopped = new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
-  const host = await startHost(o, {
-    services: (stack) => {
-      if (o.udpEcho !== undefined) {
-        const echo = stack.udp.bind(o.udpEcho);
-        echo.on('message', (msg, rinfo) => echo.send(msg, rinfo.port, rinfo.address));
-      }
-      if (o.echo !== undefined) echoService(stack, o.echo);
-      if (o.discard !== undefined) discardService(stack, o.discard);
-      if (o.chargen !== undefined) chargenService(stack, o.chargen);
-      if (o.http !== undefined) httpService(stack, o.http);
-      if (o.iperf3) iperf3Server(stack);
-    },
-  });
-  const { stack, tap } = host;
-  console.log(host.readyLine);
-  await stopped;
-  console.log(
-    JSON.stringify(
-      {
-        counters: stack.counters.snapshot(),
-        tcp: stack.tcp.counters,
-        link: tap.counters,
-        reassemblyPeakBytes: Math.max(stack.ipv4.reassemblyPeakBytes, stack.ipv6.reassemblyPeakBytes),
-        log: stack.log.recent().map((e) => e.message),
+  const stop = stopSignals();
+  try {
+    const host = await startHost(o, {
+      signal: stop.signal,
+      services: (stack) => {
+        if (o.udpEcho !== undefined) {
+          const echo = stack.udp.bind(o.udpEcho);
+          echo.on('message', (msg, rinfo) => echo.send(msg, rinfo.port, rinfo.address));
+        }
+        if (o.echo !== undefined) echoService(stack, o.echo);
+        if (o.discard !== undefined) discardService(stack, o.discard);
+        if (o.chargen !== undefined) chargenService(stack, o.chargen);
+        if (o.http !== undefined) httpService(stack, o.http);
+        if (o.iperf3) iperf3Server(stack);
       },
-      null,
-      2,
-    ),
-  );
-  await host.close();
-  return 0;
+    });
+    console.log(host.readyLine);
+    await stop.stopped;
+    try {
+      console.log(JSON.stringify(host.status(), null, 2));
+    } finally {
+      await host.close();
+    }
+    return 0;
+  } finally {
+    stop.dispose();
+  }
 }
 
 export const upCommand: Command = {

@@ -4,6 +4,7 @@
  * keeps one timer armed at the earliest deadline of every core. Clock and scheduler are injected:
  * a `VirtualScheduler` runs whole networks of stacks deterministically in one process.
  */
+import { getRandomValues } from 'node:crypto';
 import { type Ipv4Addr, ipv4Mask, type Mac, MAC_BROADCAST, macToString } from '../addr.js';
 import { arpConfig, initialArp } from '../arp/cache.js';
 import { sharedSimdChecksum } from '../checksum/index.js';
@@ -39,10 +40,32 @@ import { UdpLayer } from './udp.js';
  */
 const PENDING = { pendingPerNeighbour: 64, pendingBytesPerNeighbour: 256 * 1024 };
 
+/** Bytes in the secret behind ISNs, ephemeral ports, timestamp offsets and SYN cookies. */
+export const SECRET_LEN = 16;
+
+/**
+ * 16 bytes from the operating system's CSPRNG (`crypto.getRandomValues`): the secret of a stack on
+ * a real network. RFC 6528 §3 wants it unguessable; a seed printed in a log, or brute-forced from
+ * 2^31 candidates against one observed ISN, is not.
+ */
+export function osSecret(): Uint8Array {
+  return getRandomValues(new Uint8Array(SECRET_LEN));
+}
+
 export interface StackOptions {
   readonly scheduler: Scheduler;
-  /** Seeds every random choice (MACs, identifiers, ports, delays), so a simulation replays exactly. */
+  /**
+   * Seeds every random choice (MACs, identifiers, delays), so a simulation replays exactly. With a
+   * seed and no `secret`, the TCP secret is derived from the seed too. Default: drawn from the
+   * operating system, so that two stacks made without one get different MAC addresses.
+   */
   readonly seed?: number;
+  /**
+   * The 16-byte secret behind ISNs (RFC 6528), ephemeral ports (RFC 6056), timestamp offsets and
+   * SYN cookies (RFC 4987). Default: derived from `seed` when one is given (simulations and tests
+   * replay exactly), else `osSecret()`. A stack on a real network should pass `osSecret()`.
+   */
+  readonly secret?: Uint8Array;
   /** Receives every log event as it happens (e.g. to print it). */
   readonly onLog?: (event: LogEvent) => void;
   /** TCP settings (buffer sizes, MSL, congestion control...) over the core's defaults. */
@@ -77,7 +100,10 @@ export class Stack implements StackEnv, LinkOutput {
     // Long checksums (every full segment sent or received) with WebAssembly SIMD.
     sharedSimdChecksum();
     this.scheduler = opts.scheduler;
-    this.random = new Random(opts.seed ?? 1);
+    this.random = new Random(opts.seed ?? getRandomValues(new Uint32Array(1))[0]!);
+    const secret = opts.secret ?? (opts.seed === undefined ? osSecret() : undefined);
+    if (secret !== undefined && secret.length !== SECRET_LEN)
+      throw new RangeError(`Stack: the secret must be ${SECRET_LEN} bytes, got ${secret.length}`);
     this.log = new EventLog(256, opts.onLog);
     this.forwarder = opts.forwarder;
     this.routes4 = opts.routes?.v4 ?? ipv4Routes();
@@ -87,7 +113,8 @@ export class Stack implements StackEnv, LinkOutput {
     this.ipv6 = new Ipv6Layer(this, this.interfaces, this.routes6, this);
     this.udp = new UdpLayer(this, this.ipv4, this.ipv6);
     const largestMtu = () => Math.max(576, ...this.interfaces.map((i) => i.mtu));
-    this.tcp = new TcpLayer(this, this.ipv4, this.ipv6, largestMtu, opts.tcp ?? {});
+    // A copy: the caller's array may change later; the core's never does.
+    this.tcp = new TcpLayer(this, this.ipv4, this.ipv6, largestMtu, opts.tcp ?? {}, secret?.slice());
     // TCP answers every segment itself (a RST for a closed port); UDP leaves that to ICMP.
     const tcp = this.tcp;
     const udp = this.udp;

@@ -4,8 +4,8 @@
  * damaged and foreign files; and, when tshark is installed, against tshark live, on the golden
  * captures and on a capture of random frames with some checksums broken on purpose.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import fc from 'fast-check';
@@ -28,6 +28,10 @@ import { tcpReprArb } from '../tcp/arb.js';
 import { udpReprArb } from '../udp/arb.js';
 
 const GOLDEN = resolve(import.meta.dirname, '../golden');
+const NG = join(GOLDEN, 'pcapng');
+const BIN = resolve(import.meta.dirname, '../../bin/oasis.js');
+/** The built CLI the spawned tests run (npm test builds it first). */
+const BIN_JS = resolve(import.meta.dirname, '../../dist/cli/main.js');
 const goldenFiles = readdirSync(GOLDEN)
   .filter((f) => f.endsWith('.pcap'))
   .map((f) => join(GOLDEN, f));
@@ -73,8 +77,11 @@ function split(line: string): { number: number; time: string; summary: string } 
   return { number: Number(m[1]), time: m[2]!, summary: m[3]! };
 }
 
+/** Microseconds as `oasis pcap` prints them, `-` in front of a negative difference. */
 function seconds(micros: number): string {
-  return `${Math.floor(micros / 1_000_000)}.${String(micros % 1_000_000).padStart(6, '0')}`;
+  const abs = Math.abs(micros);
+  const s = `${Math.floor(abs / 1_000_000)}.${String(abs % 1_000_000).padStart(6, '0')}`;
+  return micros < 0 ? `-${s}` : s;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -228,6 +235,100 @@ describe.skipIf(goldenFiles.length === 0)('oasis pcap on the golden captures', (
   });
 });
 
+/** Where the last record (pcap) or block (little-endian pcapng) of a file starts. */
+function lastRecordStart(b: Uint8Array): number {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const pcapng = v.getUint32(0) === 0x0a0d0d0a;
+  let last = 0;
+  for (let off = pcapng ? 0 : 24; off < b.length; ) {
+    last = off;
+    off += pcapng ? v.getUint32(off + 4, true) : 16 + v.getUint32(off + 8, true);
+  }
+  return last;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// pcapng and Linux cooked captures (test/golden/pcapng: dumpcap, tshark, tcpdump -i any, editcap,
+// crafted), against tshark's reading in expected.json.
+
+interface NgFrame {
+  readonly number: number;
+  readonly time: string;
+  readonly record?: string;
+  readonly linkType?: number;
+  readonly ipSrc?: string;
+  readonly ipDst?: string;
+  readonly ipv6Src?: string;
+  readonly ipv6Dst?: string;
+  readonly arpOpcode?: number;
+  readonly sllPacketType?: number;
+  readonly sllIfindex?: number;
+  readonly length: number;
+  readonly capturedLength: number;
+}
+const ngExpected: { files: Record<string, { frames: NgFrame[] }> } = JSON.parse(
+  readFileSync(join(NG, 'expected.json'), 'utf8'),
+);
+
+/** tshark's `1795595947.572468789` as microseconds, rounded down. */
+function tsharkMicros(time: string): number {
+  const [sec, frac = ''] = time.split('.');
+  return Number(sec) * 1_000_000 + Number(frac.padEnd(6, '0').slice(0, 6));
+}
+
+describe('oasis pcap on pcapng and Linux cooked captures', () => {
+  it.each(Object.keys(ngExpected.files))('%s: one line per frame, as tshark reads it', async (name) => {
+    const frames = ngExpected.files[name]!.frames.filter((f) => f.record === undefined);
+    const { code, lines, errors } = await oasisPcap(join(NG, name));
+    expect(errors).toBe('');
+    expect(code).toBe(0);
+    expect(lines.length).toBe(frames.length);
+    const t0 = frames.find((f) => f.time !== '')!.time;
+    lines.forEach((line, i) => {
+      const f = frames[i]!;
+      const { number, time, summary } = splitNg(line);
+      expect(number).toBe(i + 1);
+      expect(time).toBe(f.time === '' ? '-' : seconds(tsharkMicros(f.time) - tsharkMicros(t0)));
+      if (f.capturedLength < f.length) {
+        // Cut by the snapshot length: said so (the IP layer reads as truncated, as in tcpdump).
+        expect(summary).toContain(`[captured ${f.capturedLength} of ${f.length} bytes]`);
+        return;
+      }
+      expect(summary).not.toMatch(/malformed|unsupported|bad .* cksum|not supported/);
+      let rest = summary;
+      if (f.linkType === 276) {
+        const dir = ['In', 'B', 'M', 'P', 'Out'][f.sllPacketType!]!;
+        expect(rest.startsWith(`ifindex ${f.sllIfindex} ${dir} `)).toBe(true);
+        rest = rest.slice(`ifindex ${f.sllIfindex} ${dir} `.length);
+      }
+      if (f.ipSrc !== undefined)
+        expect(rest).toMatch(new RegExp(`^IP ${esc(f.ipSrc)}(\\.\\d+)? > ${esc(f.ipDst!)}(\\.\\d+)?: `));
+      else if (f.ipv6Src !== undefined)
+        expect(rest).toMatch(new RegExp(`^IP6 ${esc(f.ipv6Src)}(\\.\\d+)? > ${esc(f.ipv6Dst!)}(\\.\\d+)?: `));
+      else if (f.arpOpcode !== undefined)
+        expect(rest).toMatch(f.arpOpcode === 1 ? /ARP, Request who-has/ : /ARP, Reply/);
+      else throw new Error(`${name} frame ${f.number}: nothing to compare`);
+      // Cooked frames show no MACs, as tcpdump prints them.
+      if (f.linkType !== 1) expect(rest).not.toMatch(/^[0-9a-f]{2}:/);
+    });
+  });
+
+  it('--hex dumps the frames of a pcapng capture', async () => {
+    const { lines } = await oasisPcap('--hex', join(NG, 'crafted.pcapng'));
+    expect(lines.filter((l) => !l.startsWith('\t')).length).toBe(
+      ngExpected.files['crafted.pcapng']!.frames.filter((f) => f.record === undefined).length,
+    );
+    expect(lines.filter((l) => l.startsWith('\t0x0000:')).length).toBeGreaterThan(0);
+  });
+});
+
+/** `  12  3.000123  summary`, the time being `-` for a frame without one. */
+function splitNg(line: string): { number: number; time: string; summary: string } {
+  const m = /^ *(\d+) {2}(-|-?\d+\.\d{6}) {2}(.*)$/.exec(line);
+  if (!m) throw new Error(`not a frame line: ${line}`);
+  return { number: Number(m[1]), time: m[2]!, summary: m[3]! };
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Files that are not what they should be.
 
@@ -240,7 +341,7 @@ describe('oasis pcap on damaged and foreign files', () => {
     const { code, lines, errors } = await oasisPcap(file);
     expect(code).toBe(1);
     expect(lines).toEqual([]);
-    expect(errors).toBe(`oasis pcap: ${file}: not a pcap capture (unknown magic number)`);
+    expect(errors).toBe(`oasis pcap: ${file}: not a pcap or pcapng capture (unknown magic number)`);
   });
 
   it('refuses a file shorter than the pcap header', async () => {
@@ -251,22 +352,36 @@ describe('oasis pcap on damaged and foreign files', () => {
     expect(errors).toContain('shorter than the 24-byte file header');
   });
 
-  it('names pcapng and how to convert it', async () => {
+  it('refuses a pcapng file whose section header is damaged, naming what is wrong', async () => {
     const file = join(tmp, 'capture.pcapng');
     writeFileSync(file, Uint8Array.from([0x0a, 0x0d, 0x0d, 0x0a, ...new Array(28).fill(0)]));
-    const { code, errors } = await oasisPcap(file);
+    const { code, lines, errors } = await oasisPcap(file);
     expect(code).toBe(1);
-    expect(errors).toContain('pcapng');
-    expect(errors).toContain('editcap -F pcap');
+    expect(lines).toEqual([]);
+    expect(errors).toBe(
+      `oasis pcap: ${file}: damaged at offset 0 (malformed pcapng-byte-order); 0 frames before it printed`,
+    );
   });
 
-  it('refuses a capture cut in the middle of a record', async () => {
-    const bytes = readFileSync(golden!);
-    const file = join(tmp, 'cut.pcap');
+  it.each([
+    ['pcap', golden!],
+    ['pcapng', join(NG, 'udp.pcapng')],
+  ])('prints every complete frame of a %s cut in the middle of a record, then says where', async (_f, path) => {
+    const bytes = readFileSync(path);
+    const whole = await oasisPcap(path);
+    const file = join(tmp, `cut-${_f}`);
     writeFileSync(file, bytes.subarray(0, bytes.length - 5));
-    const { code, errors } = await oasisPcap(file);
+    stdout = [];
+    stderr = [];
+    const { code, lines, errors } = await oasisPcap(file);
     expect(code).toBe(1);
-    expect(errors).toContain('ends in the middle of a record');
+    // As tcpdump: every frame before the cut one, exactly as from the whole file, then one warning.
+    expect(lines).toEqual(whole.lines.slice(0, -1));
+    const offset = lastRecordStart(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
+    expect(errors).toBe(
+      `oasis pcap: ${file}: cut short: the capture ends in the middle of a record at offset ${offset} ` +
+        `(${_f === 'pcap' ? 'truncated-record' : 'truncated-block'}); ${lines.length} frames before it printed`,
+    );
   });
 
   it('reports a missing file', async () => {
@@ -275,10 +390,55 @@ describe('oasis pcap on damaged and foreign files', () => {
     expect(errors).toContain('ENOENT');
   });
 
-  it('wants exactly one file (usage error, exit code 2)', async () => {
+  it('wants exactly one file and a positive count (usage error, exit code 2)', async () => {
     expect((await oasisPcap()).code).toBe(2);
     expect((await oasisPcap('a.pcap', 'b.pcap')).code).toBe(2);
     expect((await oasisPcap('--nope', 'a.pcap')).code).toBe(2);
+    expect((await oasisPcap('-c', '0', 'a.pcap')).code).toBe(2);
+    expect((await oasisPcap('-c', 'x', 'a.pcap')).code).toBe(2);
+  });
+
+  it('-c N stops after N frames', async () => {
+    const all = await oasisPcap(golden!);
+    stdout = [];
+    const { code, lines } = await oasisPcap('-c', '3', golden!);
+    expect(code).toBe(0);
+    expect(lines).toEqual(all.lines.slice(0, 3));
+    stdout = [];
+    const more = await oasisPcap('-c', '100000', golden!);
+    expect(more.lines).toEqual(all.lines);
+  });
+
+  it.skipIf(!existsSync(BIN_JS))('reads standard input (-), as a pipe from a live capture', () => {
+    const file = join(NG, 'dumpcap-2if.pcapng');
+    const viaFile = spawnSync(process.execPath, [BIN, 'pcap', file], { encoding: 'utf8' });
+    const viaStdin = spawnSync(process.execPath, [BIN, 'pcap', '-c', '5', '-'], {
+      encoding: 'utf8',
+      input: readFileSync(file),
+    });
+    expect(viaStdin.status).toBe(0);
+    expect(viaStdin.stdout.trim().split('\n')).toEqual(viaFile.stdout.trim().split('\n').slice(0, 5));
+    const cut = spawnSync(process.execPath, [BIN, 'pcap', '-'], {
+      encoding: 'utf8',
+      input: readFileSync(file).subarray(0, 700),
+    });
+    expect(cut.status).toBe(1);
+    expect(cut.stderr).toMatch(
+      /^oasis pcap: standard input: cut short: .* at offset \d+ \(truncated-block\)/,
+    );
+  });
+
+  it.skipIf(!existsSync(BIN_JS))('stops quietly when the reader of its output goes away (| head)', () => {
+    const file = join(tmp, 'many.pcap');
+    const w = PcapWriter.open(file);
+    const frame = readFileSync(golden!).subarray(24 + 16, 24 + 16 + 60);
+    for (let i = 0; i < 50_000; i++) w.write(frame, 1_700_000_000_000_000 + i);
+    w.close();
+    const r = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" pcap "${file}" | head -2`], {
+      encoding: 'utf8',
+    });
+    expect(r.stdout.split('\n').filter((l) => /^\d+ {2}/.test(l))).toHaveLength(2);
+    expect(r.stderr).toBe('');
   });
 
   it('prints every frame of a capture whose frames were damaged, saying what is wrong with each', async () => {
@@ -553,11 +713,17 @@ function randomCapture(file: string, count: number, seed: number): void {
 }
 
 describe.skipIf(!hasTool('tshark'))('oasis pcap against tshark, live', () => {
-  it.each(goldenFiles.map((f) => [f.split('/').pop()!, f]))('%s', async (_n, file) => {
+  const ngFiles = Object.keys(ngExpected.files).filter((n) => n !== 'crafted.pcapng');
+  it.each([
+    ...goldenFiles.map((f) => [f.split('/').pop()!, f]),
+    ...ngFiles.map((n) => [n, join(NG, n)]),
+  ])('%s', async (_n, file) => {
     const rows = tshark(file);
     const { lines } = await oasisPcap(file);
     expect(lines.length).toBe(rows.length);
-    for (const [i, line] of lines.entries()) expectAsTsharkLive(split(line).summary, rows[i]!);
+    // SLL2 lines start with the interface and direction, as tcpdump's do.
+    for (const [i, line] of lines.entries())
+      expectAsTsharkLive(split(line).summary.replace(/^ifindex \d+ \S+ /, ''), rows[i]!);
   });
 
   it('random frames, a third with a broken checksum: same addresses, ports, flags, lengths and verdicts', async () => {

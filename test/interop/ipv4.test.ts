@@ -3,12 +3,22 @@
  * and without fragments, UDP echo with nc, port unreachable, a fragment flood, and tshark's verdict
  * on the capture of the whole run.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type OasisOnTap, useLab } from '../support/lab.js';
 import { canTap, type NetNs } from '../support/netns.js';
 import { hasTshark, type OasisHost } from '../support/oasis.js';
+
+/**
+ * Which `arping` this machine has: iputils' (`iputils-arping`: `-I IFACE`, "Received 2 response(s)")
+ * or Thomas Habets's (Debian's `arping` package: `-i IFACE`, "2 packets transmitted, 2 packets
+ * received"). Both are common; each answers `--help` with its own banner.
+ */
+const arpingIsHabets = (() => {
+  const r = spawnSync('arping', ['--help'], { encoding: 'utf8' });
+  return /Habets/.test(`${r.stdout}${r.stderr}`);
+})();
 
 describe.skipIf(!canTap)('oasis up (IPv4) against Linux over a TAP', () => {
   const lab = useLab();
@@ -32,8 +42,10 @@ describe.skipIf(!canTap)('oasis up (IPv4) against Linux over a TAP', () => {
   });
 
   it('answers arping', async () => {
-    const r = await ns.exec('arping', ['-c', '2', '-w', '5', '-I', tap, OASIS]);
-    expect(r.stdout).toMatch(/Received 2 response/);
+    const r = await ns.exec('arping', ['-c', '2', '-w', '5', arpingIsHabets ? '-i' : '-I', tap, OASIS]);
+    expect(r.stdout).toMatch(
+      arpingIsHabets ? /2 packets transmitted, 2 packets received/ : /Received 2 response/,
+    );
     expect(r.stdout.toLowerCase()).toContain(host.ready.mac!);
   });
 

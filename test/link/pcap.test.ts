@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   LINKTYPE_ETHERNET,
   PCAP_MAX_SNAPLEN,
@@ -332,7 +332,30 @@ describe('PcapWriter', () => {
     );
   });
 
+  it('writes out what it holds every flushIntervalMs, so a reader of the file sees a live capture', () => {
+    vi.useFakeTimers();
+    try {
+      const path = join(dir, 'live.pcap');
+      const w = PcapWriter.open(path, { flushIntervalMs: 1000 });
+      w.write(new Uint8Array(60).fill(1), 1_000_000);
+      expect(readFileSync(path).length).toBe(0);
+      vi.advanceTimersByTime(1000);
+      expect(parsed(readFileSync(path)).frames.map((f) => f.bytes.length)).toEqual([60]);
+      w.write(new Uint8Array(70).fill(2), 2_000_000);
+      vi.advanceTimersByTime(999);
+      expect(parsed(readFileSync(path)).frames.length).toBe(1);
+      vi.advanceTimersByTime(1);
+      expect(parsed(readFileSync(path)).frames.map((f) => f.bytes.length)).toEqual([60, 70]);
+      expect(vi.getTimerCount()).toBe(1);
+      w.close();
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('throws on programmer errors', () => {
+    expect(() => PcapWriter.open(join(dir, 'x.pcap'), { flushIntervalMs: 0 })).toThrow(RangeError);
     expect(() => PcapWriter.open(join(dir, 'x.pcap'), { snaplen: 0 })).toThrow(RangeError);
     expect(() => PcapWriter.open(join(dir, 'x.pcap'), { bufferSize: 8 })).toThrow(RangeError);
     const w = PcapWriter.open(join(dir, 'x.pcap'));

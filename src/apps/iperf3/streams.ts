@@ -77,11 +77,24 @@ function quiet(socket: TcpSocket): void {
   socket.on('error', () => socket.destroy());
 }
 
+/** `-b` for a TCP sender: iperf3 paces TCP as it paces UDP (iperf_check_throttle). */
+export interface TcpPacing {
+  /** Target bit/s (0: unlimited, no pacing). */
+  readonly rate: number;
+  /** Microseconds between pacing checks (iperf3's pacing_timer). */
+  readonly pacingUs: number;
+  readonly scheduler: Scheduler;
+}
+
 export class TcpSender extends TestStream {
   private running = false;
   /** Bytes the socket had handed to TCP before the test (the cookie). */
   private base: number | undefined;
   private frozen: number | undefined;
+  private t0 = 0;
+  /** Bytes written since begin(), for pacing. */
+  private paced = 0;
+  private timer: TimerId | undefined;
 
   constructor(
     index: number,
@@ -89,6 +102,7 @@ export class TcpSender extends TestStream {
     private readonly socket: TcpSocket,
     /** One block written again and again; never modified, so the core may keep references to it. */
     private readonly block: Uint8Array,
+    private readonly pacing?: TcpPacing,
   ) {
     super(index, true, false, ends);
     quiet(socket);
@@ -96,22 +110,45 @@ export class TcpSender extends TestStream {
     socket.on('drain', this.pump);
   }
 
+  /**
+   * Writes blocks while TCP takes them and, when paced, while the bytes written stay below
+   * rate × elapsed plus one block of credit (as the UDP sender does).
+   */
   private readonly pump = (): void => {
-    while (this.running && !this.socket.destroyed && this.socket.writable) {
+    const p = this.pacing;
+    const allowed =
+      p === undefined || p.rate <= 0
+        ? Number.POSITIVE_INFINITY
+        : (p.rate * (p.scheduler.now() - this.t0)) / 8000 + this.block.length;
+    while (this.running && this.paced < allowed && !this.socket.destroyed && this.socket.writable) {
+      this.paced += this.block.length;
       if (!this.socket.write(this.block)) return;
     }
+  };
+
+  private readonly tick = (): void => {
+    this.timer = undefined;
+    if (!this.running || this.pacing === undefined) return;
+    this.pump();
+    const s = this.pacing.scheduler;
+    this.timer = s.at(s.now() + this.pacing.pacingUs / 1000, this.tick);
   };
 
   begin(): void {
     this.counting = true;
     this.running = true;
     this.base = this.socket.bytesWritten;
-    this.pump();
+    if (this.pacing !== undefined && this.pacing.rate > 0) {
+      this.t0 = this.pacing.scheduler.now();
+      this.tick();
+    } else this.pump();
   }
 
   halt(): void {
     this.running = false;
     this.counting = false;
+    if (this.timer !== undefined) this.pacing?.scheduler.cancel(this.timer);
+    this.timer = undefined;
   }
 
   /**
