@@ -32,6 +32,8 @@ const RANK: Record<string, number> = {
   apps: 9,
   testing: 9,
   cli: 10,
+  // The public API's namespaces (re-exports only, pure): below index.ts, above everything they gather.
+  api: 10,
   'index.ts': 11,
 };
 
