@@ -111,7 +111,10 @@ export class Stack implements StackEnv, LinkOutput {
     this.arp = new ArpLayer(this, this.interfaces, this, (p) => this.ipv4.hostUnreachable(p));
     this.ipv4 = new Ipv4Layer(this, this.interfaces, this.routes4, this.arp);
     this.ipv6 = new Ipv6Layer(this, this.interfaces, this.routes6, this);
-    this.udp = new UdpLayer(this, this.ipv4, this.ipv6);
+    // UDP's ephemeral ports (RFC 6056 §3.3.1) start where the secret says, when there is one: the
+    // seed, which a log may show, must not predict them.
+    const ports = secret === undefined ? this.random : new Random(secretWord(secret));
+    this.udp = new UdpLayer(this, this.ipv4, this.ipv6, ports);
     const largestMtu = () => Math.max(576, ...this.interfaces.map((i) => i.mtu));
     // A copy: the caller's array may change later; the core's never does.
     this.tcp = new TcpLayer(this, this.ipv4, this.ipv6, largestMtu, opts.tcp ?? {}, secret?.slice());
@@ -295,4 +298,12 @@ export class Stack implements StackEnv, LinkOutput {
     this.tcp.closeAll();
     await Promise.all(this.interfaces.map((i) => i.link.close()));
   }
+}
+
+/** The secret's four words folded into one, to seed a generator. */
+function secretWord(secret: Uint8Array): number {
+  const v = new DataView(secret.buffer, secret.byteOffset, secret.byteLength);
+  let w = 0;
+  for (let i = 0; i < SECRET_LEN; i += 4) w = Math.imul(w ^ v.getUint32(i), 0x9e3779b1);
+  return w >>> 0;
 }

@@ -27,6 +27,7 @@ import { emitUdp, parseUdp, UDP_HEADER_LEN } from '../udp/wire.js';
 import { type SystemError, systemError, type TransportError } from './errors.js';
 import type { Ipv4Datagram, Ipv4Layer } from './ipv4.js';
 import type { Ipv6Datagram, Ipv6Layer } from './ipv6.js';
+import type { Random } from '../random.js';
 import type { StackEnv } from './layer.js';
 
 export interface RemoteInfo {
@@ -342,6 +343,8 @@ export class UdpLayer {
     private readonly env: StackEnv,
     private readonly ip4: Pick<Ipv4Layer, 'route' | 'send' | 'isOurs' | 'transportErrors'>,
     private readonly ip6: Pick<Ipv6Layer, 'route' | 'send' | 'isOurs' | 'transportErrors'>,
+    /** Picks ephemeral ports. */
+    private readonly ports: Random,
   ) {
     // RFC 1122 §4.1.3.3: "UDP MUST pass to the application layer all ICMP error messages that it
     // receives from the IP layer" (Linux does so for connected sockets; see icmpError).
@@ -404,7 +407,7 @@ export class UdpLayer {
 
   private ephemeralPort(): number | undefined {
     // RFC 6056 §3.3.1 (algorithm 1): a random start, then the next free port.
-    const start = this.env.random.int(EPHEMERAL_COUNT);
+    const start = this.ports.int(EPHEMERAL_COUNT);
     for (let i = 0; i < EPHEMERAL_COUNT; i++) {
       const p = EPHEMERAL_FIRST + ((start + i) % EPHEMERAL_COUNT);
       if (!this.sockets.has(p)) return p;
