@@ -1,10 +1,10 @@
 /**
- * Internet checksum benchmark (CHECKSUM.md): the byte-pair reference, the TypeScript fast path and the
+ * Internet checksum benchmark (docs/CHECKSUM.md): the byte-pair reference, the TypeScript fast path and the
  * WebAssembly SIMD variant with and without the copy into WASM memory, over a range that starts at byte
  * 34 of a frame (where a TCP header sits after Ethernet and a 20-byte IPv4 header).
  *
  * Writes bench/results/checksum.json: `{variant, bytes, gbps, nsPerCall, gbpsBest}` rows, where `gbps`
- * is gigabytes (10^9 bytes) per second, the unit of CHECKSUM.md's figures; `gbps` and `nsPerCall` come
+ * is gigabytes (10^9 bytes) per second, the unit of docs/CHECKSUM.md's figures; `gbps` and `nsPerCall` come
  * from the median sample, `gbpsBest` from the fastest.
  * `OASIS_BENCH_TIME` sets the seconds spent per case (default 2).
  */

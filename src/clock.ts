@@ -1,5 +1,5 @@
 /**
- * Time and timers, injected (ARCHITECTURE.md "The driver"): the stack asks a `Scheduler` for the time
+ * Time and timers, injected (docs/ARCHITECTURE.md "The driver"): the stack asks a `Scheduler` for the time
  * and for callbacks; the real one lives in link/real-clock.ts, the virtual one here drives simulations
  * deterministically. Pure: this module reads no clock and sets no Node timer.
  *

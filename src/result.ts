@@ -1,5 +1,5 @@
 /**
- * Errors as values. Parsers return `Result`; `throw` is reserved for programmer errors (STYLE.md §4).
+ * Errors as values. Parsers return `Result`; `throw` is reserved for programmer errors (docs/STYLE.md §4).
  */
 export type Result<T, E = WireError> =
   | { readonly ok: true; readonly value: T }

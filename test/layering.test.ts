@@ -1,5 +1,5 @@
 /**
- * The architecture's two import rules (ARCHITECTURE.md "Imports only go downward"):
+ * The architecture's two import rules (docs/ARCHITECTURE.md "Imports only go downward"):
  * 1. pure modules import no Node API or npm package and use no clock, timer, randomness or process;
  * 2. a module imports only from its own folder or from folders of a lower rank.
  */

@@ -1,6 +1,6 @@
 /**
  * The ARP neighbour cache (RFC 826) as a pure core: `arpStep(state, event) -> [state, outputs]` and
- * `arpDeadline(state)` (ARCHITECTURE.md "Pure cores").
+ * `arpDeadline(state)` (docs/ARCHITECTURE.md "Pure cores").
  *
  * Contract: no clock, no randomness, no timers; time comes in as `now` (monotonic ms) on every event.
  * `arpStep` never mutates the state it is given (entries, queues and counters are replaced, never
@@ -21,7 +21,7 @@
  * Packet ownership: the `packet` of a `resolve` event belongs to the core from then on (it is queued
  * without a copy and handed back in exactly one `transmit`, `dropped` or `unreachable` output). The
  * driver must not reuse its buffer. A queued packet is accounted at the size of the buffer it pins
- * (`packet.buffer.byteLength`, ARCHITECTURE.md "Zero-copy and ownership"), which is its byteLength when
+ * (`packet.buffer.byteLength`, docs/ARCHITECTURE.md "Zero-copy and ownership"), which is its byteLength when
  * it owns its buffer.
  *
  * Bounds and policies when full:

@@ -4,7 +4,7 @@
 ;; big-endian 16-bit words, the range assumed to start at an even position: the same partial sum as
 ;; sum16 in sum.ts.
 ;;
-;; Method (CHECKSUM.md): load 16 bytes at a time (unaligned loads are allowed and measured no slower),
+;; Method (docs/CHECKSUM.md): load 16 bytes at a time (unaligned loads are allowed and measured no slower),
 ;; add each pair of little-endian 16-bit lanes into a 32-bit lane, and swap once at the end (RFC 1071
 ;; §2(B): the sum of little-endian words is the byte swap of the network-order sum). Order does not
 ;; matter (§2(D)): four independent accumulators per 64-byte block. Carries are deferred (§2(C)): the

@@ -6,7 +6,7 @@
  * consecutive chunks combine with `combine` (RFC 1071 §2(A)-(B): a chunk that starts at an odd
  * position contributes its sum byte-swapped). The transmitted checksum is `finish(sum)`.
  *
- * Fast path (CHECKSUM.md): one `Uint32Array` over the whole ArrayBuffer, summing 32-bit words in
+ * Fast path (docs/CHECKSUM.md): one `Uint32Array` over the whole ArrayBuffer, summing 32-bit words in
  * native (little-endian) order with deferred carries (§2(C)) in any order (§2(D)), the unaligned head
  * and tail by bytes, and one byte swap at the end (§2(B)). Ranges under 224 bytes take a byte loop
  * that needs no setup. The WebAssembly SIMD variant is in wasm.ts.
@@ -103,7 +103,7 @@ let simd: SimdSummer | undefined;
 /**
  * Makes `sum16` use `s` for long ranges: in place for views of `s.buffer` (the TAP driver reads
  * frames into it; ~4x the word loop at 1500 bytes), with a copy-in for the rest above COPY_MIN (~1.8x,
- * CHECKSUM.md: outgoing segments). Same results, so purity is untouched. `undefined` switches it off.
+ * docs/CHECKSUM.md: outgoing segments). Same results, so purity is untouched. `undefined` switches it off.
  */
 export function useSimdChecksum(s: SimdSummer | undefined): void {
   simd = s;

@@ -2,7 +2,7 @@
  * The Internet checksum (RFC 1071) with WebAssembly SIMD (simd.wat), over bytes that live in a
  * `WebAssembly.Memory`.
  *
- * SIMD pays only when the frame is already in WASM memory (CHECKSUM.md: with a copy-in it is about
+ * SIMD pays only when the frame is already in WASM memory (docs/CHECKSUM.md: with a copy-in it is about
  * the TypeScript loop), so `bytes` is meant to be the receive ring: frames read into it are summed in
  * place with `sumInPlace`. `sumCopy` sums any other bytes by copying them into a scratch area first.
  *

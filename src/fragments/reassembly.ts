@@ -524,7 +524,7 @@ class Work {
   private insert(ev: FragmentEvent, entry: ReassemblyEntry | undefined, i: number): void {
     const { key, now, offset: off, data, more } = ev;
     this.count('fragments');
-    // Copy: the caller's receive buffer may be reused after this step (ARCHITECTURE.md ownership).
+    // Copy: the caller's receive buffer may be reused after this step (docs/ARCHITECTURE.md ownership).
     const held: HeldFragment = Object.freeze({ offset: off, data: copyOf(data), more });
     const old = entry?.fragments ?? [];
     const fragments = Object.freeze([...old.slice(0, i), held, ...old.slice(i)]);

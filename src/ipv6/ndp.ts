@@ -1,7 +1,7 @@
 /**
  * IPv6 Neighbor Discovery (RFC 4861) and Stateless Address Autoconfiguration (RFC 4862) for a host,
  * or for a router's interface when `config.router` is set (RFC 4861 §6.2), as a pure core:
- * `ndpStep(state, event) -> [state, outputs]` and `ndpDeadline(state)` (ARCHITECTURE.md "Pure
+ * `ndpStep(state, event) -> [state, outputs]` and `ndpDeadline(state)` (docs/ARCHITECTURE.md "Pure
  * cores"). The modules are in ndp/; the decisions in README.md.
  *
  * Contract: no clock, no randomness, no timers. Time comes in as `now` (monotonic ms) on every

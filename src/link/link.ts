@@ -4,7 +4,7 @@
  *
  * Frames are Ethernet frames without the FCS (what TAP devices and pcap captures carry).
  *
- * Buffer ownership (ARCHITECTURE.md "Zero-copy and ownership"):
+ * Buffer ownership (docs/ARCHITECTURE.md "Zero-copy and ownership"):
  * - `send(frame)` hands the buffer to the link: the caller never touches it again, so a driver may
  *   queue it without copying. The bytes written are the bytes as they are when the link writes them.
  * - An `onFrame` handler gets a view of a buffer the receiving link owns. During the call it may

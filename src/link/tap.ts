@@ -1,5 +1,5 @@
 /**
- * Linux TAP devices through koffi (see shared/design/TAP.md).
+ * Linux TAP devices through koffi (see docs/TAP.md).
  *
  * Opening: `open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC)` then `ioctl(TUNSETIFF)` with
  * `IFF_TAP | IFF_NO_PI` (include/uapi/linux/if_tun.h): the named TAP is created, or attached if it
@@ -128,7 +128,7 @@ let ringFree: [number, number][] | undefined;
 /**
  * `bytes` bytes for receive slots: from the process-wide WebAssembly memory registered with `sum16`
  * (`sharedSimdChecksum`), so the checksums of received frames run in place with SIMD (about 4x the
- * TypeScript loop at 1500 bytes, CHECKSUM.md); plain memory once that is full (or missing).
+ * TypeScript loop at 1500 bytes, docs/CHECKSUM.md); plain memory once that is full (or missing).
  */
 function allocSlotMemory(bytes: number): Uint8Array {
   const ring = sharedSimdChecksum();

@@ -1,6 +1,6 @@
 /**
  * Outgoing packets are built inside-out in one buffer that keeps room for the Ethernet header in
- * front (ARCHITECTURE.md "Zero-copy and ownership"). The IP packet is a view into that buffer, so
+ * front (docs/ARCHITECTURE.md "Zero-copy and ownership"). The IP packet is a view into that buffer, so
  * the neighbour caches can queue the packet and the driver can later write the Ethernet header in
  * front of it without copying. Only packets made by `newPacket` may be passed to `frameOf`.
  *

@@ -1,5 +1,5 @@
 /**
- * The stack: the effectful driver around the pure cores (ARCHITECTURE.md "The driver"). It owns the
+ * The stack: the effectful driver around the pure cores (docs/ARCHITECTURE.md "The driver"). It owns the
  * interfaces, parses each frame down the layers, steps the right core, performs the outputs, and
  * keeps one timer armed at the earliest deadline of every core. Clock and scheduler are injected:
  * a `VirtualScheduler` runs whole networks of stacks deterministically in one process.

@@ -82,7 +82,7 @@ describe('control states', () => {
   });
 });
 
-// The parameter JSON a real 3.12 client sent (IPERF3.md §1.5, seen through a logging proxy).
+// The parameter JSON a real 3.12 client sent (docs/IPERF3.md §1.5, seen through a logging proxy).
 const TRACE_TCP =
   '{"tcp":true,"omit":0,"time":1,"num":0,"blockcount":0,"parallel":2,"reverse":true,"len":131072,"pacing_timer":1000,"client_version":"3.12"}';
 const TRACE_UDP =
@@ -206,7 +206,7 @@ describe('parameters', () => {
 });
 
 describe('results', () => {
-  // The reply of a real 3.12 server that a 3.12 client accepted (IPERF3.md §1.9).
+  // The reply of a real 3.12 server that a 3.12 client accepted (docs/IPERF3.md §1.9).
   const TRACE =
     '{"cpu_util_total":44.88,"cpu_util_user":1.76,"cpu_util_system":43.12,"sender_has_retransmits":-1,"congestion_used":"cubic","streams":[{"id":1,"bytes":2798387200,"retransmits":-1,"jitter":0,"errors":0,"packets":0,"start_time":0,"end_time":1.000687}]}';
 

@@ -1,5 +1,5 @@
 /**
- * The one way interop tests set up and tear down what they need from the kernel (STYLE.md §14): a
+ * The one way interop tests set up and tear down what they need from the kernel (docs/STYLE.md §14): a
  * `Lab` hands out namespaces, TAP names, subnets (support/subnets.ts: never the same for two live
  * processes), temporary folders, `oasis up` hosts and in-process TAPs, and `close()` undoes all of it
  * in reverse order, whatever failed in between.

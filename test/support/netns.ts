@@ -1,5 +1,5 @@
 /**
- * Private network namespaces for interop tests (STYLE.md §14): every namespace and TAP gets a unique
+ * Private network namespaces for interop tests (docs/STYLE.md §14): every namespace and TAP gets a unique
  * name (`oasis-<pid>-<n>`, `oa<pid>t<n>`), every command runs inside a namespace we created, and
  * everything is deleted in `delete()` (call it from finally/afterAll), with a last-resort sweep when
  * the process exits.

@@ -15,7 +15,7 @@ import { portArb, pseudoHeaderArb } from '../udp/arb.js';
 
 const u32Arb = fc.nat({ max: 0xffff_ffff });
 
-/** Numbers near the points where sequence arithmetic breaks if done wrong (ARCHITECTURE/TCP-NOTES §6). */
+/** Numbers near the points where sequence arithmetic breaks if done wrong (docs/TCP-NOTES.md §6). */
 export const WRAP_POINTS: readonly number[] = [0, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff];
 
 /** Sequence numbers, biased to within 1000 of 0, 2^31 and 2^32. */

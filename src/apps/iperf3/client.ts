@@ -1,5 +1,5 @@
 /**
- * An iperf3 client on Oasis sockets (`iperf3 -c`), driving a real iperf3 server (IPERF3.md §1.4,
+ * An iperf3 client on Oasis sockets (`iperf3 -c`), driving a real iperf3 server (docs/IPERF3.md §1.4,
  * the client table there and the checklist in §1.11): connect, send the cookie, answer
  * PARAM_EXCHANGE with the parameters and CREATE_STREAMS with the data streams, run for `time`
  * seconds from TEST_START, send TEST_END, exchange results, and on DISPLAY_RESULTS close the

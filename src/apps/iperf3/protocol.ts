@@ -1,5 +1,5 @@
 /**
- * The iperf3 wire protocol (esnet/iperf 3.12; see /work/shared/design/IPERF3.md), as pure functions:
+ * The iperf3 wire protocol (esnet/iperf 3.12; see docs/IPERF3.md), as pure functions:
  * control-message bytes, the cookie, the parameter and results JSON, the UDP datagram header and
  * the receiver's loss and jitter arithmetic. Nothing here reads a clock or touches a socket.
  *

@@ -1,5 +1,5 @@
 /**
- * An iperf3 server on Oasis sockets (`iperf3 -s`), driven by the real iperf3 client (IPERF3.md §1.3,
+ * An iperf3 server on Oasis sockets (`iperf3 -s`), driven by the real iperf3 client (docs/IPERF3.md §1.3,
  * §1.4 and the server checklist in §1.11). One test at a time: a connection while busy gets
  * ACCESS_DENIED (0xFF) and is closed, as `iperf_accept` does.
  *

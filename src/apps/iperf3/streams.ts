@@ -73,7 +73,7 @@ export abstract class TestStream {
 }
 
 function quiet(socket: TcpSocket): void {
-  // After TEST_END a reset from the peer is normal (IPERF3.md §1.4): errors end the stream quietly.
+  // After TEST_END a reset from the peer is normal (docs/IPERF3.md §1.4): errors end the stream quietly.
   socket.on('error', () => socket.destroy());
 }
 

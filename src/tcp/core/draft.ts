@@ -1,7 +1,7 @@
 /**
  * The scratch of one step. Rules work on mutable copies of the connection records they touch
  * (`get`), never on the records of the input state; `finish` runs the output routine for every touched
- * connection, derives the notifications by comparing each record before and after the step (TCP-NOTES
+ * connection, derives the notifications by comparing each record before and after the step (docs/TCP-NOTES.md
  * §1 "diffing"), writes the new records into a new persistent table and keeps the timer heap's top
  * exact. The input state is never modified, so it stays usable (snapshots, replay, shrinking).
  */

@@ -1,7 +1,7 @@
 /**
  * Encoding an output segment for the wire: the driver sizes one buffer (headroom for its lower layers
  * plus `segmentLength(seg)`), and `encodeSegment` writes the TCP header, options and payload into it
- * (inside-out, ARCHITECTURE.md "Zero-copy and ownership"). The pseudo-header comes from the segment's
+ * (inside-out, docs/ARCHITECTURE.md "Zero-copy and ownership"). The pseudo-header comes from the segment's
  * addresses.
  */
 import type { PseudoHeader } from '../../checksum/index.js';

@@ -631,7 +631,7 @@ function processFin(d: Draft, t: MutTcb): void {
   }
 }
 
-/** TIME-WAIT: only the 2·MSL timer runs (TCP-NOTES §6 timer invariants). */
+/** TIME-WAIT: only the 2·MSL timer runs (docs/TCP-NOTES.md §6 timer invariants). */
 export function enterTimeWait(d: Draft, t: MutTcb): void {
   t.state = 'TimeWait';
   t.timeWaitAt = d.now + 2 * d.config.msl;

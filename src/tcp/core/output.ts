@@ -1,6 +1,6 @@
 /**
  * Output: deciding what to send and building the segments (utcp's `tcp_output_required` /
- * `tcp_output_really` split, TCP-NOTES §1). `output` runs once per touched connection at the end of a
+ * `tcp_output_really` split, docs/TCP-NOTES.md §1). `output` runs once per touched connection at the end of a
  * step, so every ACK a step owes is aggregated into at most one segment (RFC 9293 MUST-58/59) and
  * piggybacked on data when there is data to send.
  *

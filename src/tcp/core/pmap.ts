@@ -2,7 +2,7 @@
  * A persistent (immutable) hash map from strings to values: a hash array mapped trie (Bagwell 2001)
  * with 32-way bitmap-compressed nodes and collision buckets. `set`/`remove` copy only the path to the
  * changed entry (O(log32 n) small arrays), so the TCP core can return a new connection table on every
- * step without copying the whole table and without touching the old one (TCP-NOTES §1 "Persistence").
+ * step without copying the whole table and without touching the old one (docs/TCP-NOTES.md §1 "Persistence").
  *
  * Never mutates a map it was given: every operation returns a new map (or the same one when nothing
  * changed).

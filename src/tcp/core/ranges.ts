@@ -6,7 +6,7 @@
  * Both are sorted arrays of disjoint, non-adjacent ranges, compared only with serial arithmetic
  * (seq.ts), replaced on every change, never edited.
  *
- * Out-of-order queue policy (TCP-NOTES §3): only data inside [RCV.NXT, RCV.NXT + RCV.WND) is kept
+ * Out-of-order queue policy (docs/TCP-NOTES.md §3): only data inside [RCV.NXT, RCV.NXT + RCV.WND) is kept
  * (the caller passes the window's right edge); both edges of a segment are trimmed; neighbours are
  * coalesced; at most `maxRanges` ranges, and past that the highest-sequence data is dropped first
  * (a new range above all others is simply not stored). Bytes are copied in (ropes), so no view of a

@@ -1,6 +1,6 @@
 /**
  * A persistent byte queue for TCP's send and receive buffers: append at the back (copying the bytes
- * in, because the core must not retain views of buffers it does not own, ARCHITECTURE.md "Zero-copy
+ * in, because the core must not retain views of buffers it does not own, docs/ARCHITECTURE.md "Zero-copy
  * and ownership"), drop from the front, read any range as views without copying.
  *
  * Bytes are copied into blocks (growing with the rope up to ROPE_BLOCK_SIZE, or the exact size of a

@@ -1,5 +1,5 @@
 /**
- * Values the core derives from its secret (TCP-NOTES §1 "Inject everything impure"): the secret is
+ * Values the core derives from its secret (docs/TCP-NOTES.md §1 "Inject everything impure"): the secret is
  * data in the state, so a given state and input trace always give the same numbers.
  *
  * - RFC 6528 §3: ISN = M + F(localip, localport, remoteip, remoteport, secretkey), M a 4 µs timer.

@@ -1,6 +1,6 @@
 /**
  * The TCP core's entry points: `tcpInit`, `tcpStep(state, event) -> {state, outputs, reply}` and
- * `tcpDeadline(state)` (ARCHITECTURE.md "Pure cores"), plus read-only queries.
+ * `tcpDeadline(state)` (docs/ARCHITECTURE.md "Pure cores"), plus read-only queries.
  *
  * Contract:
  * - Pure: no clock, randomness, timers or I/O; time, the secret and the configuration are data. The

@@ -1,8 +1,8 @@
 /**
- * Timeouts (RFC 9293 §3.10.8, RFC 6298 §5, TCP-NOTES §2): absolute deadlines per connection, all
+ * Timeouts (RFC 9293 §3.10.8, RFC 6298 §5, docs/TCP-NOTES.md §2): absolute deadlines per connection, all
  * expired ones of a connection processed in one tick in a fixed order (TIME-WAIT, FIN-WAIT-2,
  * retransmit/persist, keep-alive, delayed ACK). A timer firing in a state where it makes no sense is a
- * no-op that clears it (TCP-NOTES §2: total, no assertions).
+ * no-op that clears it (docs/TCP-NOTES.md §2: total, no assertions).
  */
 import { seqAdd, seqDiff } from '../seq.js';
 import { ccOf } from './congestion/index.js';

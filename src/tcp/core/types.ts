@@ -135,7 +135,7 @@ export const TCP_DEFAULTS: Omit<TcpConfig, 'secret'> = {
   synCookies: true,
 };
 
-/** The retransmission slot (TCP-NOTES §2): one timer whose mode says what it retransmits. */
+/** The retransmission slot (docs/TCP-NOTES.md §2): one timer whose mode says what it retransmits. */
 export interface RexmtTimer {
   readonly mode: 'syn' | 'data' | 'persist';
   readonly at: number;

@@ -1,6 +1,6 @@
 /**
  * Arbitrary event sequences against one core (a random, possibly malicious peer and a random user):
- * the core never throws, the TCP-NOTES §6 invariants hold after every step, a step never changes the
+ * the core never throws, the docs/TCP-NOTES.md §6 invariants hold after every step, a step never changes the
  * state it was given, and replaying the same events gives the same outputs.
  */
 import fc from 'fast-check';

@@ -1,5 +1,5 @@
 /**
- * TCP-NOTES §6 invariants, checked after every step of a core: returns the violations (empty when all
+ * docs/TCP-NOTES.md §6 invariants, checked after every step of a core: returns the violations (empty when all
  * hold) so property tests can report them with the failing trace.
  */
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from '../../../src/tcp/seq.js';

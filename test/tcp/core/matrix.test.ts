@@ -1,5 +1,5 @@
 /**
- * The reply oracle (TCP-NOTES §6, utcp's segment-shape matrix): for each state, each flag combination
+ * The reply oracle (docs/TCP-NOTES.md §6, utcp's segment-shape matrix): for each state, each flag combination
  * (none, SYN, SYN+ACK, FIN, FIN+ACK, RST, RST+ACK, ACK), with and without data, in and out of the
  * window: the segment we answer with (or none) and the next state. RFC 9293 §3.10.7 with RFC 5961
  * (challenge ACKs) and RFC 1337 (RST ignored in TIME-WAIT).

@@ -265,7 +265,7 @@ export function runSim(p: SimParams): SimResult {
   };
   const apps = (): void => {
     if (dead()) {
-      // The users give up: every connection must now go away on its own (TCP-NOTES §6 liveness).
+      // The users give up: every connection must now go away on its own (docs/TCP-NOTES.md §6 liveness).
       // (Connections that get established later, from segments still in flight, are closed too.)
       gaveUp = true;
       if (flowA !== null && !closedFlowA) {

@@ -1,5 +1,5 @@
 /**
- * Stream semantics between two cores over a hostile wire (TCP-NOTES §6 "Stream semantics"): bytes
+ * Stream semantics between two cores over a hostile wire (docs/TCP-NOTES.md §6 "Stream semantics"): bytes
  * read == bytes written (no loss, duplication or reordering), EOF arrives both ways (half-close), the
  * invariants hold after every step, and both sides end with no connection after 2·MSL.
  */
@@ -104,7 +104,7 @@ describe('two cores over a hostile wire', () => {
     void r;
   });
 
-  it('is deterministic: the same seed replays the same run (TCP-NOTES §6 "Determinism")', () => {
+  it('is deterministic: the same seed replays the same run (docs/TCP-NOTES.md §6 "Determinism")', () => {
     const p: SimParams = {
       seed: 99,
       link: { loss: 0.1, dup: 0.1, delay: 7, jitter: 30, calmAfter: 20_000 },

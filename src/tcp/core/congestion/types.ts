@@ -1,5 +1,5 @@
 /**
- * The congestion-control interface (TCP-NOTES §1: FreeBSD-style hooks `onAck`, `onCongestion` (the
+ * The congestion-control interface (docs/TCP-NOTES.md §1: FreeBSD-style hooks `onAck`, `onCongestion` (the
  * duplicate-ACK / SACK loss signal), `onRto`, `afterIdle`, `postRecovery`). An algorithm only decides
  * cwnd and ssthresh; loss detection and recovery (RFC 6582 NewReno, RFC 6675 SACK) are the core's.
  * All functions are pure and return a new state. Units are bytes and milliseconds.
