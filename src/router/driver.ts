@@ -10,17 +10,10 @@
  * - drop: counted under `router/<reason>`.
  * Routes live in one FIB per family (fib.ts), which is also the host stack's routing table.
  */
-import {
-  type Ipv4Addr,
-  type Ipv6Addr,
-  ipv4Mask,
-  ipv6Prefix,
-  isIpv6LinkLocal,
-  type Mac,
-} from '../addr.js';
-import { sendableMac as arpMac, transmitsAtOnce as arpTransmitsAtOnce } from '../arp/cache.js';
+import { type Ipv4Addr, type Ipv6Addr, ipv4Mask, ipv6Prefix, isIpv6LinkLocal, type Mac } from '../addr.js';
+import { sendableMac as arpMac } from '../arp/cache.js';
 import { linkLocalAddress } from '../ipv6/ndp/addresses.js';
-import { sendableMac as ndpMac, transmitsAtOnce as ndpTransmitsAtOnce } from '../ipv6/ndp.js';
+import { sendableMac as ndpMac } from '../ipv6/ndp.js';
 import type { Interface, InterfaceConfig } from '../stack/iface.js';
 import type { Forwarder } from '../stack/layer.js';
 import { newPacket } from '../stack/packet.js';
@@ -235,13 +228,13 @@ export class Router implements Forwarder {
           stack.sendFrame(out, frame);
           return true;
         }
+        // The neighbour's entry needs the ARP core (to mark it used, or to resolve it first).
         applyForward4(frame, out.mac, 0 as Mac, clampTo);
-        const ip = packet.subarray(0, ipPacketLength(packet));
-        // The core sends it at once (and marks the entry used): it may have the frame's own bytes.
-        if (arpTransmitsAtOnce(out.arp, d.nextHop))
-          stack.arp.event(out, { kind: 'resolve', now: stack.now(), ip: d.nextHop, packet: ip });
-        // The neighbour is not resolved: ARP holds the packet, so it needs bytes of its own.
-        else stack.arp.resolveAndSend(out, d.nextHop, this.copy(ip), false);
+        this.copiedPayloadBytes += stack.arp.sendLent(
+          out,
+          d.nextHop,
+          packet.subarray(0, ipPacketLength(packet)),
+        );
         return true;
       }
     }
@@ -278,10 +271,11 @@ export class Router implements Forwarder {
           return true;
         }
         applyForward6(frame, out.mac, 0 as Mac, clampTo);
-        const ip = packet.subarray(0, ipPacketLength(packet));
-        if (ndpTransmitsAtOnce(out.ndp, d.nextHop))
-          stack.ipv6.ndpEvent(out, { kind: 'resolve', now: stack.now(), nextHop: d.nextHop, packet: ip });
-        else stack.ipv6.resolveAndSend(out, d.nextHop, this.copy(ip));
+        this.copiedPayloadBytes += stack.ipv6.sendLent(
+          out,
+          d.nextHop,
+          packet.subarray(0, ipPacketLength(packet)),
+        );
         return true;
       }
     }
@@ -290,14 +284,6 @@ export class Router implements Forwarder {
   /** RFC 1812 §5.2.7.2: a Redirect for the host (code 1), from the interface the packet came in on. */
   private redirect4(iface: Interface, packet: Uint8Array, gateway: Ipv4Addr): void {
     this.stack.ipv4.sendError(packet, false, { type: 'redirect', code: 1, gateway }, iface.ipv4[0]?.address);
-  }
-
-  /** `packet` in a buffer of its own with link headroom, for a neighbour queue (counted). */
-  private copy(packet: Uint8Array): Uint8Array {
-    const own = newPacket(packet.length);
-    own.set(packet);
-    this.copiedPayloadBytes += packet.length;
-    return own;
   }
 
   close(): Promise<void> {

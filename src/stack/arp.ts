@@ -4,12 +4,19 @@
  * once to a resolved neighbour and otherwise lets the cache queue a compact copy.
  */
 import { type Ipv4Addr, type Mac, MAC_BROADCAST, macToString } from '../addr.js';
-import { type ArpEvent, type ArpOutput, arpDeadline, arpStep, sendableMac } from '../arp/cache.js';
+import {
+  type ArpEvent,
+  type ArpOutput,
+  arpDeadline,
+  arpStep,
+  sendableMac,
+  transmitsAtOnce,
+} from '../arp/cache.js';
 import { type ArpRepr, emitArp, parseArp } from '../arp/wire.js';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, emitEthernet } from '../ethernet/wire.js';
 import type { Interface } from './iface.js';
 import type { LinkOutput, StackEnv, TimedCore } from './layer.js';
-import { compactPacket, LINK_HEADROOM } from './packet.js';
+import { compactPacket, LINK_HEADROOM, ownCopy } from './packet.js';
 
 export class ArpLayer implements TimedCore {
   constructor(
@@ -40,6 +47,20 @@ export class ArpLayer implements TimedCore {
     // ARP may queue it until the neighbour answers: hold a compact copy, not a slab.
     this.event(iface, { kind: 'resolve', now: this.env.now(), ip: nextHop, packet: compactPacket(packet) });
     this.env.rearm();
+  }
+
+  /**
+   * Sends an IPv4 packet that lies in a received frame (a router forwarding it, the frame lent by its
+   * link): the cache gets the frame's own bytes when it sends at once, a compact copy when it must
+   * hold the packet. Returns the bytes copied.
+   */
+  sendLent(iface: Interface, nextHop: Ipv4Addr, packet: Uint8Array): number {
+    if (transmitsAtOnce(iface.arp, nextHop)) {
+      this.event(iface, { kind: 'resolve', now: this.env.now(), ip: nextHop, packet });
+      return 0;
+    }
+    this.resolveAndSend(iface, nextHop, ownCopy(packet), false);
+    return packet.length;
   }
 
   event(iface: Interface, event: ArpEvent): void {

@@ -37,13 +37,14 @@ import {
   onLink,
   sendableMac,
   sourceAddress,
+  transmitsAtOnce,
 } from '../ipv6/ndp.js';
 import { emitIpv6, IPV6_HEADER_LEN, IPV6_MIN_MTU, Ipv6Packet } from '../ipv6/wire.js';
 import { ETHERTYPE_IPV6 } from '../ethernet/wire.js';
 import { EchoRequests } from './echo.js';
 import { type IcmpClass, icmpv6Class, NEIGHBOUR_UNREACHABLE, type TransportError } from './errors.js';
 import type { Interface } from './iface.js';
-import { compactPacket, newPacket } from './packet.js';
+import { compactPacket, newPacket, ownCopy } from './packet.js';
 import type { IpOutput, LinkOutput, SendOptions, StackEnv, TimedCore, UpperProtocol } from './layer.js';
 import { icmpErrorLimiter, type TokenBucket } from './ratelimit.js';
 import { Reassembler } from './reassembler.js';
@@ -435,6 +436,20 @@ export class Ipv6Layer implements IpOutput<Ipv6Addr, Ipv6Route>, TimedCore {
     if (mac !== undefined) return this.link.transmit(iface, mac, ETHERTYPE_IPV6, packet);
     // NDP may queue it until the neighbour answers: hold a compact copy, not a slab.
     this.ndpEvent(iface, { kind: 'resolve', now, nextHop, packet: compactPacket(packet) });
+  }
+
+  /**
+   * Sends an IPv6 packet that lies in a received frame (a router forwarding it, the frame lent by its
+   * link): the NDP core gets the frame's own bytes when it sends at once, a copy when it must hold
+   * the packet. Returns the bytes copied.
+   */
+  sendLent(iface: Interface, nextHop: Ipv6Addr, packet: Uint8Array): number {
+    if (transmitsAtOnce(iface.ndp, nextHop)) {
+      this.ndpEvent(iface, { kind: 'resolve', now: this.env.now(), nextHop, packet });
+      return 0;
+    }
+    this.resolveAndSend(iface, nextHop, ownCopy(packet));
+    return packet.length;
   }
 
   ndpEvent(iface: Interface, event: NdpEvent): void {

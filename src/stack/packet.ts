@@ -36,3 +36,10 @@ export function frameOf(packet: Uint8Array): Uint8Array {
   if (packet.byteOffset < LINK_HEADROOM) throw new Error('frameOf: packet has no link headroom');
   return new Uint8Array(packet.buffer, packet.byteOffset - LINK_HEADROOM, packet.length + LINK_HEADROOM);
 }
+
+/** A copy of `packet` (from anywhere, a received frame say) with link headroom, for holding it long. */
+export function ownCopy(packet: Uint8Array): Uint8Array {
+  const own = new Uint8Array(LINK_HEADROOM + packet.length);
+  own.set(packet, LINK_HEADROOM);
+  return own.subarray(LINK_HEADROOM);
+}
