@@ -27,7 +27,7 @@ import {
   type Topology,
 } from '../test/support/topology.js';
 import { rttStats } from './ping.js';
-import { brief, type ChartGroup, fmt, isRecord, round, table } from './summary.js';
+import { brief, type ChartGroup, fmt, type Goal, isRecord, round, table } from './summary.js';
 import { message, OASIS_BIN, sleep, systemBench } from './system.js';
 
 const MTU = 1500;
@@ -469,6 +469,27 @@ export function chart(x: unknown): ChartGroup[] {
         { series: 'Oasis', gbps: value(value(r.oasis)?.tcp)?.gbps ?? null },
         { series: 'kernel', gbps: value(value(r.linux)?.tcp)?.gbps ?? null },
       ],
+    },
+  ];
+}
+
+/** The router issue's goals: TCP and 64-byte forwarding at half the kernel's or better, added latency. */
+export function goals(x: unknown): Goal[] {
+  const r = results(x);
+  const oasis = r === undefined ? undefined : value(r.oasis);
+  const added = value(oasis?.latency)?.addedP50Us;
+  const ratioGoal = (what: string, v: number | null | undefined): Goal => ({
+    what,
+    target: '≥ 0.5× Linux',
+    ...(v === null || v === undefined ? {} : { figure: `${fmt(v, 2)}×`, met: v >= 0.5 }),
+  });
+  return [
+    ratioGoal('router, TCP A→B through Oasis vs Linux forwarding', r?.ratios.tcp),
+    ratioGoal('router, 64-byte frames forwarded vs Linux', r?.ratios.pps),
+    {
+      what: 'router, added latency p50 (through − to the near interface)',
+      target: '≤ 100 µs',
+      ...(added === undefined ? {} : { figure: `${Math.round(added)} µs`, met: added <= 100 }),
     },
   ];
 }

@@ -289,7 +289,7 @@ export async function run(): Promise<string> {
     '',
     machine(),
     '',
-    '## Goals (issue #5)',
+    '## Goals',
     '',
     table(
       ['goal', 'target', 'measured', 'status'],
