@@ -21,6 +21,9 @@ import {
   parseIpv6Cidr,
 } from '../addr.js';
 import { ipv6InPrefix } from '../stack/routes.js';
+import { appendFirewallRules, firewallFromFlags, parseFirewallConfig } from '../router/firewall-config.js';
+import type { FirewallConfig } from '../router/firewall.js';
+import type { RouterFilterOptions } from '../router/driver.js';
 import { ConfigError } from './command.js';
 
 export interface RouterInterfaceSpec {
@@ -57,6 +60,8 @@ export interface RouterConfig {
   readonly statsInterval?: number;
   readonly user?: string;
   readonly seed: number;
+  /** Connection tracking, firewall and NAT, when any of them is asked for. */
+  readonly filter?: Omit<RouterFilterOptions, 'secret'>;
 }
 
 export const ROUTER_USAGE = `Usage: oasis router --if NAME[,ip=A/L][,ip6=A/L][,mtu=N][,netns=NS][,host-ip=A/L][,host-ip6=A/L][,ra][,rdns=A]
@@ -81,6 +86,11 @@ Options:
   --pcap-dir DIR       write DIR/NAME.pcap for each interface
   --config FILE.json   the same configuration as JSON (docs/ROUTER.md); flags add to it
   --stats-interval S   print the counters as one JSON line every S seconds
+  --masquerade IN,OUT  IPv4 NAT: flows from interface IN leaving by OUT take OUT's address
+  --forward OUT,tcp:PORT=ADDR:PORT  a port of OUT's address forwarded to an inside server (or udp)
+  --allow IF,tcp:22    accept new connections arriving on IF (to the router or through it); also
+                       udp:53, tcp:8000-8100, icmp, icmp6; connection tracking is then on
+  --policy IF,drop     drop what else arrives on IF as new connections (accept: the default)
   --user NAME          drop root privileges once the TAPs are open (a TAP whose device goes
                        away can then not be made again)
   --seed N             seed for the router's random choices (default: random)
@@ -96,7 +106,14 @@ const OPTIONS = {
   'stats-interval': { type: 'string' },
   user: { type: 'string' },
   seed: { type: 'string' },
+  masquerade: { type: 'string', multiple: true },
+  forward: { type: 'string', multiple: true },
+  allow: { type: 'string', multiple: true },
+  policy: { type: 'string', multiple: true },
 } as const;
+
+/** JSON keys beside the flags' own: the `firewall` section (src/router/firewall-config.ts). */
+const FILE_ONLY = ['firewall'];
 
 function fail(message: string): never {
   throw new ConfigError(message);
@@ -281,7 +298,8 @@ export function parseRouterArgs(args: string[]): RouterConfig {
   const { values } = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: false });
   const file = values.config === undefined ? {} : valuesFromFile(values.config);
   for (const key of Object.keys(file))
-    if (!(key in OPTIONS) || key === 'config') fail(`--config: unknown key '${key}'`);
+    if ((!(key in OPTIONS) && !FILE_ONLY.includes(key)) || key === 'config')
+      fail(`--config: unknown key '${key}'`);
   const ifs = [...strings(file.if, 'if'), ...(values.if ?? [])];
   const interfaces = ifs.map(interfaceFromSpec);
   if (interfaces.length < 2) fail('give at least two --if (a router joins links)');
@@ -320,6 +338,7 @@ export function parseRouterArgs(args: string[]): RouterConfig {
   if (!Number.isInteger(seed)) fail(`--seed: not an integer: ${seedText}`);
   const pcapDir = flag<string>('pcap-dir', values['pcap-dir']);
   const user = flag<string>('user', values.user);
+  const filter = filterFrom(file, values, [...names]);
   return {
     interfaces,
     routes4,
@@ -329,7 +348,61 @@ export function parseRouterArgs(args: string[]): RouterConfig {
     ...(pcapDir === undefined ? {} : { pcapDir }),
     ...(statsInterval === undefined ? {} : { statsInterval }),
     ...(user === undefined ? {} : { user }),
+    ...(filter === undefined ? {} : { filter }),
   };
+}
+
+/** The firewall (file section, then `--allow`/`--policy`) and NAT (`--masquerade`, `--forward`). */
+function filterFrom(
+  file: Record<string, unknown>,
+  values: { masquerade?: string[]; forward?: string[]; allow?: string[]; policy?: string[] },
+  names: readonly string[],
+): Omit<RouterFilterOptions, 'secret'> | undefined {
+  const list = (key: 'masquerade' | 'forward' | 'allow' | 'policy') => [
+    ...strings(file[key], key),
+    ...(values[key] ?? []),
+  ];
+  const masquerade = list('masquerade').map((spec) => {
+    const [inside, outside, extra] = spec.split(',');
+    if (extra !== undefined || inside === undefined || outside === undefined)
+      fail(`--masquerade ${spec}: INSIDE,OUTSIDE`);
+    for (const n of [inside, outside]) if (!names.includes(n)) fail(`--masquerade ${spec}: no --if ${n}`);
+    return { inside, outside };
+  });
+  const forwards = list('forward').map(forwardFromSpec);
+  for (const f of forwards) if (!names.includes(f.outside)) fail(`--forward: no --if ${f.outside}`);
+  const allow = list('allow');
+  const policy = list('policy');
+  let firewall: FirewallConfig | undefined;
+  if (file.firewall !== undefined) {
+    const r = parseFirewallConfig(file.firewall, names);
+    if (!r.ok) fail(`--config: ${r.error}`);
+    firewall = r.value;
+  }
+  if (allow.length > 0 || policy.length > 0) {
+    const flags = firewallFromFlags(allow, policy, names);
+    if (!flags.ok) fail(flags.error);
+    if (firewall === undefined) firewall = flags.value;
+    else {
+      const both = appendFirewallRules(firewall, flags.value);
+      if (!both.ok) fail(both.error);
+      firewall = both.value;
+    }
+  }
+  if (firewall === undefined && masquerade.length === 0 && forwards.length === 0) return undefined;
+  return { masquerade, forwards, ...(firewall === undefined ? {} : { firewall }) };
+}
+
+/** `OUTSIDE,tcp:8080=10.1.0.5:80`. */
+function forwardFromSpec(spec: string): NonNullable<RouterFilterOptions['forwards']>[number] {
+  const m = /^([^,]+),(tcp|udp):(\d+)=([\d.]+):(\d+)$/.exec(spec);
+  if (m === null) fail(`--forward ${spec}: OUTSIDE,tcp:PORT=ADDR:PORT (or udp)`);
+  const port = Number(m[3]);
+  const toPort = Number(m[5]);
+  const to = parseIpv4Addr(m[4]!);
+  if (to === undefined) fail(`--forward ${spec}: not an IPv4 address: ${m[4]}`);
+  for (const p of [port, toPort]) if (p < 1 || p > 65535) fail(`--forward ${spec}: not a port: ${p}`);
+  return { outside: m[1]!, protocol: m[2] as 'tcp' | 'udp', port, to, toPort };
 }
 
 /** Two interfaces on overlapping prefixes would make the connected routes ambiguous. */

@@ -137,6 +137,15 @@ async function routeUntilStopped(
     }
   }
 
+  if (config.filter !== undefined) {
+    const error = router.filterWith({ ...config.filter, secret: osSecret() });
+    if (error !== undefined) {
+      await router.close();
+      await closeAll();
+      throw new ConfigError(error);
+    }
+  }
+
   // Ready means answering: IPv6 addresses answer once duplicate address detection is over.
   const settled = () =>
     ifaces.every((i) => !i.ipv6Enabled || addresses(i.ndp).every((a) => a.state !== 'tentative'));
@@ -173,6 +182,8 @@ async function routeUntilStopped(
       router.stack.ipv4.reassemblyPeakBytes,
       router.stack.ipv6.reassemblyPeakBytes,
     ),
+    // Per-rule packet and byte counters, the connection table and NAT's, when they are on.
+    ...(config.filter === undefined ? {} : { filter: router.filterStats() }),
   });
   const stats =
     config.statsInterval === undefined

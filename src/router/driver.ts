@@ -10,13 +10,22 @@
  * - drop: counted under `router/<reason>`.
  * Routes live in one FIB per family (fib.ts), which is also the host stack's routing table.
  */
-import { type Ipv4Addr, type Ipv6Addr, ipv4Mask, ipv6Prefix, isIpv6LinkLocal, type Mac } from '../addr.js';
+import {
+  type Ipv4Addr,
+  type Ipv6Addr,
+  ipv4Mask,
+  ipv6Prefix,
+  isIpv6LinkLocal,
+  type Mac,
+  readIpv4,
+} from '../addr.js';
 import { sendableMac as arpMac } from '../arp/cache.js';
 import { linkLocalAddress } from '../ipv6/ndp/addresses.js';
 import { sendableMac as ndpMac } from '../ipv6/ndp.js';
 import type { Interface, InterfaceConfig } from '../stack/iface.js';
 import type { Forwarder } from '../stack/layer.js';
-import { newPacket } from '../stack/packet.js';
+import { newPacket, ownCopy } from '../stack/packet.js';
+import { icmpErrorLimiter, type TokenBucket } from '../stack/ratelimit.js';
 import { ipv6InPrefix, type Route, type Routes } from '../stack/routes.js';
 import { Stack, type StackOptions } from '../stack/stack.js';
 import {
@@ -32,6 +41,28 @@ import {
   fib6Routes,
   type FibRoute,
 } from './fib.js';
+import {
+  compileFirewall,
+  countDecision,
+  createCounters,
+  evaluate,
+  type Firewall,
+  type FirewallConfig,
+  type FirewallCounters,
+  firewallStats,
+} from './firewall.js';
+import { rejectReply } from './reject.js';
+import {
+  applyTranslation,
+  NAT_LOCAL,
+  type NatState,
+  natCreate,
+  natDeadline,
+  natStep,
+  natTick,
+} from './nat.js';
+import { ctStats, ctStep } from './conntrack.js';
+import { packetInfo } from './packet-info.js';
 import {
   applyForward4,
   applyForward6,
@@ -51,6 +82,24 @@ export interface RouterOptions extends Omit<StackOptions, 'forwarder' | 'routes'
   readonly sendRedirects?: boolean;
   /** Bound of each FIB (default: the FIB's). */
   readonly maxRoutes?: number;
+}
+
+/** What `filterWith` takes: the firewall, and IPv4 NAT by interface name. */
+export interface RouterFilterOptions {
+  /** nftables-like chains (firewall.ts); absent: every packet accepted, still tracked. */
+  readonly firewall?: FirewallConfig;
+  /** Flows from `inside` that leave by `outside` take `outside`'s IPv4 address (masquerade). */
+  readonly masquerade?: readonly { readonly inside: string; readonly outside: string }[];
+  /** New flows to `outside`'s address and `port` go to `to:toPort` (a port forward). */
+  readonly forwards?: readonly {
+    readonly outside: string;
+    readonly protocol: 'tcp' | 'udp';
+    readonly port: number;
+    readonly to: Ipv4Addr;
+    readonly toPort: number;
+  }[];
+  /** 16 bytes keying NAT's port choice and the table's hash; a stack's OS secret on a real network. */
+  readonly secret: Uint8Array;
 }
 
 export interface RouterInterfaceConfig extends InterfaceConfig {
@@ -96,6 +145,8 @@ export class Router implements Forwarder {
   private readonly fib4: FibRoutes<Ipv4Addr, Fib4>;
   private readonly fib6: FibRoutes<Ipv6Addr, Fib6>;
   private readonly views: ForwardInterface[] = [];
+  /** Connection tracking, NAT and the firewall, once `filterWith` turned them on. */
+  private filter: Filter | undefined;
   private readonly ctx: ForwardContext;
 
   constructor(opts: RouterOptions) {
@@ -181,6 +232,44 @@ export class Router implements Forwarder {
     return ok ? undefined : 'the route table is full';
   }
 
+  /**
+   * Turns on connection tracking, the firewall and IPv4 NAT for every packet unicast to the router
+   * (forwarded or its own), after the interfaces are added. Returns an error for a name that is no
+   * interface or an outside interface without an IPv4 address.
+   */
+  filterWith(opts: RouterFilterOptions): string | undefined {
+    const byName = (name: string) => this.interfaces.find((i) => i.name === name);
+    const masquerade = [];
+    for (const m of opts.masquerade ?? []) {
+      const inside = byName(m.inside);
+      const outside = byName(m.outside);
+      if (inside === undefined || outside === undefined)
+        return `--masquerade ${m.inside},${m.outside}: no such interface`;
+      const address = outside.ipv4[0]?.address;
+      if (address === undefined) return `--masquerade: ${m.outside} has no IPv4 address`;
+      masquerade.push({ inside: inside.index, outside: outside.index, address });
+    }
+    const forwards = [];
+    for (const f of opts.forwards ?? []) {
+      const outside = byName(f.outside);
+      const address = outside?.ipv4[0]?.address;
+      if (outside === undefined || address === undefined)
+        return `--forward ${f.outside}: no such interface with an IPv4 address`;
+      const protocol = f.protocol === 'tcp' ? (6 as const) : (17 as const);
+      forwards.push({ outside: outside.index, address, protocol, port: f.port, to: f.to, toPort: f.toPort });
+    }
+    const nat = natCreate({ masquerade, forwards, secret: opts.secret });
+    const fw = compileFirewall(opts.firewall ?? { ...DEFAULT_FILTER });
+    this.filter = new Filter(this.stack, nat, fw);
+    this.stack.addTimedCore(this.filter);
+    return undefined;
+  }
+
+  /** The firewall's per-rule counters and the connection table's, for the exit and stats JSON. */
+  filterStats(): object | undefined {
+    return this.filter?.stats();
+  }
+
   routes4(): readonly FibRoute<Ipv4Addr>[] {
     return fib4Routes(this.fib4.fib);
   }
@@ -191,7 +280,13 @@ export class Router implements Forwarder {
 
   forward4(iface: Interface, frame: Uint8Array, packet: Uint8Array): boolean {
     const stack = this.stack;
-    const d = decide4(packet, iface.index, this.ctx);
+    let d = decide4(packet, iface.index, this.ctx);
+    if (this.filter !== undefined && (d.kind === 'local' || d.kind === 'forward' || d.kind === 'fragment')) {
+      const r = this.filter.pass(iface, packet, d.kind === 'local' ? NAT_LOCAL : d.egress);
+      if (r === 'dropped') return true;
+      // NAT gave the packet another destination (a reply to a masqueraded flow, a port forward).
+      if (r === 'rerouted') d = decide4(packet, iface.index, this.ctx);
+    }
     switch (d.kind) {
       case 'local':
         return false;
@@ -243,6 +338,13 @@ export class Router implements Forwarder {
   forward6(iface: Interface, frame: Uint8Array, packet: Uint8Array): boolean {
     const stack = this.stack;
     const d = decide6(packet, iface.index, this.ctx);
+    // IPv6 is filtered, never translated.
+    if (
+      this.filter !== undefined &&
+      (d.kind === 'local' || d.kind === 'forward') &&
+      this.filter.pass(iface, packet, d.kind === 'local' ? NAT_LOCAL : d.egress) === 'dropped'
+    )
+      return true;
     switch (d.kind) {
       case 'local':
         return false;
@@ -295,4 +397,97 @@ export class Router implements Forwarder {
 function ipPacketLength(packet: Uint8Array): number {
   if (packet[0]! >> 4 === 4) return Math.min(packet.length, (packet[2]! << 8) | packet[3]!);
   return Math.min(packet.length, 40 + ((packet[4]! << 8) | packet[5]!));
+}
+
+/** Stateful, and every chain accepts: tracking and NAT without rules. */
+const DEFAULT_FILTER: FirewallConfig = {
+  acceptEstablished: true,
+  dropInvalid: true,
+  input: { policy: 'accept', rules: [] },
+  forward: { policy: 'accept', rules: [] },
+};
+
+/**
+ * The router's netfilter: for each packet, in Linux's order (src/router/nat.ts), conntrack's view of
+ * its flow, the firewall's verdict on it (input chain for the router, forward chain for the rest),
+ * then NAT's translation written into the packet in place.
+ */
+class Filter {
+  private readonly counters: FirewallCounters;
+  private readonly rejects: TokenBucket;
+
+  constructor(
+    private readonly stack: Stack,
+    private readonly nat: NatState,
+    private readonly fw: Firewall,
+  ) {
+    this.counters = createCounters(fw);
+    this.rejects = icmpErrorLimiter(stack.now());
+  }
+
+  /** What became of `packet`: passed as it is, dropped, or given another destination. */
+  pass(ingress: Interface, packet: Uint8Array, egress: number): 'pass' | 'dropped' | 'rerouted' {
+    const stack = this.stack;
+    const info = packetInfo(packet);
+    // A fragment is tracked once reassembled; the router does not reassemble in transit yet.
+    if (info === undefined) {
+      stack.counters.inc('router/untracked');
+      return 'dropped';
+    }
+    const now = stack.now();
+    const [, v] = ctStep(this.nat.ct, info, now);
+    const chain = egress === NAT_LOCAL ? 'input' : 'forward';
+    const egressName = egress === NAT_LOCAL ? undefined : stack.interfaces[egress]?.name;
+    const verdict = evaluate(this.fw, chain, info, v.state, ingress.name, egressName, packet[7]!);
+    countDecision(this.counters, chain, verdict, info.length);
+    if (verdict.verdict !== 'accept') {
+      stack.counters.inc(`router/firewall-${verdict.verdict}`);
+      if (verdict.verdict === 'reject') this.reject(ingress, packet);
+      return 'dropped';
+    }
+    const [, r] = natStep(this.nat, info, v, { ingress: ingress.index, egress }, now);
+    if (r.kind === 'drop') {
+      stack.counters.inc(`router/nat-${r.reason}`);
+      return 'dropped';
+    }
+    if (r.translation === undefined) return 'pass';
+    const dst = r.translation.dst !== info.dst;
+    applyTranslation(packet, r.translation);
+    return dst ? 'rerouted' : 'pass';
+  }
+
+  /** A TCP reset or an ICMP administratively prohibited, rate-limited like any error. */
+  private reject(ingress: Interface, packet: Uint8Array): void {
+    const stack = this.stack;
+    if (!this.rejects.take(stack.now())) return stack.drop('icmpv4/error-rate-limited');
+    const v6 = ingress.ipv6.find((c) => !isIpv6LinkLocal(c.address))?.address;
+    const reply = rejectReply(packet, {
+      ...(ingress.ipv4[0] === undefined ? {} : { v4: ingress.ipv4[0].address }),
+      ...(v6 === undefined ? {} : { v6 }),
+    });
+    if (reply === undefined) return;
+    if (reply[0]! >>> 4 === 4) {
+      const route = stack.ipv4.route(readIpv4(reply, 16));
+      if (route !== undefined) stack.arp.resolveAndSend(route.iface, route.nextHop, ownCopy(reply), false);
+      return;
+    }
+    const route = stack.ipv6.route(reply.subarray(24, 40) as Ipv6Addr);
+    if (route !== undefined) stack.ipv6.resolveAndSend(route.iface, route.nextHop, ownCopy(reply));
+  }
+
+  deadline(): number {
+    return natDeadline(this.nat) ?? Number.POSITIVE_INFINITY;
+  }
+
+  tick(now: number): void {
+    if (this.deadline() <= now) natTick(this.nat, now);
+  }
+
+  stats(): object {
+    return {
+      firewall: firewallStats(this.fw, this.counters),
+      conntrack: ctStats(this.nat.ct),
+      nat: this.nat.counters,
+    };
+  }
 }

@@ -90,7 +90,7 @@ export class Stack implements StackEnv, LinkOutput {
   readonly udp: UdpLayer;
   readonly tcp: TcpLayer;
   /** Every part with a pure core behind it, in the order the timer ticks them. */
-  private readonly timed: readonly TimedCore[];
+  private readonly timed: TimedCore[];
   private readonly forwarder: Forwarder | undefined;
   private timer: TimerId | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
@@ -140,6 +140,12 @@ export class Stack implements StackEnv, LinkOutput {
 
   now(): number {
     return this.scheduler.now();
+  }
+
+  /** Serves one more timed core with the stack's one timer (a router's connection tracking). */
+  addTimedCore(core: TimedCore): void {
+    this.timed.push(core);
+    this.rearm();
   }
 
   logEvent(message: string): void {

@@ -43,6 +43,33 @@ describe('oasis router arguments', () => {
     expect(c.clampMss).toBe(true);
   });
 
+  it('takes NAT and firewall flags, and a firewall section in the JSON file', () => {
+    const c = parseRouterArgs(
+      `${A} ${B} --masquerade tapa,tapb --forward tapb,tcp:8080=10.1.0.5:80 --allow tapb,tcp:22 --policy tapb,drop`.split(
+        ' ',
+      ),
+    );
+    expect(c.filter?.masquerade).toEqual([{ inside: 'tapa', outside: 'tapb' }]);
+    expect(c.filter?.forwards).toEqual([
+      { outside: 'tapb', protocol: 'tcp', port: 8080, to: parseIpv4Addr('10.1.0.5'), toPort: 80 },
+    ]);
+    expect(c.filter?.firewall?.forward.rules).toHaveLength(2);
+    const dir = mkdtempSync(join(tmpdir(), 'oasis-router-'));
+    const file = join(dir, 'fw.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        if: [A.slice(5), B.slice(5)],
+        firewall: {
+          policy: { forward: 'drop' },
+          forward: [{ protocol: 'tcp', dport: 443, verdict: 'accept' }],
+        },
+      }),
+    );
+    expect(parseRouterArgs(['--config', file]).filter?.firewall?.forward.policy).toBe('drop');
+    expect(parseRouterArgs(`${A} ${B}`.split(' ')).filter).toBeUndefined();
+  });
+
   it.each([
     [A, 'at least two --if'],
     [`${A} --if tapb,ip=10.1.0.77/16`, 'overlaps'],
@@ -56,6 +83,12 @@ describe('oasis router arguments', () => {
     [`${A} --if tapb,ip=10.2.0.1/24,ra`, 'ra needs an ip6'],
     [`${A} --if tapb,ip=10.2.0.1/24,colour=blue`, "unknown option 'colour'"],
     [`${A} ${A}`, 'given twice'],
+    [`${A} ${B} --masquerade tapa`, 'INSIDE,OUTSIDE'],
+    [`${A} ${B} --masquerade tapa,tapz`, 'no --if tapz'],
+    [`${A} ${B} --forward tapb,tcp:8080=10.1.0.5`, 'OUTSIDE,tcp:PORT=ADDR:PORT'],
+    [`${A} ${B} --forward tapb,tcp:0=10.1.0.5:80`, 'not a port'],
+    [`${A} ${B} --allow tapb`, 'give what to allow'],
+    [`${A} ${B} --policy tapb,maybe`, '--policy'],
   ])('refuses %s', (args, message) => {
     expect(() => parseRouterArgs(args.split(' '))).toThrow(ConfigError);
     expect(() => parseRouterArgs(args.split(' '))).toThrow(message);
