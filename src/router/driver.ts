@@ -8,7 +8,9 @@
  *   call (waiting for ARP/NDP, or cut into fragments) is copied, and counted in `copiedPayloadBytes`;
  * - an ICMP error: sent by the host stack (rate-limited there) from the ingress interface's address;
  * - drop: counted under `router/<reason>`.
- * Routes live in one FIB per family (fib.ts), which is also the host stack's routing table.
+ * Routes live in one FIB per family (fib.ts), which is also the host stack's routing table. With
+ * `filterWith`, connection tracking, the firewall and IPv4 NAT see each packet first (`Filter`, at the
+ * end of this file; docs/ROUTER.md "Firewall and NAT").
  */
 import {
   type Ipv4Addr,
