@@ -22,11 +22,16 @@ import {
   readIpv4,
 } from '../addr.js';
 import { sendableMac as arpMac } from '../arp/cache.js';
+import { setU16, u16 } from '../bytes.js';
+import { finish, sum16 } from '../checksum/index.js';
+import { ETHERTYPE_IPV4 } from '../ethernet/wire.js';
+import { Ipv4Packet } from '../ipv4/wire.js';
 import { linkLocalAddress } from '../ipv6/ndp/addresses.js';
 import { sendableMac as ndpMac } from '../ipv6/ndp.js';
 import type { Interface, InterfaceConfig } from '../stack/iface.js';
 import type { Forwarder } from '../stack/layer.js';
-import { newPacket, ownCopy } from '../stack/packet.js';
+import { frameOf, newPacket, ownCopy } from '../stack/packet.js';
+import { Reassembler } from '../stack/reassembler.js';
 import { icmpErrorLimiter, type TokenBucket } from '../stack/ratelimit.js';
 import { ipv6InPrefix, type Route, type Routes } from '../stack/routes.js';
 import { Stack, type StackOptions } from '../stack/stack.js';
@@ -281,6 +286,24 @@ export class Router implements Forwarder {
   }
 
   forward4(iface: Interface, frame: Uint8Array, packet: Uint8Array): boolean {
+    // With the firewall on, fragments are reassembled first so that rules and NAT see whole
+    // packets (as Linux's defrag before conntrack; RFC 1858: tiny or overlapping fragments cannot
+    // slip past a rule); the whole packet then goes on like any other, fragmented again if need be.
+    if (this.filter !== undefined && packet.length >= 20 && (u16(packet, 6) & 0x3fff) !== 0) {
+      const whole = this.filter.defragment(packet);
+      if (whole === undefined) return true;
+      this.copiedPayloadBytes += whole.length;
+      // Its frame: the MACs are written on the way out, the type here.
+      const frame = frameOf(whole);
+      setU16(frame, 12, ETHERTYPE_IPV4);
+      if (!this.route4(iface, frame, whole)) this.stack.ipv4.input(iface, whole, false);
+      return true;
+    }
+    return this.route4(iface, frame, packet);
+  }
+
+  /** `forward4` for a packet that is whole: true when taken, false when it is the host's. */
+  private route4(iface: Interface, frame: Uint8Array, packet: Uint8Array): boolean {
     const stack = this.stack;
     let d = decide4(packet, iface.index, this.ctx);
     if (this.filter !== undefined && (d.kind === 'local' || d.kind === 'forward' || d.kind === 'fragment')) {
@@ -417,6 +440,8 @@ const DEFAULT_FILTER: FirewallConfig = {
 class Filter {
   private readonly counters: FirewallCounters;
   private readonly rejects: TokenBucket;
+  /** IPv4 fragments of forwarded packets, bounded like the host's. */
+  private readonly reassembly = new Reassembler();
 
   constructor(
     private readonly stack: Stack,
@@ -425,6 +450,35 @@ class Filter {
   ) {
     this.counters = createCounters(fw);
     this.rejects = icmpErrorLimiter(stack.now());
+  }
+
+  /**
+   * Adds an IPv4 fragment; returns the whole datagram once its last piece is in (a packet of its
+   * own with link headroom: MF and offset cleared, length and header checksum new), else undefined.
+   */
+  defragment(packet: Uint8Array): Uint8Array | undefined {
+    const stack = this.stack;
+    const checked = Ipv4Packet.check(packet);
+    if (!checked.ok) {
+      stack.counters.inc('router/malformed');
+      return undefined;
+    }
+    const p = checked.value;
+    const key = `${p.src}>${p.dst}/${p.protocol}/${p.ident}`;
+    const outputs = this.reassembly.fragment(
+      stack.now(),
+      key,
+      p.fragOffset,
+      p.payload,
+      p.moreFragments,
+      packet.subarray(0, p.headerLen),
+    );
+    let whole: Uint8Array | undefined;
+    for (const o of outputs) {
+      if (o.kind === 'reassembled') whole = wholeDatagram(o.header, o.data);
+      else if (o.kind === 'dropped') stack.counters.inc(`router/reassembly-${o.reason}`);
+    }
+    return whole;
   }
 
   /** What became of `packet`: passed as it is, dropped, or given another destination. */
@@ -478,11 +532,13 @@ class Filter {
   }
 
   deadline(): number {
-    return natDeadline(this.nat) ?? Number.POSITIVE_INFINITY;
+    return Math.min(natDeadline(this.nat) ?? Number.POSITIVE_INFINITY, this.reassembly.deadline());
   }
 
   tick(now: number): void {
-    if (this.deadline() <= now) natTick(this.nat, now);
+    if ((natDeadline(this.nat) ?? Number.POSITIVE_INFINITY) <= now) natTick(this.nat, now);
+    for (const o of this.reassembly.tick(now))
+      if (o.kind === 'expired') this.stack.counters.inc('router/reassembly-expired');
   }
 
   stats(): object {
@@ -492,4 +548,17 @@ class Filter {
       nat: this.nat.counters,
     };
   }
+}
+
+/** The IPv4 datagram of a reassembled `header` (the first fragment's) and `data`. */
+function wholeDatagram(header: Uint8Array, data: Uint8Array): Uint8Array {
+  const out = newPacket(header.length + data.length);
+  out.set(header);
+  out.set(data, header.length);
+  setU16(out, 2, out.length);
+  // Not a fragment any more: MF and the offset cleared, DF and the reserved bit kept.
+  setU16(out, 6, u16(out, 6) & 0xc000);
+  setU16(out, 10, 0);
+  setU16(out, 10, finish(sum16(out.subarray(0, header.length))));
+  return out;
 }

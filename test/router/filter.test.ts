@@ -71,6 +71,15 @@ describe('a NAT router', () => {
     expect(router.stack.counters.get('router/forwarded')).toBeGreaterThan(4);
   });
 
+  it('reassembles fragments before tracking and translating, and fragments again on the way out', async () => {
+    const { scheduler, a, b, router } = natLine({ masquerade: [{ inside: 'in', outside: 'out' }] });
+    const reply = await settle(scheduler, a.ipv4.ping(ip('10.9.0.2'), { size: 4000 }));
+    expect(reply?.bytes).toBe(4000);
+    expect(b.counters.get('ipv4/reassembled')).toBe(1);
+    expect(router.stack.counters.get('router/untracked')).toBe(0);
+    expect(router.stack.counters.get('router/fragmented')).toBe(2);
+  });
+
   it('without NAT the outside host cannot answer', async () => {
     const { scheduler, a } = natLine({});
     expect(await settle(scheduler, a.ipv4.ping(ip('10.9.0.2'), { timeoutMs: 500 }))).toBeUndefined();
