@@ -48,11 +48,15 @@ function configureKernelEnd(spec: RouterInterfaceSpec): void {
 /** How often capture files are written out, so `tshark -r` sees a live capture. */
 const FLUSH_MS = 1000;
 
-export async function runRouter(config: RouterConfig): Promise<number> {
+/**
+ * Runs the router. `reread` parses the configuration again (the same flags, the `--config` file as it
+ * is now): SIGHUP applies its firewall rules without losing tracked flows.
+ */
+export async function runRouter(config: RouterConfig, reread?: () => RouterConfig): Promise<number> {
   // Listen for the stop signals before anything else, so a signal right after `ready` is never lost.
   const stop = stopSignals();
   try {
-    return await routeUntilStopped(config, stop.signal, stop.stopped);
+    return await routeUntilStopped(config, stop.signal, stop.stopped, reread);
   } finally {
     stop.dispose();
   }
@@ -62,6 +66,7 @@ async function routeUntilStopped(
   config: RouterConfig,
   signal: AbortSignal,
   stopped: Promise<unknown>,
+  reread: (() => RouterConfig) | undefined,
 ): Promise<number> {
   const taps: TapLink[] = [];
   const pcaps: PcapWriter[] = [];
@@ -209,7 +214,22 @@ async function routeUntilStopped(
     });
   }, REOPEN_MS);
 
+  // SIGHUP: the firewall's rules again, from the configuration as it is now. Interfaces, routes and
+  // NAT stay as they were started (changing them would drop the flows and mappings they carry).
+  const onHangup = () => {
+    if (reread === undefined) return;
+    try {
+      const next = reread();
+      router.reloadFirewall(next.filter?.firewall, osSecret());
+      log(scheduler.now(), 'reloaded the firewall rules (interfaces, routes and NAT are kept as started)');
+    } catch (e) {
+      log(scheduler.now(), `reload refused, the rules stay as they were: ${errorText(e)}`);
+    }
+  };
+  process.on('SIGHUP', onHangup);
+
   await stopped;
+  process.off('SIGHUP', onHangup);
   clearInterval(reopen);
   if (stats !== undefined) clearInterval(stats);
   console.log(JSON.stringify(status(), null, 2));
@@ -242,5 +262,5 @@ function dropPrivileges(user: string): void {
 export const routerCommand: Command = {
   summary: 'forward IPv4 and IPv6 between TAP devices',
   usage: ROUTER_USAGE,
-  run: (args) => runRouter(parseRouterArgs(args)),
+  run: (args) => runRouter(parseRouterArgs(args), () => parseRouterArgs(args)),
 };

@@ -49,6 +49,7 @@ import {
   type FibRoute,
 } from './fib.js';
 import {
+  carryCounters,
   compileFirewall,
   countDecision,
   createCounters,
@@ -272,6 +273,16 @@ export class Router implements Forwarder {
     return undefined;
   }
 
+  /**
+   * New firewall rules (a configuration reloaded): tracked flows, NAT mappings and the counters of
+   * rules that stay are kept. Turns the filter on first (with `secret`) when it was off.
+   */
+  reloadFirewall(config: FirewallConfig | undefined, secret: Uint8Array): void {
+    if (this.filter === undefined)
+      this.filterWith({ ...(config === undefined ? {} : { firewall: config }), secret });
+    else this.filter.reload(compileFirewall(config ?? DEFAULT_FILTER));
+  }
+
   /** The firewall's per-rule counters and the connection table's, for the exit and stats JSON. */
   filterStats(): object | undefined {
     return this.filter?.stats();
@@ -438,7 +449,7 @@ const DEFAULT_FILTER: FirewallConfig = {
  * then NAT's translation written into the packet in place.
  */
 class Filter {
-  private readonly counters: FirewallCounters;
+  private counters: FirewallCounters;
   private readonly rejects: TokenBucket;
   /** IPv4 fragments of forwarded packets, bounded like the host's. */
   private readonly reassembly = new Reassembler();
@@ -446,7 +457,7 @@ class Filter {
   constructor(
     private readonly stack: Stack,
     private readonly nat: NatState,
-    private readonly fw: Firewall,
+    private fw: Firewall,
   ) {
     this.counters = createCounters(fw);
     this.rejects = icmpErrorLimiter(stack.now());
@@ -479,6 +490,12 @@ class Filter {
       else if (o.kind === 'dropped') stack.counters.inc(`router/reassembly-${o.reason}`);
     }
     return whole;
+  }
+
+  /** Rules replaced; the counters of the rules that stay carried over. */
+  reload(fw: Firewall): void {
+    this.counters = carryCounters(this.fw, this.counters, fw);
+    this.fw = fw;
   }
 
   /** What became of `packet`: passed as it is, dropped, or given another destination. */
