@@ -32,6 +32,7 @@ import type { Result, WireError } from '../result.js';
 import type { ParameterProblemRepr } from './icmp.js';
 import { IPV6_HEADER_LEN } from './wire.js';
 import {
+  IPPROTO_AH,
   IPPROTO_DSTOPTS,
   IPPROTO_FRAGMENT,
   IPPROTO_HOPOPTS,
@@ -465,4 +466,50 @@ export function emitRouterAlertHopByHop(nextHeader: number, value: number, buf: 
 export function routerAlert(options: readonly Ipv6Option[]): number | undefined {
   for (const o of options) if (o.type === OPTION_ROUTER_ALERT && o.data.length === 2) return u16(o.data, 0);
   return undefined;
+}
+
+/**
+ * The upper-layer protocol of an IPv6 packet and the offset of its header, found by skipping the
+ * extension headers by their lengths alone (no option is interpreted, nothing validated: for a
+ * packet passing through, such as a router's). A Fragment header is passed only as `fragments`
+ * allows: 'none' never, 'atomic' for an atomic fragment (offset 0 and M clear, RFC 6946: a whole
+ * packet), 'first' for any first fragment (its upper-layer header is there, not all its data).
+ * Undefined when the chain runs past `end` or meets a fragment it may not pass.
+ */
+export function skipExtHeaders(
+  packet: Uint8Array,
+  end: number,
+  fragments: 'none' | 'atomic' | 'first',
+): { readonly protocol: number; readonly offset: number } | undefined {
+  let nh = packet[6]!;
+  let off = IPV6_HEADER_LEN;
+  // Each extension header is at least 8 octets, so the walk ends within (end - 40) / 8 steps.
+  for (;;) {
+    switch (nh) {
+      case IPPROTO_HOPOPTS:
+      case IPPROTO_ROUTING:
+      case IPPROTO_DSTOPTS:
+        if (off + 8 > end) return undefined;
+        nh = packet[off]!;
+        off += (packet[off + 1]! + 1) * 8;
+        break;
+      case IPPROTO_AH:
+        // RFC 4302 §2.2: the AH Payload Length counts 32-bit words, minus 2.
+        if (off + 8 > end) return undefined;
+        nh = packet[off]!;
+        off += (packet[off + 1]! + 2) * 4;
+        break;
+      case IPPROTO_FRAGMENT: {
+        if (off + 8 > end || fragments === 'none') return undefined;
+        // Offset (13 bits) and M (the low bit): a first fragment has offset 0, an atomic one M clear too.
+        const fo = u16(packet, off + 2);
+        if ((fo & (fragments === 'atomic' ? 0xfff9 : 0xfff8)) !== 0) return undefined;
+        nh = packet[off]!;
+        off += 8;
+        break;
+      }
+      default:
+        return off > end ? undefined : { protocol: nh, offset: off };
+    }
+  }
 }

@@ -26,14 +26,8 @@ import { type Ipv6Addr, type Mac, readIpv6, readMac, writeMac } from '../addr.js
 import { setU16, setU32, u16, u32 } from '../bytes.js';
 import { finish, type PseudoHeader, pseudoHeaderV6, sum16, verifies } from '../checksum/index.js';
 import { malformed, ok, type Result } from '../result.js';
-import {
-  IPPROTO_AH,
-  IPPROTO_DSTOPTS,
-  IPPROTO_FRAGMENT,
-  IPPROTO_HOPOPTS,
-  IPPROTO_ICMPV6,
-  IPPROTO_ROUTING,
-} from '../ipproto.js';
+import { IPPROTO_ICMPV6 } from '../ipproto.js';
+import { skipExtHeaders } from './ext.js';
 
 export const ICMPV6_DEST_UNREACHABLE = 1;
 export const ICMPV6_PACKET_TOO_BIG = 2;
@@ -580,40 +574,6 @@ export function emitIcmpv6(repr: Icmpv6Repr, buf: Uint8Array, ph: Ipv6PseudoHead
 }
 
 /**
- * The upper-layer protocol of an IPv6 packet and its offset, found by skipping extension headers by
- * their lengths (no option is interpreted). `undefined` when the chain runs past `end` or reaches a
- * non-first fragment, where the upper-layer header is not in this packet.
- */
-function upperLayerOf(packet: Uint8Array, end: number): { protocol: number; offset: number } | undefined {
-  let nh = packet[6]!;
-  let off = 40;
-  for (;;) {
-    switch (nh) {
-      case IPPROTO_HOPOPTS:
-      case IPPROTO_ROUTING:
-      case IPPROTO_DSTOPTS:
-        if (off + 2 > end) return undefined;
-        nh = packet[off]!;
-        off += (packet[off + 1]! + 1) * 8;
-        break;
-      case IPPROTO_AH:
-        // RFC 4302 §2.2: the AH Payload Length counts 32-bit words, minus 2.
-        if (off + 2 > end) return undefined;
-        nh = packet[off]!;
-        off += (packet[off + 1]! + 2) * 4;
-        break;
-      case IPPROTO_FRAGMENT:
-        if (off + 8 > end || (u16(packet, off + 2) & 0xfff8) !== 0) return undefined;
-        nh = packet[off]!;
-        off += 8;
-        break;
-      default:
-        return { protocol: nh, offset: off };
-    }
-  }
-}
-
-/**
  * May `error` be sent about `packet` (an IPv6 packet as received)? RFC 4443 §2.4(e): not about an
  * ICMPv6 error or a Redirect (e.1, e.2; the extension headers are skipped to find out, and an ICMPv6
  * message too short to show its type is not answered, as Linux does); not about a packet to a
@@ -636,7 +596,7 @@ export function mayAnswerIcmpv6Error(packet: Uint8Array, error: Icmpv6Repr, link
     (error.kind === 'parameter-problem' && error.code === PARAM_PROBLEM_OPTION);
   if (toGroup && !evenMulticast) return false;
   const end = Math.min(packet.length, 40 + u16(packet, 4));
-  const upper = upperLayerOf(packet, end);
+  const upper = skipExtHeaders(packet, end, 'first');
   if (upper?.protocol === IPPROTO_ICMPV6) {
     if (upper.offset >= end) return false;
     const type = packet[upper.offset]!;

@@ -15,8 +15,9 @@
 import { type Mac, writeMac } from '../addr.js';
 import { setU16, u16 } from '../bytes.js';
 import { updateChecksum } from '../checksum/index.js';
-import { IPPROTO_AH, IPPROTO_DSTOPTS, IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_TCP } from '../ipproto.js';
+import { IPPROTO_TCP } from '../ipproto.js';
 import { decrementTtl } from '../ipv4/wire.js';
+import { skipExtHeaders } from '../ipv6/ext.js';
 
 const ETH_HEADER_LEN = 14;
 const ETH_DST = 0;
@@ -133,27 +134,7 @@ export function applyForward6(frame: Uint8Array, srcMac: Mac, dstMac: Mac, clamp
   ip[IPV6_HOP_LIMIT] = hopLimit - 1;
   if (clampMssTo === undefined) return false;
   const end = Math.min(IPV6_HEADER + u16(ip, 4), ip.length);
-  let nh = ip[6]!;
-  let off = IPV6_HEADER;
-  // Each header is at least 8 octets long, so the walk ends within `end / 8` steps.
-  while (off + 2 <= end) {
-    switch (nh) {
-      case IPPROTO_HOPOPTS:
-      case IPPROTO_ROUTING:
-      case IPPROTO_DSTOPTS:
-        nh = ip[off]!;
-        off += (ip[off + 1]! + 1) * 8;
-        break;
-      case IPPROTO_AH:
-        // RFC 4302 §2.2: Payload Length in 32-bit words, minus 2.
-        nh = ip[off]!;
-        off += (ip[off + 1]! + 2) * 4;
-        break;
-      case IPPROTO_TCP:
-        return clampSynMss(ip.subarray(off, end), clampMssTo);
-      default:
-        return false;
-    }
-  }
-  return false;
+  // A packet with a Fragment header is left alone, as in IPv4.
+  const upper = skipExtHeaders(ip, end, 'none');
+  return upper?.protocol === IPPROTO_TCP ? clampSynMss(ip.subarray(upper.offset, end), clampMssTo) : false;
 }

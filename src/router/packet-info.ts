@@ -20,17 +20,8 @@
  */
 import { type Ipv4Addr, type Ipv6Addr, readIpv4 } from '../addr.js';
 import { u16, u32 } from '../bytes.js';
-import {
-  IPPROTO_AH,
-  IPPROTO_DSTOPTS,
-  IPPROTO_FRAGMENT,
-  IPPROTO_HOPOPTS,
-  IPPROTO_ICMP,
-  IPPROTO_ICMPV6,
-  IPPROTO_ROUTING,
-  IPPROTO_TCP,
-  IPPROTO_UDP,
-} from '../ipproto.js';
+import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from '../ipproto.js';
+import { skipExtHeaders } from '../ipv6/ext.js';
 
 export interface PacketInfo {
   readonly version: 4 | 6;
@@ -125,35 +116,13 @@ function info6(p: Uint8Array, quoted: boolean): PacketInfo | undefined {
   const total = IPV6_HEADER + u16(p, 4);
   if (!quoted && total > p.length) return undefined;
   const end = Math.min(total, p.length);
-  let nh = p[6]!;
-  let off = IPV6_HEADER;
-  // Every extension header is at least 8 octets, so the walk ends within (end - 40) / 8 steps.
-  for (;;) {
-    if (nh === IPPROTO_HOPOPTS || nh === IPPROTO_ROUTING || nh === IPPROTO_DSTOPTS) {
-      if (off + 8 > end) return undefined;
-      const next = p[off]!;
-      off += (p[off + 1]! + 1) * 8;
-      nh = next;
-    } else if (nh === IPPROTO_AH) {
-      // RFC 4302 §2.2: Payload Length in 32-bit words, minus 2.
-      if (off + 8 > end) return undefined;
-      const next = p[off]!;
-      off += (p[off + 1]! + 2) * 4;
-      nh = next;
-    } else if (nh === IPPROTO_FRAGMENT) {
-      if (off + 8 > end) return undefined;
-      const fo = u16(p, off + 2);
-      // Only atomic fragments (RFC 6946) are whole packets; a quote may be a first fragment.
-      if ((fo & 0xfff8) !== 0 || (!quoted && (fo & 1) !== 0)) return undefined;
-      nh = p[off]!;
-      off += 8;
-    } else break;
-    if (off > end) return undefined;
-  }
+  // Only atomic fragments (RFC 6946) are whole packets; a quote may be a first fragment.
+  const at = skipExtHeaders(p, end, quoted ? 'first' : 'atomic');
+  if (at === undefined) return undefined;
   // Copies (slice, not subarray): the conntrack table keeps these beyond the frame's lifetime.
   const src = p.slice(8, 24) as Ipv6Addr;
   const dst = p.slice(24, 40) as Ipv6Addr;
-  return upper(p, 6, nh, src, dst, off, end, total, quoted);
+  return upper(p, 6, at.protocol, src, dst, at.offset, end, total, quoted);
 }
 
 function upper(

@@ -24,16 +24,7 @@
 import { type Ipv4Addr, type Ipv6Addr, readIpv4 } from '../addr.js';
 import { setU16, setU32, u16 } from '../bytes.js';
 import { finish, type PseudoHeader, pseudoHeaderSum, sum16 } from '../checksum/index.js';
-import {
-  IPPROTO_AH,
-  IPPROTO_DSTOPTS,
-  IPPROTO_FRAGMENT,
-  IPPROTO_HOPOPTS,
-  IPPROTO_ICMP,
-  IPPROTO_ICMPV6,
-  IPPROTO_ROUTING,
-  IPPROTO_TCP,
-} from '../ipproto.js';
+import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP } from '../ipproto.js';
 import {
   emitIcmpv4,
   ICMPV4_HEADER_LEN,
@@ -50,6 +41,7 @@ import {
 } from '../ipv6/icmp.js';
 import { emitIpv6, IPV6_HEADER_LEN, IPV6_MIN_MTU, Ipv6Packet } from '../ipv6/wire.js';
 import { TCP_HEADER_LEN, TcpPacket } from '../tcp/wire.js';
+import { skipExtHeaders } from '../ipv6/ext.js';
 
 /** Linux's default TTL and hop limit (net.ipv4.ip_default_ttl, net.ipv6.conf.*.hop_limit). */
 const DEFAULT_TTL = 64;
@@ -158,35 +150,8 @@ function isUnicast6(a: Uint8Array): boolean {
  * and AH headers; undefined for anything else (a fragment, no TCP, a chain that runs off the end).
  */
 function tcpOf6(packet: Uint8Array, end: number): number | undefined {
-  let nh = packet[6]!;
-  let off = IPV6_HEADER_LEN;
-  // Each header is at least 8 octets, so the walk ends within `end / 8` steps.
-  while (off + 8 <= end) {
-    switch (nh) {
-      case IPPROTO_HOPOPTS:
-      case IPPROTO_ROUTING:
-      case IPPROTO_DSTOPTS:
-        nh = packet[off]!;
-        off += (packet[off + 1]! + 1) * 8;
-        break;
-      case IPPROTO_AH:
-        // RFC 4302 §2.2: Payload Length in 32-bit words, minus 2.
-        nh = packet[off]!;
-        off += (packet[off + 1]! + 2) * 4;
-        break;
-      case IPPROTO_FRAGMENT:
-        // An atomic fragment (offset 0, M clear; RFC 6946) is a whole packet; any other is not.
-        if ((u16(packet, off + 2) & 0xfff9) !== 0) return undefined;
-        nh = packet[off]!;
-        off += 8;
-        break;
-      case IPPROTO_TCP:
-        return off;
-      default:
-        return undefined;
-    }
-  }
-  return nh === IPPROTO_TCP && off <= end ? off : undefined;
+  const upper = skipExtHeaders(packet, end, 'atomic');
+  return upper?.protocol === IPPROTO_TCP ? upper.offset : undefined;
 }
 
 /**

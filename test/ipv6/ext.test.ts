@@ -14,6 +14,7 @@ import {
   ROUTER_ALERT_MLD,
   routerAlert,
   walkExtHeaders,
+  skipExtHeaders,
 } from '../../src/ipv6/ext.js';
 import { parseIcmpv6 } from '../../src/ipv6/icmp.js';
 import { Ipv6Packet } from '../../src/ipv6/wire.js';
@@ -524,6 +525,50 @@ describe('extension header properties', () => {
         }
       }),
       propOptions(500),
+    );
+  });
+});
+
+describe('skipExtHeaders', () => {
+  /** An IPv6 header whose chain is `headers` (each [type, 8-byte body's next header]) then TCP. */
+  function packet(chain: number[], fragment?: { offset: number; more: boolean }): Uint8Array {
+    const p = new Uint8Array(40 + 8 * chain.length + 20);
+    p[0] = 0x60;
+    p[6] = chain[0] ?? 6;
+    chain.forEach((type, i) => {
+      const at = 40 + 8 * i;
+      p[at] = chain[i + 1] ?? 6;
+      if (type === 44 && fragment !== undefined)
+        p[at + 3] = ((fragment.offset << 3) | (fragment.more ? 1 : 0)) & 0xff;
+    });
+    return p;
+  }
+
+  it('finds TCP behind hop-by-hop, routing and destination options', () => {
+    const p = packet([0, 43, 60]);
+    expect(skipExtHeaders(p, p.length, 'none')).toEqual({ protocol: 6, offset: 64 });
+  });
+
+  it('passes a Fragment header only as asked: atomic, first, or never', () => {
+    const atomic = packet([44], { offset: 0, more: false });
+    const first = packet([44], { offset: 0, more: true });
+    const later = packet([44], { offset: 1, more: false });
+    expect(skipExtHeaders(atomic, atomic.length, 'none')).toBeUndefined();
+    expect(skipExtHeaders(atomic, atomic.length, 'atomic')).toEqual({ protocol: 6, offset: 48 });
+    expect(skipExtHeaders(first, first.length, 'atomic')).toBeUndefined();
+    expect(skipExtHeaders(first, first.length, 'first')).toEqual({ protocol: 6, offset: 48 });
+    expect(skipExtHeaders(later, later.length, 'first')).toBeUndefined();
+  });
+
+  it('stops at the end of the packet, and never throws on any bytes', () => {
+    const p = packet([0, 60]);
+    expect(skipExtHeaders(p, 44, 'none')).toBeUndefined();
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 40, maxLength: 200 }), (bytes) => {
+        const r = skipExtHeaders(bytes, bytes.length, 'first');
+        return r === undefined || r.offset <= bytes.length;
+      }),
+      propOptions(),
     );
   });
 });
