@@ -11,6 +11,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<unknown> }>> = 
   'tcp-memory': () => import('./tcp-memory.js'),
   fib: () => import('./fib.js'),
   router: () => import('./router.js'),
+  nat: () => import('./nat.js'),
   conntrack: () => import('./conntrack.js'),
   // Gathers every results file into SUMMARY.md and the chart; always run last.
   summary: () => import('./summary.js'),
