@@ -15,8 +15,6 @@
  * - CPU: Oasis's own (utime + stime) during each run, and the machine's busy share.
  * Writes bench/results/nat.json, or `{ skipped }` where TAPs cannot be made.
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { NetNs, uniqueIfName, waitFor } from '../test/support/netns.js';
 import {
@@ -28,6 +26,17 @@ import {
   startRouter,
 } from '../test/support/topology.js';
 import { brief, fmt, type Goal, isRecord, round, table } from './summary.js';
+import {
+  attempt,
+  cpuModel,
+  type Failed,
+  iperf3Figure,
+  median,
+  ratio,
+  type TcpFigure,
+  value,
+  withCpu,
+} from './measure.js';
 import { message, OASIS_BIN, sleep, systemBench } from './system.js';
 
 const MTU = 1500;
@@ -74,16 +83,6 @@ while time.monotonic() < end:
 print(json.dumps({'connections': done, 'failed': failed, 'seconds': time.monotonic() - t0}))
 `;
 
-type Failed = { readonly error: string };
-
-export interface TcpFigure {
-  readonly gbps: number;
-  readonly runs: readonly number[];
-  readonly retransmits?: number;
-  readonly oasisCpuPercent?: number;
-  readonly machineBusyPercent: number;
-}
-
 export interface ConnFigure {
   /** Completed connections (SYN to close) per second, the median run. */
   readonly perSecond: number;
@@ -120,71 +119,12 @@ export interface NatResults {
   };
 }
 
-// ---- CPU accounting (as bench/router.ts) ----
-
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** utime + stime of a process in clock ticks (proc(5) fields 14 and 15). */
-function processTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
-
-function machineTicks(): { busy: number; total: number } {
-  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = cpu.slice(0, 8).reduce((s, x) => s + x, 0);
-  return { busy: total - cpu[3]! - cpu[4]!, total };
-}
-
-async function withCpu<T>(
-  pid: number | undefined,
-  f: () => Promise<T>,
-): Promise<{ value: T; oasisCpuPercent?: number; machineBusyPercent: number }> {
-  const p0 = pid === undefined ? 0 : processTicks(pid);
-  const m0 = machineTicks();
-  const t0 = performance.now();
-  const value = await f();
-  const seconds = (performance.now() - t0) / 1000;
-  const m1 = machineTicks();
-  const machineBusyPercent = round((100 * (m1.busy - m0.busy)) / Math.max(1, m1.total - m0.total));
-  if (pid === undefined) return { value, machineBusyPercent };
-  const oasisCpuPercent = round((100 * (processTicks(pid) - p0)) / CLK_TCK / seconds);
-  return { value, oasisCpuPercent, machineBusyPercent };
-}
-
-function median<T>(xs: readonly T[], key: (x: T) => number): T {
-  return [...xs].sort((a, b) => key(a) - key(b))[Math.floor(xs.length / 2)]!;
-}
-
 // ---- the two measurements ----
-
-interface IperfDoc {
-  end?: { sum_received?: { bits_per_second?: number }; sum_sent?: { retransmits?: number } };
-  error?: string;
-}
 
 async function tcp(a: NetNs, b: NetNs, pid: number | undefined, seconds: number, repeat: number) {
   const server = await iperf3Server(b);
   try {
-    const runs: Omit<TcpFigure, 'runs'>[] = [];
-    for (let i = 0; i < repeat; i++) {
-      const { value: r, ...cpu } = await withCpu(pid, () =>
-        a.exec('iperf3', ['-c', B_NET.ip, '-t', `${seconds}`, '-J'], (seconds + 30) * 1000),
-      );
-      const doc = JSON.parse(r.stdout || '{}') as IperfDoc;
-      const bps = doc.end?.sum_received?.bits_per_second;
-      if (r.code !== 0 || bps === undefined) throw new Error(`iperf3: ${doc.error ?? r.stderr.trim()}`);
-      const retr = doc.end?.sum_sent?.retransmits;
-      runs.push({ gbps: round(bps / 1e9), ...(retr === undefined ? {} : { retransmits: retr }), ...cpu });
-    }
-    return { ...median(runs, (r) => r.gbps), runs: runs.map((r) => r.gbps) };
+    return await iperf3Figure(a, B_NET.ip, seconds, repeat, pid);
   } finally {
     server.kill('SIGKILL');
   }
@@ -235,17 +175,6 @@ async function connections(
   }
 }
 
-async function attempt<T>(what: string, f: () => Promise<T>): Promise<T | Failed> {
-  try {
-    const v = await f();
-    console.log(`nat: ${what}: ${JSON.stringify(v)}`);
-    return v;
-  } catch (e) {
-    console.log(`nat: ${what} failed: ${message(e)}`);
-    return { error: message(e) };
-  }
-}
-
 async function side(
   name: string,
   a: NetNs,
@@ -258,8 +187,10 @@ async function side(
   const r = await ping(a, B_NET.ip, ['-c', '3', '-i', '0.2', '-W', '1']);
   if (r.received === 0) throw new Error(`${name}: no path from A to B through the NAT`);
   return {
-    tcp: await attempt(`${name} TCP`, () => tcp(a, b, pid, seconds, repeat)),
-    connections: await attempt(`${name} new connections`, () => connections(a, b, pid, seconds, repeat)),
+    tcp: await attempt('nat', `${name} TCP`, () => tcp(a, b, pid, seconds, repeat)),
+    connections: await attempt('nat', `${name} new connections`, () =>
+      connections(a, b, pid, seconds, repeat),
+    ),
   };
 }
 
@@ -332,22 +263,6 @@ function exitFigures(stats: RouterStats): NonNullable<NatResults['oasisExit']> {
       ),
     ),
   };
-}
-
-function cpuModel(): string {
-  try {
-    return /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? '?';
-  } catch {
-    return cpus()[0]?.model ?? '?';
-  }
-}
-
-function value<T extends object>(x: T | Failed | undefined): T | undefined {
-  return x === undefined || 'error' in x ? undefined : (x as T);
-}
-
-function ratio(o: number | undefined, l: number | undefined): number | null {
-  return o === undefined || l === undefined || l === 0 ? null : round(o / l);
 }
 
 export function run(): Promise<unknown> {

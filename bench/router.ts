@@ -13,8 +13,6 @@
  *   busy share (/proc/stat) for both routers (the kernel forwards in softirq, in no process of its own).
  * Writes bench/results/router.json, or `{ skipped }` where TAPs cannot be made.
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { NetNs, uniqueIfName } from '../test/support/netns.js';
 import {
@@ -28,6 +26,16 @@ import {
 } from '../test/support/topology.js';
 import { rttStats } from './ping.js';
 import { brief, type ChartGroup, fmt, type Goal, isRecord, round, table } from './summary.js';
+import {
+  attempt,
+  cpuModel,
+  type Failed,
+  iperf3Figure,
+  ratio,
+  type TcpFigure,
+  value,
+  withCpu,
+} from './measure.js';
 import { message, OASIS_BIN, sleep, systemBench } from './system.js';
 
 const MTU = 1500;
@@ -76,18 +84,6 @@ console.log(JSON.stringify({ sent, seconds: (performance.now() - t0) / 1000, err
 
 export const GENERATOR_NAME =
   'sendmmsg(2) through koffi (bench/router.ts GENERATOR), one UDP socket, 256 datagrams of 18 bytes a call';
-
-type Failed = { readonly error: string };
-
-export interface TcpFigure {
-  readonly gbps: number;
-  readonly runs: readonly number[];
-  readonly retransmits?: number;
-  /** Oasis's CPU, percent of one core, during the median run. */
-  readonly oasisCpuPercent?: number;
-  /** The machine's busy share, percent of all its cores, during the median run. */
-  readonly machineBusyPercent: number;
-}
 
 export interface PpsFigure {
   /** Datagrams the generator sent per second. */
@@ -143,80 +139,14 @@ export interface RouterResults {
   };
 }
 
-// ---- CPU accounting ----
-
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** utime + stime of a process, in clock ticks (proc(5): fields 14 and 15, counted after the `)`). */
-function processTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
-
-/** The machine's busy and total ticks over all CPUs (first line of /proc/stat; idle and iowait idle). */
-function machineTicks(): { busy: number; total: number } {
-  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = cpu.slice(0, 8).reduce((s, x) => s + x, 0);
-  return { busy: total - cpu[3]! - cpu[4]!, total };
-}
-
-/** Runs `f` and reports the CPU Oasis (if `pid`) and the machine used meanwhile. */
-async function withCpu<T>(
-  pid: number | undefined,
-  f: () => Promise<T>,
-): Promise<{ value: T; oasisCpuPercent?: number; machineBusyPercent: number }> {
-  const p0 = pid === undefined ? 0 : processTicks(pid);
-  const m0 = machineTicks();
-  const t0 = performance.now();
-  const value = await f();
-  const seconds = (performance.now() - t0) / 1000;
-  const m1 = machineTicks();
-  const machineBusyPercent = round((100 * (m1.busy - m0.busy)) / Math.max(1, m1.total - m0.total));
-  if (pid === undefined) return { value, machineBusyPercent };
-  const oasisCpuPercent = round((100 * (processTicks(pid) - p0)) / CLK_TCK / seconds);
-  return { value, oasisCpuPercent, machineBusyPercent };
-}
-
 // ---- the three measurements ----
-
-function median<T>(xs: readonly T[], key: (x: T) => number): T {
-  return [...xs].sort((a, b) => key(a) - key(b))[Math.floor(xs.length / 2)]!;
-}
-
-interface IperfDoc {
-  end?: { sum_received?: { bits_per_second?: number }; sum_sent?: { retransmits?: number } };
-  error?: string;
-}
 
 async function tcp(topo: Topology, pid: number | undefined, seconds: number): Promise<TcpFigure> {
   const { a, b } = topo.hosts;
   const repeat = Math.max(1, Number(process.env.OASIS_BENCH_REPEAT ?? '3'));
   const server = await iperf3Server(b.ns);
   try {
-    const runs: {
-      gbps: number;
-      retransmits?: number;
-      oasisCpuPercent?: number;
-      machineBusyPercent: number;
-    }[] = [];
-    for (let i = 0; i < repeat; i++) {
-      const { value: r, ...cpu } = await withCpu(pid, () =>
-        a.ns.exec('iperf3', ['-c', b.ip, '-t', `${seconds}`, '-J'], (seconds + 30) * 1000),
-      );
-      const doc = JSON.parse(r.stdout || '{}') as IperfDoc;
-      const bps = doc.end?.sum_received?.bits_per_second;
-      if (r.code !== 0 || bps === undefined) throw new Error(`iperf3: ${doc.error ?? r.stderr.trim()}`);
-      const retr = doc.end?.sum_sent?.retransmits;
-      runs.push({ gbps: round(bps / 1e9), ...(retr === undefined ? {} : { retransmits: retr }), ...cpu });
-    }
-    return { ...median(runs, (r) => r.gbps), runs: runs.map((r) => r.gbps) };
+    return await iperf3Figure(a.ns, b.ip, seconds, repeat, pid);
   } finally {
     server.kill('SIGKILL');
   }
@@ -280,17 +210,6 @@ async function latency(topo: Topology, pid: number | undefined): Promise<Latency
   };
 }
 
-async function attempt<T>(what: string, f: () => Promise<T>): Promise<T | Failed> {
-  try {
-    const v = await f();
-    console.log(`router: ${what}: ${JSON.stringify(v)}`);
-    return v;
-  } catch (e) {
-    console.log(`router: ${what} failed: ${message(e)}`);
-    return { error: message(e) };
-  }
-}
-
 async function side(
   name: string,
   topo: Topology,
@@ -309,9 +228,9 @@ async function side(
     if (r.received === 0) throw new Error(`${name}: no path to ${target}`);
   }
   return {
-    tcp: await attempt(`${name} TCP`, () => tcp(topo, pid, seconds)),
-    pps: await attempt(`${name} 64-byte frames`, () => pps(a.ns, b.ns, b.dev, b.ip, pid, seconds)),
-    latency: await attempt(`${name} latency`, () => latency(topo, pid)),
+    tcp: await attempt('router', `${name} TCP`, () => tcp(topo, pid, seconds)),
+    pps: await attempt('router', `${name} 64-byte frames`, () => pps(a.ns, b.ns, b.dev, b.ip, pid, seconds)),
+    latency: await attempt('router', `${name} latency`, () => latency(topo, pid)),
   };
 }
 
@@ -356,22 +275,6 @@ function features(ns: NetNs, dev: string): string {
   }
 }
 
-function cpuModel(): string {
-  try {
-    return /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? '?';
-  } catch {
-    return cpus()[0]?.model ?? '?';
-  }
-}
-
-function value<T extends object>(x: T | Failed | undefined): T | undefined {
-  return x === undefined || 'error' in x ? undefined : (x as T);
-}
-
-function ratio(o: number | undefined, l: number | undefined): number | null {
-  return o === undefined || l === undefined || l === 0 ? null : round(o / l);
-}
-
 export function run(): Promise<unknown> {
   return systemBench('router', ['iperf3', 'ping', 'ethtool', 'ss', 'getconf'], measure);
 }
@@ -381,7 +284,9 @@ async function measure(): Promise<RouterResults> {
   if (!Number.isInteger(seconds) || seconds < 1)
     throw new Error('OASIS_BENCH_SECONDS: not a whole number ≥ 1');
 
-  const generatorDirect = await attempt('generator into a directly connected sink', () => direct(seconds));
+  const generatorDirect = await attempt('router', 'generator into a directly connected sink', () =>
+    direct(seconds),
+  );
 
   let linux: RouterSide | Failed;
   let linuxOffloads = '?';
