@@ -28,8 +28,6 @@
  * (default 3).
  */
 import { cpus } from 'node:os';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { type Ipv4Addr, type Ipv6Addr, ipv4 } from '../src/addr.js';
 import { setU16, setU32 } from '../src/bytes.js';
 import { finish, pseudoHeaderV4, sum16 } from '../src/checksum/index.js';
@@ -38,6 +36,7 @@ import { type Conntrack, ctConfirm, ctCreate, ctStats, ctStep } from '../src/rou
 import { type NatPath, natCreate, natMappings, natTrack } from '../src/router/nat.js';
 import { type PacketInfo, packetInfo } from '../src/router/packet-info.js';
 import { fmt, type Goal, isRecord, round, table, writeResults } from './summary.js';
+import { collector } from './measure.js';
 
 const FLOWS = Number(process.env.OASIS_BENCH_FLOWS ?? 1_000_000);
 const RUNS = Math.max(1, Number(process.env.OASIS_BENCH_RUNS ?? '3'));
@@ -300,17 +299,6 @@ function speed(): SpeedRow[] {
     }),
   );
   return rows;
-}
-
-/** A full collection: `gc` from `node --expose-gc`, or one obtained by setting the flag at run time. */
-function collector(): (() => void) | undefined {
-  if (globalThis.gc !== undefined) return globalThis.gc;
-  try {
-    setFlagsFromString('--expose-gc');
-    return runInNewContext('gc') as () => void;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Heap plus ArrayBuffer bytes in use after a full collection. */

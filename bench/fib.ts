@@ -23,8 +23,6 @@
  * `OASIS_BENCH_TIME` sets the seconds spent per case (default 2).
  */
 import { cpus } from 'node:os';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import b from 'benny';
 import { type Ipv4Addr, type Ipv6Addr, ipv4Mask } from '../src/addr.js';
 import {
@@ -43,6 +41,7 @@ import {
   fib6Size,
 } from '../src/router/fib.js';
 import { fmt, type Goal, isRecord, table, writeResults } from './summary.js';
+import { collector } from './measure.js';
 
 /** Seconds benchmark.js may spend on each case. */
 const MAX_TIME = Number(process.env.OASIS_BENCH_TIME ?? '2');
@@ -137,17 +136,6 @@ function route6(next: () => number): FibRoute<Ipv6Addr> {
 function unwrap<T>(r: { ok: true; value: T } | { ok: false; error: unknown }): T {
   if (!r.ok) throw new Error(`fib bench: add failed: ${JSON.stringify(r.error)}`);
   return r.value;
-}
-
-/** A full collection: `gc` from `node --expose-gc`, or one obtained by setting the flag at run time. */
-function collector(): (() => void) | undefined {
-  if (globalThis.gc !== undefined) return globalThis.gc;
-  try {
-    setFlagsFromString('--expose-gc');
-    return runInNewContext('gc') as () => void;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Heap in use after a full collection (undefined when no collection can be forced). */

@@ -1,11 +1,13 @@
 /**
- * What the router and NAT benchmarks measure alike: the CPU Oasis and the machine used during a
- * measurement (proc(5)), iperf3 runs with their median, and the bookkeeping of figures that may
- * have failed.
+ * What the benchmarks measure alike: the CPU Oasis and the machine used during a measurement
+ * (proc(5)), iperf3 runs with their median, the bookkeeping of figures that may have failed, and a
+ * full garbage collection before memory is read.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { NetNs } from '../test/support/netns.js';
 import { round } from './summary.js';
 import { message } from './system.js';
@@ -124,5 +126,16 @@ export function cpuModel(): string {
     return /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? '?';
   } catch {
     return cpus()[0]?.model ?? '?';
+  }
+}
+
+/** A full collection: `gc` from `node --expose-gc`, or one obtained by setting the flag at run time. */
+export function collector(): (() => void) | undefined {
+  if (globalThis.gc !== undefined) return globalThis.gc;
+  try {
+    setFlagsFromString('--expose-gc');
+    return runInNewContext('gc') as () => void;
+  } catch {
+    return undefined;
   }
 }
