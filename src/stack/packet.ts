@@ -25,10 +25,7 @@ export function newPacket(length: number): Uint8Array {
  * slab would keep the whole slab alive.
  */
 export function compactPacket(packet: Uint8Array): Uint8Array {
-  if (packet.buffer.byteLength === LINK_HEADROOM + packet.length) return packet;
-  const own = new Uint8Array(LINK_HEADROOM + packet.length);
-  own.set(packet, LINK_HEADROOM);
-  return own.subarray(LINK_HEADROOM);
+  return packet.buffer.byteLength === LINK_HEADROOM + packet.length ? packet : ownCopy(packet);
 }
 
 /** The frame around a packet made by `newPacket`: the headroom plus the packet. */
