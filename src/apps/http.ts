@@ -27,10 +27,23 @@ export function* pseudoRandomChunks(n: number): Generator<Buffer> {
   }
 }
 
+/**
+ * Hashing /bytes/N costs ~3 ms per MB before the first byte is sent, so many clients asking for the
+ * same large N (the issue's 300 never-reading peers) would otherwise redo it each time and hold the
+ * event loop for minutes; the last few digests are kept (the stream depends on N alone).
+ */
+const digests = new Map<number, string>();
+const DIGESTS_KEPT = 8;
+
 export function sha256OfBytes(n: number): string {
+  const known = digests.get(n);
+  if (known !== undefined) return known;
   const h = createHash('sha256');
   for (const c of pseudoRandomChunks(n)) h.update(c);
-  return h.digest('hex');
+  const digest = h.digest('hex');
+  if (digests.size >= DIGESTS_KEPT) digests.delete(digests.keys().next().value as number);
+  digests.set(n, digest);
+  return digest;
 }
 
 function status(stack: Stack, res: ServerResponse): void {
