@@ -91,6 +91,7 @@ Options:
   --allow IF,tcp:22    accept new connections arriving on IF (to the router or through it); also
                        udp:53, tcp:8000-8100, icmp, icmp6; connection tracking is then on
   --policy IF,drop     drop what else arrives on IF as new connections (accept: the default)
+  --conntrack-max N    at most N tracked flows (default 65536; the oldest unassured goes first)
   --user NAME          drop root privileges once the TAPs are open (a TAP whose device goes
                        away can then not be made again)
   --seed N             seed for the router's random choices (default: random)
@@ -110,6 +111,7 @@ const OPTIONS = {
   forward: { type: 'string', multiple: true },
   allow: { type: 'string', multiple: true },
   policy: { type: 'string', multiple: true },
+  'conntrack-max': { type: 'string' },
 } as const;
 
 /** JSON keys beside the flags' own: the `firewall` section (src/router/firewall-config.ts). */
@@ -338,7 +340,14 @@ export function parseRouterArgs(args: string[]): RouterConfig {
   if (!Number.isInteger(seed)) fail(`--seed: not an integer: ${seedText}`);
   const pcapDir = flag<string>('pcap-dir', values['pcap-dir']);
   const user = flag<string>('user', values.user);
-  const filter = filterFrom(file, values, [...names]);
+  const ctText = flag<string | number>('conntrack-max', values['conntrack-max']);
+  const conntrackMax = ctText === undefined ? undefined : Number(ctText);
+  if (
+    conntrackMax !== undefined &&
+    !(Number.isInteger(conntrackMax) && conntrackMax >= 16 && conntrackMax <= 1 << 24)
+  )
+    fail(`--conntrack-max: a number of flows from 16 to 16777216: ${ctText}`);
+  const filter = filterFrom(file, values, [...names], conntrackMax);
   return {
     interfaces,
     routes4,
@@ -357,6 +366,7 @@ function filterFrom(
   file: Record<string, unknown>,
   values: { masquerade?: string[]; forward?: string[]; allow?: string[]; policy?: string[] },
   names: readonly string[],
+  conntrackMax: number | undefined,
 ): Omit<RouterFilterOptions, 'secret'> | undefined {
   const list = (key: 'masquerade' | 'forward' | 'allow' | 'policy') => [
     ...strings(file[key], key),
@@ -389,8 +399,19 @@ function filterFrom(
       firewall = both.value;
     }
   }
-  if (firewall === undefined && masquerade.length === 0 && forwards.length === 0) return undefined;
-  return { masquerade, forwards, ...(firewall === undefined ? {} : { firewall }) };
+  if (
+    firewall === undefined &&
+    masquerade.length === 0 &&
+    forwards.length === 0 &&
+    conntrackMax === undefined
+  )
+    return undefined;
+  return {
+    masquerade,
+    forwards,
+    ...(firewall === undefined ? {} : { firewall }),
+    ...(conntrackMax === undefined ? {} : { conntrackMax }),
+  };
 }
 
 /** `OUTSIDE,tcp:8080=10.1.0.5:80`. */

@@ -188,7 +188,7 @@ async function routeUntilStopped(
       router.stack.ipv6.reassemblyPeakBytes,
     ),
     // Per-rule packet and byte counters, the connection table and NAT's, when they are on.
-    ...(config.filter === undefined ? {} : { filter: router.filterStats() }),
+    ...(router.filterStats() === undefined ? {} : { filter: router.filterStats() }),
   });
   const stats =
     config.statsInterval === undefined
@@ -214,14 +214,22 @@ async function routeUntilStopped(
     });
   }, REOPEN_MS);
 
-  // SIGHUP: the firewall's rules again, from the configuration as it is now. Interfaces, routes and
-  // NAT stay as they were started (changing them would drop the flows and mappings they carry).
+  // SIGHUP: the firewall's rules, masquerades and port forwards again, from the configuration as it
+  // is now, keeping tracked flows and NAT mappings. Interfaces and routes stay as they were started.
   const onHangup = () => {
     if (reread === undefined) return;
     try {
       const next = reread();
-      router.reloadFirewall(next.filter?.firewall, osSecret());
-      log(scheduler.now(), 'reloaded the firewall rules (interfaces, routes and NAT are kept as started)');
+      // Nothing to filter before or now: the filter stays off.
+      const refused =
+        next.filter === undefined && router.filterStats() === undefined
+          ? undefined
+          : router.reloadFilter(next.filter ?? {}, osSecret());
+      if (refused !== undefined) throw new Error(refused);
+      log(
+        scheduler.now(),
+        'reloaded the firewall rules and NAT (masquerades, port forwards; interfaces and routes are kept as started)',
+      );
     } catch (e) {
       log(scheduler.now(), `reload refused, the rules stay as they were: ${errorText(e)}`);
     }

@@ -16,15 +16,17 @@ import {
   type Ipv4Addr,
   type Ipv6Addr,
   ipv4Mask,
+  ipv6Key,
   ipv6Prefix,
   isIpv6LinkLocal,
   type Mac,
   readIpv4,
+  readMac,
 } from '../addr.js';
 import { sendableMac as arpMac } from '../arp/cache.js';
 import { setU16, u16 } from '../bytes.js';
 import { finish, sum16 } from '../checksum/index.js';
-import { ETHERTYPE_IPV4 } from '../ethernet/wire.js';
+import { ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../ethernet/wire.js';
 import { Ipv4Packet } from '../ipv4/wire.js';
 import { linkLocalAddress } from '../ipv6/ndp/addresses.js';
 import { sendableMac as ndpMac } from '../ipv6/ndp.js';
@@ -62,14 +64,24 @@ import {
 import { rejectReply } from './reject.js';
 import {
   applyTranslation,
+  type Masquerade,
   NAT_LOCAL,
   type NatState,
   natCreate,
   natDeadline,
+  natReconfigure,
+  type PortForward,
   natStep,
   natTick,
 } from './nat.js';
 import { ctStats, ctStep } from './conntrack.js';
+import {
+  type Fragment6,
+  firstFragmentComplete,
+  fragment6Of,
+  needsReassembly,
+  wholeDatagram6,
+} from './frag6.js';
 import { packetInfo } from './packet-info.js';
 import {
   applyForward4,
@@ -108,6 +120,8 @@ export interface RouterFilterOptions {
   }[];
   /** 16 bytes keying NAT's port choice and the table's hash; a stack's OS secret on a real network. */
   readonly secret: Uint8Array;
+  /** Bound of the connection table in flows (conntrack.ts's default otherwise); fixed once on. */
+  readonly conntrackMax?: number;
 }
 
 export interface RouterInterfaceConfig extends InterfaceConfig {
@@ -246,8 +260,25 @@ export class Router implements Forwarder {
    * interface or an outside interface without an IPv4 address.
    */
   filterWith(opts: RouterFilterOptions): string | undefined {
+    const rules = this.natRules(opts);
+    if (typeof rules === 'string') return rules;
+    const nat = natCreate({
+      ...rules,
+      secret: opts.secret,
+      ...(opts.conntrackMax === undefined ? {} : { conntrack: { maxEntries: opts.conntrackMax } }),
+    });
+    const fw = compileFirewall(opts.firewall ?? { ...DEFAULT_FILTER });
+    this.filter = new Filter(this.stack, nat, fw);
+    this.stack.addTimedCore(this.filter);
+    return undefined;
+  }
+
+  /** Masquerades and forwards by interface index and address, or what is wrong with them. */
+  private natRules(
+    opts: Omit<RouterFilterOptions, 'secret'>,
+  ): { masquerade: Masquerade[]; forwards: PortForward[] } | string {
     const byName = (name: string) => this.interfaces.find((i) => i.name === name);
-    const masquerade = [];
+    const masquerade: Masquerade[] = [];
     for (const m of opts.masquerade ?? []) {
       const inside = byName(m.inside);
       const outside = byName(m.outside);
@@ -257,7 +288,7 @@ export class Router implements Forwarder {
       if (address === undefined) return `--masquerade: ${m.outside} has no IPv4 address`;
       masquerade.push({ inside: inside.index, outside: outside.index, address });
     }
-    const forwards = [];
+    const forwards: PortForward[] = [];
     for (const f of opts.forwards ?? []) {
       const outside = byName(f.outside);
       const address = outside?.ipv4[0]?.address;
@@ -266,10 +297,23 @@ export class Router implements Forwarder {
       const protocol = f.protocol === 'tcp' ? (6 as const) : (17 as const);
       forwards.push({ outside: outside.index, address, protocol, port: f.port, to: f.to, toPort: f.toPort });
     }
-    const nat = natCreate({ masquerade, forwards, secret: opts.secret });
-    const fw = compileFirewall(opts.firewall ?? { ...DEFAULT_FILTER });
-    this.filter = new Filter(this.stack, nat, fw);
-    this.stack.addTimedCore(this.filter);
+    return { masquerade, forwards };
+  }
+
+  /**
+   * A configuration reloaded: new firewall rules, masquerades and port forwards. Tracked flows, NAT
+   * mappings and the counters of rules that stay are kept; flows already translated keep their
+   * translation (`natReconfigure`). Turns the filter on first (with `secret`) when it was off.
+   * Returns why the new configuration was refused (then nothing changed), else undefined.
+   */
+  reloadFilter(opts: Omit<RouterFilterOptions, 'secret'>, secret: Uint8Array): string | undefined {
+    if (this.filter === undefined) return this.filterWith({ ...opts, secret });
+    const rules = this.natRules(opts);
+    if (typeof rules === 'string') return rules;
+    const fw = compileFirewall(opts.firewall ?? DEFAULT_FILTER);
+    const refused = natReconfigure(this.filter.nat, rules, this.stack.now());
+    if (refused !== undefined) return refused;
+    this.filter.reload(fw);
     return undefined;
   }
 
@@ -372,15 +416,84 @@ export class Router implements Forwarder {
   }
 
   forward6(iface: Interface, frame: Uint8Array, packet: Uint8Array): boolean {
+    // With the firewall on, a fragment waits for its datagram (only packets with an extension header
+    // can be one: the common packet is not looked at further).
+    if (this.filter !== undefined && packet.length >= 40 && EXTENSION_HEADERS.has(packet[6]!)) {
+      const f = fragment6Of(packet);
+      if (f !== undefined && needsReassembly(f))
+        return this.defragment6(this.filter, iface, frame, packet, f);
+    }
+    return this.route6(iface, frame, packet, this.filter === undefined ? 'accepted' : 'filter');
+  }
+
+  /**
+   * An IPv6 fragment with the firewall on: held (a copy) until its datagram is whole, which is then
+   * judged as one packet; if accepted its original fragments go on, each through the forwarding
+   * decision as it came in (the router never fragments IPv6, RFC 8200 §5; src/router/frag6.ts).
+   */
+  private defragment6(
+    filter: Filter,
+    iface: Interface,
+    frame: Uint8Array,
+    packet: Uint8Array,
+    f: Fragment6,
+  ): boolean {
+    const stack = this.stack;
+    // RFC 7112 §5: a first fragment without the whole header chain may be dropped, and is.
+    if (f.fragOffset === 0 && !firstFragmentComplete(packet, f)) {
+      stack.counters.inc('router/fragment6-incomplete-chain');
+      return true;
+    }
+    const r = filter.defragment6(iface, packet, f);
+    if (r === undefined) return true;
+    const first = r.parts.find((p) => fragment6Of(p.packet)?.fragOffset === 0) ?? r.parts[0]!;
+    const d = decide6(first.packet, first.iface.index, this.ctx);
+    let accepted = false;
+    if (d.kind === 'local' || d.kind === 'forward') {
+      accepted = filter.pass(iface, r.whole, d.kind === 'local' ? NAT_LOCAL : d.egress) !== 'dropped';
+      if (!accepted) return true;
+      if (d.kind === 'local') {
+        // The host stack takes the whole packet (its Fragment header is atomic now).
+        stack.ipv6.input(iface, r.whole, readMac(frame, 6), false);
+        return true;
+      }
+    }
+    for (const p of r.parts) {
+      this.copiedPayloadBytes += p.packet.length;
+      // Its frame: the MACs are written on the way out, the type here.
+      const frame = frameOf(p.packet);
+      setU16(frame, 12, ETHERTYPE_IPV6);
+      this.route6(p.iface, frame, p.packet, accepted ? 'accepted' : 'refused');
+    }
+    return true;
+  }
+
+  /**
+   * `forward6` for a packet that is whole, or an original fragment whose datagram was judged:
+   * 'filter' passes it through the firewall, 'accepted' does not, 'refused' forwards nothing (errors
+   * and drops of the decision still happen). True when taken, false when it is the host's.
+   */
+  private route6(
+    iface: Interface,
+    frame: Uint8Array,
+    packet: Uint8Array,
+    mode: 'filter' | 'accepted' | 'refused',
+  ): boolean {
     const stack = this.stack;
     const d = decide6(packet, iface.index, this.ctx);
-    // IPv6 is filtered, never translated.
-    if (
-      this.filter !== undefined &&
-      (d.kind === 'local' || d.kind === 'forward') &&
-      this.filter.pass(iface, packet, d.kind === 'local' ? NAT_LOCAL : d.egress) === 'dropped'
-    )
-      return true;
+    if (d.kind === 'local' || d.kind === 'forward') {
+      if (mode === 'refused') {
+        stack.counters.inc('router/fragment6-refused');
+        return true;
+      }
+      // IPv6 is filtered, never translated.
+      if (
+        mode === 'filter' &&
+        this.filter !== undefined &&
+        this.filter.pass(iface, packet, d.kind === 'local' ? NAT_LOCAL : d.egress) === 'dropped'
+      )
+        return true;
+    }
     switch (d.kind) {
       case 'local':
         return false;
@@ -429,6 +542,16 @@ export class Router implements Forwarder {
   }
 }
 
+/** Next Header values behind which a Fragment header may sit (RFC 8200 §4.1 order; AH, RFC 4302). */
+const EXTENSION_HEADERS: ReadonlySet<number> = new Set([0, 43, 44, 51, 60]);
+
+/** An original IPv6 fragment held while its datagram is reassembled, with the interface it came in on. */
+interface HeldFragment {
+  readonly iface: Interface;
+  /** A copy with link headroom (`ownCopy`): forwarded as it is once the datagram is accepted. */
+  readonly packet: Uint8Array;
+}
+
 /** The IP packet's own length (an Ethernet payload may carry padding after it). */
 function ipPacketLength(packet: Uint8Array): number {
   if (packet[0]! >> 4 === 4) return Math.min(packet.length, (packet[2]! << 8) | packet[3]!);
@@ -453,10 +576,18 @@ class Filter {
   private readonly rejects: TokenBucket;
   /** IPv4 fragments of forwarded packets, bounded like the host's. */
   private readonly reassembly = new Reassembler();
+  /**
+   * IPv6 fragments, bounded like the host's (the key and header as src/stack/ipv6.ts builds them;
+   * the whole may be 40 + 65,535 bytes, RFC 8200 §4.5). Beside it the original fragments of each
+   * datagram it holds, dropped whenever the reassembler drops, expires or completes that datagram:
+   * their bytes are those the reassembler accounts plus one header each, so its budget bounds them.
+   */
+  private readonly reassembly6 = new Reassembler({ maxDatagramLen: 40 + 65_535, minHeaderLen: 48 });
+  private readonly held6 = new Map<string, HeldFragment[]>();
 
   constructor(
     private readonly stack: Stack,
-    private readonly nat: NatState,
+    readonly nat: NatState,
     private fw: Firewall,
   ) {
     this.counters = createCounters(fw);
@@ -490,6 +621,54 @@ class Filter {
       else if (o.kind === 'dropped') stack.counters.inc(`router/reassembly-${o.reason}`);
     }
     return whole;
+  }
+
+  /**
+   * Adds an IPv6 fragment (`f` its Fragment header); once its datagram is whole, returns the whole
+   * packet (its Fragment header atomic, for tracking and the rules) and the original fragments.
+   */
+  defragment6(
+    iface: Interface,
+    packet: Uint8Array,
+    f: Fragment6,
+  ): { whole: Uint8Array; parts: readonly HeldFragment[] } | undefined {
+    const stack = this.stack;
+    const length = 40 + u16(packet, 4);
+    if (length > packet.length) {
+      stack.counters.inc('router/malformed');
+      return undefined;
+    }
+    const key = `${ipv6Key(packet.subarray(8, 24))}>${ipv6Key(packet.subarray(24, 40))}/${f.ident}`;
+    const outputs = this.reassembly6.fragment(
+      stack.now(),
+      key,
+      f.fragOffset,
+      packet.subarray(f.at + 8, length),
+      f.more,
+      packet.subarray(0, f.at + 8),
+    );
+    let taken = true;
+    let whole: Uint8Array | undefined;
+    for (const o of outputs) {
+      if (o.kind === 'reassembled') {
+        if (o.key === key) whole = wholeDatagram6(o.header, o.data, newPacket);
+      } else if (o.kind === 'dropped') {
+        stack.counters.inc(`router/reassembly6-${o.reason}`);
+        if (o.scope === 'datagram') this.held6.delete(o.key);
+        if (o.key === key) taken = false;
+      }
+    }
+    const held = this.held6.get(key) ?? [];
+    if (whole !== undefined) {
+      this.held6.delete(key);
+      held.push({ iface, packet: ownCopy(packet.subarray(0, length)) });
+      return { whole, parts: held };
+    }
+    if (taken) {
+      held.push({ iface, packet: ownCopy(packet.subarray(0, length)) });
+      this.held6.set(key, held);
+    }
+    return undefined;
   }
 
   /** Rules replaced; the counters of the rules that stay carried over. */
@@ -549,13 +728,22 @@ class Filter {
   }
 
   deadline(): number {
-    return Math.min(natDeadline(this.nat) ?? Number.POSITIVE_INFINITY, this.reassembly.deadline());
+    return Math.min(
+      natDeadline(this.nat) ?? Number.POSITIVE_INFINITY,
+      this.reassembly.deadline(),
+      this.reassembly6.deadline(),
+    );
   }
 
   tick(now: number): void {
     if ((natDeadline(this.nat) ?? Number.POSITIVE_INFINITY) <= now) natTick(this.nat, now);
     for (const o of this.reassembly.tick(now))
       if (o.kind === 'expired') this.stack.counters.inc('router/reassembly-expired');
+    for (const o of this.reassembly6.tick(now)) {
+      // A router sends no Time Exceeded for fragments in transit: that is the destination's (RFC 8200 §4.5).
+      if (o.kind === 'expired') this.stack.counters.inc('router/reassembly6-expired');
+      this.held6.delete(o.key);
+    }
   }
 
   stats(): object {
@@ -563,6 +751,13 @@ class Filter {
       firewall: firewallStats(this.fw, this.counters),
       conntrack: ctStats(this.nat.ct),
       nat: this.nat.counters,
+      defrag: {
+        v4Bytes: this.reassembly.bytes,
+        v4PeakBytes: this.reassembly.peakBytes,
+        v6Bytes: this.reassembly6.bytes,
+        v6PeakBytes: this.reassembly6.peakBytes,
+        v6Datagrams: this.held6.size,
+      },
     };
   }
 }

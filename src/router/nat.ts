@@ -74,6 +74,7 @@ import {
   ctConfirm,
   ctCreate,
   ctDeadline,
+  ctEntries,
   ctRemove,
   ctStep,
   ctTick,
@@ -214,9 +215,10 @@ const RANDOM_PROBES = 32;
  */
 export class NatState {
   readonly ct: Conntrack;
-  readonly masquerade: readonly Masquerade[];
-  readonly forwards: readonly PortForward[];
-  readonly inside: ReadonlySet<number>;
+  /** Replaced by `natReconfigure` (a configuration reloaded); everything else stays. */
+  masquerade: readonly Masquerade[];
+  forwards: readonly PortForward[];
+  inside: ReadonlySet<number>;
   readonly filtering: NatFiltering;
   readonly key: SipKey;
   readonly seed: number;
@@ -273,15 +275,9 @@ export class NatState {
     this.byExt = new IntIndex((m) => this.hashExt(m), 64);
     this.adf = new IntIndex((e) => this.hashAdfEntry(e), 64);
     this.grow(Math.min(256, this.maxMappings));
-    const seen = new Set<string>();
+    const problem = forwardsProblem(this.forwards);
+    if (problem !== undefined) throw new RangeError(problem);
     for (const f of this.forwards) {
-      const k = `${f.address}/${f.protocol}/${f.port}`;
-      if (seen.has(k)) throw new RangeError(`nat: two forwards of port ${f.port}`);
-      if (f.port < 1 || f.port > 65535 || f.toPort < 1 || f.toPort > 65535)
-        throw new RangeError(`nat: forward port ${f.port}=${f.toPort}`);
-      if (f.protocol !== IPPROTO_TCP && f.protocol !== IPPROTO_UDP)
-        throw new RangeError(`nat: forward protocol ${f.protocol}`);
-      seen.add(k);
       const m = this.allocate(
         f.address,
         f.protocol === IPPROTO_TCP ? PC_TCP : PC_UDP,
@@ -797,6 +793,103 @@ function relatedTranslation(ct: Conntrack, e: number, d: 0 | 1, info: PacketInfo
 export function natAbort(nat: NatState, entry: number, now: number): NatState {
   ctRemove(nat.ct, entry, now, 'aborted');
   return nat;
+}
+
+/** Why a list of port forwards cannot be used (a port forwarded twice, a bad port or protocol), or undefined. */
+function forwardsProblem(forwards: readonly PortForward[]): string | undefined {
+  const seen = new Set<string>();
+  for (const f of forwards) {
+    const k = forwardKey(f);
+    if (seen.has(k)) return `nat: two forwards of port ${f.port}`;
+    if (f.port < 1 || f.port > 65535 || f.toPort < 1 || f.toPort > 65535)
+      return `nat: forward port ${f.port}=${f.toPort}`;
+    if (f.protocol !== IPPROTO_TCP && f.protocol !== IPPROTO_UDP)
+      return `nat: forward protocol ${f.protocol}`;
+    seen.add(k);
+  }
+  return undefined;
+}
+
+/** The outside endpoint a forward owns. */
+function forwardKey(f: PortForward): string {
+  return `${f.address}/${f.protocol}/${f.port}`;
+}
+
+function sameForward(a: PortForward, b: PortForward): boolean {
+  return forwardKey(a) === forwardKey(b) && a.outside === b.outside && a.to === b.to && a.toPort === b.toPort;
+}
+
+/** Flows of the table whose translation uses mapping `m`. */
+function flowsUsing(nat: NatState, m: number): number {
+  const ct = nat.ct;
+  let n = 0;
+  for (const e of ctEntries(ct)) if (ct.tagA[e] === m || ct.tagB[e] === m) n++;
+  return n;
+}
+
+/**
+ * New masquerades and port forwards (a configuration reloaded), keeping every tracked flow and its
+ * mappings. Flows already translated keep their translation to their end, as Linux's conntrack
+ * entries keep their NAT binding; only new flows see the new rules. A forward taken away takes no new
+ * flow from then on: its mapping lives on as an ordinary one while flows use it, then is held and
+ * expires like any. A forward added needs its outside port: a held mapping there goes; one that live
+ * flows use refuses the reload. Returns the reason of a refusal (then nothing changed), else
+ * undefined. Mutates `nat`.
+ */
+export function natReconfigure(
+  nat: NatState,
+  config: { readonly masquerade?: readonly Masquerade[]; readonly forwards?: readonly PortForward[] },
+  now: number,
+): string | undefined {
+  const masquerade = config.masquerade ?? [];
+  const forwards = config.forwards ?? [];
+  const problem = forwardsProblem(forwards);
+  if (problem !== undefined) return problem;
+  if (nat.maxMappings < forwards.length + 1) return `nat: ${forwards.length} forwards need more mappings`;
+  const pcOf = (f: PortForward) => (f.protocol === IPPROTO_TCP ? PC_TCP : PC_UDP);
+  const kept = forwards.filter((f) => nat.forwards.some((o) => sameForward(o, f)));
+  const gone = nat.forwards.filter((o) => !forwards.some((f) => sameForward(o, f)));
+  const added = forwards.filter((f) => !nat.forwards.some((o) => sameForward(o, f)));
+  const goneMaps = gone.map((o) => nat.findExt(o.address, pcOf(o), o.port, now));
+  const goneUses = goneMaps.map((m) => (m < 0 ? 0 : flowsUsing(nat, m)));
+  // Check every added forward's port before changing anything.
+  const evict: number[] = [];
+  for (const f of added) {
+    const m = nat.findExt(f.address, pcOf(f), f.port, now);
+    if (m < 0) continue;
+    const i = goneMaps.indexOf(m);
+    const busy = i >= 0 ? goneUses[i]! > 0 : (nat.mFlags[m]! & M_HELD) === 0;
+    if (busy) return `nat: port ${f.port} of the outside address is in use by a tracked flow`;
+    if (i < 0) evict.push(m);
+  }
+  const freeing = goneMaps.filter((m, i) => m >= 0 && goneUses[i] === 0).length + evict.length;
+  let held = 0;
+  for (let pc = 0; pc < 3; pc++) for (let m = nat.hHead[pc]!; m >= 0; m = nat.mNext[m]!) held++;
+  if (nat.count - freeing + added.length > nat.maxMappings + held - evict.length)
+    return 'nat: the mapping table is full';
+  // Apply.
+  goneMaps.forEach((m, i) => {
+    if (m < 0) return;
+    nat.mFlags[m] = nat.mFlags[m]! & ~M_STATIC;
+    nat.mRefs[m] = goneUses[i]!;
+    if (goneUses[i] === 0) nat.free(m);
+  });
+  for (const m of evict) {
+    nat.free(m);
+    nat.counters.mappingsEvicted++;
+  }
+  for (const f of added) {
+    if (nat.count >= nat.maxMappings) {
+      nat.expireHeld(now);
+      if (nat.count >= nat.maxMappings) nat.evictHeld();
+    }
+    const m = nat.allocate(f.address, pcOf(f), f.to, f.toPort, f.port);
+    nat.mFlags[m] = nat.mFlags[m]! | M_STATIC;
+  }
+  nat.forwards = [...kept, ...added];
+  nat.masquerade = masquerade;
+  nat.inside = new Set(masquerade.map((m) => m.inside));
+  return undefined;
 }
 
 /** Expires flows and held mappings due by `now`. Mutates and returns `nat`. */

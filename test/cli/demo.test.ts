@@ -21,6 +21,7 @@ const STEPS = [
   'routed ping',
   'routed ping6',
   'routed TCP',
+  'masqueraded fetch',
   'router',
 ];
 const BUILT = existsSync(resolve(import.meta.dirname, '../../dist/cli/demo/memory.js'));
@@ -70,6 +71,8 @@ describe('oasis demo --in-process', () => {
         /ok: 20000000 bytes left -> right in [\d.]+ s: [\d.]+ Gbit\/s through the router, SHA-256 verified/,
       );
       expect(out).toMatch(/ok: forwarded [1-9]\d* frames \(router\/forwarded\)/);
+      // The masqueraded fetch: right, with no route back to left, saw the router's right address.
+      expect(out).toContain('left: connect 10.202.2.2:8080 -> hello from right; you came from 10.202.2.1');
       const summary = out.slice(out.indexOf('\nSummary'));
       expect(summary).toMatch(/^\nSummary \(in process, Oasis to Oasis: --in-process was given\)\n/);
       for (const step of STEPS) expect(summary).toMatch(new RegExp(`\\n  ok +${literal(step)} `));

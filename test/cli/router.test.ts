@@ -70,6 +70,14 @@ describe('oasis router arguments', () => {
     expect(parseRouterArgs(`${A} ${B}`.split(' ')).filter).toBeUndefined();
   });
 
+  it('takes a bound of the connection table, which turns tracking on by itself', () => {
+    expect(parseRouterArgs(`${A} ${B} --conntrack-max 2000`.split(' ')).filter).toEqual({
+      masquerade: [],
+      forwards: [],
+      conntrackMax: 2000,
+    });
+  });
+
   it.each([
     [A, 'at least two --if'],
     [`${A} --if tapb,ip=10.1.0.77/16`, 'overlaps'],
@@ -89,6 +97,8 @@ describe('oasis router arguments', () => {
     [`${A} ${B} --forward tapb,tcp:0=10.1.0.5:80`, 'not a port'],
     [`${A} ${B} --allow tapb`, 'give what to allow'],
     [`${A} ${B} --policy tapb,maybe`, '--policy'],
+    [`${A} ${B} --conntrack-max 8`, '--conntrack-max'],
+    [`${A} ${B} --conntrack-max many`, '--conntrack-max'],
   ])('refuses %s', (args, message) => {
     expect(() => parseRouterArgs(args.split(' '))).toThrow(ConfigError);
     expect(() => parseRouterArgs(args.split(' '))).toThrow(message);

@@ -41,6 +41,7 @@ describe.skipIf(!canTap)('oasis demo', () => {
       'routed ping',
       'routed ping6',
       'routed iperf3',
+      'masqueraded fetch',
       'router',
     ]) {
       expect(routed).toMatch(new RegExp(`\\n  ok +${literal(step)} `));
@@ -57,6 +58,13 @@ describe.skipIf(!canTap)('oasis demo', () => {
     const forwarded = Number(/forwarded (\d+) frames \(router\/forwarded\)/.exec(routed)?.[1]);
     expect(forwarded).toBeGreaterThan(10_000);
     expect(routed).toMatch(/copiedPayloadBytes \d+/);
+    // The masqueraded fetch: right, with no route back to left, saw the router's right address,
+    // and the router translated the packets of that flow.
+    expect(out).toMatch(/right: ip route get 10\.202\.1\.2: .*unreachable/i);
+    expect(out).toMatch(
+      /left: GET http:\/\/10\.202\.2\.2:8080\/ -> hello from right; you came from 10\.202\.2\.1\n/,
+    );
+    expect(Number(/NAT translated (\d+) packets/.exec(routed)?.[1])).toBeGreaterThan(4);
     expect(leftovers()).toEqual([]);
     console.log(`oasis demo (kernel tour and router leg): ${seconds.toFixed(1)} s`);
   }, 120_000);

@@ -6,13 +6,54 @@ through Oasis and compares what reaches B).
 
 usage: router-packets.py IFNAME SRC_MAC ROUTER_MAC SRC4 DST4 SRC6 DST6
 Prints one line: `sent N forwardable M` (the packets with TTL/hop limit 1 must not be forwarded).
+
+       router-packets.py --syn-flood DST4 PORT SECONDS RATE
+A SYN flood for the firewall test (router-attack.test.ts), what `hping3 --flood --rand-source -S`
+does, but every source address drawn from 198.18.0.0/15 only (RFC 2544's benchmarking block): IPv4
+TCP SYNs to DST4:PORT from random sources and ports, about RATE a second for SECONDS, through a raw
+IPv4 socket (the kernel routes them, so run it in a namespace whose only way out is the router).
+Prints one line: `sent N in S s`.
 """
+import random
 import socket
 import struct
 import sys
 import time
 
-ifname, src_mac, router_mac, src4, dst4, src6, dst6 = sys.argv[1:8]
+BENCH_LO, BENCH_HI = 0xC6120000, 0xC613FFFF  # 198.18.0.0 - 198.19.255.255
+
+
+def syn_flood(dst, port, seconds, rate):
+    d4 = socket.inet_pton(socket.AF_INET, dst)
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    sent = 0
+    start = time.monotonic()
+    end = start + seconds
+    batch = 100
+    while True:
+        now = time.monotonic()
+        if now >= end:
+            break
+        # Paced in batches: at most `rate` a second on average.
+        ahead = sent / rate - (now - start)
+        if ahead > 0:
+            time.sleep(ahead)
+        for _ in range(batch):
+            src = random.randint(BENCH_LO + 1, BENCH_HI - 1)
+            assert BENCH_LO <= src <= BENCH_HI
+            s4 = struct.pack("!I", src)
+            sport = random.randint(1024, 65535)
+            hdr = struct.pack("!HHIIBBHHH", sport, port, random.getrandbits(32), 0, 5 << 4, 0x02, 64240, 0, 0)
+            c = csum(s4 + d4 + struct.pack("!BBH", 0, 6, 20) + hdr)
+            seg = hdr[:16] + struct.pack("!H", c) + hdr[18:]
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, random.getrandbits(16), 0x4000, 64, 6, 0, s4, d4)
+            ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+            try:
+                s.sendto(ip + seg, (dst, 0))
+                sent += 1
+            except OSError:
+                pass  # a full queue: the flood goes on
+    print("sent %d in %.1f s" % (sent, time.monotonic() - start), flush=True)
 
 
 def mac(s):
@@ -28,6 +69,11 @@ def csum(data):
     return ~s & 0xFFFF
 
 
+if sys.argv[1] == "--syn-flood":
+    syn_flood(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]))
+    sys.exit(0)
+
+ifname, src_mac, router_mac, src4, dst4, src6, dst6 = sys.argv[1:8]
 S4, D4 = socket.inet_pton(socket.AF_INET, src4), socket.inet_pton(socket.AF_INET, dst4)
 S6, D6 = socket.inet_pton(socket.AF_INET6, src6), socket.inet_pton(socket.AF_INET6, dst6)
 

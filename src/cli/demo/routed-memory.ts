@@ -4,7 +4,8 @@
  * router as its gateways; right has a static IPv4 address and configures IPv6 by itself, by SLAAC
  * from the router's Router Advertisements. Steps: a traceroute from left to right (UDP probes with
  * TTL 1, 2: the router answers the first), ping and ping6 through the router, a TCP transfer through
- * it with its throughput, and the router's counters.
+ * it with its throughput, a masqueraded fetch (the router reloaded with a masquerade, right without
+ * its route back), and the router's counters.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -22,7 +23,8 @@ import { memoryPair } from '../../link/memory.js';
 import { Router } from '../../router/driver.js';
 import type { Interface } from '../../stack/iface.js';
 import type { LogEvent } from '../../stack/log.js';
-import { Stack } from '../../stack/stack.js';
+import { RouteTable } from '../../stack/routes.js';
+import { osSecret, Stack } from '../../stack/stack.js';
 import { pings, rttText } from './clients.js';
 import {
   LEFT4,
@@ -277,14 +279,57 @@ async function tcpStep(line: RoutedLine): Promise<string> {
   return `${ROUTED_TCP_BYTES} bytes left -> right in ${r.seconds.toFixed(2)} s: ${gbps.toFixed(2)} Gbit/s through the router, SHA-256 verified`;
 }
 
+/** Port of right's one-line server for the masqueraded fetch. */
+const FETCH_PORT = 8080;
+
+/**
+ * NAT by a reload, as SIGHUP does in `oasis router`: the router masquerades left behind its right
+ * address from now on, right loses its default route (so no way back to left's prefix), and left
+ * fetches a line from right all the same: right answers the router, which translates back.
+ */
+async function masqueradeStep(line: RoutedLine, tour: Tour): Promise<string> {
+  const [l, r] = line.routerIfaces;
+  const refused = line.router.reloadFilter({ masquerade: [{ inside: l.name, outside: r.name }] }, osSecret());
+  if (refused !== undefined) throw new Error(refused);
+  tour.note(
+    `the router reloaded with masquerade ${l.name},${r.name}: left's flows leave as ${ROUTER_RIGHT4}`,
+  );
+  const routes = line.right.stack.routes4;
+  if (routes instanceof RouteTable) routes.remove(0 as Ipv4Addr, 0);
+  if (line.right.stack.ipv4.route(v4(LEFT4)) !== undefined)
+    throw new Error(`right still has a route to ${LEFT4}`);
+  tour.note(`right's default route deleted: right has no route to ${LEFT4}`);
+  const server = line.right.stack.tcp
+    .createServer((s) => s.end(`hello from right; you came from ${s.remoteAddress}`))
+    .listen(FETCH_PORT);
+  try {
+    const body = await new Promise<string>((resolve, reject) => {
+      const socket = line.left.stack.tcp.connect({ host: RIGHT4, port: FETCH_PORT });
+      let text = '';
+      socket.on('data', (c: Buffer) => {
+        text += c.toString();
+      });
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    tour.note(`left: connect ${RIGHT4}:${FETCH_PORT} -> ${body}`);
+    if (!body.endsWith(`you came from ${ROUTER_RIGHT4}`))
+      throw new Error(`right saw ${body || 'nothing'}, expected the router's ${ROUTER_RIGHT4}`);
+  } finally {
+    server.close();
+  }
+  return `left fetched from right, which has no route back: right saw ${ROUTER_RIGHT4} (masquerade, reloaded)`;
+}
+
 async function routerStep(line: RoutedLine): Promise<string> {
   const c = line.router.stack.counters;
   const forwarded = c.get('router/forwarded');
   const expired = c.get('router/ttl-expired');
   if (forwarded === 0) throw new Error('the router forwarded nothing');
+  const nat = (line.router.filterStats() as { nat?: { translated: number } } | undefined)?.nat;
   return (
     `forwarded ${forwarded} frames (router/forwarded), answered ${expired} with Time Exceeded, ` +
-    `copiedPayloadBytes ${line.router.copiedPayloadBytes}`
+    `copiedPayloadBytes ${line.router.copiedPayloadBytes}, NAT translated ${nat?.translated ?? 0} packets`
   );
 }
 
@@ -304,6 +349,11 @@ export const ROUTED_STEPS: readonly (readonly [
     'routed TCP',
     `left sends ${ROUTED_TCP_BYTES} bytes to right over TCP through the router, hashed at both ends`,
     tcpStep,
+  ],
+  [
+    'masqueraded fetch',
+    `the router masquerades left behind ${ROUTER_RIGHT4}; right loses its route back; left fetches from right`,
+    masqueradeStep,
   ],
   ['router', "the router's counters", routerStep],
 ];

@@ -4,11 +4,16 @@
  * with one TAP into each namespace. Left has static addresses; right a static IPv4 address and,
  * for IPv6, whatever its kernel configures by SLAAC from the router's Router Advertisements. Both
  * route by default through the router. Steps: `traceroute -n` from left to right, ping and ping6
- * through the router, kernel iperf3 from left to right, and the counters the router prints on
- * SIGINT. The namespaces are deleted at the end whatever happens; the TAPs go with the router.
+ * through the router, kernel iperf3 from left to right, then a masqueraded fetch: the router's
+ * `--config` file gains a masquerade, SIGHUP reloads it, right loses its route back to left, and left
+ * still fetches a page from right, which sees the router's address; last the counters the router
+ * prints on SIGINT. The namespaces and the config file are deleted at the end whatever happens; the
+ * TAPs go with the router.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { resolve } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import {
   LEFT4,
@@ -97,8 +102,11 @@ interface Leg {
   readonly tapRight: string;
   /** The namespaces made so far: deleted at the end. */
   readonly created: string[];
+  /** The router's `--config` file (in a directory of its own, deleted at the end). */
+  readonly config: string;
   router?: Child;
   iperf3?: Child;
+  page?: Child;
 }
 
 const inNs = (ns: string, command: string, args: readonly string[], timeout = STEP_TIMEOUT_MS) =>
@@ -126,7 +134,11 @@ async function routerUp(leg: Leg): Promise<string> {
     `${tapLeft},ip=${ROUTER_LEFT4}/${PREFIX4},ip6=${ROUTER_LEFT6}/${PREFIX6},netns=${left},host-ip=${LEFT4}/${PREFIX4},host-ip6=${LEFT6}/${PREFIX6}`,
     '--if',
     `${tapRight},ip=${ROUTER_RIGHT4}/${PREFIX4},ip6=${ROUTER_RIGHT6}/${PREFIX6},netns=${right},host-ip=${RIGHT4}/${PREFIX4},ra`,
+    // Empty for now: the masqueraded fetch adds a masquerade to it and reloads it with SIGHUP.
+    '--config',
+    leg.config,
   ];
+  writeFileSync(leg.config, '{}\n');
   leg.tour.note(`node bin/oasis.js ${args.slice(1).join(' ')}`);
   const started = performance.now();
   const router = start(process.execPath, args);
@@ -242,11 +254,62 @@ async function iperf3(leg: Leg): Promise<string> {
   return `${(bps / 1e9).toFixed(2)} Gbit/s left -> right through the Oasis router (kernel iperf3 at both ends)`;
 }
 
+/** Port of the page right serves to the masqueraded fetch. */
+const FETCH_PORT = 8080;
+
+/** A one-page HTTP server (node's own) that tells each client the address it came from. */
+const PAGE_SERVER = `require('http').createServer((q, s) => s.end('hello from right; you came from ' + q.socket.remoteAddress + '\\n')).listen(${FETCH_PORT}, '${RIGHT4}', () => console.log('listening'))`;
+
+/** GET the page; prints the body, or the error and exit 1. */
+const PAGE_CLIENT = `require('http').get('http://${RIGHT4}:${FETCH_PORT}/', (r) => { let b = ''; r.on('data', (c) => (b += c)); r.on('end', () => console.log(b.trim())) }).on('error', (e) => { console.error(e.message); process.exit(1) })`;
+
+/**
+ * NAT by a reload: the config file gains `masquerade` (left behind the router's right address),
+ * SIGHUP applies it without a restart, right's IPv4 default route goes, and left fetches a page
+ * from right all the same: right answers the router's address, which the router translates back.
+ */
+async function masqueradedFetch(leg: Leg): Promise<string> {
+  const router = leg.router!;
+  writeFileSync(leg.config, `${JSON.stringify({ masquerade: [`${leg.tapLeft},${leg.tapRight}`] })}\n`);
+  leg.tour.note(
+    `${leg.config}: {"masquerade": ["${leg.tapLeft},${leg.tapRight}"]}, then SIGHUP to the router`,
+  );
+  router.process.kill('SIGHUP');
+  const reloaded = await waitFor('the router to reload', 5_000, async () => {
+    const line = router.stderr.split('\n').find((l) => /reload/.test(l));
+    return line;
+  });
+  if (!/reloaded/.test(reloaded)) throw new Error(reloaded);
+  leg.tour.note(reloaded.replace(/^\[[\d.]+\] /, 'router: '));
+  await run('ip', ['-n', leg.right, 'route', 'del', 'default']);
+  // Right has no way back to left's prefix now: only the masquerade can carry the fetch.
+  const back = await run('ip', ['-n', leg.right, 'route', 'get', LEFT4]).then(
+    (r) => r.stdout.trim(),
+    (e: { stderr?: string }) => (e.stderr ?? '').trim(),
+  );
+  if (!/unreachable/i.test(back)) throw new Error(`right still has a route to ${LEFT4}: ${back}`);
+  leg.tour.note(`right: ip route get ${LEFT4}: ${back}`);
+  const server = start('ip', ['netns', 'exec', leg.right, process.execPath, '-e', PAGE_SERVER]);
+  leg.page = server;
+  await waitFor('the page server in right', 5_000, async () => {
+    if (server.process.exitCode !== null)
+      throw new Error(`the page server exited: ${lastLine(server.stderr)}`);
+    return server.stdout.includes('listening') ? true : undefined;
+  });
+  const r = await inNs(leg.left, process.execPath, ['-e', PAGE_CLIENT]);
+  const body = r.stdout.trim();
+  leg.tour.note(`left: GET http://${RIGHT4}:${FETCH_PORT}/ -> ${body}`);
+  if (!body.endsWith(`you came from ${ROUTER_RIGHT4}`))
+    throw new Error(`right saw ${body || 'nothing'}, expected the router's ${ROUTER_RIGHT4}`);
+  return `left fetched from right, which has no route back: right saw ${ROUTER_RIGHT4} (masquerade, loaded by SIGHUP)`;
+}
+
 /** The JSON `oasis router` prints on SIGINT (the part of it shown here). */
 interface RouterStatus {
   readonly counters: Record<string, number>;
   readonly copiedPayloadBytes: number;
   readonly lentFramesCopied: number;
+  readonly filter?: { readonly nat: { readonly translated: number } };
 }
 
 async function routerCounters(leg: Leg): Promise<string> {
@@ -260,7 +323,7 @@ async function routerCounters(leg: Leg): Promise<string> {
   return (
     `exit 0; forwarded ${forwarded} frames (router/forwarded), Time Exceeded sent ` +
     `${status.counters['icmpv4/out-time-exceeded'] ?? 0}, copiedPayloadBytes ${status.copiedPayloadBytes}, ` +
-    `lentFramesCopied ${status.lentFramesCopied}`
+    `lentFramesCopied ${status.lentFramesCopied}, NAT translated ${status.filter?.nat.translated ?? 0} packets`
   );
 }
 
@@ -278,6 +341,11 @@ const STEPS: readonly (readonly [string, string, (leg: Leg) => Promise<string>])
     `iperf3 -c ${RIGHT4} -t ${IPERF3_SECONDS} in left, to iperf3 -s in right, through Oasis`,
     iperf3,
   ],
+  [
+    'masqueraded fetch',
+    `masquerade left behind ${ROUTER_RIGHT4} by SIGHUP; right loses its route back; left fetches from right`,
+    masqueradedFetch,
+  ],
   ['router', 'SIGINT to oasis router: its counters', routerCounters],
 ];
 
@@ -288,8 +356,10 @@ const STEPS: readonly (readonly [string, string, (leg: Leg) => Promise<string>])
 export async function routerLeg(id: string): Promise<number> {
   const left = `oasis-demo-left-${id}`;
   const right = `oasis-demo-right-${id}`;
+  const dir = mkdtempSync(join(tmpdir(), 'oasis-demo-'));
   const leg: Leg = {
     tour: new Tour(),
+    config: join(dir, 'router.json'),
     left,
     right,
     // IFNAMSIZ: 15 characters; the side letter comes first so that truncation keeps them apart.
@@ -317,8 +387,10 @@ export async function routerLeg(id: string): Promise<number> {
   } finally {
     process.off('SIGINT', onSigint);
     if (leg.iperf3) await stop(leg.iperf3, 'SIGTERM', 2_000);
+    if (leg.page) await stop(leg.page, 'SIGTERM', 2_000);
     if (leg.router) await stop(leg.router, 'SIGINT', 5_000);
     for (const ns of leg.created) await run('ip', ['netns', 'del', ns]).catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
     if (leg.created.length > 0)
       console.log(`\nDeleted ${leg.created.join(' and ')} (the TAPs went with the router).`);
   }

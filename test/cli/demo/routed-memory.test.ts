@@ -64,6 +64,7 @@ describe('the router leg in process (virtual time)', () => {
       'routed ping',
       'routed ping6',
       'routed TCP',
+      'masqueraded fetch',
       'router',
     ]);
     expect(lines).toContain(`    1  ${ROUTER_LEFT4}  0.000 ms  0.000 ms  0.000 ms`);
@@ -74,8 +75,10 @@ describe('the router leg in process (virtual time)', () => {
     expect(tour.results[3]!.detail).toMatch(
       /^20000000 bytes left -> right in .* Gbit\/s through the router, SHA-256 verified$/,
     );
-    expect(tour.results[4]!.detail).toMatch(
-      /^forwarded \d+ frames \(router\/forwarded\), answered 3 with Time Exceeded/,
+    // Right, without a route back to left, saw the router's right address.
+    expect(lines).toContain('   left: connect 10.202.2.2:8080 -> hello from right; you came from 10.202.2.1');
+    expect(tour.results[5]!.detail).toMatch(
+      /^forwarded \d+ frames \(router\/forwarded\), answered 3 with Time Exceeded, .*NAT translated [1-9]\d* packets$/,
     );
     await line.close();
   }, 30_000);
