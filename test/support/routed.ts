@@ -33,7 +33,8 @@ export interface GetResult {
 
 /**
  * `curl URL | sha256sum` inside `ns`: the body never touches the disk; curl's `-w` writes the
- * header, length and status to stderr so they stay out of the hashed stream.
+ * header, length and status to stderr so they stay out of the hashed stream. curl gets the time
+ * limit itself (`-m`): killing the shell at the deadline would leave curl holding the pipe.
  */
 export async function curlGet(ns: NetNs, url: string, timeoutMs: number): Promise<GetResult> {
   const t0 = performance.now();
@@ -41,9 +42,9 @@ export async function curlGet(ns: NetNs, url: string, timeoutMs: number): Promis
     'bash',
     [
       '-c',
-      `set -o pipefail; curl -sS --fail -w '%{stderr}RESULT %header{x-sha256} %{size_download} %{http_code}\\n' '${url}' | sha256sum`,
+      `set -o pipefail; curl -sS --fail -m ${curlSeconds(timeoutMs)} -w '%{stderr}RESULT %header{x-sha256} %{size_download} %{http_code}\\n' '${url}' | sha256sum`,
     ],
-    timeoutMs,
+    timeoutMs + 5_000,
   );
   const seconds = (performance.now() - t0) / 1000;
   const m = /RESULT (\S*) (\d+) (\d+)/.exec(r.stderr);
@@ -67,13 +68,28 @@ export async function curlPost(
   const t0 = performance.now();
   const r = await ns.exec(
     'curl',
-    ['-sS', '--fail', '-H', 'content-type: application/octet-stream', '--data-binary', `@${file}`, url],
-    timeoutMs,
+    [
+      '-sS',
+      '--fail',
+      '-m',
+      curlSeconds(timeoutMs),
+      '-H',
+      'content-type: application/octet-stream',
+      '--data-binary',
+      `@${file}`,
+      url,
+    ],
+    timeoutMs + 5_000,
   );
   const seconds = (performance.now() - t0) / 1000;
   const m = /^([0-9a-f]{64}) {2}(\d+)\n$/.exec(r.stdout);
   if (r.code !== 0 || !m) throw new Error(`curl POST ${url} failed (${r.code}): ${r.stdout} ${r.stderr}`);
   return { sha: m[1]!, length: Number(m[2]), seconds };
+}
+
+/** curl's `-m` for a limit in milliseconds. */
+function curlSeconds(timeoutMs: number): string {
+  return String(Math.max(1, Math.ceil(timeoutMs / 1000)));
 }
 
 /** Oasis's TCP core counters, from the `tcp.counters` of its HTTP status page (`GET /`). */
