@@ -11,7 +11,13 @@
  *   p99 of OASIS_BENCH_PINGS (500) echoes one every 10 ms;
  * - CPU: Oasis's own (utime + stime from /proc/PID/stat) during each test, and the whole machine's
  *   busy share (/proc/stat) for both routers (the kernel forwards in softirq, in no process of its own).
- * Writes bench/results/router.json, or `{ skipped }` where TAPs cannot be made.
+ * Those rows compare like with like with offloads off on both sides (`oasis router --no-offload`:
+ * every frame at most 1,514 bytes, one read() and one write() each). Then TCP again with offloads
+ * on on both sides (docs/ROUTER.md "Offloads"): Linux's veths with TSO, GSO, GRO and checksum
+ * offload on, and `oasis router` as it starts by default, its TAPs with vnet headers, super-frames
+ * forwarded whole; reported with both ratios (against Linux with and without offloads).
+ * Writes bench/results/router.json (under the working directory), or `{ skipped }` where TAPs cannot
+ * be made.
  */
 import { cpus, release } from 'node:os';
 import { NetNs, uniqueIfName } from '../test/support/netns.js';
@@ -132,11 +138,31 @@ export interface RouterResults {
     readonly addedLatencyP50: number | null;
     readonly addedLatencyP99: number | null;
   };
-  readonly oasisExit?: {
-    readonly copiedPayloadBytes: number;
-    /** Its `router/...` counters that are not zero: forwarded, and drops by reason. */
-    readonly routerCounters: Record<string, number>;
+  readonly oasisExit?: OasisExit;
+  /** TCP with offloads on on both sides (absent in results from before they existed). */
+  readonly offloadsOn?: OffloadsOn;
+}
+
+export interface OasisExit {
+  readonly copiedPayloadBytes: number;
+  /** Its `router/...` counters that are not zero: forwarded, and drops by reason. */
+  readonly routerCounters: Record<string, number>;
+  /** What became of super-frames and partial checksums (`oasis router` with offloads). */
+  readonly offload?: Record<string, number>;
+}
+
+export interface OffloadsOn {
+  readonly linuxOffloads: string;
+  readonly oasisOffloads: string;
+  readonly linux: TcpFigure | Failed;
+  readonly oasis: TcpFigure | Failed;
+  readonly ratios: {
+    /** Oasis with offloads over Linux with offloads: like with like. */
+    readonly tcp: number | null;
+    /** Oasis with offloads over Linux without (the off rows' Linux figure, this run). */
+    readonly tcpVsLinuxOff: number | null;
   };
+  readonly oasisExit?: OasisExit;
 }
 
 // ---- the three measurements ----
@@ -305,9 +331,9 @@ async function measure(): Promise<RouterResults> {
   let oasisExit: RouterResults['oasisExit'];
   let topo: Topology | undefined;
   try {
-    topo = await createOasisTopology({ wantSlaac: false, bin: OASIS_BIN });
-    // The TAPs' kernel ends set like the veths; Oasis itself opens its TAPs without IFF_VNET_HDR, so
-    // it gets and gives whole, checksummed frames: no offload on its side at all.
+    topo = await createOasisTopology({ wantSlaac: false, bin: OASIS_BIN, extraArgs: ['--no-offload'] });
+    // The TAPs' kernel ends set like the veths; Oasis itself opens its TAPs without IFF_VNET_HDR
+    // (--no-offload), so it gets and gives whole, checksummed frames: no offload on its side at all.
     for (const h of [topo.hosts.a, topo.hosts.b]) {
       try {
         offloadsOff(h.ns, h.dev);
@@ -327,6 +353,7 @@ async function measure(): Promise<RouterResults> {
 
   const l = value(linux);
   const o = value(oasis);
+  const offloadsOn = await withOffloads(seconds, value(l?.tcp)?.gbps);
   return {
     date: new Date().toISOString(),
     cpuModel: cpuModel(),
@@ -346,14 +373,86 @@ async function measure(): Promise<RouterResults> {
       addedLatencyP99: ratio(value(o?.latency)?.addedP99Us, value(l?.latency)?.addedP99Us),
     },
     ...(oasisExit === undefined ? {} : { oasisExit }),
+    offloadsOn,
   };
 }
 
-function exitFigures(stats: RouterStats): NonNullable<RouterResults['oasisExit']> {
+/** Every offload of a veth end on (ethtool -K), as a kernel sets them by default. */
+function offloadsOn(ns: NetNs, dev: string): void {
+  ns.run('ethtool', '-K', dev, ...['tx', 'rx', 'sg', 'tso', 'gso', 'gro'].flatMap((o) => [o, 'on']));
+}
+
+/** Neighbours resolved on every hop before anything is timed (as `side` does). */
+async function warmUp(name: string, topo: Topology): Promise<void> {
+  const { a, b } = topo.hosts;
+  for (const [from, target] of [
+    [b, b.router],
+    [a, a.router],
+    [a, b.ip],
+  ] as const) {
+    const r = await ping(from.ns, target, ['-c', '3', '-i', '0.2', '-W', '1']);
+    if (r.received === 0) throw new Error(`${name}: no path to ${target}`);
+  }
+}
+
+/** TCP A→B with offloads on on both sides; `linuxOffGbps` is this run's Linux figure without. */
+async function withOffloads(seconds: number, linuxOffGbps: number | undefined): Promise<OffloadsOn> {
+  let linux: TcpFigure | Failed;
+  let linuxOffloads = '?';
+  const reference = createLinuxTopology({ withC: false });
+  try {
+    for (const h of [reference.hosts.a, reference.hosts.b]) {
+      offloadsOn(h.ns, h.dev);
+      offloadsOn(reference.routerNs, reference.routerDevs[h.link]);
+    }
+    linuxOffloads = `veth, every end: ${features(reference.hosts.a.ns, reference.hosts.a.dev)}`;
+    await warmUp('Linux with offloads', reference);
+    linux = await attempt('router', 'Linux with offloads TCP', () => tcp(reference, undefined, seconds));
+  } catch (e) {
+    linux = { error: message(e) };
+  } finally {
+    reference.delete();
+  }
+
+  let oasis: TcpFigure | Failed;
+  let oasisOffloads = '?';
+  let oasisExit: OasisExit | undefined;
+  let topo: Topology | undefined;
+  try {
+    // `oasis router` as it starts by default: TAPs with vnet headers, TSO and checksum offload.
+    topo = await createOasisTopology({ wantSlaac: false, bin: OASIS_BIN });
+    oasisOffloads = `TAP with IFF_VNET_HDR (TSO4/6, checksum offload; super-frames forwarded whole); kernel end: ${features(topo.hosts.a.ns, topo.hosts.a.dev)}`;
+    await warmUp('Oasis with offloads', topo);
+    const pid = topo.router!.pid;
+    oasis = await attempt('router', 'Oasis with offloads TCP', () => tcp(topo!, pid, seconds));
+    const { stats } = await topo.router!.stop();
+    oasisExit = exitFigures(stats);
+  } catch (e) {
+    oasis = { error: message(e) };
+  } finally {
+    topo?.delete();
+  }
+  const og = value(oasis)?.gbps;
+  return {
+    linuxOffloads,
+    oasisOffloads,
+    linux,
+    oasis,
+    ratios: { tcp: ratio(og, value(linux)?.gbps), tcpVsLinuxOff: ratio(og, linuxOffGbps) },
+    ...(oasisExit === undefined ? {} : { oasisExit }),
+  };
+}
+
+function exitFigures(stats: RouterStats): OasisExit {
   const routerCounters = Object.fromEntries(
     Object.entries(stats.counters).filter(([k, v]) => k.startsWith('router/') && v > 0),
   );
-  return { copiedPayloadBytes: stats.copiedPayloadBytes, routerCounters };
+  const offload = (stats as unknown as { offload?: Record<string, number> }).offload;
+  return {
+    copiedPayloadBytes: stats.copiedPayloadBytes,
+    routerCounters,
+    ...(offload === undefined ? {} : { offload }),
+  };
 }
 
 // ---- summary ----
@@ -375,6 +474,17 @@ export function chart(x: unknown): ChartGroup[] {
         { series: 'kernel', gbps: value(value(r.linux)?.tcp)?.gbps ?? null },
       ],
     },
+    ...(r.offloadsOn === undefined
+      ? []
+      : [
+          {
+            label: 'A→B through a router, TCP, offloads on',
+            bars: [
+              { series: 'Oasis' as const, gbps: value(r.offloadsOn.oasis)?.gbps ?? null },
+              { series: 'kernel' as const, gbps: value(r.offloadsOn.linux)?.gbps ?? null },
+            ],
+          },
+        ]),
   ];
 }
 
@@ -389,7 +499,11 @@ export function goals(x: unknown): Goal[] {
     ...(v === null || v === undefined ? {} : { figure: `${fmt(v, 2)}×`, met: v >= 0.5 }),
   });
   return [
-    ratioGoal('router, TCP A→B through Oasis vs Linux forwarding', r?.ratios.tcp),
+    ratioGoal('router, TCP A→B through Oasis vs Linux forwarding (offloads off both)', r?.ratios.tcp),
+    ratioGoal(
+      'router, TCP A→B through Oasis vs Linux forwarding (offloads on both)',
+      r?.offloadsOn?.ratios.tcp,
+    ),
     ratioGoal('router, 64-byte frames forwarded vs Linux', r?.ratios.pps),
     {
       what: 'router, added latency p50 (through − to the near interface)',
@@ -503,6 +617,7 @@ export function markdown(x: unknown): string {
     `(all CPUs, other load included): Oasis ${busy(o)}; Linux ${busy(l)}. Ratios are Oasis/Linux.`,
     '',
     table(['A→B', 'Oasis', 'Linux', 'Oasis/Linux'], rows),
+    ...(r.offloadsOn === undefined ? [] : offloadLines(r.offloadsOn)),
     ...(r.oasisExit === undefined
       ? []
       : [
@@ -514,4 +629,39 @@ export function markdown(x: unknown): string {
           }.`,
         ]),
   ].join('\n');
+}
+
+/** The offloads-on TCP row: both figures, and Oasis against Linux with and without offloads. */
+function offloadLines(on: OffloadsOn): string[] {
+  const show = (v: TcpFigure | Failed) => {
+    const t = value(v);
+    if (t === undefined) return `failed: ${brief((v as Failed).error)}`;
+    const cpu = t.oasisCpuPercent === undefined ? '' : `; Oasis CPU ${fmt(t.oasisCpuPercent)} %`;
+    return `${fmt(t.gbps)} (${t.runs.map((g) => fmt(g)).join(', ')})${cpu}`;
+  };
+  return [
+    '',
+    `With offloads on on both sides (Linux: ${on.linuxOffloads}; Oasis: ${on.oasisOffloads}):`,
+    '',
+    table(
+      ['A→B, offloads on', 'Oasis', 'Linux', 'Oasis/Linux', 'Oasis/Linux without offloads'],
+      [
+        [
+          'TCP, iperf3 A→B, Gbit/s (median; runs)',
+          show(on.oasis),
+          show(on.linux),
+          fmt(on.ratios.tcp, 2),
+          fmt(on.ratios.tcpVsLinuxOff, 2),
+        ],
+      ],
+    ),
+    ...(on.oasisExit?.offload === undefined
+      ? []
+      : [
+          '',
+          `Oasis's exit counters: ${Object.entries(on.oasisExit.offload)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')}; copiedPayloadBytes ${on.oasisExit.copiedPayloadBytes}.`,
+        ]),
+  ];
 }

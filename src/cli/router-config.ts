@@ -40,6 +40,11 @@ export interface RouterInterfaceSpec {
   /** RDNSS servers announced in those advertisements (RFC 8106). */
   readonly rdns: readonly Ipv6Addr[];
   readonly rpFilter: 'off' | 'loose' | 'strict';
+  /**
+   * Open the TAP with vnet headers and offloads (docs/TAP.md "Offloads"): super-frames forwarded
+   * whole. On unless `offload=off` or `--no-offload`.
+   */
+  readonly offload: boolean;
 }
 
 export interface StaticRoute<A> {
@@ -78,11 +83,14 @@ Interface options (comma-separated after the name; ip and ip6 may repeat):
   ra                  send Router Advertisements for the link's ip6 prefixes (with the MTU option)
   rdns=A              announce A as a DNS server in those advertisements (RFC 8106; repeatable)
   rp-filter=MODE      reverse-path filter: loose (default), strict or off
+  offload=off         open this TAP without vnet headers (no TSO/checksum offload; on by default)
 
 Options:
   --route PREFIX,via=GW[,metric=N]      a static IPv4 route (0.0.0.0/0 for the default route)
   --route6 PREFIX,via=GW[,dev=NAME][,metric=N]  a static IPv6 route (dev= for a link-local gateway)
   --clamp-mss          lower the MSS of forwarded TCP SYNs to what the egress MTU allows
+  --no-offload         open every TAP without vnet headers: frames of at most the MTU, each
+                       its own read() and write() (by default super-frames are forwarded whole)
   --pcap-dir DIR       write DIR/NAME.pcap for each interface
   --config FILE.json   the same configuration as JSON (docs/ROUTER.md); flags add to it
   --stats-interval S   print the counters as one JSON line every S seconds
@@ -102,6 +110,7 @@ const OPTIONS = {
   route: { type: 'string', multiple: true },
   route6: { type: 'string', multiple: true },
   'clamp-mss': { type: 'boolean' },
+  'no-offload': { type: 'boolean' },
   'pcap-dir': { type: 'string' },
   config: { type: 'string' },
   'stats-interval': { type: 'string' },
@@ -151,6 +160,7 @@ function interfaceFromSpec(spec: string): RouterInterfaceSpec {
   let hostIp6: string | undefined;
   let ra = false;
   let rpFilter: RouterInterfaceSpec['rpFilter'] = 'loose';
+  let offload = true;
   for (const [key, v] of pairs) {
     switch (key) {
       case 'ip':
@@ -189,6 +199,12 @@ function interfaceFromSpec(spec: string): RouterInterfaceSpec {
         rpFilter = mode;
         break;
       }
+      case 'offload': {
+        const mode = text(v, key, what);
+        if (mode !== 'on' && mode !== 'off') fail(`${what}: offload: on or off`);
+        offload = mode === 'on';
+        break;
+      }
       default:
         fail(`${what}: unknown option '${key}'`);
     }
@@ -206,6 +222,7 @@ function interfaceFromSpec(spec: string): RouterInterfaceSpec {
     ra,
     rdns,
     rpFilter,
+    offload,
     ...(netns === undefined ? {} : { netns }),
     ...(hostIp === undefined ? {} : { hostIp }),
     ...(hostIp6 === undefined ? {} : { hostIp6 }),
@@ -303,7 +320,8 @@ export function parseRouterArgs(args: string[]): RouterConfig {
     if ((!(key in OPTIONS) && !FILE_ONLY.includes(key)) || key === 'config')
       fail(`--config: unknown key '${key}'`);
   const ifs = [...strings(file.if, 'if'), ...(values.if ?? [])];
-  const interfaces = ifs.map(interfaceFromSpec);
+  const noOffload = (values['no-offload'] ?? (file['no-offload'] as boolean | undefined)) === true;
+  const interfaces = ifs.map(interfaceFromSpec).map((i) => (noOffload ? { ...i, offload: false } : i));
   if (interfaces.length < 2) fail('give at least two --if (a router joins links)');
   const names = new Set<string>();
   for (const i of interfaces) {

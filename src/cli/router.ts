@@ -82,7 +82,8 @@ async function routeUntilStopped(
       for (const spec of config.interfaces)
         pcaps.push(PcapWriter.open(join(config.pcapDir, `${spec.name}.pcap`), { flushIntervalMs: FLUSH_MS }));
     }
-    for (const spec of config.interfaces) taps.push(TapLink.open(spec.name, { mtu: spec.mtu }));
+    for (const spec of config.interfaces)
+      taps.push(TapLink.open(spec.name, { mtu: spec.mtu, vnetHdr: spec.offload }));
     for (const spec of config.interfaces) configureKernelEnd(spec);
     if (config.user !== undefined) dropPrivileges(config.user);
   } catch (e) {
@@ -183,6 +184,12 @@ async function routeUntilStopped(
     // frames a TAP had to copy because its write was blocked while the lender needed its buffer.
     copiedPayloadBytes: router.copiedPayloadBytes,
     lentFramesCopied: taps.reduce((n, t) => n + t.counters.lentCopied, 0),
+    // Super-frames and partial checksums: forwarded whole, or cut / finished in software; and what
+    // each TAP read and wrote with vnet headers.
+    offload: router.offload,
+    tapOffload: Object.fromEntries(
+      taps.filter((t) => t.offloads !== undefined).map((t) => [t.name, t.offloadCounters]),
+    ),
     reassemblyPeakBytes: Math.max(
       router.stack.ipv4.reassemblyPeakBytes,
       router.stack.ipv6.reassemblyPeakBytes,

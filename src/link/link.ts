@@ -25,12 +25,24 @@
  *   impairment's duplicate is a buffer of its own, so one receiver rewriting in place is never seen
  *   by another.
  *
+ * Offload metadata (docs/TAP.md "Offloads"): a link with vnet headers (a TAP) may hand its handler a
+ * super-frame longer than the MTU or a frame whose transport checksum is partial (NEEDS_CSUM); the
+ * header of the frame being handled is its `rxVnet`, valid during the call only. Such a frame is
+ * not a wire frame: it may be lent on only with its metadata, through `sendOffloaded(frame, h)` of
+ * a link that has it (`offloadSenderOf`), which either takes it whole (true) or refuses it (false,
+ * nothing done); everywhere else the lender makes wire frames of it first (src/link/gso.ts
+ * `segmentFrame`, `finishPartialChecksum`). Metadata is never carried by the frame's buffer for a
+ * lent frame: a TAP's receive slot keeps VNET_HDR_LEN bytes in front of each frame, and a TAP
+ * sending a frame lent from such a slot writes the header there (no copy); for any other frame it
+ * keeps a copy of the header. The stack's own super-frames are tagged by buffer (vnet.ts `tagGso`).
+ *
  * Errors on the data path are never thrown: a frame that cannot be carried is dropped and counted
  * under `counters.drops[reason]`.
  */
 import type { Mac } from '../addr.js';
 import { type Scheduler, type TimerId, TimeQueue } from '../clock.js';
 import { ETHERTYPE_QINQ, ETHERTYPE_VLAN } from '../ethernet/wire.js';
+import type { VnetHdr } from './vnet.js';
 
 export type Direction = 'in' | 'out';
 export type FrameHandler = (frame: Uint8Array) => void;
@@ -90,6 +102,22 @@ export interface Link {
    * its resources. Idempotent (returns the same promise).
    */
   close(): Promise<void>;
+}
+
+/** A link that takes frames with their offload metadata (see "Offload metadata" above). */
+export interface OffloadSender {
+  /**
+   * Sends `frame` with metadata `h` (read at once): true when taken (written, queued, or a counted
+   * drop), false when this link cannot carry that kind of offload now (nothing done).
+   */
+  sendOffloaded(frame: Uint8Array, h: VnetHdr): boolean;
+}
+
+/** `link` as an OffloadSender when it is one. */
+export function offloadSenderOf(link: object): OffloadSender | undefined {
+  return typeof (link as Partial<OffloadSender>).sendOffloaded === 'function'
+    ? (link as OffloadSender)
+    : undefined;
 }
 
 export const ETHERNET_HEADER_LEN = 14;

@@ -44,6 +44,19 @@
  * down keeps its fd: reads find nothing, writes fail with EIO (counted io-error drops), and frames
  * flow again once it is up.
  *
+ * Offloads (`vnetHdr`, docs/TAP.md "Offloads"): the TAP is opened with IFF_VNET_HDR, a 10-byte
+ * virtio-net header (src/link/vnet.ts) precedes every frame both ways, and TUNSETOFFLOAD asks for
+ * checksum offload, TSO4/6 (with ECN) and USO4/6 (without USO where the kernel refuses it). Slots then
+ * hold a 64 KiB super-frame; the header of the frame being handled is in `rxVnet` (the IP layers
+ * read it: one TCP segment per super-frame, no verification of a checksum the kernel vouches for);
+ * only frames with GSO metadata may exceed the MTU; a USO super-frame is cut here into its
+ * datagrams. A super-frame the stack tagged (`gsoTagOf`) is written whole with its header from its
+ * own headroom; other frames are copied behind a zero header. A received super-frame (or partial
+ * checksum) lent on by a router goes through `sendOffloaded(frame, h)`: the header is written into
+ * the VNET_HDR_LEN bytes its receive slot keeps in front of it, and the frame is written from the
+ * slot with no copy (link.ts "Offload metadata"). Captures see frames as a wire would carry them
+ * (src/link/gso.ts cuts super-frames and finishes partial checksums).
+ *
  * Lifetime: an attached TAP's poll handle keeps the process alive (a stack that is up should); a
  * gone one holds nothing. close() stops and closes the handle, then closes the fd; once every TAP is
  * closed the process can exit. An exception thrown by a handler is rethrown from a
@@ -63,17 +76,47 @@ import {
   type LendingArea,
   type Link,
   type LinkCounters,
+  type OffloadSender,
   lentFrom,
   maxFrameLen,
   newCounters,
   removeLendingArea,
 } from './link.js';
+import { segmentFrame } from './gso.js';
+import {
+  emptyVnetHdr,
+  gsoTagOf,
+  type MutableVnetHdr,
+  type OffloadLink,
+  type Offloads,
+  readVnetHdr,
+  TUN_F_CSUM,
+  TUN_F_TSO_ECN,
+  TUN_F_TSO4,
+  TUN_F_TSO6,
+  TUN_F_USO4,
+  TUN_F_USO6,
+  emitVnetHdr,
+  VNET_F_DATA_VALID,
+  VNET_F_NEEDS_CSUM,
+  VNET_GSO_ECN,
+  VNET_GSO_NONE,
+  VNET_GSO_TCPV4,
+  VNET_GSO_TCPV6,
+  VNET_GSO_UDP_L4,
+  VNET_HDR_LEN,
+  type VnetHdr,
+} from './vnet.js';
 
 export interface TapOptions {
   /** IP MTU of the link (default 1500); should match the kernel side's `ip link set mtu`. */
   readonly mtu?: number;
-  /** `IFF_VNET_HDR` offloads: not implemented yet. */
-  readonly vnetHdr?: false;
+  /**
+   * Open with `IFF_VNET_HDR` and ask for offloads (`TUNSETOFFLOAD`: checksum, TSO4/6 with ECN, USO4/6
+   * where the kernel has them): frames then carry a virtio-net header both ways, the kernel may hand
+   * up super-frames of up to 64 KiB, and the stack may send them (see `offloads`). Default false.
+   */
+  readonly vnetHdr?: boolean;
   /** Frames that may wait for the fd to become writable before tail drop (default 1024). */
   readonly txQueueLen?: number;
   /** Frames read per TAP per wakeup before polling again, for fairness (default 256). */
@@ -103,8 +146,14 @@ const O_NONBLOCK = 0o4000;
 const O_CLOEXEC = 0o2000000;
 const TUNSETIFF = 0x400454ca;
 const TUNSETSNDBUF = 0x400454d4;
+const TUNSETOFFLOAD = 0x400454d0;
+const TUNSETVNETHDRSZ = 0x400454d8;
 const IFF_TAP = 0x0002;
 const IFF_NO_PI = 0x1000;
+const IFF_VNET_HDR = 0x4000;
+const EINVAL = 22;
+/** The largest super-frame: an IP packet of 64 KiB - 1 behind an Ethernet header and two VLAN tags. */
+const MAX_GSO_FRAME = 0xffff + 14 + 8;
 const IFNAMSIZ = 16;
 const IFREQ_SIZE = 40;
 const IFR_FLAGS = 16;
@@ -179,12 +228,22 @@ class ReceiveSlots implements LendingArea {
     readonly memory: Uint8Array,
     count: number,
     readonly size: number,
+    headroom: number,
   ) {
+    this.headroom = headroom;
     this.buffer = memory.buffer;
     this.start = memory.byteOffset;
     this.end = this.start + memory.length;
     this.holds = new Int32Array(count);
     for (let i = 0; i < count; i++) this.slot.push(memory.subarray(i * size, (i + 1) * size));
+  }
+
+  /** Bytes of each slot before the frame read into it: the vnet header (0 without offloads). */
+  readonly headroom: number;
+
+  /** Bytes of the slot of `frame` before it. */
+  roomBefore(frame: Uint8Array): number {
+    return frame.byteOffset - this.start - this.slotOf(frame) * this.size;
   }
 
   /** The slot a view of this memory starts in. */
@@ -195,7 +254,7 @@ class ReceiveSlots implements LendingArea {
 
 interface Libc {
   open: (path: string, flags: number) => number;
-  ioctl: (fd: number, req: number, type: string, arg: Uint8Array) => number;
+  ioctl: (fd: number, req: number, type: string, arg: Uint8Array | number) => number;
   read: (fd: number, buf: Uint8Array, n: number) => number;
   write: (fd: number, buf: Uint8Array, n: number) => number;
   close: ((fd: number) => number) & { async: (fd: number, cb: (err: unknown, r: number) => void) => void };
@@ -324,14 +383,15 @@ function systemError(what: string, errno: number): Error & { code: string; errno
 function attachDevice(
   name: string,
   sendBuffer: number | undefined,
-): { fd: number; handle: unknown; name: string } {
+  vnet: boolean,
+): { fd: number; handle: unknown; name: string; offloads: Offloads | undefined } {
   const c = loadLibc();
   const u = loadUv();
   const fd = c.open('/dev/net/tun', O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) throw systemError('TapLink.open: open /dev/net/tun', c.errno());
   const ifr = new Uint8Array(IFREQ_SIZE);
   ifr.set(new TextEncoder().encode(name));
-  const flags = IFF_TAP | IFF_NO_PI;
+  const flags = IFF_TAP | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0);
   ifr[IFR_FLAGS] = flags & 0xff; // native (little-endian) short on x86-64 and arm64
   ifr[IFR_FLAGS + 1] = flags >>> 8;
   if (c.ioctl(fd, TUNSETIFF, 'void *', ifr) < 0) {
@@ -348,6 +408,15 @@ function attachDevice(
       throw systemError(`TapLink.open(${name}): TUNSETSNDBUF`, e);
     }
   }
+  let offloads: Offloads | undefined;
+  if (vnet) {
+    try {
+      offloads = enableOffloads(c, fd, name);
+    } catch (e) {
+      c.close(fd);
+      throw e;
+    }
+  }
   const end = ifr.indexOf(0);
   const actual = new TextDecoder().decode(ifr.subarray(0, end < 0 || end > IFNAMSIZ ? IFNAMSIZ : end));
   const handle = koffi.alloc('uint8_t', u.pollSize);
@@ -357,15 +426,94 @@ function attachDevice(
     c.close(fd);
     throw new Error(`TapLink.open(${name}): uv_poll_init: ${u.strerror(r)}`);
   }
-  return { fd, handle, name: actual };
+  return { fd, handle, name: actual, offloads };
 }
 
-export class TapLink implements Link {
+/**
+ * Sets the vnet header size and asks for offloads, USO first and without it when the kernel
+ * refuses (EINVAL before Linux 6.2). 10 bytes rather than 12: the mergeable-buffers count of the
+ * 12-byte header means nothing on a TAP, 10 is the kernel's default, and it puts the IP header of a
+ * frame read at a 64-byte-aligned slot at offset 24, 8-aligned, for the checksum's word loop.
+ */
+function enableOffloads(c: Libc, fd: number, name: string): Offloads {
+  const size = new Uint8Array(4);
+  new DataView(size.buffer).setInt32(0, VNET_HDR_LEN, true); // native int
+  if (c.ioctl(fd, TUNSETVNETHDRSZ, 'void *', size) < 0)
+    throw systemError(`TapLink.open(${name}): TUNSETVNETHDRSZ`, c.errno());
+  const tso = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+  // TUNSETOFFLOAD takes its argument by value, not through a pointer (drivers/net/tun.c set_offload).
+  for (const bits of [tso | TUN_F_USO4 | TUN_F_USO6, tso, TUN_F_CSUM]) {
+    if (c.ioctl(fd, TUNSETOFFLOAD, 'unsigned long', bits) >= 0) {
+      return {
+        csum: true,
+        tso4: (bits & TUN_F_TSO4) !== 0,
+        tso6: (bits & TUN_F_TSO6) !== 0,
+        tsoEcn: (bits & TUN_F_TSO_ECN) !== 0,
+        uso4: (bits & TUN_F_USO4) !== 0,
+        uso6: (bits & TUN_F_USO6) !== 0,
+      };
+    }
+    if (c.errno() !== EINVAL) break;
+  }
+  throw systemError(`TapLink.open(${name}): TUNSETOFFLOAD`, c.errno());
+}
+
+/**
+ * Shows a capture `frame` as a wire would carry it: a super-frame cut into its segments, a partial
+ * checksum finished (copies); a frame with nothing to finish as it is; one the segmenter cannot
+ * read, as it is too.
+ */
+function captureAsWire(cap: CaptureHook, frame: Uint8Array, h: VnetHdr, dir: 'in' | 'out'): void {
+  if (h.gsoType === VNET_GSO_NONE && (h.flags & VNET_F_NEEDS_CSUM) === 0) return cap(frame, dir);
+  if (!segmentFrame(frame, h, (seg) => cap(seg, dir)).ok) cap(frame, dir);
+}
+
+/**
+ * Marks a queued frame whose vnet header was written into the bytes in front of it (a frame lent
+ * from an offload TAP's receive slot, `sendOffloaded`): the write starts VNET_HDR_LEN bytes earlier.
+ */
+const VNET_IN_FRONT: VnetHdr = Object.freeze(emptyVnetHdr());
+
+/** What the vnet header path did (all 0 without offloads). */
+export interface OffloadCounters {
+  /** Super-frames received whole (TCP GSO) and their bytes (Ethernet frames, no vnet header). */
+  gsoIn: number;
+  gsoInBytes: number;
+  /** Super-frames written to the kernel and their bytes. */
+  gsoOut: number;
+  gsoOutBytes: number;
+  /** Frames received with NEEDS_CSUM and with DATA_VALID (checksums the stack does not verify). */
+  csumPartialIn: number;
+  csumValidIn: number;
+  /** Frames cut in software: received USO super-frames, and super-frames for a link without offloads. */
+  softSegmented: number;
+  /** Frames dropped for a vnet header Oasis cannot act on. */
+  badVnet: number;
+}
+
+export class TapLink implements Link, OffloadLink, OffloadSender {
   /** The interface name the kernel gave (a `%d` in the requested name is filled in). */
   readonly name: string;
   readonly mtu: number;
   readonly counters: LinkCounters = newCounters();
+  readonly offloadCounters: OffloadCounters = {
+    gsoIn: 0,
+    gsoInBytes: 0,
+    gsoOut: 0,
+    gsoOutBytes: 0,
+    csumPartialIn: 0,
+    csumValidIn: 0,
+    softSegmented: 0,
+    badVnet: 0,
+  };
+  /** The vnet header of the frame being handled (all zero without offloads); valid during the handler. */
+  readonly rxVnet: MutableVnetHdr = emptyVnetHdr();
   capture?: CaptureHook | undefined;
+  private offloadsNow: Offloads | undefined;
+  /** Bytes of vnet header before every frame read or written: VNET_HDR_LEN with offloads, else 0. */
+  private readonly vnetLen: number;
+  /** Frames without a header of their own are copied here behind a zero vnet header to be written. */
+  private readonly stage: Uint8Array | undefined;
 
   private stateNow: TapState = 'up';
   private closing = false;
@@ -388,6 +536,8 @@ export class TapLink implements Link {
   private readonly tx: (Uint8Array | undefined)[];
   private readonly txFrom: (ReceiveSlots | undefined)[];
   private readonly txSlot: Int32Array;
+  /** The vnet header of a queued super-frame (written in its own headroom). */
+  private readonly txVnet: (VnetHdr | undefined)[];
   private txHead = 0;
   private txCount = 0;
   private flushQueued = false;
@@ -397,20 +547,26 @@ export class TapLink implements Link {
   private resolveClosed: (() => void) | undefined;
   private readonly flushTask = (): void => this.flush();
 
-  private constructor(name: string, opts: TapOptions) {
+  private constructor(name: string, opts: TapOptions, offloads: Offloads | undefined) {
     this.name = name;
     this.mtu = opts.mtu ?? 1500;
-    this.maxFrame = maxFrameLen(this.mtu, 2);
+    this.offloadsNow = offloads;
+    this.vnetLen = offloads === undefined ? 0 : VNET_HDR_LEN;
+    this.maxFrame =
+      offloads === undefined ? maxFrameLen(this.mtu, 2) : Math.max(MAX_GSO_FRAME, maxFrameLen(this.mtu, 2));
+    this.stage = offloads === undefined ? undefined : new Uint8Array(VNET_HDR_LEN + this.maxFrame);
     this.readBurst = opts.readBurst ?? 256;
     this.sendBuffer = opts.sendBuffer;
     const txLen = opts.txQueueLen ?? 1024;
     this.tx = new Array(txLen);
     this.txFrom = new Array(txLen);
     this.txSlot = new Int32Array(txLen);
+    this.txVnet = new Array(txLen);
     const count = opts.receiveSlots ?? DEFAULT_RECEIVE_SLOTS;
-    // One byte more than the largest legal frame: a longer one is read truncated to the slot.
-    const size = Math.ceil((this.maxFrame + 1) / SLOT_ALIGN) * SLOT_ALIGN;
-    this.slots = new ReceiveSlots(allocSlotMemory(count * size), count, size);
+    // One byte more than the largest legal frame (and its vnet header): a longer one is read
+    // truncated to the slot.
+    const size = Math.ceil((this.vnetLen + this.maxFrame + 1) / SLOT_ALIGN) * SLOT_ALIGN;
+    this.slots = new ReceiveSlots(allocSlotMemory(count * size), count, size, this.vnetLen);
     this.views = new Array(count * VIEW_WAYS);
   }
 
@@ -423,7 +579,6 @@ export class TapLink implements Link {
     const mtu = opts.mtu ?? 1500;
     if (!(Number.isInteger(mtu) && mtu >= 68 && mtu <= 65535))
       throw new Error(`TapLink.open: mtu must be an integer in [68, 65535], got ${mtu}`);
-    if (opts.vnetHdr) throw new Error('TapLink.open: vnetHdr is not implemented yet');
     for (const [key, max] of [
       ['txQueueLen', Number.MAX_SAFE_INTEGER],
       ['readBurst', Number.MAX_SAFE_INTEGER],
@@ -437,12 +592,20 @@ export class TapLink implements Link {
     const nameBytes = new TextEncoder().encode(name);
     if (nameBytes.length === 0 || nameBytes.length >= IFNAMSIZ || /[\s/]/.test(name) || name.includes('\0'))
       throw new Error(`TapLink.open: invalid interface name ${JSON.stringify(name)}`);
-    const dev = attachDevice(name, opts.sendBuffer);
-    const link = new TapLink(dev.name, opts);
+    const dev = attachDevice(name, opts.sendBuffer, opts.vnetHdr === true);
+    const link = new TapLink(dev.name, opts, dev.offloads);
     openLinks.add(link);
     addLendingArea(link.slots);
     link.attach(dev.fd, dev.handle);
     return link;
+  }
+
+  /**
+   * What the kernel accepted in TUNSETOFFLOAD (the stack sends super-frames only where this says
+   * so); undefined when the link was opened without `vnetHdr`.
+   */
+  get offloads(): Offloads | undefined {
+    return this.offloadsNow;
   }
 
   /** Frames waiting to be written. */
@@ -461,7 +624,98 @@ export class TapLink implements Link {
   }
 
   send(frame: Uint8Array): void {
+    const tag = gsoTagOf(frame);
+    if (tag !== undefined) return this.sendSuper(frame, tag);
     if (!admitOutgoing(this, frame, this.closing)) return;
+    this.enqueue(frame, undefined);
+  }
+
+  /**
+   * A super-frame the stack built (tagged with its vnet header): written whole when the kernel took
+   * its kind of offload, else cut here (docs/TAP.md). A capture sees the segments a wire would carry.
+   */
+  private sendSuper(frame: Uint8Array, tag: VnetHdr): void {
+    if (!this.accepts(tag)) {
+      this.offloadCounters.softSegmented++;
+      const r = segmentFrame(frame, tag, (seg) => this.send(seg));
+      if (!r.ok) this.counters.drops.oversize++;
+      return;
+    }
+    if (this.closing) {
+      this.counters.drops.closed++;
+      return;
+    }
+    if (frame.length > MAX_GSO_FRAME || frame.length < 14) {
+      this.counters.drops.oversize++;
+      return;
+    }
+    if (this.capture !== undefined) captureAsWire(this.capture, frame, tag, 'out');
+    this.offloadCounters.gsoOut++;
+    this.offloadCounters.gsoOutBytes += frame.length;
+    this.enqueue(frame, tag);
+  }
+
+  /**
+   * A frame with its offload metadata `h` (a super-frame, or a partial checksum), typically one a
+   * router received on an offload TAP and lends on (link.ts "Offload metadata"): written whole with
+   * its vnet header when the kernel took that kind of offload, and then true; false when it did not
+   * (nothing done: the caller segments or finishes it in software). `h` is read at once (it may be
+   * the ingress link's `rxVnet`). A frame lent from a TAP's receive slot gets its header written in
+   * the slot's headroom in front of it, so nothing is copied; any other frame keeps a copy of `h`.
+   */
+  sendOffloaded(frame: Uint8Array, h: VnetHdr): boolean {
+    if (!this.accepts(h)) return false;
+    if (this.closing) {
+      this.counters.drops.closed++;
+      return true;
+    }
+    const gso = (h.gsoType & ~VNET_GSO_ECN) !== VNET_GSO_NONE;
+    if (
+      gso ? frame.length > MAX_GSO_FRAME || frame.length < 14 : checkFrameSize(frame, this.mtu) !== undefined
+    ) {
+      this.counters.drops[frame.length < 14 ? 'runt' : 'oversize']++;
+      return true;
+    }
+    if (this.capture !== undefined) captureAsWire(this.capture, frame, h, 'out');
+    if (gso) {
+      this.offloadCounters.gsoOut++;
+      this.offloadCounters.gsoOutBytes += frame.length;
+    }
+    const from = lentFrom(frame);
+    if (
+      from instanceof ReceiveSlots &&
+      from.headroom >= VNET_HDR_LEN &&
+      from.roomBefore(frame) >= VNET_HDR_LEN
+    ) {
+      // The lender's slot keeps VNET_HDR_LEN bytes before the frame for exactly this header.
+      emitVnetHdr(h, new Uint8Array(frame.buffer, frame.byteOffset - VNET_HDR_LEN, VNET_HDR_LEN));
+      this.enqueue(frame, VNET_IN_FRONT);
+    } else {
+      this.enqueue(frame, { ...h });
+    }
+    return true;
+  }
+
+  /** Whether the kernel takes super-frames of this kind whole. */
+  private accepts(tag: VnetHdr): boolean {
+    const o = this.offloadsNow;
+    if (o === undefined) return false;
+    const ecn = (tag.gsoType & VNET_GSO_ECN) !== 0;
+    switch (tag.gsoType & ~VNET_GSO_ECN) {
+      case VNET_GSO_NONE:
+        return o.csum;
+      case VNET_GSO_TCPV4:
+        return o.tso4 && (!ecn || o.tsoEcn);
+      case VNET_GSO_TCPV6:
+        return o.tso6 && (!ecn || o.tsoEcn);
+      case VNET_GSO_UDP_L4:
+        return o.uso4 && o.uso6;
+      default:
+        return false;
+    }
+  }
+
+  private enqueue(frame: Uint8Array, tag: VnetHdr | undefined): void {
     if (this.att === undefined) {
       this.counters.drops['io-error']++;
       return;
@@ -473,6 +727,19 @@ export class TapLink implements Link {
     }
     const i = (this.txHead + this.txCount) % cap;
     const from = lentFrom(frame);
+    // A plain frame lent from an offload TAP's slot: a zero header written in front of it (the slot
+    // keeps room for one) saves copying it behind one in the staging buffer.
+    if (
+      tag === undefined &&
+      this.vnetLen > 0 &&
+      from instanceof ReceiveSlots &&
+      from.headroom >= VNET_HDR_LEN &&
+      from.roomBefore(frame) >= VNET_HDR_LEN
+    ) {
+      new Uint8Array(frame.buffer, frame.byteOffset - VNET_HDR_LEN, VNET_HDR_LEN).fill(0);
+      tag = VNET_IN_FRONT;
+    }
+    this.txVnet[i] = tag;
     if (from instanceof ReceiveSlots) {
       // Lent by a TAP (this one included): written from its slot, which it will not reuse until then.
       const s = from.slotOf(frame);
@@ -515,7 +782,9 @@ export class TapLink implements Link {
     if (this.closing) return false;
     if (this.att !== undefined) return true;
     try {
-      const dev = attachDevice(this.name, this.sendBuffer);
+      const dev = attachDevice(this.name, this.sendBuffer, this.vnetLen > 0);
+      // The frames' layout is fixed at open: a kernel that now takes less is asked for less.
+      this.offloadsNow = dev.offloads;
       this.attach(dev.fd, dev.handle);
     } catch (e) {
       this.lastErrorNow = e as Error;
@@ -592,7 +861,8 @@ export class TapLink implements Link {
         counters.drops['io-error']++;
       } else {
         const f = this.tx[h]!;
-        const n = c.write(a.fd, f, f.length);
+        const n =
+          this.vnetLen === 0 ? c.write(a.fd, f, f.length) : this.writeVnet(c, a.fd, f, this.txVnet[h]);
         if (n < 0) {
           const e = c.errno();
           if (e === c.EAGAIN) {
@@ -604,7 +874,7 @@ export class TapLink implements Link {
           counters.drops['io-error']++;
         } else {
           counters.framesOut++;
-          counters.bytesOut += n;
+          counters.bytesOut += n - this.vnetLen;
         }
       }
       this.release(h);
@@ -622,9 +892,15 @@ export class TapLink implements Link {
     for (let k = 0; k < this.txCount; k++) {
       const h = (this.txHead + k) % cap;
       if (this.txFrom[h] !== slots) continue;
-      const copy = new Uint8Array(this.tx[h]!);
+      const f = this.tx[h]!;
+      // A header written in front of the frame (VNET_IN_FRONT) travels with it.
+      const front = this.txVnet[h] === VNET_IN_FRONT ? VNET_HDR_LEN : 0;
+      const copy = new Uint8Array(front + f.length);
+      copy.set(new Uint8Array(f.buffer, f.byteOffset - front, front + f.length));
+      const tag = this.txVnet[h];
       this.release(h);
-      this.tx[h] = copy;
+      this.tx[h] = copy.subarray(front);
+      this.txVnet[h] = tag;
       this.counters.lentCopied++;
     }
   }
@@ -660,9 +936,34 @@ export class TapLink implements Link {
     this.goneHandler?.();
   }
 
+  /**
+   * Writes `f` behind its vnet header: a super-frame's header goes in the headroom its buffer keeps
+   * for it (stack/packet.ts `newGsoPacket`); any other frame is copied behind a zero header (no
+   * offload asked: the kernel takes it as a plain frame), a memcpy next to the syscall.
+   */
+  private writeVnet(c: Libc, fd: number, f: Uint8Array, tag: VnetHdr | undefined): number {
+    if (tag === VNET_IN_FRONT) {
+      const whole = new Uint8Array(f.buffer, f.byteOffset - VNET_HDR_LEN, f.length + VNET_HDR_LEN);
+      return c.write(fd, whole, whole.length);
+    }
+    // Only the stack's own super-frames (newGsoPacket) keep headroom for the header in their buffer.
+    if (tag !== undefined && f.byteOffset >= VNET_HDR_LEN && gsoTagOf(f) === tag) {
+      const whole = new Uint8Array(f.buffer, f.byteOffset - VNET_HDR_LEN, f.length + VNET_HDR_LEN);
+      emitVnetHdr(tag, whole);
+      return c.write(fd, whole, whole.length);
+    }
+    const stage = this.stage!;
+    if (tag !== undefined) emitVnetHdr(tag, stage);
+    stage.set(f, VNET_HDR_LEN);
+    const n = c.write(fd, stage, VNET_HDR_LEN + f.length);
+    if (tag !== undefined) stage.fill(0, 0, VNET_HDR_LEN);
+    return n;
+  }
+
   /** Forgets transmit ring entry `h`, releasing the slot it held. */
   private release(h: number): void {
     this.tx[h] = undefined;
+    this.txVnet[h] = undefined;
     const from = this.txFrom[h];
     if (from !== undefined) {
       from.holds[this.txSlot[h]!]!--;
@@ -717,6 +1018,7 @@ export class TapLink implements Link {
     const views = this.views;
     const counters = this.counters;
     const maxFrame = this.maxFrame;
+    const hl = this.vnetLen;
     for (let i = 0; i < this.readBurst && !this.closing; i++) {
       const s = holds[this.slot] === 0 ? this.slot : this.nextFreeSlot();
       const buf = slots.slot[s]!;
@@ -726,15 +1028,20 @@ export class TapLink implements Link {
         return;
       }
       // Longer than any legal frame (read truncated to the slot when longer than the slot).
-      if (n > maxFrame) {
+      if (n - hl > maxFrame) {
         counters.drops.oversize++;
         continue;
       }
-      const k = s * VIEW_WAYS + (n & (VIEW_WAYS - 1));
+      const len = n - hl;
+      const k = s * VIEW_WAYS + (len & (VIEW_WAYS - 1));
       let view = views[k];
-      if (view === undefined || view.length !== n) {
-        view = buf.subarray(0, n);
+      if (view === undefined || view.length !== len) {
+        view = buf.subarray(hl, n);
         views[k] = view;
+      }
+      if (hl > 0) {
+        this.receiveVnet(buf, view);
+        continue;
       }
       const bad = checkFrameSize(view, this.mtu);
       if (bad !== undefined) {
@@ -743,5 +1050,57 @@ export class TapLink implements Link {
       }
       deliverIncoming(this, this.handler, view);
     }
+  }
+
+  /**
+   * A frame read behind its vnet header (at the start of `slot`). Only a frame with GSO metadata may
+   * exceed the MTU; a TCP super-frame goes up whole (one segment for the TCP core), a USO one is cut
+   * here into the datagrams it stands for. The capture sees frames as a wire carries them.
+   */
+  private receiveVnet(slot: Uint8Array, view: Uint8Array): void {
+    const counters = this.counters;
+    const oc = this.offloadCounters;
+    const h = this.rxVnet;
+    if (!readVnetHdr(slot, h)) {
+      oc.badVnet++;
+      return;
+    }
+    const base = h.gsoType & ~VNET_GSO_ECN;
+    if (base === VNET_GSO_NONE) {
+      const bad = checkFrameSize(view, this.mtu);
+      if (bad !== undefined) {
+        counters.drops[bad]++;
+        return;
+      }
+    } else if (view.length < 14) {
+      counters.drops.runt++;
+      return;
+    }
+    if ((h.flags & VNET_F_NEEDS_CSUM) !== 0) oc.csumPartialIn++;
+    else if ((h.flags & VNET_F_DATA_VALID) !== 0) oc.csumValidIn++;
+    if (base === VNET_GSO_UDP_L4) {
+      // Each segment is a datagram of its own: cut (with full checksums) and delivered one by one.
+      oc.softSegmented++;
+      const r = segmentFrame(view, h, (seg) => {
+        h.flags = VNET_F_DATA_VALID;
+        h.gsoType = VNET_GSO_NONE;
+        deliverIncoming(this, this.handler, seg);
+      });
+      if (!r.ok) oc.badVnet++;
+      return;
+    }
+    if (base !== VNET_GSO_NONE) {
+      oc.gsoIn++;
+      oc.gsoInBytes += view.length;
+    }
+    const handler = this.handler;
+    if (handler === undefined) {
+      counters.drops['no-handler']++;
+      return;
+    }
+    counters.framesIn++;
+    counters.bytesIn += view.length;
+    if (this.capture !== undefined) captureAsWire(this.capture, view, h, 'in');
+    handler(view);
   }
 }

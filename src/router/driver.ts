@@ -8,6 +8,11 @@
  *   call (waiting for ARP/NDP, or cut into fragments) is copied, and counted in `copiedPayloadBytes`;
  * - an ICMP error: sent by the host stack (rate-limited there) from the ingress interface's address;
  * - drop: counted under `router/<reason>`.
+ * Offloads (docs/ROUTER.md "Offloads"): a frame from a link with vnet headers may be a TCP super-frame
+ * or carry a partial checksum (its `rxVnet`). It is judged by the segments it stands for and
+ * rewritten in its outer headers only, then lent whole, with its header, to an egress link that
+ * takes it (`sendOffloaded`); anywhere else it is cut (`segmentFrame`) or its checksum finished in
+ * place, and goes on as wire frames.
  * Routes live in one FIB per family (fib.ts), which is also the host stack's routing table. With
  * `filterWith`, connection tracking, the firewall and IPv4 NAT see each packet first (`Filter`, at the
  * end of this file; docs/ROUTER.md "Firewall and NAT").
@@ -24,11 +29,14 @@ import {
   readMac,
 } from '../addr.js';
 import { sendableMac as arpMac } from '../arp/cache.js';
-import { setU16, u16 } from '../bytes.js';
-import { finish, sum16 } from '../checksum/index.js';
+import { setU16, u16, u32 } from '../bytes.js';
+import { finish, sum16, updateChecksum32 } from '../checksum/index.js';
 import { ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../ethernet/wire.js';
 import { Ipv4Packet } from '../ipv4/wire.js';
 import { linkLocalAddress } from '../ipv6/ndp/addresses.js';
+import { finishPartialChecksum, gsoSegmentIpLen, needsOffload, segmentFrame } from '../link/gso.js';
+import { offloadSenderOf } from '../link/link.js';
+import { rxVnetOf, VNET_F_NEEDS_CSUM, VNET_GSO_NONE, type VnetHdr } from '../link/vnet.js';
 import { sendableMac as ndpMac } from '../ipv6/ndp.js';
 import type { Interface, InterfaceConfig } from '../stack/iface.js';
 import type { Forwarder } from '../stack/layer.js';
@@ -72,6 +80,7 @@ import {
   natReconfigure,
   type PortForward,
   natStep,
+  type Translation,
   natTick,
 } from './nat.js';
 import { ctStats, ctStep } from './conntrack.js';
@@ -164,6 +173,14 @@ export class Router implements Forwarder {
   readonly stack: Stack;
   /** Payload bytes the forwarding path copied (zero when every neighbour is resolved and no fragmenting). */
   copiedPayloadBytes = 0;
+  /** Frames forwarded with offload metadata (from a TAP with vnet headers), by what became of them. */
+  readonly offload: OffloadCounters = {
+    gsoWhole: 0,
+    gsoSegmented: 0,
+    segmentsMade: 0,
+    csumPartialWhole: 0,
+    csumFinished: 0,
+  };
   private readonly fib4: FibRoutes<Ipv4Addr, Fib4>;
   private readonly fib6: FibRoutes<Ipv6Addr, Fib6>;
   private readonly views: ForwardInterface[] = [];
@@ -351,21 +368,32 @@ export class Router implements Forwarder {
       // Its frame: the MACs are written on the way out, the type here.
       const frame = frameOf(whole);
       setU16(frame, 12, ETHERTYPE_IPV4);
-      if (!this.route4(iface, frame, whole)) this.stack.ipv4.input(iface, whole, false);
+      if (!this.route4(iface, frame, whole, undefined)) this.stack.ipv4.input(iface, whole, false);
       return true;
     }
-    return this.route4(iface, frame, packet);
+    return this.route4(iface, frame, packet, offloadOf(iface));
   }
 
-  /** `forward4` for a packet that is whole: true when taken, false when it is the host's. */
-  private route4(iface: Interface, frame: Uint8Array, packet: Uint8Array): boolean {
+  /**
+   * `forward4` for a packet that is whole: true when taken, false when it is the host's. `vnet`:
+   * the frame's offload metadata when it is not a wire frame as it stands (a super-frame, a partial
+   * checksum).
+   */
+  private route4(
+    iface: Interface,
+    frame: Uint8Array,
+    packet: Uint8Array,
+    vnet: VnetHdr | undefined,
+  ): boolean {
     const stack = this.stack;
-    let d = decide4(packet, iface.index, this.ctx);
+    const segLen =
+      vnet !== undefined && vnet.gsoType !== VNET_GSO_NONE ? gsoSegmentIpLen(packet, vnet) : undefined;
+    let d = decide4(packet, iface.index, this.ctx, segLen);
     if (this.filter !== undefined && (d.kind === 'local' || d.kind === 'forward' || d.kind === 'fragment')) {
-      const r = this.filter.pass(iface, packet, d.kind === 'local' ? NAT_LOCAL : d.egress);
+      const r = this.filter.pass(iface, packet, d.kind === 'local' ? NAT_LOCAL : d.egress, vnet);
       if (r === 'dropped') return true;
       // NAT gave the packet another destination (a reply to a masqueraded flow, a port forward).
-      if (r === 'rerouted') d = decide4(packet, iface.index, this.ctx);
+      if (r === 'rerouted') d = decide4(packet, iface.index, this.ctx, segLen);
     }
     switch (d.kind) {
       case 'local':
@@ -375,11 +403,16 @@ export class Router implements Forwarder {
         return true;
       case 'icmp-error':
         stack.counters.inc(`router/${d.reason}`);
+        if (vnet !== undefined) finishForQuote(frame, vnet);
         stack.ipv4.sendError(packet, false, d.icmp, iface.ipv4[0]?.address);
         return true;
       case 'fragment': {
         const out = this.interfaces[d.egress]!;
         if (d.redirect !== undefined) this.redirect4(iface, packet, d.redirect.gateway);
+        if (vnet !== undefined) {
+          this.fragmentOffloaded(out, d.nextHop, d.mtu, frame, packet, vnet);
+          return true;
+        }
         const fragments = fragmentForward4(packet, d.mtu, newPacket);
         if (fragments === undefined) {
           stack.counters.inc('router/fragment-failed');
@@ -398,6 +431,13 @@ export class Router implements Forwarder {
         stack.counters.inc('router/forwarded');
         const clampTo = d.clampMssTo;
         const mac = arpMac(out.arp, d.nextHop);
+        if (vnet !== undefined) {
+          applyKeepingPartial(frame, vnet, () => applyForward4(frame, out.mac, mac ?? (0 as Mac), clampTo));
+          this.sendOffloaded(out, mac, frame, packet, vnet, (p) =>
+            stack.arp.resolveAndSend(out, d.nextHop, p, false),
+          );
+          return true;
+        }
         if (mac !== undefined) {
           applyForward4(frame, out.mac, mac, clampTo);
           stack.sendFrame(out, frame);
@@ -423,7 +463,13 @@ export class Router implements Forwarder {
       if (f !== undefined && needsReassembly(f))
         return this.defragment6(this.filter, iface, frame, packet, f);
     }
-    return this.route6(iface, frame, packet, this.filter === undefined ? 'accepted' : 'filter');
+    return this.route6(
+      iface,
+      frame,
+      packet,
+      this.filter === undefined ? 'accepted' : 'filter',
+      offloadOf(iface),
+    );
   }
 
   /**
@@ -463,7 +509,7 @@ export class Router implements Forwarder {
       // Its frame: the MACs are written on the way out, the type here.
       const frame = frameOf(p.packet);
       setU16(frame, 12, ETHERTYPE_IPV6);
-      this.route6(p.iface, frame, p.packet, accepted ? 'accepted' : 'refused');
+      this.route6(p.iface, frame, p.packet, accepted ? 'accepted' : 'refused', undefined);
     }
     return true;
   }
@@ -471,16 +517,20 @@ export class Router implements Forwarder {
   /**
    * `forward6` for a packet that is whole, or an original fragment whose datagram was judged:
    * 'filter' passes it through the firewall, 'accepted' does not, 'refused' forwards nothing (errors
-   * and drops of the decision still happen). True when taken, false when it is the host's.
+   * and drops of the decision still happen). True when taken, false when it is the host's. `vnet`
+   * as for `route4`.
    */
   private route6(
     iface: Interface,
     frame: Uint8Array,
     packet: Uint8Array,
     mode: 'filter' | 'accepted' | 'refused',
+    vnet: VnetHdr | undefined,
   ): boolean {
     const stack = this.stack;
-    const d = decide6(packet, iface.index, this.ctx);
+    const segLen =
+      vnet !== undefined && vnet.gsoType !== VNET_GSO_NONE ? gsoSegmentIpLen(packet, vnet) : undefined;
+    const d = decide6(packet, iface.index, this.ctx, segLen);
     if (d.kind === 'local' || d.kind === 'forward') {
       if (mode === 'refused') {
         stack.counters.inc('router/fragment6-refused');
@@ -490,7 +540,7 @@ export class Router implements Forwarder {
       if (
         mode === 'filter' &&
         this.filter !== undefined &&
-        this.filter.pass(iface, packet, d.kind === 'local' ? NAT_LOCAL : d.egress) === 'dropped'
+        this.filter.pass(iface, packet, d.kind === 'local' ? NAT_LOCAL : d.egress, vnet) === 'dropped'
       )
         return true;
     }
@@ -502,6 +552,7 @@ export class Router implements Forwarder {
         return true;
       case 'icmp-error': {
         stack.counters.inc(`router/${d.reason}`);
+        if (vnet !== undefined) finishForQuote(frame, vnet);
         const src = packet.subarray(8, 24);
         const from = this.views[iface.index]!.ipv6.find(
           (c) => !isIpv6LinkLocal(c.address) || isIpv6LinkLocal(src),
@@ -516,6 +567,13 @@ export class Router implements Forwarder {
         stack.counters.inc('router/forwarded');
         const clampTo = d.clampMssTo;
         const mac = ndpMac(out.ndp, d.nextHop, stack.now());
+        if (vnet !== undefined) {
+          applyKeepingPartial(frame, vnet, () => applyForward6(frame, out.mac, mac ?? (0 as Mac), clampTo));
+          this.sendOffloaded(out, mac, frame, packet, vnet, (p) =>
+            stack.ipv6.resolveAndSend(out, d.nextHop, p),
+          );
+          return true;
+        }
         if (mac !== undefined) {
           applyForward6(frame, out.mac, mac, clampTo);
           stack.sendFrame(out, frame);
@@ -530,6 +588,109 @@ export class Router implements Forwarder {
         return true;
       }
     }
+  }
+
+  /**
+   * Sends on a forwarded frame (rewritten already) that carries offload metadata `h`: lent whole with
+   * its header to an egress link that takes it and a resolved neighbour; else made into wire frames
+   * — a super-frame cut into segments (copies, counted), a partial checksum finished in place — and
+   * sent as any frame, `resolve` taking a packet (with link headroom) the neighbour cache may hold.
+   */
+  private sendOffloaded(
+    out: Interface,
+    mac: Mac | undefined,
+    frame: Uint8Array,
+    packet: Uint8Array,
+    h: VnetHdr,
+    resolve: (packet: Uint8Array) => void,
+  ): void {
+    const stack = this.stack;
+    const oc = this.offload;
+    const gso = h.gsoType !== VNET_GSO_NONE;
+    const len = ipPacketLength(packet);
+    const wire = frame.subarray(0, packet.byteOffset - frame.byteOffset + len);
+    const sender = offloadSenderOf(out.link);
+    // A datagram's partial checksum is finished here, for what may quote it: a UDP probe answered
+    // with Port Unreachable by its destination (traceroute) would quote the pseudo-header sum. A
+    // TCP segment keeps it: finished, if ever, by whoever must.
+    const udp = !gso && h.csumOffset === UDP_CHECKSUM_OFFSET;
+    // An unresolved neighbour (or one the cache must see first) takes the software path: the caches
+    // hold wire packets only.
+    if (!udp && mac !== undefined && sender !== undefined && sender.sendOffloaded(wire, h)) {
+      stack.counters.inc('ethernet/sent');
+      if (gso) oc.gsoWhole++;
+      else oc.csumPartialWhole++;
+      return;
+    }
+    if (gso) {
+      oc.gsoSegmented++;
+      const r = segmentFrame(wire, h, (seg) => {
+        oc.segmentsMade++;
+        this.copiedPayloadBytes += seg.length;
+        if (mac !== undefined) stack.sendFrame(out, seg);
+        // The segment's buffer is its own, with the Ethernet header as link headroom.
+        else resolve(seg.subarray(packet.byteOffset - frame.byteOffset));
+      });
+      if (!r.ok) stack.counters.inc('router/gso-malformed');
+      return;
+    }
+    // A partial checksum finished in place: the frame is ours until the handler returns.
+    if (!finishPartialChecksum(wire, h.csumStart, h.csumOffset)) {
+      stack.counters.inc('router/gso-malformed');
+      return;
+    }
+    oc.csumFinished++;
+    if (mac !== undefined) {
+      stack.sendFrame(out, wire);
+      return;
+    }
+    this.copiedPayloadBytes += len;
+    resolve(ownCopy(packet.subarray(0, len)));
+  }
+
+  /**
+   * An IPv4 frame with offload metadata whose packets exceed the egress MTU, DF clear: cut into
+   * segments first when it is a super-frame, its checksum finished otherwise, then each packet
+   * fragmented as any (RFC 1812 §5.2.6).
+   */
+  private fragmentOffloaded(
+    out: Interface,
+    nextHop: Ipv4Addr,
+    mtu: number,
+    frame: Uint8Array,
+    packet: Uint8Array,
+    h: VnetHdr,
+  ): void {
+    const stack = this.stack;
+    const l3 = packet.byteOffset - frame.byteOffset;
+    const wire = frame.subarray(0, l3 + ipPacketLength(packet));
+    const fragment = (p: Uint8Array): void => {
+      const fragments = fragmentForward4(p, mtu, newPacket);
+      if (fragments === undefined) {
+        stack.counters.inc('router/fragment-failed');
+        return;
+      }
+      stack.counters.inc('router/fragmented');
+      for (const f of fragments) {
+        this.copiedPayloadBytes += f.length;
+        stack.arp.resolveAndSend(out, nextHop, f, false);
+      }
+    };
+    if (h.gsoType === VNET_GSO_NONE) {
+      if (!finishPartialChecksum(wire, h.csumStart, h.csumOffset)) {
+        stack.counters.inc('router/gso-malformed');
+        return;
+      }
+      this.offload.csumFinished++;
+      fragment(wire.subarray(l3));
+      return;
+    }
+    this.offload.gsoSegmented++;
+    const r = segmentFrame(wire, h, (seg) => {
+      this.offload.segmentsMade++;
+      fragment(seg.subarray(l3));
+    });
+    if (!r.ok) stack.counters.inc('router/gso-malformed');
   }
 
   /** RFC 1812 §5.2.7.2: a Redirect for the host (code 1), from the interface the packet came in on. */
@@ -556,6 +717,95 @@ interface HeldFragment {
 function ipPacketLength(packet: Uint8Array): number {
   if (packet[0]! >> 4 === 4) return Math.min(packet.length, (packet[2]! << 8) | packet[3]!);
   return Math.min(packet.length, 40 + ((packet[4]! << 8) | packet[5]!));
+}
+
+/** What became of frames forwarded with offload metadata (`Router.offload`). */
+export interface OffloadCounters {
+  /** Super-frames (TCP GSO) lent whole, with their vnet header, to the egress link. */
+  gsoWhole: number;
+  /** Super-frames cut in software (an egress without offloads, an unresolved neighbour, fragmenting). */
+  gsoSegmented: number;
+  /** The segments those made. */
+  segmentsMade: number;
+  /** Frames with a partial checksum lent whole with their header. */
+  csumPartialWhole: number;
+  /** Frames whose partial checksum the router finished. */
+  csumFinished: number;
+}
+
+/** Where UDP's checksum lies in its header (RFC 768), as a vnet header's csum_offset says. */
+const UDP_CHECKSUM_OFFSET = 6;
+
+/**
+ * Finishes the partial checksum of a frame the router is about to quote in an ICMP error (RFC 792,
+ * RFC 4443 §3: the quote is the packet as received, and a pseudo-header sum there would read as a
+ * corrupt checksum to whoever checks it). The frame is not forwarded after this.
+ */
+function finishForQuote(frame: Uint8Array, h: VnetHdr): void {
+  if ((h.flags & VNET_F_NEEDS_CSUM) !== 0) finishPartialChecksum(frame, h.csumStart, h.csumOffset);
+}
+
+/** The offload metadata of the frame `iface` is delivering, when it is not a wire frame as it stands. */
+function offloadOf(iface: Interface): VnetHdr | undefined {
+  const h = rxVnetOf(iface.link);
+  return needsOffload(h) ? h : undefined;
+}
+
+/**
+ * Runs a header rewrite of `frame` keeping a partial checksum (NEEDS_CSUM) as it is: MSS clamping
+ * patches the transport checksum for the option it lowers, but a partial checksum field holds only
+ * the pseudo-header sum, and whoever finishes it sums the new option anyway.
+ */
+function applyKeepingPartial(frame: Uint8Array, h: VnetHdr, rewrite: () => void): void {
+  const at = h.csumStart + h.csumOffset;
+  if ((h.flags & VNET_F_NEEDS_CSUM) === 0 || at + 2 > frame.length) {
+    rewrite();
+    return;
+  }
+  const field = u16(frame, at);
+  rewrite();
+  setU16(frame, at, field);
+}
+
+/**
+ * Where the partial checksum of IPv4 `packet` (at offset `l3` in its frame, header `h`) lies in the
+ * packet when it is its TCP or UDP checksum field; -1 when the packet has none; undefined when it
+ * has one elsewhere (a header NAT cannot keep right).
+ */
+export function partialChecksumAt(
+  packet: Uint8Array,
+  l3: number,
+  h: VnetHdr | undefined,
+): number | undefined {
+  if (h === undefined || (h.flags & VNET_F_NEEDS_CSUM) === 0) return -1;
+  if (packet.length < 20) return undefined;
+  const l4 = (packet[0]! & 0x0f) * 4;
+  const proto = packet[9];
+  const field = proto === 6 ? 16 : proto === 17 ? 6 : -1;
+  if (field < 0 || h.csumStart !== l3 + l4 || h.csumOffset !== field || l4 + field + 2 > packet.length)
+    return undefined;
+  return l4 + field;
+}
+
+/**
+ * NAT's translation of `packet` written in place, with a partial checksum (`partialAt`, from
+ * `partialChecksumAt`) kept right: that field holds the pseudo-header sum, not a complemented
+ * checksum, so only the addresses (which the pseudo-header holds) change it, by RFC 1624 eqn. 3 on
+ * its complement; the ports are summed by whoever finishes it.
+ */
+export function translateKeepingPartial(packet: Uint8Array, t: Translation, partialAt: number): void {
+  if (partialAt < 0) {
+    applyTranslation(packet, t);
+    return;
+  }
+  const sum = u16(packet, partialAt);
+  const oldSrc = u32(packet, 12);
+  const oldDst = u32(packet, 16);
+  applyTranslation(packet, t);
+  let c = ~sum & 0xffff;
+  c = updateChecksum32(c, oldSrc, u32(packet, 12));
+  c = updateChecksum32(c, oldDst, u32(packet, 16));
+  setU16(packet, partialAt, ~c & 0xffff);
 }
 
 /** Stateful, and every chain accepts: tracking and NAT without rules. */
@@ -677,8 +927,17 @@ class Filter {
     this.fw = fw;
   }
 
-  /** What became of `packet`: passed as it is, dropped, or given another destination. */
-  pass(ingress: Interface, packet: Uint8Array, egress: number): 'pass' | 'dropped' | 'rerouted' {
+  /**
+   * What became of `packet`: passed as it is, dropped, or given another destination. `vnet`: its
+   * frame's offload metadata (a super-frame is judged by its headers; the TCP window check sees its
+   * whole payload; a partial checksum is translated as one).
+   */
+  pass(
+    ingress: Interface,
+    packet: Uint8Array,
+    egress: number,
+    vnet?: VnetHdr,
+  ): 'pass' | 'dropped' | 'rerouted' {
     const stack = this.stack;
     const info = packetInfo(packet);
     // A fragment is tracked once reassembled; the router does not reassemble in transit yet.
@@ -694,7 +953,13 @@ class Filter {
     countDecision(this.counters, chain, verdict, info.length);
     if (verdict.verdict !== 'accept') {
       stack.counters.inc(`router/firewall-${verdict.verdict}`);
-      if (verdict.verdict === 'reject') this.reject(ingress, packet);
+      if (verdict.verdict === 'reject') {
+        // The reply is made only for a packet whose checksum verifies: a partial one is finished
+        // first (the packet goes no further).
+        if (vnet !== undefined && (vnet.flags & VNET_F_NEEDS_CSUM) !== 0 && vnet.csumStart >= 14)
+          finishPartialChecksum(packet, vnet.csumStart - 14, vnet.csumOffset);
+        this.reject(ingress, packet);
+      }
       return 'dropped';
     }
     const [, r] = natStep(this.nat, info, v, { ingress: ingress.index, egress }, now);
@@ -704,7 +969,13 @@ class Filter {
     }
     if (r.translation === undefined) return 'pass';
     const dst = r.translation.dst !== info.dst;
-    applyTranslation(packet, r.translation);
+    // The packet follows its Ethernet header in the frame (the frame's offsets are what `vnet` gives).
+    const partialAt = partialChecksumAt(packet, 14, vnet);
+    if (partialAt === undefined) {
+      stack.counters.inc('router/nat-partial-checksum');
+      return 'dropped';
+    }
+    translateKeepingPartial(packet, r.translation, partialAt);
     return dst ? 'rerouted' : 'pass';
   }
 

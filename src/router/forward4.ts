@@ -235,8 +235,18 @@ function redirect4(
   return { gateway: nextHop };
 }
 
-/** What to do with `packet` (the Ethernet payload of a frame unicast to interface `ingress`). */
-export function decide4(packet: Uint8Array, ingress: number, ctx: ForwardContext): Decision4 {
+/**
+ * What to do with `packet` (the Ethernet payload of a frame unicast to interface `ingress`).
+ * `segmentLen`, for a GSO super-frame (src/link/gso.ts `gsoSegmentIpLen`), is the IP length of the
+ * largest packet it stands for: the size check uses it, not the super-frame's length (RFC 1812
+ * §5.2.6: what must fit the next hop is each packet put on the wire).
+ */
+export function decide4(
+  packet: Uint8Array,
+  ingress: number,
+  ctx: ForwardContext,
+  segmentLen?: number,
+): Decision4 {
   const inIface = findInterface(ctx, ingress);
   if (inIface === undefined) return drop('unknown-interface');
   const checked = Ipv4Packet.check(packet);
@@ -290,7 +300,7 @@ export function decide4(packet: Uint8Array, ingress: number, ctx: ForwardContext
 
   const nextHop = route.gateway ?? dst;
   const redirect = redirect4(p, inIface, route, nextHop, options.sourceRoute, ctx);
-  if (p.totalLen > out.mtu) {
+  if ((segmentLen ?? p.totalLen) > out.mtu) {
     if (p.dontFragment)
       return error4(
         packet,

@@ -170,8 +170,16 @@ function redirect6(
   return { gateway: nextHop };
 }
 
-/** What to do with `packet` (the Ethernet payload of a frame unicast to interface `ingress`). */
-export function decide6(packet: Uint8Array, ingress: number, ctx: ForwardContext): Decision6 {
+/**
+ * What to do with `packet` (the Ethernet payload of a frame unicast to interface `ingress`);
+ * `segmentLen` as for `decide4` (a super-frame is judged by its segments, RFC 8200 §5).
+ */
+export function decide6(
+  packet: Uint8Array,
+  ingress: number,
+  ctx: ForwardContext,
+  segmentLen?: number,
+): Decision6 {
   const inIface = findInterface(ctx, ingress);
   if (inIface === undefined) return drop('unknown-interface');
   const checked = Ipv6Packet.check(packet);
@@ -217,7 +225,8 @@ export function decide6(packet: Uint8Array, ingress: number, ctx: ForwardContext
     return error6(packet, { kind: 'time-exceeded', code: TIME_EXCEEDED_HOP_LIMIT }, 'ttl-expired');
   if (srcLinkLocal && out.index !== inIface.index)
     return error6(packet, { kind: 'dest-unreachable', code: UNREACH_BEYOND_SCOPE }, 'link-local');
-  if (end > out.mtu) return error6(packet, { kind: 'packet-too-big', mtu: out.mtu }, 'too-big');
+  if ((segmentLen ?? end) > out.mtu)
+    return error6(packet, { kind: 'packet-too-big', mtu: out.mtu }, 'too-big');
 
   const nextHop = route.gateway ?? dst;
   const redirect = redirect6(src, inIface, route, nextHop, ctx);

@@ -89,7 +89,8 @@ describe.skipIf(!canTap)('oasis router --masquerade, --forward, --allow, --polic
       const { code, stats } = await router.stop();
       expect(code).toBe(0);
       expect(stats.counters['router/firewall-drop']).toBeGreaterThan(0);
-      expect(stats.counters['router/forwarded']).toBeGreaterThan(1000);
+      // With offloads (the default) a 2 MB response crosses as some 40 super-frames, not 1,400 frames.
+      expect(stats.counters['router/forwarded']).toBeGreaterThan(60);
     }
   }, 60_000);
 
