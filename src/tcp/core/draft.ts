@@ -45,6 +45,8 @@ export class Draft {
   conns: PMap<Tcb>;
   heap: PHeap;
   portTable: readonly number[];
+  /** Bytes in every send queue as of this step's start; updated as `finish` commits the records. */
+  sndMem: number;
   private listenerCopy: Map<number, Listener> | null = null;
   private counterCopy: number[] | null = null;
   /** Working copies (null = removed) and the records they started from (undefined = created). */
@@ -60,6 +62,7 @@ export class Draft {
     this.conns = s.conns;
     this.heap = s.heap;
     this.portTable = s.portTable;
+    this.sndMem = s.sndMem;
   }
 
   get listeners(): ReadonlyMap<number, Listener> {
@@ -153,6 +156,7 @@ export class Draft {
       if (w !== null) this.hooks.output(this, w);
     }
     for (const { key, work: w, before: old, reason, error, unread } of touched) {
+      this.sndMem += (w?.sndq.length ?? 0) - (old?.sndq.length ?? 0);
       if (w === null) {
         if (old?.announced) {
           notes.push({
@@ -186,9 +190,10 @@ export class Draft {
         notes.push({ kind: 'readable', flow: key, available: w.rcvq.length });
       }
       if (w.announced && w.rcvFin && !(old?.rcvFin ?? false)) notes.push({ kind: 'eof', flow: key });
-      if (w.writeBlocked && canWrite(w) && this.config.sndBuf - w.sndq.length >= this.config.sndBuf / 2) {
+      const allowance = sendAllowance(this.config, this.sndMem);
+      if (w.writeBlocked && canWrite(w) && allowance - w.sndq.length >= allowance / 2) {
         w.writeBlocked = false;
-        notes.push({ kind: 'writable', flow: key, space: this.config.sndBuf - w.sndq.length });
+        notes.push({ kind: 'writable', flow: key, space: allowance - w.sndq.length });
       }
       if (w.state === 'TimeWait' && old?.state !== 'TimeWait' && w.announced) {
         // Over for the user; TIME-WAIT itself is the stack's business (the record stays readable).
@@ -218,6 +223,7 @@ export class Draft {
           this.portTable,
           this.counterCopy ?? this.s.counterValues,
           Math.max(this.now, this.s.now),
+          this.sndMem,
         )
       : this.s;
     return { state, outputs, reply };
@@ -292,6 +298,21 @@ export function canWrite(t: Tcb): boolean {
 }
 
 /** Bytes the user may still queue. */
-export function sendSpace(t: Tcb, c: TcpConfig): number {
-  return Math.max(0, c.sndBuf - t.sndq.length);
+export function sendSpace(t: Tcb, c: TcpConfig, sndMem: number): number {
+  return Math.max(0, sendAllowance(c, sndMem) - t.sndq.length);
+}
+
+/**
+ * What a connection may hold under memory pressure: Linux's initial send buffer (tcp_wmem[1], 16 KB).
+ * Every connection keeps this much, so a writer whose own data is acknowledged is always woken.
+ */
+export const SND_PRESSURE_FLOOR = 16 * 1024;
+
+/**
+ * A connection's send-buffer size: `sndBuf`, or the floor once the stack's queued bytes reach
+ * `tcpMemory` (Linux's tcp_mem hard limit: sk_wmem_schedule fails past it, sk_stream_wait_memory).
+ * Below the limit one write may overshoot it by at most one `sndBuf`.
+ */
+export function sendAllowance(c: TcpConfig, sndMem: number): number {
+  return c.tcpMemory > 0 && sndMem >= c.tcpMemory ? Math.min(c.sndBuf, SND_PRESSURE_FLOOR) : c.sndBuf;
 }

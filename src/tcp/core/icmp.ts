@@ -11,9 +11,12 @@
  *   other state it is only kept and reported if the connection times out ("report it to the
  *   application only when and if the TCP connection times out", the §4.2.3.9 DISCUSSION); so a hard
  *   error does not abort a synchronized connection (a deviation, in src/tcp/README.md).
+ * - Fragmentation Needed (RFC 1191) and Packet Too Big (RFC 8201) carry an MTU: once the same check
+ *   passed they lower the connection's MSS (pmtu.ts) and are no error at all, in any state.
  */
 import { seqLe, seqLt } from '../seq.js';
 import type { Draft } from './draft.js';
+import { pathMtuLowered } from './pmtu.js';
 import { flowKey } from './secrets.js';
 import type { TcpEvent } from './types.js';
 
@@ -25,6 +28,10 @@ export function icmpError(d: Draft, e: Extract<TcpEvent, { kind: 'icmp-error' }>
   }
   if (!(seqLe(t.sndUna, e.seq) && seqLt(e.seq, t.sndMax))) {
     d.count('icmp-out-of-window');
+    return;
+  }
+  if (e.mtu !== undefined) {
+    pathMtuLowered(d, t, e.mtu);
     return;
   }
   if (t.state === 'SynSent') {

@@ -19,10 +19,11 @@
  * - The URG bit and urgent pointer are ignored: urgent data is delivered in line (SHLD-13).
  */
 import { type Seq, seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from '../seq.js';
-import type { TcpRepr } from '../wire.js';
+import type { SackBlock, TcpRepr } from '../wire.js';
 import { ccInit, ccOf } from './congestion/index.js';
 import { cookieCheck, cookieIss, cookieTsOptions, cookieTsVal } from './cookies.js';
 import type { Draft } from './draft.js';
+import { ecnArrived, ecnOnSyn, ecnOnSynAck } from './ecn.js';
 import {
   challengeAck,
   DUP_THRESH,
@@ -38,8 +39,8 @@ import {
 } from './output.js';
 import {
   EMPTY_OOO,
-  lostBoundary,
   oooInsert,
+  type OooQueue,
   oooTake,
   rangeLen,
   type Scoreboard,
@@ -47,6 +48,8 @@ import {
   scoreboardTrim,
 } from './ranges.js';
 import { ropeAppend, ropeDrop } from './rope.js';
+import { dsackBlock } from './rack.js';
+import { bump, eifelCheck, rackOnAck, recoveryEnded, undoBegin } from './recovery.js';
 import { rttAfterSynTimeout, rttSample } from './rtt.js';
 import { addrEqual, flowKey, initialSeq, isV6, tsOffset } from './secrets.js';
 import { newTcb } from './tcb.js';
@@ -67,6 +70,8 @@ export interface Arrival {
   readonly remote: IpAddr;
   readonly repr: TcpRepr;
   readonly payload: Uint8Array;
+  /** The IP ECN field (RFC 3168 §5), when the driver passed it. */
+  readonly ecn?: number | undefined;
 }
 
 /** SEG.LEN: data plus SYN and FIN. */
@@ -175,6 +180,7 @@ export function listenState(d: Draft, l: Listener, a: Arrival, iss: Seq | null):
     now,
   });
   negotiate(d, t, repr);
+  ecnOnSyn(d, t, repr);
   t.state = 'SynReceived';
   t.irs = repr.seq;
   t.rcvNxt = seqAdd(repr.seq, 1);
@@ -320,6 +326,7 @@ function synSent(d: Draft, t: MutTcb, a: Arrival): void {
   t.sndWl2 = repr.ack;
   if (ackOk) {
     // Our SYN is acknowledged: ESTABLISHED (or FIN-WAIT-1 if the user already shut the sending side).
+    ecnOnSynAck(d, t, repr);
     establish(d, t, a);
     t.rcvAdv = seqAdd(t.rcvNxt, synWindow(t, d.config));
     t.ackNow = true;
@@ -338,7 +345,10 @@ function establish(d: Draft, t: MutTcb, a: Arrival): void {
   const c = d.config;
   const ts = a.repr.options.timestamps;
   let sample: number | null = null;
-  if (t.tsOk && ts !== undefined && ts.tsEcr !== 0) sample = tsSample(t, d.now, ts.tsEcr);
+  // After a retransmitted SYN (SYN-ACK), an echo of an earlier one times the peer's retransmission
+  // timer as much as the path (Karn, RFC 6298 §3): only an echo of the latest one is a sample.
+  const stale = ts !== undefined && t.synRetransmitted && seqLt(ts.tsEcr as Seq, tsNow(t, t.rttAt) as Seq);
+  if (t.tsOk && ts !== undefined && ts.tsEcr !== 0) sample = stale ? null : tsSample(t, d.now, ts.tsEcr);
   else if (t.rttSeq !== null) sample = d.now - t.rttAt;
   if (sample !== null) t.rtt = rttSample(t.rtt, sample, c);
   if (t.synRetransmitted) t.rtt = rttAfterSynTimeout(t.rtt, c);
@@ -376,7 +386,13 @@ function otherStates(d: Draft, t: MutTcb, a: Arrival): void {
 
   if (t.state === 'TimeWait' && f.syn && !f.ack && !f.rst && timeWaitReopen(d, t, a)) return;
   if (t.state === 'SynReceived' && f.syn && !f.ack && !f.rst && repr.seq === t.irs) {
-    // Our SYN-ACK was lost: answer the retransmitted SYN at once.
+    // Our SYN-ACK was lost: answer the retransmitted SYN at once, echoing its TSval (RFC 7323 §4.3:
+    // it starts at or below Last.ACK.sent), so the peer measures this exchange, not our timer.
+    const sts = repr.options.timestamps;
+    if (t.tsOk && sts !== undefined && seqGe(sts.tsVal as Seq, t.tsRecent as Seq)) {
+      t.tsRecent = sts.tsVal;
+      t.tsRecentAt = d.now;
+    }
     d.count('retransmit-synack');
     sendSynAck(d, t);
     return;
@@ -389,9 +405,16 @@ function otherStates(d: Draft, t: MutTcb, a: Arrival): void {
       d.count('timestamp-missing');
       return;
     }
-    if (seqLt(ts.tsVal as Seq, t.tsRecent as Seq) && now - t.tsRecentAt <= PAWS_IDLE) {
-      d.count('paws-rejected');
-      t.ackNow = true;
+    if (
+      seqLt(ts.tsVal as Seq, t.tsRecent as Seq) &&
+      now - t.tsRecentAt <= PAWS_IDLE &&
+      !disorderedAck(t, repr, len, ts.tsVal)
+    ) {
+      // §5.3 R1 wants an ACK; for a segment without data it is throttled (as below).
+      if (len > 0 && !f.syn) {
+        d.count('paws-rejected');
+        t.ackNow = true;
+      } else challengeAck(d, t, 'paws-rejected');
       return;
     }
   }
@@ -427,8 +450,18 @@ function otherStates(d: Draft, t: MutTcb, a: Arrival): void {
   // First: sequence number (Table 6).
   const rcvWnd = Math.max(0, seqDiff(t.rcvAdv, t.rcvNxt));
   if (!acceptable(repr.seq, len, t.rcvNxt, rcvWnd)) {
-    d.count(f.rst ? 'rst-out-of-window' : 'out-of-window');
-    if (!f.rst) t.ackNow = true;
+    // An ACK for an unacceptable segment with neither data nor FIN (or with a SYN) is throttled as
+    // challenge ACKs are (RFC 5961 §7): two ends that disagree (after a forgery) would otherwise
+    // answer each other's ACKs forever. Linux does the same (tcp_oow_rate_limited).
+    if (f.rst) d.count('rst-out-of-window');
+    else if (len > 0 && !f.syn) {
+      d.count('out-of-window');
+      t.ackNow = true;
+    } else challengeAck(d, t, 'out-of-window');
+    // RFC 2883 §4 (1): data we already have is reported in a D-SACK block.
+    if (!f.rst && payload.length > 0 && seqLe(seqAdd(repr.seq, payload.length), t.rcvNxt)) {
+      noteDuplicate(t, repr.seq, payload.length);
+    }
     return;
   }
   t.lastRecvAt = now;
@@ -498,6 +531,7 @@ function otherStates(d: Draft, t: MutTcb, a: Arrival): void {
     return;
   }
   processAck(d, t, a);
+  if (t.ecnOk) ecnArrived(d, t, repr, a.ecn);
   switch (t.state) {
     case 'FinWait1':
       if (finAcked(t)) {
@@ -522,6 +556,27 @@ function otherStates(d: Draft, t: MutTcb, a: Arrival): void {
   processText(d, t, repr.seq, payload, f.fin);
 }
 
+/**
+ * An exception to PAWS (RFC 7323 §5.3 R1) after Linux's tcp_disordered_ack: a pure ACK that reordering
+ * delivered after a newer segment is no old duplicate, and its SACK / D-SACK blocks are what loss
+ * recovery needs (RFC 8985, RFC 3708). Accepted when it carries no data, SYN or FIN, sits at RCV.NXT,
+ * acknowledges nothing new (its window is then ignored, §3.10.7.4) and is at most an RTO older than
+ * TS.Recent (TSval in ms). Linux also requires ACK = SND.UNA, and so loses the D-SACK of an ACK that
+ * a newer one overtook.
+ */
+function disorderedAck(t: MutTcb, repr: TcpRepr, len: number, tsVal: number): boolean {
+  const f = repr.flags;
+  return (
+    len === 0 &&
+    f.ack &&
+    !f.syn &&
+    !f.fin &&
+    repr.seq === t.rcvNxt &&
+    seqLe(repr.ack, t.sndUna) &&
+    seqDiff(t.tsRecent as Seq, tsVal as Seq) <= t.rtt.rto
+  );
+}
+
 /** Seventh and eighth steps: queue the text (in order or held), then the FIN if it is in order. */
 function processText(d: Draft, t: MutTcb, seq: Seq, payload: Uint8Array, fin: boolean): void {
   if (payload.length === 0 && !fin) return;
@@ -544,6 +599,10 @@ function processText(d: Draft, t: MutTcb, seq: Seq, payload: Uint8Array, fin: bo
   if (seqGt(seq, t.rcvNxt)) {
     // Above a hole: hold it (inside the window only) and send a duplicate ACK at once (RFC 5681 §4.2).
     const r = oooInsert(t.ooo, t.rcvNxt, t.rcvAdv, seq, payload, fin, c.maxOooRanges);
+    // RFC 2883 §4 (2): a segment we held already is reported as a duplicate.
+    if (r.stored === 0 && r.dropped === 0 && isHeld(t.ooo, seq, payload.length)) {
+      noteDuplicate(t, seq, payload.length);
+    }
     t.ooo = r.queue;
     if (r.stored > 0) d.count('ooo-queued');
     if (r.dropped > 0) d.count('ooo-dropped');
@@ -552,6 +611,7 @@ function processText(d: Draft, t: MutTcb, seq: Seq, payload: Uint8Array, fin: bo
   }
   // In order, possibly starting before RCV.NXT: keep only the new part, inside the window.
   const skip = Math.min(payload.length, seqDiff(t.rcvNxt, seq));
+  if (skip > 0) noteDuplicate(t, seq, skip);
   let data = payload.subarray(skip);
   let finInOrder = fin;
   const room = Math.max(0, seqDiff(t.rcvAdv, t.rcvNxt));
@@ -604,6 +664,19 @@ function processText(d: Draft, t: MutTcb, seq: Seq, payload: Uint8Array, fin: bo
   }
 }
 
+/** RFC 2883: remember a received duplicate for the first SACK block of the next ACK. */
+function noteDuplicate(t: MutTcb, seq: Seq, len: number): void {
+  if (!t.sackOk || len <= 0) return;
+  t.dsack = { start: seq, end: seqAdd(seq, len) };
+}
+
+/** [seq, seq + len) lies inside one held out-of-order range. */
+function isHeld(q: OooQueue, seq: Seq, len: number): boolean {
+  const end = seqAdd(seq, len);
+  for (const r of q.ranges) if (seqLe(r.start, seq) && seqLe(end, r.end)) return true;
+  return false;
+}
+
 /** Eighth step: the FIN is in order. */
 function processFin(d: Draft, t: MutTcb): void {
   t.rcvNxt = seqAdd(t.rcvNxt, 1);
@@ -640,6 +713,7 @@ export function enterTimeWait(d: Draft, t: MutTcb): void {
   t.finWait2At = null;
   t.keepaliveAt = null;
   t.recovery = null;
+  t.rack = { ...t.rack, reoAt: null, ptoAt: null };
 }
 
 /** RFC 9293 §3.6.1 MAY-2 with RFC 6191: a new SYN may reopen a TIME-WAIT connection. */
@@ -668,13 +742,21 @@ function processAck(d: Draft, t: MutTcb, a: Arrival): void {
   const opts = repr.options;
   const segWnd = repr.window * (1 << t.sndScale);
   const oldUna = t.sndUna;
+  const oldSb = t.scoreboard;
   let newlySacked = false;
+  let dsack: SackBlock | null = null;
+  let blocks: readonly SackBlock[] = [];
   if (t.sackOk && opts.sack !== undefined) {
     d.count('sack-blocks-in', opts.sack.length);
+    bump(t, 'sackBlocks', opts.sack.length);
+    // RFC 2883 §4: a first block below the ACK or inside the second reports a duplicate.
+    dsack = dsackBlock(opts.sack, ack);
+    blocks = dsack === null ? opts.sack : opts.sack.slice(1);
     const before = sackedBytes(t.scoreboard);
-    t.scoreboard = scoreboardAdd(t.scoreboard, opts.sack, t.sndUna, t.sndMax, c.maxSackRanges);
+    t.scoreboard = scoreboardAdd(t.scoreboard, blocks, t.sndUna, t.sndMax, c.maxSackRanges);
     newlySacked = sackedBytes(t.scoreboard) > before;
   }
+  let exited = false;
   const wndUnchanged = segWnd === t.sndWnd;
   if (seqGt(ack, t.sndUna)) {
     const acked = seqDiff(ack, t.sndUna);
@@ -692,16 +774,20 @@ function processAck(d: Draft, t: MutTcb, a: Arrival): void {
     t.softError = null;
     if (seqLt(t.sndNxt, ack)) t.sndNxt = ack;
     t.scoreboard = scoreboardTrim(t.scoreboard, ack);
+    // RFC 3522: was the last reduction spurious? (recovery.ts; needs timestamps)
+    eifelCheck(d, t, t.tsOk && ts !== undefined ? ts.tsEcr : null);
     const ctx = { mss: t.mss, flight, now, srtt: t.rtt.srtt };
     let restart = true;
     const r = t.recovery;
     if (r !== null) {
       if (seqGe(ack, r.recover)) {
         // Full ACK: recovery is over (RFC 6582 §3.2 step 3, RFC 6675 §5).
-        t.cc = ccOf(t.cc).postRecovery(t.cc, { ...ctx, flight: seqDiff(t.sndMax, t.sndUna) });
+        if (r.reduced) t.cc = ccOf(t.cc).postRecovery(t.cc, { ...ctx, flight: seqDiff(t.sndMax, t.sndUna) });
         t.lastRecover = r.recover;
         t.recovery = null;
         t.dupAcks = 0;
+        exited = true;
+        recoveryEnded(t);
       } else if (r.kind === 'newreno') {
         // Partial ACK (RFC 6582 §3.2 step 5): retransmit the next hole, deflate by what was acked.
         retransmit(d, t, t.sndUna, t.mss, 'retransmit-partial');
@@ -710,6 +796,7 @@ function processAck(d: Draft, t: MutTcb, a: Arrival): void {
         restart = !r.partialSeen;
         t.recovery = { ...r, partialSeen: true };
       } else {
+        // SACK recovery: PRR sets cwnd for this ACK (recovery.ts).
         t.recovery = { ...r, rxtNext: seqMax(r.rxtNext, t.sndUna) };
       }
     } else {
@@ -732,10 +819,9 @@ function processAck(d: Draft, t: MutTcb, a: Arrival): void {
       t.dupAcks++;
       d.count('dup-ack');
       if (t.recovery === null) {
-        const lb = t.sackOk ? lostBoundary(t.scoreboard, DUP_THRESH, t.mss) : null;
-        const sackLoss = lb !== null && seqGt(lb, t.sndUna);
+        // With SACK, RACK-TLP decides what is lost (RFC 8985, recovery.ts); without it, DupThresh.
         const fresh = t.lastRecover === null || seqGt(ack, t.lastRecover);
-        if ((t.dupAcks >= DUP_THRESH || sackLoss) && fresh) enterRecovery(d, t);
+        if (!t.sackOk && t.dupAcks >= DUP_THRESH && fresh) enterRecovery(d, t);
       } else if (t.recovery.kind === 'newreno') {
         // RFC 5681 §3.2 step 4: inflate by one segment per further duplicate.
         t.cc = { ...t.cc, cwnd: t.cc.cwnd + t.mss };
@@ -749,6 +835,20 @@ function processAck(d: Draft, t: MutTcb, a: Arrival): void {
     t.sndWl2 = ack;
     t.maxSndWnd = Math.max(t.maxSndWnd, segWnd);
   }
+  if (
+    t.sackOk &&
+    (t.sndUna !== oldUna || opts.sack !== undefined || t.recovery !== null || t.rack.tlpEnd !== null)
+  ) {
+    const ts = opts.timestamps;
+    rackOnAck(d, t, {
+      oldUna,
+      oldSb,
+      blocks,
+      dsack,
+      tsEcr: t.tsOk && ts !== undefined ? ts.tsEcr : null,
+      exited,
+    });
+  }
 }
 
 function sackedBytes(sb: Scoreboard): number {
@@ -757,21 +857,26 @@ function sackedBytes(sb: Scoreboard): number {
   return n;
 }
 
-/** Fast retransmit (RFC 5681 §3.2 steps 2-3) into NewReno (RFC 6582) or SACK (RFC 6675 §5) recovery. */
+/** Fast retransmit (RFC 5681 §3.2 steps 2-3) into NewReno recovery (RFC 6582): the connections without SACK. */
 function enterRecovery(d: Draft, t: MutTcb): void {
   d.count('fast-recovery');
+  bump(t, 'fastRecoveries');
   const flight = seqDiff(t.sndMax, t.sndUna);
+  const prior = t.cc;
   t.cc = ccOf(t.cc).onCongestion(t.cc, { mss: t.mss, flight, now: d.now, srtt: t.rtt.srtt });
-  if (t.sackOk) {
-    t.recovery = { kind: 'sack', recover: t.sndMax, rxtNext: t.sndUna, partialSeen: false };
-    const firstSacked = t.scoreboard[0]?.start ?? t.sndMax;
-    const sent = retransmit(d, t, t.sndUna, seqDiff(firstSacked, t.sndUna), 'retransmit-fast');
-    t.recovery = { ...t.recovery, rxtNext: seqAdd(t.sndUna, sent) };
-  } else {
-    t.recovery = { kind: 'newreno', recover: t.sndMax, rxtNext: t.sndUna, partialSeen: false };
-    retransmit(d, t, t.sndUna, t.mss, 'retransmit-fast');
-    t.cc = { ...t.cc, cwnd: t.cc.ssthresh + 3 * t.mss };
-  }
+  undoBegin(t, prior);
+  t.recovery = {
+    kind: 'newreno',
+    recover: t.sndMax,
+    rxtNext: t.sndUna,
+    partialSeen: false,
+    reduced: true,
+    recoverFs: flight,
+    prrDelivered: 0,
+    prrOut: 0,
+  };
+  retransmit(d, t, t.sndUna, t.mss, 'retransmit-fast');
+  t.cc = { ...t.cc, cwnd: t.cc.ssthresh + 3 * t.mss };
 }
 
 /** Used by user.ts and tests: is `c` sane? (Throws on a configuration bug, never on input.) */

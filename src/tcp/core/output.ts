@@ -17,11 +17,13 @@
  * min(RCV.BUFF / 2, RMSS), and never moves left: the window is rounded up to the scale unit when
  * keeping the old edge needs it (at most 2^scale - 1 bytes past the buffer; Linux does the same).
  */
-import { type Seq, seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from '../seq.js';
+import { type Seq, seqAdd, seqDiff, seqGe, seqGt, seqLt, seqMax, seqMin } from '../seq.js';
 import { type TcpFlags, type TcpOptions, tcpFlags, tcpOptionsLen } from '../wire.js';
 import { ccOf, initialWindow } from './congestion/index.js';
 import type { Draft } from './draft.js';
-import { isSacked, lostBoundary, oooSackBlocks, type Scoreboard } from './ranges.js';
+import { ecnOut, synEcnFlags } from './ecn.js';
+import { firstLost, logSend, PTO_MIN, rackPipe, rangesRemove, WC_DELACK } from './rack.js';
+import { oooSackBlocks } from './ranges.js';
 import { ropeRead } from './rope.js';
 import {
   type IpAddr,
@@ -103,11 +105,19 @@ export function windowUpdateDue(t: Tcb, c: TcpConfig): boolean {
   return grow >= cap / 2 || cur < 2 * t.rmss;
 }
 
-/** Timestamps (RFC 7323 §3.2: on every non-RST segment once negotiated) and SACK blocks (RFC 2018 §4). */
+/**
+ * Timestamps (RFC 7323 §3.2: on every non-RST segment once negotiated) and SACK blocks (RFC 2018 §4),
+ * a pending D-SACK block first (RFC 2883 §4: "the first SACK block ... MUST specify the contiguous
+ * sequence space that triggered this ACK"; emitFrom clears it once sent).
+ */
 function dataOptions(t: Tcb, now: number): TcpOptions {
   const o: Mutable<TcpOptions> = {};
   if (t.tsOk) o.timestamps = { tsVal: tsNow(t, now), tsEcr: t.tsRecent };
-  if (t.sackOk && t.ooo.ranges.length > 0) o.sack = oooSackBlocks(t.ooo, t.tsOk ? 3 : 4);
+  if (t.sackOk && (t.ooo.ranges.length > 0 || t.dsack !== null)) {
+    const max = t.tsOk ? 3 : 4;
+    if (t.dsack === null) o.sack = oooSackBlocks(t.ooo, max);
+    else o.sack = [{ left: t.dsack.start, right: t.dsack.end }, ...oooSackBlocks(t.ooo, max - 1)];
+  }
   return o;
 }
 
@@ -121,6 +131,13 @@ function emitFrom(
   options: TcpOptions,
   window: number,
 ): void {
+  let ect = false;
+  if (t.ecnOk && !flags.syn) {
+    // RFC 3168 §6.1: ECE / CWR flags and ECT(0) (ecn.ts).
+    const e = ecnOut(t, flags, seq, len);
+    flags = e.flags;
+    ect = e.ect;
+  }
   const repr: TcpRepr = {
     srcPort: t.localPort,
     dstPort: t.remotePort,
@@ -131,7 +148,11 @@ function emitFrom(
     urgentPointer: 0,
     options,
   };
-  d.emit({ kind: 'segment', src: t.local, dst: t.remote, repr, payload, payloadLen: len });
+  d.emit({ kind: 'segment', src: t.local, dst: t.remote, repr, payload, payloadLen: len, ect });
+  if (options.sack !== undefined && t.dsack !== null) {
+    t.dsack = null;
+    d.count('dsack-sent');
+  }
   if (flags.ack) {
     t.lastAckSent = t.rcvNxt;
     t.ackNow = false;
@@ -150,7 +171,41 @@ function sendData(d: Draft, t: MutTcb, seq: Seq, len: number, fin: boolean, opti
     t.rttSeq = seq;
     t.rttAt = d.now;
   }
-  if (len > 0 || fin) t.lastSendAt = d.now;
+  if (len > 0 || fin) {
+    t.lastSendAt = d.now;
+    noteSent(d, t, seq, len + (fin ? 1 : 0));
+  }
+}
+
+/**
+ * Bookkeeping of every data/FIN transmission: the RACK send log (RFC 8985 §6.1), a retransmitted
+ * range is no longer lost, PRR's prr_out (RFC 6937 §3), the bytes an undo must see D-SACKed
+ * (RFC 3708) and the Eifel timestamp of the first retransmission (RFC 3522 §2).
+ */
+function noteSent(d: Draft, t: MutTcb, seq: Seq, len: number): void {
+  const end = seqAdd(seq, len);
+  // Only RACK reads the log: connections without SACK keep none (RFC 8985 §2 needs SACK).
+  if (t.sackOk) t.sent = logSend(t.sent, seq, end, d.now, t.sndMax);
+  const r = t.recovery;
+  if (r !== null && r.kind === 'sack') t.recovery = { ...r, prrOut: r.prrOut + len };
+  if (seqLt(seq, t.sndMax)) {
+    const rexmit = seqDiff(seqMin(end, t.sndMax), seq);
+    if (t.rack.lost.length > 0) t.rack = { ...t.rack, lost: rangesRemove(t.rack.lost, seq, end) };
+    t.stats = { ...t.stats, retransmits: t.stats.retransmits + 1 };
+    if (t.rack.rtoPrior !== null && t.rack.rtoTsVal === null)
+      t.rack = { ...t.rack, rtoTsVal: tsNow(t, d.now) };
+    const u = t.undo;
+    if (u !== null && u.until === null) {
+      t.undo = {
+        ...u,
+        retransBytes: u.retransBytes + rexmit,
+        rexmitTsVal: u.rexmitTsVal ?? tsNow(t, d.now),
+      };
+    }
+  } else if (t.rack.ptoAt !== null && t.rack.tlpEnd === null) {
+    // RFC 8985 §7.2: the probe timeout restarts when new data goes out (armTimers re-arms it).
+    t.rack = { ...t.rack, ptoAt: null };
+  }
 }
 
 /**
@@ -206,7 +261,7 @@ export function sendSyn(d: Draft, t: MutTcb): void {
   if (c.windowScaling) o.windowScale = t.rcvScale;
   if (c.sack) o.sackPermitted = true;
   if (c.timestamps) o.timestamps = { tsVal: tsNow(t, d.now), tsEcr: 0 };
-  emitFrom(d, t, t.iss, { syn: true }, [], 0, o, synWindow(t, c));
+  emitFrom(d, t, t.iss, { syn: true, ...synEcnFlags(c, t) }, [], 0, o, synWindow(t, c));
 }
 
 /** <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> with the options the peer's SYN allows (`tsVal`: a SYN cookie's). */
@@ -216,7 +271,8 @@ export function sendSynAck(d: Draft, t: MutTcb, tsVal?: number): void {
   if (t.sackOk) o.sackPermitted = true;
   if (t.tsOk) o.timestamps = { tsVal: tsVal ?? tsNow(t, d.now), tsEcr: t.tsRecent };
   const window = synWindow(t, d.config);
-  emitFrom(d, t, t.iss, { syn: true, ack: true }, [], 0, o, window);
+  // RFC 3168 §6.1.1: an ECN-setup SYN-ACK has ECE, never CWR.
+  emitFrom(d, t, t.iss, { syn: true, ack: true, ece: t.ecnOk }, [], 0, o, window);
   t.rcvAdv = seqMax(t.rcvAdv, seqAdd(t.rcvNxt, window));
 }
 
@@ -327,53 +383,34 @@ function transmit(d: Draft, t: MutTcb): void {
   }
 }
 
-/** Unsacked sub-ranges of [from, to), in order. */
-function holes(sb: Scoreboard, from: Seq, to: Seq): Array<[Seq, Seq]> {
-  const out: Array<[Seq, Seq]> = [];
-  let at = from;
-  for (const r of sb) {
-    if (seqLe(r.end, at)) continue;
-    if (seqGe(r.start, to)) break;
-    if (seqLt(at, r.start)) out.push([at, r.start]);
-    at = seqMax(at, r.end);
-  }
-  if (seqLt(at, to)) out.push([at, to]);
-  return out;
-}
-
-/** RFC 6675 §4 SetPipe(): octets believed in flight. */
+/** RFC 6675 §4 SetPipe() with RACK's lost marks (rack.ts): sent, not SACKed, not lost. */
 export function pipe(t: Tcb): number {
-  const lb = lostBoundary(t.scoreboard, DUP_THRESH, t.mss) ?? t.sndUna;
-  const rxt = t.recovery?.rxtNext ?? t.sndUna;
-  let n = 0;
-  for (const [a, b] of holes(t.scoreboard, t.sndUna, t.sndMax)) {
-    const notLostFrom = seqMax(a, lb);
-    if (seqLt(notLostFrom, b)) n += seqDiff(b, notLostFrom);
-    const rxtTo = seqLt(rxt, b) ? rxt : b;
-    if (seqLt(a, rxtTo)) n += seqDiff(rxtTo, a);
-  }
-  return n;
+  return rackPipe(t.scoreboard, t.rack.lost, t.sndUna, t.sndMax);
 }
 
-/** RFC 6675 §5 step (C): while cwnd - pipe >= 1 SMSS, NextSeg() and send. */
+/** The payload of a full-sized data segment (Eff.snd.MSS less the timestamp option). */
+export function segmentRoom(t: Tcb): number {
+  return t.mss - (t.tsOk ? 12 : 0);
+}
+
+/**
+ * SACK recovery, RFC 6675 §5 step (C), paced by PRR (RFC 6937: input.ts sets cwnd = pipe + sndcnt on
+ * each ACK): while cwnd - pipe covers a segment, NextSeg() rule 1 with RACK's marks (the lowest lost
+ * range, RFC 8985 §6.2 "lost" replacing IsLost), then rule 2 (new data). Rule 3, resending what is not
+ * known to be lost, is left to RACK's timer and the tail loss probe (RFC 8985 §2.2).
+ */
 function sackTransmit(d: Draft, t: MutTcb): void {
   for (let n = 0; n < BURST_LIMIT; n++) {
     const r = t.recovery;
     if (r === null || r.kind !== 'sack') return;
-    if (t.cc.cwnd - pipe(t) < t.mss) return;
-    const lb = lostBoundary(t.scoreboard, DUP_THRESH, t.mss);
-    let s = seqMax(r.rxtNext, t.sndUna);
-    while (isSacked(t.scoreboard, s)) {
-      const blk = t.scoreboard.find((b) => seqLe(b.start, s) && seqLt(s, b.end))!;
-      s = blk.end;
+    if (t.cc.cwnd - pipe(t) < segmentRoom(t)) {
+      if (hasUnsent(t) || t.rack.lost.length > 0) d.count('prr-limited');
+      return;
     }
-    const nextBlock = t.scoreboard.find((b) => seqGt(b.start, s));
-    const holeEnd = nextBlock?.start ?? t.sndMax;
-    // Rule 1: the first lost hole above HighRxt.
-    if (lb !== null && seqLt(s, lb) && seqLt(s, t.sndMax)) {
-      const sent = retransmit(d, t, s, seqDiff(holeEnd, s), 'retransmit-sack');
+    const lost = firstLost(t.scoreboard, t.rack.lost, t.sndUna);
+    if (lost !== null) {
+      const sent = retransmit(d, t, lost.start, seqDiff(lost.end, lost.start), 'retransmit-sack');
       if (sent === 0) return;
-      t.recovery = { ...r, rxtNext: seqAdd(s, sent) };
       continue;
     }
     // Rule 2: new data, if the peer's window allows.
@@ -386,13 +423,6 @@ function sackTransmit(d: Draft, t: MutTcb): void {
       if (seqLt(t.sndNxt, limit) || (t.finSeq !== null && t.sndNxt === t.finSeq)) transmitOne(d, t);
       t.cc = saved;
       if (t.sndMax !== before) continue;
-    }
-    // Rule 3: any unSACKed sequence number above HighRxt.
-    if (seqLt(s, t.sndMax)) {
-      const sent = retransmit(d, t, s, seqDiff(holeEnd, s), 'retransmit-sack');
-      if (sent === 0) return;
-      t.recovery = { ...r, rxtNext: seqAdd(s, sent) };
-      continue;
     }
     return;
   }
@@ -443,6 +473,7 @@ function armTimers(d: Draft, t: MutTcb): void {
   } else {
     t.rexmt = null;
   }
+  armProbe(t, now);
   const idle = t.sndMax === t.sndUna && !hasUnsent(t);
   if (t.keepalive && idle && (t.state === 'Established' || t.state === 'CloseWait')) {
     if (t.keepaliveAt === null)
@@ -451,6 +482,34 @@ function armTimers(d: Draft, t: MutTcb): void {
     t.keepaliveAt = null;
     t.keepaliveProbes = 0;
   }
+}
+
+/**
+ * RFC 8985 §7.2: the probe timeout runs while SACK is on, data is in flight, no recovery or probe is
+ * under way and the RTO has not fired: PTO = 2·SRTT, plus WCDelAckT when one segment is in flight,
+ * and never later than the RTO. It is (re)armed whenever it is off: sending new data and ACKs of new
+ * data switch it off (output.ts noteSent, recovery.ts).
+ */
+function armProbe(t: MutTcb, now: number): void {
+  const r = t.rack;
+  const x = t.rexmt;
+  const eligible =
+    t.sackOk &&
+    x !== null &&
+    x.mode === 'data' &&
+    x.count === 0 &&
+    t.recovery === null &&
+    r.tlpEnd === null &&
+    r.lost.length === 0;
+  if (!eligible) {
+    if (r.ptoAt !== null) t.rack = { ...r, ptoAt: null };
+    return;
+  }
+  if (r.ptoAt !== null) return;
+  const srtt = t.rtt.srtt;
+  let pto = srtt === null ? 1000 : Math.max(PTO_MIN, 2 * srtt);
+  if (seqDiff(t.sndMax, t.sndUna) <= t.mss) pto += WC_DELACK;
+  t.rack = { ...r, ptoAt: Math.min(now + pto, x.at) };
 }
 
 /** Everything a connection owes after a step's rules ran. */

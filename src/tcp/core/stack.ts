@@ -72,7 +72,7 @@ export function tcpStep(s: TcpStack, e: TcpEvent): TcpStep {
 function dispatch(d: DraftT, e: TcpEvent): TcpReply {
   switch (e.kind) {
     case 'segment':
-      segmentArrives(d, { local: e.dst, remote: e.src, repr: e.repr, payload: e.payload });
+      segmentArrives(d, { local: e.dst, remote: e.src, repr: e.repr, payload: e.payload, ecn: e.ecn });
       return NONE;
     case 'tick':
       for (let key = d.popDue(); key !== null; key = d.popDue()) runTimers(d, key);

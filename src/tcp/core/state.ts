@@ -27,6 +27,7 @@ export class StackState implements TcpStack {
     readonly portTable: readonly number[],
     readonly counterValues: readonly number[],
     readonly now: number,
+    readonly sndMem = 0,
   ) {}
 
   /** Every counter by name (built on each read). */

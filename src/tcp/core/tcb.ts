@@ -5,11 +5,12 @@
 import { type Seq, seqAdd } from '../seq.js';
 import { ccInit } from './congestion/index.js';
 import { windowShiftFor } from './output.js';
+import { EMPTY_LOG, RACK_INIT } from './rack.js';
 import { EMPTY_OOO, type Scoreboard } from './ranges.js';
 import { EMPTY_ROPE } from './rope.js';
 import { rttInit } from './rtt.js';
 import { flowKey, isV6 } from './secrets.js';
-import type { IpAddr, MutTcb, Tcb, TcpConfig } from './types.js';
+import type { ConnStats, IpAddr, MutTcb, Tcb, TcpConfig } from './types.js';
 
 export interface NewTcb {
   readonly local: IpAddr;
@@ -24,6 +25,16 @@ export interface NewTcb {
 
 /** The scoreboard of every connection that has not seen a SACK: one array for all (never edited). */
 const NO_SACKED: Scoreboard = [];
+export const NO_STATS: ConnStats = {
+  retransmits: 0,
+  spuriousUndone: 0,
+  rtos: 0,
+  tlps: 0,
+  fastRecoveries: 0,
+  sackBlocks: 0,
+  dsacks: 0,
+  ceMarks: 0,
+};
 
 export function newTcb(c: TcpConfig, p: NewTcb): MutTcb {
   const rmss = isV6(p.local) ? c.mss6 : c.mss4;
@@ -77,6 +88,11 @@ export function newTcb(c: TcpConfig, p: NewTcb): MutTcb {
     dupAcks: 0,
     recovery: null,
     lastRecover: null,
+    sent: EMPTY_LOG,
+    rack: RACK_INIT,
+    undo: null,
+    dsack: null,
+    stats: NO_STATS,
     lastSendAt: p.now,
     lastRecvAt: p.now,
     rexmt: null,
@@ -92,6 +108,10 @@ export function newTcb(c: TcpConfig, p: NewTcb): MutTcb {
     keepalive: c.keepaliveDefault,
     challengeWindowAt: Number.NEGATIVE_INFINITY,
     challengeCount: 0,
+    ecnOk: false,
+    ecnEcho: false,
+    ecnCwr: false,
+    ecnRecover: null,
   };
 }
 
@@ -150,6 +170,11 @@ export function copyTcb(t: Tcb): MutTcb {
     dupAcks: t.dupAcks,
     recovery: t.recovery,
     lastRecover: t.lastRecover,
+    sent: t.sent,
+    rack: t.rack,
+    undo: t.undo,
+    dsack: t.dsack,
+    stats: t.stats,
     lastSendAt: t.lastSendAt,
     lastRecvAt: t.lastRecvAt,
     rexmt: t.rexmt,
@@ -165,5 +190,9 @@ export function copyTcb(t: Tcb): MutTcb {
     keepalive: t.keepalive,
     challengeWindowAt: t.challengeWindowAt,
     challengeCount: t.challengeCount,
+    ecnOk: t.ecnOk,
+    ecnEcho: t.ecnEcho,
+    ecnCwr: t.ecnCwr,
+    ecnRecover: t.ecnRecover,
   };
 }

@@ -7,7 +7,10 @@
 import { seqAdd, seqDiff } from '../seq.js';
 import { ccOf } from './congestion/index.js';
 import type { Draft } from './draft.js';
+import { ecnOnRto } from './ecn.js';
 import { hasUnsent, persistInterval, sendOverride, sendProbe, sendSyn, sendSynAck } from './output.js';
+import { blackHoleCheck } from './pmtu.js';
+import { probeExpired, rackOnRto, rackTimerExpired } from './recovery.js';
 import { rttBackoff } from './rtt.js';
 import type { FlowKey, MutTcb, Tcb } from './types.js';
 
@@ -19,6 +22,8 @@ export function connDeadline(t: Tcb): number | null {
   if (t.timeWaitAt !== null) d = Math.min(d, t.timeWaitAt);
   if (t.finWait2At !== null) d = Math.min(d, t.finWait2At);
   if (t.keepaliveAt !== null) d = Math.min(d, t.keepaliveAt);
+  if (t.rack.reoAt !== null) d = Math.min(d, t.rack.reoAt);
+  if (t.rack.ptoAt !== null) d = Math.min(d, t.rack.ptoAt);
   return d === Number.POSITIVE_INFINITY ? null : d;
 }
 
@@ -43,6 +48,9 @@ export function runTimers(d: Draft, key: FlowKey): void {
     }
     t.finWait2At = null;
   }
+  // RFC 8985: the reordering timer, then the probe timeout (which restarts the RTO when it probes).
+  if (t.rack.reoAt !== null && t.rack.reoAt <= now) rackTimerExpired(d, t);
+  if (t.rack.ptoAt !== null && t.rack.ptoAt <= now) probeExpired(d, t);
   if (t.rexmt !== null && t.rexmt.at <= now && !rexmtExpired(d, t)) return;
   if (t.keepaliveAt !== null && t.keepaliveAt <= now && !keepaliveExpired(d, t)) return;
   if (t.delackAt !== null && t.delackAt <= now) {
@@ -76,6 +84,8 @@ function rexmtExpired(d: Draft, t: MutTcb): boolean {
       t.rtt = rttBackoff(t.rtt, c);
       t.synRetransmitted = true;
       t.rttSeq = null;
+      // When the latest SYN / SYN-ACK left: older echoes are no RTT samples (input.ts establish).
+      t.rttAt = now;
       if (t.state === 'SynSent') {
         d.count('retransmit-syn');
         sendSyn(d, t);
@@ -101,8 +111,11 @@ function rexmtExpired(d: Draft, t: MutTcb): boolean {
       }
       d.count('rto-expired');
       const flight = seqDiff(t.sndMax, t.sndUna);
+      const prior = t.cc;
       // RFC 5681 §3.1 eq. (4) on the first timeout of this segment only; cwnd = loss window.
       t.cc = ccOf(t.cc).onRto(t.cc, { mss: t.mss, flight, now, srtt: t.rtt.srtt }, r.count === 0);
+      // RFC 3522 / 4015: a timeout may be spurious (Eifel, recovery.ts); RACK starts over.
+      rackOnRto(t, prior, r.count === 0);
       t.rtt = rttBackoff(t.rtt, c);
       // RFC 6582 §3.2 step 4; RFC 2018 §8: forget SACK information (the peer may have reneged).
       t.recovery = null;
@@ -112,6 +125,9 @@ function rexmtExpired(d: Draft, t: MutTcb): boolean {
       t.rttSeq = null;
       // Go back N: output.ts sends again from SND.UNA, within the one-segment loss window.
       t.sndNxt = t.sndUna;
+      // RFC 4821 black-hole detection; RFC 3168 §6.1.2 CWR after any reduction.
+      blackHoleCheck(d, t, count);
+      ecnOnRto(t);
       t.rexmt = { mode: 'data', at: now + t.rtt.rto, count, backoff: 0 };
       return true;
     }

@@ -10,7 +10,8 @@ import type { TcpRepr } from '../wire.js';
 import type { CcState, CongestionName } from './congestion/index.js';
 import type { PHeap } from './pheap.js';
 import type { PMap } from './pmap.js';
-import type { OooQueue, Scoreboard } from './ranges.js';
+import type { RackState, SentLog } from './rack.js';
+import type { OooQueue, Scoreboard, SeqRange } from './ranges.js';
 import type { Rope } from './rope.js';
 import type { RttState } from './rtt.js';
 import type { SipKey } from './siphash.js';
@@ -54,6 +55,12 @@ export interface TcpConfig {
   /** Send and receive buffer sizes in bytes (per connection). */
   readonly sndBuf: number;
   readonly rcvBuf: number;
+  /**
+   * Bytes queued for sending across every connection (Linux's tcp_mem hard limit), 0 for no limit.
+   * Past it a connection may hold only `min(sndBuf, SND_PRESSURE_FLOOR)` (draft.ts): peers that never
+   * read cannot pin `sndBuf` each, and writers wait ('writable' later) instead of the queue growing.
+   */
+  readonly tcpMemory: number;
   /** Offer window scaling (RFC 7323 §2), SACK (RFC 2018), timestamps (RFC 7323 §3). */
   readonly windowScaling: boolean;
   readonly sack: boolean;
@@ -100,13 +107,21 @@ export interface TcpConfig {
   readonly challengeAckInterval: number;
   /** Answer SYNs past a full backlog with SYN cookies (RFC 4987 §3.6) instead of dropping them. */
   readonly synCookies: boolean;
+  /**
+   * ECN (RFC 3168): `'accept'` answers an ECN-setup SYN but never asks (Linux's default, tcp_ecn=2),
+   * `'on'` asks in our SYNs too (tcp_ecn=1), `'off'` neither (ecn.ts).
+   */
+  readonly ecn: EcnMode;
 }
+
+export type EcnMode = 'off' | 'accept' | 'on';
 
 export const TCP_DEFAULTS: Omit<TcpConfig, 'secret'> = {
   mss4: 1460,
   mss6: 1440,
   sndBuf: 256 * 1024,
   rcvBuf: 256 * 1024,
+  tcpMemory: 64 * 1024 * 1024,
   windowScaling: true,
   sack: true,
   timestamps: true,
@@ -133,6 +148,7 @@ export const TCP_DEFAULTS: Omit<TcpConfig, 'secret'> = {
   challengeAckLimit: 10,
   challengeAckInterval: 1_000,
   synCookies: true,
+  ecn: 'accept',
 };
 
 /** The retransmission slot (docs/TCP-NOTES.md §2): one timer whose mode says what it retransmits. */
@@ -154,6 +170,50 @@ export interface Recovery {
   readonly rxtNext: Seq;
   /** RFC 6582: the timer is reset only on the first partial ACK. */
   readonly partialSeen: boolean;
+  /**
+   * The episode reduced cwnd (false: RACK found losses of data a timeout is already resending, RFC
+   * 6582 §3.2 `recover`; recovery then paces without a second reduction and ends without one).
+   */
+  readonly reduced: boolean;
+  /** RFC 6937 §3 PRR: RecoverFS, prr_delivered and prr_out (bytes; SACK recovery only). */
+  readonly recoverFs: number;
+  readonly prrDelivered: number;
+  readonly prrOut: number;
+}
+
+/**
+ * What a cwnd reduction may have to give back (RFC 3708, RFC 3522 Eifel detection, RFC 4015 response):
+ * the congestion state before it, our TSval of the episode's first retransmission, and the bytes
+ * retransmitted that no D-SACK has shown to be duplicates yet.
+ */
+export interface UndoState {
+  readonly prior: CcState;
+  /** SND.UNA when the reduction happened: D-SACKs of older data are not ours to count. */
+  readonly marker: Seq;
+  readonly rexmitTsVal: number | null;
+  readonly retransBytes: number;
+  /**
+   * Forget the episode once SND.UNA passes this (set when recovery ends; `null` while it runs): the
+   * duplicates a D-SACK reports may still be on their way, so it is moved on once (`extended`), and the
+   * episode is forgotten a round trip of data after the recovery.
+   */
+  readonly until: Seq | null;
+  readonly extended: boolean;
+}
+
+/** Per-connection counters (readable through `tcpConnection(state, flow).stats`). */
+export interface ConnStats {
+  /** Segments sent again (any reason). */
+  readonly retransmits: number;
+  /** cwnd reductions undone as spurious (D-SACK or Eifel). */
+  readonly spuriousUndone: number;
+  readonly rtos: number;
+  readonly tlps: number;
+  readonly fastRecoveries: number;
+  readonly sackBlocks: number;
+  readonly dsacks: number;
+  /** CE-marked segments received (RFC 3168, ecn.ts). */
+  readonly ceMarks: number;
 }
 
 /** Transmission Control Block: one connection (RFC 9293 §3.3.1). */
@@ -243,6 +303,14 @@ export interface Tcb {
   readonly recovery: Recovery | null;
   /** RFC 6582 §3.2 `recover` left by the last recovery or timeout: no new fast retransmit below it. */
   readonly lastRecover: Seq | null;
+  /** RFC 8985 RACK-TLP: per-range send times, RACK's state, lost marks and its two timers (rack.ts). */
+  readonly sent: SentLog;
+  readonly rack: RackState;
+  /** The last cwnd reduction, while it may still prove spurious. */
+  readonly undo: UndoState | null;
+  /** Receiver: a duplicate range to report in the first SACK block of the next ACK (RFC 2883). */
+  readonly dsack: SeqRange | null;
+  readonly stats: ConnStats;
   /** Last time data was sent / a segment was received (RFC 5681 §4.1; keep-alive idle). */
   readonly lastSendAt: number;
   readonly lastRecvAt: number;
@@ -271,6 +339,16 @@ export interface Tcb {
   // RFC 5961 §7 throttling.
   readonly challengeWindowAt: number;
   readonly challengeCount: number;
+
+  // Path signals (pmtu.ts, ecn.ts).
+  /** ECN negotiated on the handshake (RFC 3168 §6.1.1). */
+  readonly ecnOk: boolean;
+  /** Receiver: a CE mark arrived, ECE goes on every ACK until the peer's CWR (§6.1.3). */
+  readonly ecnEcho: boolean;
+  /** Sender: the window was reduced, CWR goes on the next new data segment (§6.1.2). */
+  readonly ecnCwr: boolean;
+  /** Sender: SND.MAX at the last reduction for ECE; none again until SND.UNA passes it (once per window). */
+  readonly ecnRecover: Seq | null;
 }
 
 export interface Listener {
@@ -350,10 +428,32 @@ export const COUNTER_NAMES = [
   'established-passive',
   'window-scale-clamped',
   'sack-blocks-in',
+  'dsack-in',
+  'dsack-sent',
+  'rack-lost',
+  'rack-reorder-timer',
+  'reordering-seen',
+  'retransmit-lost-rexmit',
+  'tlp-probe',
+  'tlp-new-data',
+  'retransmit-tlp',
+  'tlp-recovery',
+  'prr-limited',
+  'undo-dsack',
+  'undo-eifel',
   'icmp-no-connection',
   'icmp-out-of-window',
   'icmp-soft-error',
   'icmp-aborted',
+  'pmtu-lowered',
+  'pmtu-ignored',
+  'pmtu-blackhole',
+  'ecn-negotiated',
+  'ecn-ce-received',
+  'ecn-ece-received',
+  'ecn-reduced',
+  'ecn-cwr-received',
+  'send-memory-pressure',
 ] as const;
 
 export type TcpCounterName = (typeof COUNTER_NAMES)[number];
@@ -390,6 +490,8 @@ export interface TcpStack {
   readonly counters: TcpCounters;
   /** The latest `now` seen. */
   readonly now: number;
+  /** Bytes in every connection's send queue (`sndq`), against `config.tcpMemory`. */
+  readonly sndMem: number;
 }
 
 /** What the driver can set per connection. */
@@ -401,6 +503,11 @@ export interface ConnOptions {
    * idle time to `delay` and, through libuv, a 1 s interval and 10 probes.
    */
   readonly keepaliveTimes?: KeepaliveConfig;
+  /**
+   * The path MTU the driver already knows towards the peer (its RFC 1191 §6.3 cache): the
+   * connection's segments are sized for it (pmtu.ts); only ever lowers the MSS.
+   */
+  readonly pathMtu?: number;
 }
 
 /**
@@ -437,6 +544,8 @@ export type TcpEvent =
       readonly dst: IpAddr;
       readonly repr: TcpRepr;
       readonly payload: Uint8Array;
+      /** The IP header's ECN field (RFC 3168 §5: 3 is CE); absent: not ECN-capable. */
+      readonly ecn?: number;
     }
   /** Fire every deadline <= now. */
   | { readonly kind: 'tick'; readonly now: number }
@@ -478,6 +587,11 @@ export type TcpEvent =
       readonly remotePort: number;
       readonly seq: Seq;
       readonly error: SoftError;
+      /**
+       * Fragmentation Needed (RFC 1191) / Packet Too Big (RFC 8201): the MTU the path announced.
+       * The error is then path-MTU information, not a soft error (pmtu.ts).
+       */
+      readonly mtu?: number;
     };
 
 export type CloseReason =
@@ -541,6 +655,8 @@ export interface SegmentOut {
   /** Payload as views (never written again); copy them into the frame. */
   readonly payload: readonly Uint8Array[];
   readonly payloadLen: number;
+  /** Send with ECT(0) in the IP header (RFC 3168 §6.1.2: new data of an ECN connection). */
+  readonly ect?: boolean;
 }
 
 export type TcpOutput = SegmentOut | TcpNotification;

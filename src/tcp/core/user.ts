@@ -5,6 +5,7 @@
  */
 import { canWrite, type Draft, sendSpace } from './draft.js';
 import { dataEnd, sendReset, sendSyn, windowUpdateDue } from './output.js';
+import { pathMtuLowered } from './pmtu.js';
 import { ropeAppend, ropeDrop, ropeRead } from './rope.js';
 import { flowKey, initialSeq, portHashes, tsOffset } from './secrets.js';
 import { newTcb } from './tcb.js';
@@ -127,9 +128,12 @@ export function send(d: Draft, flow: FlowKey, data: Uint8Array): TcpReply {
   const t = d.get(flow);
   if (t === undefined) return fail('no-connection');
   if (!canWrite(t)) return fail('closing');
-  const n = Math.min(sendSpace(t, d.config), data.length);
+  const n = Math.min(sendSpace(t, d.config, d.sndMem), data.length);
   if (n > 0) t.sndq = ropeAppend(t.sndq, data.subarray(0, n));
-  if (n < data.length) t.writeBlocked = true;
+  if (n < data.length) {
+    t.writeBlocked = true;
+    if (n < d.config.sndBuf - t.sndq.length) d.count('send-memory-pressure');
+  }
   return { kind: 'sent', accepted: n };
 }
 
@@ -231,5 +235,7 @@ export function setOptions(d: Draft, flow: FlowKey, o: ConnOptions): TcpReply {
     t.keepalive = o.keepalive;
     if (!o.keepalive) t.keepaliveAt = null;
   }
+  // The driver's RFC 1191 §6.3 cache says how big a packet the path carries.
+  if (o.pathMtu !== undefined && o.pathMtu > 0) pathMtuLowered(d, t, o.pathMtu);
   return OK;
 }

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { TcpNotification } from '../../../src/tcp/core/index.js';
-import { seqAdd } from '../../../src/tcp/seq.js';
-import { Endpoint, establishedPassive, REMOTE_PORT } from './harness.js';
+import { type Seq, seqAdd } from '../../../src/tcp/seq.js';
+import { Endpoint, establishedPassive, LOCAL, REMOTE, REMOTE_PORT } from './harness.js';
 
 const closedNotes = (ep: Endpoint) =>
   ep.notes
@@ -157,5 +157,48 @@ describe('keep-alive idle time per connection (Node setKeepAlive(true, delay))',
       options: { keepaliveTimes: { idle: 0, interval: 1000, count: 10 } },
     });
     expect(r).toEqual({ kind: 'error', error: 'invalid-argument' });
+  });
+});
+
+describe('Fragmentation Needed / Packet Too Big (path MTU information, pmtu.ts)', () => {
+  const tooBig = (ep: Endpoint, seq: number, mtu: number) =>
+    ep.step({
+      kind: 'icmp-error',
+      now: ep.now,
+      local: LOCAL,
+      localPort: 80,
+      remote: REMOTE,
+      remotePort: REMOTE_PORT,
+      seq: seq as Seq,
+      error: 'EHOSTUNREACH',
+      mtu,
+    });
+
+  it('does not end an open in SYN-SENT: it is no error', () => {
+    const { ep, iss } = synSent();
+    tooBig(ep, iss, 1280);
+    ep.expectState('still opening', 'SynSent');
+    expect(ep.counter('icmp-aborted')).toBe(0);
+    expect(closedNotes(ep)).toEqual([]);
+  });
+
+  it('is not kept as a soft error in a synchronized state, and is not reported at a timeout', () => {
+    const { ep, iss } = establishedPassive(1000, { timestamps: false, sack: false, dataRetries: 2 });
+    const L = seqAdd(iss, 1);
+    ep.send('hello');
+    ep.sent.splice(0);
+    tooBig(ep, L, 1280);
+    expect(ep.tcb?.softError).toBeNull();
+    expect(ep.counter('icmp-soft-error')).toBe(0);
+    while (ep.tcb !== undefined) ep.advanceToDeadline();
+    expect(closedNotes(ep)).toEqual([{ reason: 'timeout', error: undefined }]);
+  });
+
+  it('is checked like any error: outside the flight it is counted and dropped', () => {
+    const { ep, iss } = establishedPassive(1000, { timestamps: false, sack: false });
+    ep.send(new Uint8Array(1460));
+    tooBig(ep, seqAdd(iss, 1 + 1460), 576);
+    expect(ep.counter('icmp-out-of-window')).toBe(1);
+    expect(ep.tcb?.mss).toBe(1460);
   });
 });

@@ -13,6 +13,7 @@ import {
   type TcpStack,
   type TcpState,
 } from '../../../src/tcp/core/index.js';
+import { MAX_SENT } from '../../../src/tcp/core/rack.js';
 
 /** One-segment transitions (RFC 9293 Figure 5 plus simultaneous open and half-close); a step may chain them. */
 const NEXT: Record<TcpState, readonly TcpState[]> = {
@@ -96,7 +97,42 @@ export function checkConnection(t: Tcb, s: TcpStack): string[] {
     if (t.timeWaitAt === null) v.push(`${k}: TIME-WAIT without the 2MSL timer`);
   }
   if (CANT_SEND_MORE.includes(t.state) && t.finSeq === null) v.push(`${k}: ${t.state} without a FIN queued`);
+  v.push(...checkLossState(t));
   if (CANT_RCV_MORE.includes(t.state) && !t.rcvFin) v.push(`${k}: ${t.state} without the peer's FIN`);
+  return v;
+}
+
+/**
+ * RACK-TLP and recovery state (src/tcp/core/rack.ts, recovery.ts): the send log covers exactly
+ * [SND.UNA, SND.MAX) in order and within its bound, lost marks lie inside it, PRR never counts more
+ * sent than it allowed, the RACK timers only run with data in flight.
+ */
+function checkLossState(t: Tcb): string[] {
+  const v: string[] = [];
+  const k = t.key;
+  const es = t.sent.entries;
+  if (es.length > MAX_SENT) v.push(`${k}: send log ${es.length} entries > ${MAX_SENT}`);
+  if (!t.sackOk && es.length > 0) v.push(`${k}: send log without SACK`);
+  if (t.sackOk && SENDING.includes(t.state) && t.sndMax !== t.sndUna) {
+    if (es.length === 0) v.push(`${k}: data in flight but no send log`);
+    else {
+      if (es[0]!.start !== t.sndUna) v.push(`${k}: send log starts at ${es[0]!.start}, SND.UNA ${t.sndUna}`);
+      if (es[es.length - 1]!.end !== t.sndMax)
+        v.push(`${k}: send log ends at ${es[es.length - 1]!.end}, SND.MAX ${t.sndMax}`);
+      for (let i = 0; i < es.length; i++) {
+        if (!seqLt(es[i]!.start, es[i]!.end)) v.push(`${k}: empty send log entry`);
+        if (i > 0 && es[i]!.start !== es[i - 1]!.end) v.push(`${k}: send log not contiguous`);
+        if (es[i]!.order >= t.sent.next) v.push(`${k}: send log order past next`);
+      }
+    }
+  }
+  for (const l of t.rack.lost) {
+    if (seqLt(l.start, t.sndUna) || seqGt(l.end, t.sndMax))
+      v.push(`${k}: lost mark outside [SND.UNA, SND.MAX)`);
+  }
+  if (t.sndMax === t.sndUna && t.rack.ptoAt !== null && SENDING.includes(t.state))
+    v.push(`${k}: probe timer with nothing in flight`);
+  if (t.recovery !== null && t.recovery.prrOut < 0) v.push(`${k}: negative prr_out`);
   return v;
 }
 

@@ -95,6 +95,10 @@ export interface SimResult {
   readonly readA: Uint8Array;
   readonly eofA: boolean;
   readonly eofB: boolean;
+  /** Virtual time (since start) at which B read A's EOF: every byte A sent had arrived. */
+  readonly eofBAt: number | null;
+  /** Virtual time (since start) at which A's connection was established. */
+  readonly establishedAAt: number | null;
   readonly closedA: string[];
   readonly closedB: string[];
   readonly connsLeft: number;
@@ -153,6 +157,8 @@ export function runSim(p: SimParams): SimResult {
   let bShut = false;
   let eofA = false;
   let eofB = false;
+  let eofBAt: number | null = null;
+  let establishedAAt: number | null = null;
   const closedA: string[] = [];
   const closedB: string[] = [];
   let nextRead = now;
@@ -233,6 +239,7 @@ export function runSim(p: SimParams): SimResult {
   const noteA = (n: TcpNotification): void => {
     if (n.kind === 'readable' || n.kind === 'eof') aReadable = true;
     if (n.kind === 'established' || n.kind === 'writable') aWritable = true;
+    if (n.kind === 'established') establishedAAt ??= now - start;
     if (n.kind === 'closed') closedA.push(n.reason);
   };
   const noteB = (n: TcpNotification): void => {
@@ -307,7 +314,10 @@ export function runSim(p: SimParams): SimResult {
       for (const d of r.reply.data) readB.push(d.slice());
       readBytesB += r.reply.length;
       if (p.stall !== undefined && stallUntil === null && readBytesB >= p.stall.after) break;
-      if (r.reply.eof) eofB = true;
+      if (r.reply.eof) {
+        eofB = true;
+        eofBAt = now - start;
+      }
       if (p.readPause > 0) nextRead = now + p.readPause;
       if (r.reply.length === 0) break;
     }
@@ -399,6 +409,8 @@ export function runSim(p: SimParams): SimResult {
     readA: concatChunks(readA),
     eofA,
     eofB,
+    eofBAt,
+    establishedAAt,
     closedA,
     closedB,
     connsLeft: tcpConnections(a).length + tcpConnections(b).length,

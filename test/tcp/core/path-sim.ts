@@ -1,0 +1,224 @@
+/**
+ * Two TCP cores across one router hop, in virtual time, for the path-signal tests (pmtu, ecn): the
+ * hop has an MTU and either answers a packet too big with Fragmentation Needed (`'icmp'`, RFC 1191)
+ * or drops it silently (`'blackhole'`, RFC 4821 §3), and it may mark ECT packets CE (RFC 3168 §5).
+ * The server (B) sends `bytes` to the client (A), as `oasis up` serves curl; the wire is otherwise
+ * lossless and in order.
+ */
+import { ipv4 } from '../../../src/addr.js';
+import {
+  type FlowKey,
+  type SegmentOut,
+  tcpConfig,
+  type TcpConfig,
+  tcpConnection,
+  tcpCounters,
+  type TcpCounters,
+  tcpDeadline,
+  type TcpEvent,
+  tcpInit,
+  type TcpStack,
+  tcpStep,
+} from '../../../src/tcp/core/index.js';
+import { tcpHeaderLen } from '../../../src/tcp/wire.js';
+
+export const CLIENT = ipv4(10, 1, 0, 2);
+export const SERVER = ipv4(10, 2, 0, 2);
+const PORT = 80;
+const SECRET_A = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
+const SECRET_B = Uint8Array.from({ length: 16 }, (_, i) => 200 - i);
+
+export interface PathParams {
+  /** The hop's MTU (IPv4 total length). */
+  readonly mtu: number;
+  readonly tooBig: 'icmp' | 'blackhole';
+  /** Bytes the server sends. */
+  readonly bytes: number;
+  /** One-way delay per hop direction (ms). */
+  readonly delay: number;
+  /** Mark the n-th ECT packet CE (n counts ECT packets from 0). */
+  readonly ce?: (n: number) => boolean;
+  readonly client?: Partial<Omit<TcpConfig, 'secret'>>;
+  readonly server?: Partial<Omit<TcpConfig, 'secret'>>;
+  /** Give up after this much virtual time (ms). */
+  readonly limit?: number;
+}
+
+export interface PathResult {
+  readonly received: number;
+  readonly done: boolean;
+  readonly now: number;
+  /** Every segment the server sent, with its IP length and whether it got through. */
+  readonly serverSegments: { readonly seg: SegmentOut; readonly ipLen: number; readonly at: number }[];
+  readonly clientSegments: SegmentOut[];
+  readonly serverCounters: TcpCounters;
+  readonly clientCounters: TcpCounters;
+  /** The server connection's MSS at the end (null if gone). */
+  readonly serverMss: number | null;
+  readonly serverCeMarks: number;
+  readonly clientCeMarks: number;
+  /** Each ECN reduction of the server: when, SND.UNA after it, and SND.MAX at the previous one. */
+  readonly reductions: { readonly at: number; readonly una: number; readonly prevMax: number | null }[];
+}
+
+interface Pending {
+  readonly at: number;
+  readonly order: number;
+  readonly to: 'A' | 'B';
+  readonly event: (now: number) => TcpEvent;
+}
+
+export function runPath(p: PathParams): PathResult {
+  let a: TcpStack = tcpInit(tcpConfig(SECRET_A, p.client ?? {}), 0);
+  let b: TcpStack = tcpInit(tcpConfig(SECRET_B, p.server ?? {}), 0);
+  const queue: Pending[] = [];
+  let order = 0;
+  let now = 0;
+  let received = 0;
+  let sent = 0;
+  let ectSeen = 0;
+  let serverFlow: FlowKey | null = null;
+  let clientFlow: FlowKey | null = null;
+  const serverSegments: PathResult['serverSegments'] = [];
+  const clientSegments: SegmentOut[] = [];
+  const reductions: { at: number; una: number; prevMax: number | null }[] = [];
+  const chunk = new Uint8Array(64 * 1024).map((_, i) => (i * 31) & 0xff);
+  const limit = p.limit ?? 600_000;
+
+  const push = (at: number, to: 'A' | 'B', event: (now: number) => TcpEvent) => {
+    queue.push({ at, order: order++, to, event });
+  };
+
+  const wire = (from: 'A' | 'B', seg: SegmentOut) => {
+    const ipLen = 20 + tcpHeaderLen(seg.repr) + seg.payloadLen;
+    if (from === 'B') serverSegments.push({ seg, ipLen, at: now });
+    else clientSegments.push(seg);
+    // Only the server's data crosses the narrow hop (the client's ACKs are small anyway).
+    if (ipLen > p.mtu) {
+      if (p.tooBig === 'icmp') {
+        const to = from;
+        push(now + p.delay, to, (t) => ({
+          kind: 'icmp-error',
+          now: t,
+          local: seg.src,
+          localPort: seg.repr.srcPort,
+          remote: seg.dst,
+          remotePort: seg.repr.dstPort,
+          seq: seg.repr.seq,
+          error: 'EHOSTUNREACH',
+          mtu: p.mtu,
+        }));
+      }
+      return;
+    }
+    let ecn = seg.ect === true ? 2 : 0;
+    if (ecn === 2 && p.ce?.(ectSeen++) === true) ecn = 3;
+    // A copy: the core may reuse nothing of ours, and we keep nothing of its.
+    const payload = new Uint8Array(seg.payloadLen);
+    let off = 0;
+    for (const c of seg.payload) {
+      payload.set(c, off);
+      off += c.length;
+    }
+    const to = from === 'A' ? 'B' : 'A';
+    push(now + 2 * p.delay, to, (t) => ({
+      kind: 'segment',
+      now: t,
+      src: seg.src,
+      dst: seg.dst,
+      repr: seg.repr,
+      payload,
+      ecn,
+    }));
+  };
+
+  const stepB = (e: TcpEvent) => {
+    const before = serverFlow === null ? undefined : tcpConnection(b, serverFlow);
+    const reducedBefore = tcpCounters(b)['ecn-reduced'];
+    const r = tcpStep(b, e);
+    b = r.state;
+    const after = serverFlow === null ? undefined : tcpConnection(b, serverFlow);
+    if (tcpCounters(b)['ecn-reduced'] > reducedBefore && before !== undefined && after !== undefined) {
+      reductions.push({ at: now, una: after.sndUna, prevMax: before.ecnRecover });
+    }
+    for (const o of r.outputs) {
+      if (o.kind === 'segment') wire('B', o);
+      else if (o.kind === 'established') {
+        serverFlow = o.flow;
+      }
+    }
+    feedServer();
+    return r.reply;
+  };
+
+  const feedServer = () => {
+    if (serverFlow === null) return;
+    while (sent < p.bytes) {
+      const n = Math.min(chunk.length, p.bytes - sent);
+      const r = tcpStep(b, { kind: 'send', now, flow: serverFlow, data: chunk.subarray(0, n) });
+      b = r.state;
+      for (const o of r.outputs) if (o.kind === 'segment') wire('B', o);
+      const took = r.reply.kind === 'sent' ? r.reply.accepted : 0;
+      sent += took;
+      if (took < n) break;
+    }
+  };
+
+  const stepA = (e: TcpEvent) => {
+    const r = tcpStep(a, e);
+    a = r.state;
+    let readable = false;
+    for (const o of r.outputs) {
+      if (o.kind === 'segment') wire('A', o);
+      else if (o.kind === 'readable') readable = true;
+    }
+    if (readable && clientFlow !== null) {
+      const rr = tcpStep(a, { kind: 'recv', now, flow: clientFlow });
+      a = rr.state;
+      for (const o of rr.outputs) if (o.kind === 'segment') wire('A', o);
+      if (rr.reply.kind === 'data') received += rr.reply.length;
+    }
+  };
+
+  stepB({ kind: 'listen', now, port: PORT });
+  const c = tcpStep(a, { kind: 'connect', now, params: { local: CLIENT, remote: SERVER, remotePort: PORT } });
+  a = c.state;
+  if (c.reply.kind === 'connected') clientFlow = c.reply.flow;
+  for (const o of c.outputs) if (o.kind === 'segment') wire('A', o);
+
+  for (let guard = 0; guard < 2_000_000 && received < p.bytes && now <= limit; guard++) {
+    const da = tcpDeadline(a) ?? Number.POSITIVE_INFINITY;
+    const db = tcpDeadline(b) ?? Number.POSITIVE_INFINITY;
+    let qi = -1;
+    for (let i = 0; i < queue.length; i++) {
+      const q = queue[i]!;
+      const best = qi < 0 ? undefined : queue[qi]!;
+      if (best === undefined || q.at < best.at || (q.at === best.at && q.order < best.order)) qi = i;
+    }
+    const qa = qi < 0 ? Number.POSITIVE_INFINITY : queue[qi]!.at;
+    const next = Math.min(da, db, qa);
+    if (next === Number.POSITIVE_INFINITY) break;
+    now = Math.max(now, next);
+    if (qa === next) {
+      const q = queue.splice(qi, 1)[0]!;
+      if (q.to === 'A') stepA(q.event(now));
+      else stepB(q.event(now));
+    } else if (da === next) stepA({ kind: 'tick', now });
+    else stepB({ kind: 'tick', now });
+  }
+  const st = serverFlow === null ? undefined : tcpConnection(b, serverFlow);
+  const ct = clientFlow === null ? undefined : tcpConnection(a, clientFlow);
+  return {
+    received,
+    done: received >= p.bytes,
+    now,
+    serverSegments,
+    clientSegments,
+    serverCounters: tcpCounters(b),
+    clientCounters: tcpCounters(a),
+    serverMss: st?.mss ?? null,
+    serverCeMarks: st?.stats.ceMarks ?? 0,
+    clientCeMarks: ct?.stats.ceMarks ?? 0,
+    reductions,
+  };
+}
