@@ -49,8 +49,17 @@ export function sha256OfBytes(n: number): string {
 function status(stack: Stack, res: ServerResponse): void {
   const body = JSON.stringify(
     {
-      interfaces: stack.interfaces.map((i) => ({ name: i.name, mtu: i.mtu, link: i.link.counters })),
-      tcp: { connections: stack.tcp.connectionStates(), counters: stack.tcp.counters },
+      interfaces: stack.interfaces.map((i) => ({
+        name: i.name,
+        mtu: i.mtu,
+        link: i.link.counters,
+        neighbours: { arp: i.arp.entries.size, ndp: i.ndp.neighbours.size },
+      })),
+      tcp: {
+        connections: stack.tcp.connectionStates(),
+        sendMemory: stack.tcp.sendMemory,
+        counters: stack.tcp.counters,
+      },
       counters: stack.counters.snapshot(),
       log: stack.log.recent().slice(-20),
     },
@@ -69,6 +78,9 @@ function bytes(n: number, res: ServerResponse): void {
   const chunks = pseudoRandomChunks(n);
   const pump = () => {
     for (;;) {
+      // A client gone (reset, destroyed) takes no more: do not make its next 64 KB chunk (hundreds of
+      // non-reading peers leaving at once would each allocate one, bench/hardening.ts).
+      if (res.destroyed) return;
       const next = chunks.next();
       if (next.done) return void res.end();
       if (!res.write(next.value)) return void res.once('drain', pump);

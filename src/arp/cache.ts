@@ -26,8 +26,9 @@
  *
  * Bounds and policies when full:
  * - entries: at most `maxEntries`. A new entry evicts the least recently confirmed `reachable` or
- *   `failed` entry; `incomplete` and `probe` entries (requests in flight) and entries requested less
- *   than `retryInterval` ago are never evicted, so eviction cannot defeat the flood limit. With no
+ *   `failed` entry (with `keepInUse`, not one in use: RFC 6583 §7.2); `incomplete` and
+ *   `probe` entries (requests in flight) and entries requested less than `retryInterval` ago are
+ *   never evicted, so eviction cannot defeat the flood limit. With no
  *   candidate the new entry is refused (packet dropped as `table-full`, or the neighbour not learned).
  * - pending packets: per neighbour at most `pendingPerNeighbour` packets and `pendingBytesPerNeighbour`
  *   bytes, all neighbours together at most `maxPendingTotalBytes`. Past a bound the oldest packets are
@@ -81,6 +82,13 @@ export interface ArpConfig {
   readonly announceInterval: number;
   /** RFC 5227 §1.1 DEFEND_INTERVAL (ms). */
   readonly defendInterval: number;
+  /**
+   * Never evict a reachable entry in use: packets were sent to it since its last confirmation, or
+   * that confirmation answered our re-validation of an entry in use (RFC 6583 §7.2: existing, working
+   * entries before new ones), so a scan of the prefix cannot push out the neighbours in use; such an
+   * entry still ages out once unused for `entryTtl`. Off: any reachable entry may go.
+   */
+  readonly keepInUse: boolean;
 }
 
 export const ARP_DEFAULTS: Omit<ArpConfig, 'ourMac' | 'addresses'> = {
@@ -96,6 +104,7 @@ export const ARP_DEFAULTS: Omit<ArpConfig, 'ourMac' | 'addresses'> = {
   announceCount: 2,
   announceInterval: 2_000,
   defendInterval: 10_000,
+  keepInUse: true,
 };
 
 /** A full config from the defaults. */
@@ -139,6 +148,8 @@ export type ArpEntry =
       readonly expires: number;
       /** A packet was sent to it since its last confirmation: re-validate rather than forget at expiry. */
       readonly used: boolean;
+      /** Confirmed by our re-validation (it was in use): kept by `keepInUse` until it expires. */
+      readonly revalidated?: boolean;
     })
   | (EntryBase & {
       readonly state: 'probe';
@@ -566,12 +577,13 @@ function conflict(d: Draft, r: ArpRepr): void {
 /** The neighbour `ip` told us its MAC: the entry becomes (or stays) reachable; queued packets go out. */
 function confirm(d: Draft, ip: Ipv4Addr, e: ArpEntry, mac: Mac, sender: Ipv4Addr | undefined): void {
   const expires = d.now + d.config.entryTtl;
-  const fresh = (was: Ipv4Addr): ArpEntry => ({
+  const fresh = (was: Ipv4Addr, used = false, revalidated = false): ArpEntry => ({
     state: 'reachable',
     mac,
     sender: sender ?? was,
     expires,
-    used: false,
+    used,
+    ...(revalidated ? { revalidated } : {}),
     since: d.now,
     requestedAt: e.requestedAt,
   });
@@ -583,8 +595,12 @@ function confirm(d: Draft, ip: Ipv4Addr, e: ArpEntry, mac: Mac, sender: Ipv4Addr
       d.count('resolved');
       return;
     case 'reachable':
+      // Still in use if it was: a neighbour's own refresh must not make it evictable (keepInUse).
+      d.set(ip, fresh(e.sender, e.used, e.revalidated === true));
+      d.count('refreshed');
+      return;
     case 'probe':
-      d.set(ip, fresh(e.sender));
+      d.set(ip, fresh(e.sender, false, true));
       d.count('refreshed');
       return;
     case 'failed':
@@ -783,8 +799,9 @@ function makeRoom(d: Draft): boolean {
   let victim: Ipv4Addr | undefined;
   let oldest = Number.POSITIVE_INFINITY;
   for (const [ip, e] of d.entries) {
+    const inUse = e.state === 'reachable' && (e.used || e.revalidated === true) && d.config.keepInUse;
     const evictable =
-      (e.state === 'reachable' || e.state === 'failed') &&
+      (e.state === 'failed' || (e.state === 'reachable' && !inUse)) &&
       (e.requestedAt === null || e.requestedAt + d.config.retryInterval <= d.now);
     if (evictable && e.since < oldest) {
       oldest = e.since;

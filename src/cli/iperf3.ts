@@ -39,6 +39,7 @@ Host options (as for 'oasis up'):
   --host-ip ADDR/LEN  configure the kernel's side of the TAP with this IPv4 address and bring it up
   --host-ip6 ADDR/LEN configure the kernel's side of the TAP with this IPv6 address and bring it up
   --pcap FILE         write every frame sent and received to FILE (pcap, Ethernet)
+  --no-offload        no vnet headers on the TAP (no TSO/GSO, no checksum offload)
   --seed N            seed of the MAC (default: random); the TCP secret comes from the OS
   -h, --help          show this help`;
 
@@ -54,6 +55,7 @@ const OPTIONS = {
   'host-ip6': UP_OPTIONS['host-ip6'],
   pcap: UP_OPTIONS.pcap,
   seed: UP_OPTIONS.seed,
+  'no-offload': UP_OPTIONS['no-offload'],
   client: { type: 'string', short: 'c' },
   port: { type: 'string', short: 'p' },
   reverse: { type: 'boolean', short: 'R' },

@@ -63,10 +63,18 @@ Options:
   --iperf3            run an iperf3 server on port 5201 (its report lines go to stderr)
   --impair SPEC       seeded impairments in both directions, e.g. loss=3%,reorder=25%,dup=1%,delay=1ms,seed=7
   --pcap FILE         write every frame sent and received to FILE (pcap, Ethernet)
+  --no-offload        open the TAP without vnet headers: no TSO/GSO super-frames, no checksum
+                      offload (the default asks the kernel for them; --impair implies this)
   --tcp-trace FILE    log every event of the TCP core to FILE, for 'oasis replay'
+  --max-connections N TCP connections held at once (default 65536); SYNs past it are ignored, counted
+  --tcp-memory SIZE   bytes queued for sending across all connections (default 16M; 0: no limit);
+                      past it each connection keeps 16K and writers wait
   --seed N            seed of the MAC and the impairments (default: random, printed); the TCP
                       secret (ISNs, ports) always comes from the operating system
   -h, --help          show this help`;
+
+/** `--tcp-memory` unless given (the core's own default is 64 MB). */
+const UP_TCP_MEMORY = 16 * 1024 * 1024;
 
 export interface UpOptions {
   tap: string;
@@ -86,7 +94,11 @@ export interface UpOptions {
   impair?: ImpairOptions;
   pcap?: string;
   tcpTrace?: string;
+  maxConnections?: number;
+  tcpMemory?: number;
   iperf3?: boolean;
+  /** Open the TAP without vnet headers (no TSO/GSO, no checksum offload). */
+  noOffload?: boolean;
   seed: number;
 }
 
@@ -145,8 +157,11 @@ export const UP_OPTIONS = {
   impair: { type: 'string' },
   pcap: { type: 'string' },
   'tcp-trace': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'tcp-memory': { type: 'string' },
   seed: { type: 'string' },
   iperf3: { type: 'boolean' },
+  'no-offload': { type: 'boolean' },
 } as const;
 
 /** Parsed values of `UP_OPTIONS` (any subset of them). */
@@ -168,8 +183,11 @@ export interface UpValues {
   impair?: string | undefined;
   pcap?: string | undefined;
   'tcp-trace'?: string | undefined;
+  'max-connections'?: string | undefined;
+  'tcp-memory'?: string | undefined;
   seed?: string | undefined;
   iperf3?: boolean | undefined;
+  'no-offload'?: boolean | undefined;
 }
 
 export function parseUpArgs(args: string[]): UpOptions {
@@ -224,7 +242,21 @@ export function upOptionsFrom(values: UpValues): UpOptions {
   }
   if (values.pcap !== undefined) opts.pcap = values.pcap;
   if (values['tcp-trace'] !== undefined) opts.tcpTrace = values['tcp-trace'];
+  const maxConn = values['max-connections'];
+  if (maxConn !== undefined) {
+    const n = Number(maxConn);
+    if (!Number.isInteger(n) || n < 1)
+      throw new UsageError(`--max-connections: not a positive integer: ${maxConn}`);
+    opts.maxConnections = n;
+  }
+  const tcpMem = values['tcp-memory'];
+  if (tcpMem !== undefined) {
+    const m = /^(\d+)([kmg]?)$/i.exec(tcpMem);
+    if (m === null) throw new UsageError(`--tcp-memory: a size like 64M or 0: ${tcpMem}`);
+    opts.tcpMemory = Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase());
+  }
   if (values.iperf3) opts.iperf3 = true;
+  if (values['no-offload']) opts.noOffload = true;
   checkPorts(opts);
   return opts;
 }
@@ -370,7 +402,9 @@ export async function startHost(o: UpOptions, opts: StartHostOptions = {}): Prom
       o.tcpTrace === undefined ? undefined : openFile('--tcp-trace', o.tcpTrace, (p) => new LineFile(p));
     if (trace) undo.push(() => trace.close());
 
-    const tap = TapLink.open(o.tap, { mtu: o.mtu });
+    // Offloads (docs/TAP.md): vnet headers and super-frames, unless refused or impaired (the
+    // impairments' queues carry frames, not their offload metadata).
+    const tap = TapLink.open(o.tap, { mtu: o.mtu, vnetHdr: !(o.noOffload || o.impair) });
     undo.push(() => tap.close());
     const scheduler = new RealScheduler();
     undo.push(() => scheduler.cancelAll());
@@ -382,6 +416,12 @@ export async function startHost(o: UpOptions, opts: StartHostOptions = {}): Prom
       seed: o.seed,
       secret: osSecret(),
       onLog: (e) => onLog(e.time, e.message),
+      tcp: {
+        ...(o.maxConnections === undefined ? {} : { maxConnections: o.maxConnections }),
+        // A host on a TAP serves whoever connects: 16 MB keeps 300 never-reading peers of /bytes/N
+        // under 150 MB resident (bench/hardening.ts), while a few fast transfers never reach it.
+        tcpMemory: o.tcpMemory ?? UP_TCP_MEMORY,
+      },
     });
     undo.push(() => stack.close());
     const iface = stack.addInterface({
@@ -432,7 +472,8 @@ export async function startHost(o: UpOptions, opts: StartHostOptions = {}): Prom
     const readyLine =
       `ready tap=${tap.name} mac=${macToString(iface.mac)} ip=${addrs || '-'} ip6=${addrs6 || '-'} mtu=${o.mtu} seed=${o.seed}` +
       (kernel === false ? ' kernel=down' : '') +
-      (o.impair ? ` impair=${formatImpairment(o.impair)}` : '');
+      (o.impair ? ` impair=${formatImpairment(o.impair)}` : '') +
+      ` offload=${offloadText(tap)}`;
     const kernelSide = (): 'up' | 'down' | 'unknown' =>
       kernel === undefined ? 'unknown' : kernel ? 'up' : 'down';
     return {
@@ -452,6 +493,13 @@ export async function startHost(o: UpOptions, opts: StartHostOptions = {}): Prom
     await release();
     throw e;
   }
+}
+
+/** What the TAP's offloads are, for the ready line: 'off', or the accepted ones ('csum,tso4,...'). */
+function offloadText(tap: TapLink): string {
+  const o = tap.offloads;
+  if (o === undefined) return 'off';
+  return (Object.keys(o) as (keyof typeof o)[]).filter((k) => o[k]).join(',');
 }
 
 /**
@@ -476,6 +524,7 @@ function hostStatus(
     counters: stack.counters.snapshot(),
     tcp: stack.tcp.counters,
     link: { ...tap.counters, drops },
+    offload: tap.offloads === undefined ? 'off' : { ...tap.offloadCounters },
     ...(impaired ? { impair: impaired.stats } : {}),
     kernelSide: kernel,
     reassemblyPeakBytes: Math.max(stack.ipv4.reassemblyPeakBytes, stack.ipv6.reassemblyPeakBytes),

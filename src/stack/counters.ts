@@ -61,6 +61,7 @@ export const STACK_COUNTERS = [
   'tcp/broadcast',
   'tcp/multicast',
   'tcp/icmp-error',
+  'tcp/icmp-path-mtu',
 ] as const;
 
 export type StackCounter =

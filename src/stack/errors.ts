@@ -162,4 +162,15 @@ export interface TransportError<A> {
   readonly remote: A;
   /** The quoted transport header, at least its first 8 bytes (RFC 792); valid only during the call. */
   readonly header: Uint8Array;
+  /**
+   * Fragmentation Needed (RFC 1191) / Packet Too Big (RFC 8201): the path MTU it announces, made
+   * usable (tcp/core/pmtu.ts `announcedMtu`). `kind` is then PATH_MTU: not an error for any socket.
+   */
+  readonly mtu?: number;
 }
+
+/**
+ * The class given to path-MTU messages: soft, so a connected UDP socket ignores it (as Linux without
+ * IP_RECVERR); TCP acts on `mtu` instead (RFC 1122 §4.2.3.9 leaves Datagram Too Big to PMTUD).
+ */
+export const PATH_MTU: IcmpClass = { error: 'EHOSTUNREACH', hard: false };

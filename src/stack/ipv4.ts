@@ -14,6 +14,7 @@ import {
   parseIcmpv4,
   quoteDatagram,
   TIME_EXCEEDED_REASSEMBLY,
+  UNREACH_FRAG_NEEDED,
   UNREACH_HOST,
   UNREACH_PORT,
   UNREACH_PROTOCOL,
@@ -22,10 +23,19 @@ import { emitIpv4, Ipv4Packet, ipv4HeaderLen } from '../ipv4/wire.js';
 import { IPPROTO_ICMP } from '../ipproto.js';
 import type { ArpLayer } from './arp.js';
 import { EchoRequests } from './echo.js';
-import { type IcmpClass, icmpv4Class, NEIGHBOUR_UNREACHABLE, type TransportError } from './errors.js';
+import { announcedMtu } from '../tcp/core/pmtu.js';
+import {
+  type IcmpClass,
+  icmpv4Class,
+  NEIGHBOUR_UNREACHABLE,
+  PATH_MTU,
+  type TransportError,
+} from './errors.js';
 import type { Interface } from './iface.js';
+import { tcpGsoHeader } from '../link/gso.js';
+import { checksumTrusted, rxVnetOf } from '../link/vnet.js';
 import type { IpOutput, SendOptions, StackEnv, TimedCore, UpperProtocol } from './layer.js';
-import { newPacket } from './packet.js';
+import { newGsoPacket, newPacket } from './packet.js';
 import { icmpErrorLimiter, type TokenBucket } from './ratelimit.js';
 import { Reassembler } from './reassembler.js';
 import { ipv4InPrefix, type Routes } from './routes.js';
@@ -51,6 +61,24 @@ export interface Ipv4Datagram {
   readonly broadcast: boolean;
   /** The datagram as received (header and data), for quoting in ICMP errors. */
   readonly original: Uint8Array;
+  /** The ECN field of the TOS byte (RFC 3168 §5), for TCP. */
+  readonly ecn?: number;
+  /**
+   * The link's offload metadata vouches for the transport checksum (virtio DATA_VALID, or
+   * NEEDS_CSUM from the kernel's own stack): TCP and UDP do not verify it. Never for reassembled data.
+   */
+  readonly checksumTrusted?: boolean;
+}
+
+/**
+ * A TCP super-frame to send (GSO): `size`-byte segments, each behind a `headerLen`-byte TCP header,
+ * the checksum field holding the pseudo-header sum (the device finishes it per segment).
+ */
+export interface GsoSend {
+  readonly size: number;
+  readonly headerLen: number;
+  /** The first segment carries CWR (VIRTIO_NET_HDR_GSO_ECN). */
+  readonly ecn: boolean;
 }
 
 export interface PingReply {
@@ -149,7 +177,17 @@ export class Ipv4Layer implements IpOutput<Ipv4Addr, Ipv4Route>, TimedCore {
       return;
     }
     this.deliver(
-      { iface, src, dst, protocol: p.protocol, ttl: p.ttl, broadcast, original: packet },
+      {
+        iface,
+        src,
+        dst,
+        protocol: p.protocol,
+        ttl: p.ttl,
+        broadcast,
+        original: packet,
+        ecn: p.ecn,
+        checksumTrusted: checksumTrusted(rxVnetOf(iface.link)),
+      },
       p.payload,
     );
   }
@@ -165,7 +203,9 @@ export class Ipv4Layer implements IpOutput<Ipv4Addr, Ipv4Route>, TimedCore {
         original.set(o.data, h.length);
         const src = readIpv4(h, 12);
         const dst = readIpv4(h, 16);
-        this.deliver({ iface, src, dst, protocol: h[9]!, ttl: h[8]!, broadcast, original }, o.data);
+        // RFC 3168 §5.3: the first fragment's ECN field stands for the datagram (a CE on any other is lost).
+        const ecn = h[1]! & 3;
+        this.deliver({ iface, src, dst, protocol: h[9]!, ttl: h[8]!, broadcast, original, ecn }, o.data);
         break;
       }
       case 'dropped':
@@ -233,6 +273,9 @@ export class Ipv4Layer implements IpOutput<Ipv4Addr, Ipv4Route>, TimedCore {
         }));
         return;
       case 'dest-unreachable':
+        // RFC 1191 §4: Fragmentation Needed carries the next-hop MTU, for path MTU discovery.
+        if (repr.code === UNREACH_FRAG_NEEDED) return this.quotedError(data, PATH_MTU, repr.nextHopMtu);
+        return this.quotedError(data, icmpv4Class(repr.type, repr.code));
       case 'time-exceeded':
       case 'parameter-problem': {
         const kind = icmpv4Class(repr.type, repr.code);
@@ -250,7 +293,8 @@ export class Ipv4Layer implements IpOutput<Ipv4Addr, Ipv4Route>, TimedCore {
    * our addresses as its source and holds the start of the transport header (offset 0); the
    * transport checks the rest (ports, sequence numbers: RFC 5927 §4).
    */
-  private quotedError(quote: Uint8Array, kind: IcmpClass): void {
+  private quotedError(quote: Uint8Array, kind: IcmpClass | undefined, nextHopMtu?: number): void {
+    if (kind === undefined) return;
     const env = this.env;
     const ihl = quote.length >= 20 ? (quote[0]! & 0x0f) * 4 : 0;
     const fragOffset = ihl > 0 ? ((quote[6]! << 8) | quote[7]!) & 0x1fff : 0;
@@ -261,7 +305,17 @@ export class Ipv4Layer implements IpOutput<Ipv4Addr, Ipv4Route>, TimedCore {
     if (!this.isOurs(local)) return env.counters.inc('ipv4/icmp-error-bad-quote');
     const handler = this.transportErrors.get(quote[9]!);
     if (handler === undefined) return;
-    handler({ kind, local, remote: readIpv4(quote, 16), header: quote.subarray(ihl) });
+    const remote = readIpv4(quote, 16);
+    const header = quote.subarray(ihl);
+    if (nextHopMtu === undefined) return handler({ kind, local, remote, header });
+    // The quoted datagram's total length picks the RFC 1191 §5 plateau when the router gave no MTU.
+    handler({
+      kind,
+      local,
+      remote,
+      header,
+      mtu: announcedMtu(false, nextHopMtu, (quote[2]! << 8) | quote[3]!),
+    });
   }
 
   /**
@@ -312,7 +366,7 @@ export class Ipv4Layer implements IpOutput<Ipv4Addr, Ipv4Route>, TimedCore {
     protocol: number,
     upperLen: number,
     write: (buf: Uint8Array) => void,
-    opts: SendOptions = {},
+    opts: SendOptions & { readonly gso?: GsoSend } = {},
   ): boolean {
     const env = this.env;
     const repr = {
@@ -321,7 +375,7 @@ export class Ipv4Layer implements IpOutput<Ipv4Addr, Ipv4Route>, TimedCore {
       protocol,
       ttl: opts.ttl ?? DEFAULT_TTL,
       dscp: 0,
-      ecn: 0,
+      ecn: opts.ecn ?? 0,
       ident: this.ident,
       dontFragment: opts.dontFragment ?? false,
       moreFragments: false,
@@ -332,6 +386,21 @@ export class Ipv4Layer implements IpOutput<Ipv4Addr, Ipv4Route>, TimedCore {
     const hl = ipv4HeaderLen(repr);
     const mtu = route.iface.mtu;
     if (hl + upperLen > 0xffff) return false;
+    const gso = opts.gso;
+    if (gso !== undefined && hl + upperLen > mtu && hl + gso.headerLen + gso.size <= mtu) {
+      // A super-frame: the device cuts it into segments that fit the MTU (src/link/gso.ts), each
+      // with the next Identification, so the next datagram's skips them.
+      const packet = newGsoPacket(
+        hl + upperLen,
+        tcpGsoHeader(4, 14 + hl, 14 + hl + gso.headerLen, gso.size, gso.ecn),
+      );
+      write(packet.subarray(hl));
+      emitIpv4(repr, packet);
+      this.ident = (repr.ident + Math.ceil((upperLen - gso.headerLen) / gso.size)) & 0xffff;
+      env.counters.inc('ipv4/sent');
+      this.arp.resolveAndSend(route.iface, route.nextHop, packet, route.broadcast);
+      return true;
+    }
     if (hl + upperLen <= mtu) {
       const packet = newPacket(hl + upperLen);
       write(packet.subarray(hl));

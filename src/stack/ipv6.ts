@@ -42,9 +42,19 @@ import {
 import { emitIpv6, IPV6_HEADER_LEN, IPV6_MIN_MTU, Ipv6Packet } from '../ipv6/wire.js';
 import { ETHERTYPE_IPV6 } from '../ethernet/wire.js';
 import { EchoRequests } from './echo.js';
-import { type IcmpClass, icmpv6Class, NEIGHBOUR_UNREACHABLE, type TransportError } from './errors.js';
+import { announcedMtu } from '../tcp/core/pmtu.js';
+import {
+  type IcmpClass,
+  icmpv6Class,
+  NEIGHBOUR_UNREACHABLE,
+  PATH_MTU,
+  type TransportError,
+} from './errors.js';
 import type { Interface } from './iface.js';
-import { compactPacket, newPacket, ownCopy } from './packet.js';
+import { tcpGsoHeader } from '../link/gso.js';
+import { checksumTrusted, rxVnetOf } from '../link/vnet.js';
+import { compactPacket, newGsoPacket, newPacket, ownCopy } from './packet.js';
+import type { GsoSend } from './ipv4.js';
 import type { IpOutput, LinkOutput, SendOptions, StackEnv, TimedCore, UpperProtocol } from './layer.js';
 import { icmpErrorLimiter, type TokenBucket } from './ratelimit.js';
 import { Reassembler } from './reassembler.js';
@@ -68,6 +78,10 @@ export interface Ipv6Datagram {
   readonly multicast: boolean;
   /** The packet as received, for quoting in ICMPv6 errors. */
   readonly original: Uint8Array;
+  /** The ECN bits of the traffic class (RFC 3168 §5), for TCP. */
+  readonly ecn?: number;
+  /** The link vouches for the transport checksum (as Ipv4Datagram's); never for reassembled data. */
+  readonly checksumTrusted?: boolean;
 }
 
 export interface Ping6Reply {
@@ -153,6 +167,8 @@ export class Ipv6Layer implements IpOutput<Ipv6Addr, Ipv6Route>, TimedCore {
       srcMac,
       multicast: multicast || linkMulticast,
       original: packet,
+      ecn: p.trafficClass & 3,
+      checksumTrusted: checksumTrusted(rxVnetOf(iface.link)),
     };
     this.walk(d, p.nextHeader, p.payload, packet);
   }
@@ -195,7 +211,7 @@ export class Ipv6Layer implements IpOutput<Ipv6Addr, Ipv6Route>, TimedCore {
         original.set(o.header);
         original.set(o.data, o.header.length);
         // Headers after the Fragment header belong to the reassembled packet (RFC 8200 §4.5).
-        this.walk({ ...d, original }, o.header[fragmentAt]!, o.data, original);
+        this.walk({ ...d, original, checksumTrusted: false }, o.header[fragmentAt]!, o.data, original);
         break;
       }
       case 'dropped':
@@ -273,6 +289,10 @@ export class Ipv6Layer implements IpOutput<Ipv6Addr, Ipv6Route>, TimedCore {
         if (kind !== undefined) this.quotedError(payload, kind);
         return;
       }
+      case 'packet-too-big':
+        // RFC 8201 §4: the MTU is for path MTU discovery (never below 1280).
+        this.quotedError(payload, PATH_MTU, announcedMtu(true, repr.mtu, 0));
+        return;
       default:
         return;
     }
@@ -297,7 +317,7 @@ export class Ipv6Layer implements IpOutput<Ipv6Addr, Ipv6Route>, TimedCore {
     };
   }
 
-  private quotedError(quote: Uint8Array, kind: IcmpClass): void {
+  private quotedError(quote: Uint8Array, kind: IcmpClass, mtu?: number): void {
     const env = this.env;
     if (quote.length < IPV6_HEADER_LEN || quote[0]! >> 4 !== 6) {
       return env.counters.inc('ipv6/icmp-error-bad-quote');
@@ -314,7 +334,9 @@ export class Ipv6Layer implements IpOutput<Ipv6Addr, Ipv6Route>, TimedCore {
     if (quote.length < at + 8 || !this.isOurs(local)) return env.counters.inc('ipv6/icmp-error-bad-quote');
     const handler = this.transportErrors.get(nh);
     if (handler === undefined) return;
-    handler({ kind, local, remote: quote.subarray(24, 40) as Ipv6Addr, header: quote.subarray(at) });
+    const remote = quote.subarray(24, 40) as Ipv6Addr;
+    if (mtu === undefined) return handler({ kind, local, remote, header: quote.subarray(at) });
+    handler({ kind, local, remote, header: quote.subarray(at), mtu });
   }
 
   private sendIcmp(route: Ipv6Route, repr: Icmpv6Repr, body: Uint8Array): void {
@@ -384,13 +406,13 @@ export class Ipv6Layer implements IpOutput<Ipv6Addr, Ipv6Route>, TimedCore {
     nextHeader: number,
     upperLen: number,
     write: (buf: Uint8Array) => void,
-    opts: SendOptions = {},
+    opts: SendOptions & { readonly gso?: GsoSend } = {},
   ): boolean {
     const env = this.env;
     const iface = route.iface;
     const mtu = Math.max(IPV6_MIN_MTU, Math.min(iface.mtu, linkMtu(iface.ndp)));
     const repr = {
-      trafficClass: 0,
+      trafficClass: opts.ecn ?? 0,
       flowLabel: 0,
       nextHeader,
       hopLimit: opts.ttl ?? (isIpv6Multicast(route.dst) ? 1 : curHopLimit(iface.ndp)),
@@ -398,6 +420,21 @@ export class Ipv6Layer implements IpOutput<Ipv6Addr, Ipv6Route>, TimedCore {
       dst: route.dst,
     };
     if (upperLen > 0xffff) return false;
+    const gso = opts.gso;
+    const segmentFits = gso !== undefined && IPV6_HEADER_LEN + gso.headerLen + gso.size <= mtu;
+    if (gso !== undefined && IPV6_HEADER_LEN + upperLen > mtu && segmentFits) {
+      // A super-frame, cut by the device into segments that fit the MTU (src/link/gso.ts).
+      const l4 = 14 + IPV6_HEADER_LEN;
+      const packet = newGsoPacket(
+        IPV6_HEADER_LEN + upperLen,
+        tcpGsoHeader(6, l4, l4 + gso.headerLen, gso.size, gso.ecn),
+      );
+      write(packet.subarray(IPV6_HEADER_LEN));
+      emitIpv6(repr, packet);
+      env.counters.inc('ipv6/sent');
+      this.resolveAndSend(route.iface, route.nextHop, packet);
+      return true;
+    }
     if (IPV6_HEADER_LEN + upperLen <= mtu) {
       const packet = newPacket(IPV6_HEADER_LEN + upperLen);
       write(packet.subarray(IPV6_HEADER_LEN));

@@ -38,6 +38,8 @@ export interface SendOptions {
   readonly ttl?: number;
   /** IPv4 only: set DF and refuse to fragment (IPv6 routers never fragment anyway). */
   readonly dontFragment?: boolean;
+  /** The IP header's ECN field (RFC 3168 §5; 2 is ECT(0)); 0 when absent. */
+  readonly ecn?: number;
 }
 
 /** What a transport layer needs of an IP layer: pick a route, then send through it. */

@@ -9,6 +9,7 @@
  * (`compactPacket`), or it would pin a whole slab.
  */
 import { Slabs } from '../bytes.js';
+import { gsoTagOf, tagGso, VNET_HDR_LEN, type VnetHdr } from '../link/vnet.js';
 
 export const LINK_HEADROOM = 14;
 
@@ -21,11 +22,25 @@ export function newPacket(length: number): Uint8Array {
 }
 
 /**
+ * A fresh IP packet of `length` bytes to be sent as a super-frame (GSO, src/link/vnet.ts): in a
+ * buffer of its own (the tag is found by buffer), with room for the vnet header in front of the
+ * Ethernet header so that a TAP writes it without a copy. `vnet` is the header; the caller writes
+ * the packet before it is sent.
+ */
+export function newGsoPacket(length: number, vnet: VnetHdr): Uint8Array {
+  const buf = new Uint8Array(VNET_HDR_LEN + LINK_HEADROOM + length);
+  tagGso(buf.buffer, vnet);
+  return buf.subarray(VNET_HDR_LEN + LINK_HEADROOM);
+}
+
+/**
  * `packet` (made by `newPacket`) in a buffer of its own, for holding it long: a packet cut from a
- * slab would keep the whole slab alive.
+ * slab would keep the whole slab alive. A super-frame already has its own (and keeps its tag).
  */
 export function compactPacket(packet: Uint8Array): Uint8Array {
-  return packet.buffer.byteLength === LINK_HEADROOM + packet.length ? packet : ownCopy(packet);
+  if (packet.buffer.byteLength === LINK_HEADROOM + packet.length || gsoTagOf(packet) !== undefined)
+    return packet;
+  return ownCopy(packet);
 }
 
 /** The frame around a packet made by `newPacket`: the headroom plus the packet. */

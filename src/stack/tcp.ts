@@ -33,10 +33,12 @@ import { IPPROTO_TCP } from '../ipproto.js';
 import {
   type CloseReason,
   type ConnOptions,
+  type ConnStats,
   type FlowKey,
   type IpAddr,
   type KeepaliveConfig,
   type SegmentOut,
+  type TcpOutput,
   type SoftError,
   type TcpConfig,
   type TcpEvent,
@@ -44,19 +46,33 @@ import {
   type TcpReply,
   type TcpStack,
   tcpConfig,
+  tcpConnection,
   tcpConnections,
   tcpDeadline,
   tcpInit,
   tcpListener,
   tcpStep,
+  addrKey,
 } from '../tcp/core/index.js';
 import { digestStep, encodeTraceLine } from '../tcp/core/trace.js';
 import type { Seq } from '../tcp/seq.js';
 import { emitTcp, parseTcp, tcpHeaderLen } from '../tcp/wire.js';
+import { GSO_MAX_IP_LEN, tcpCanFollow, tcpCanLead } from '../link/gso.js';
+import { offloadsOf } from '../link/vnet.js';
 import { listenError, notFoundError, type SystemError, systemError, type TransportError } from './errors.js';
 import type { Ipv4Datagram, Ipv4Layer } from './ipv4.js';
 import type { Ipv6Datagram, Ipv6Layer } from './ipv6.js';
 import type { StackEnv, TimedCore } from './layer.js';
+
+/** Parse options for a segment whose checksum the link vouches for. */
+const TRUSTED = { checksum: 'ignore' } as const;
+
+function sameAddr(a: IpAddr, b: IpAddr): boolean {
+  if (a === b) return true;
+  if (!isV6(a) || !isV6(b) || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 function isV6(a: IpAddr): a is Ipv6Addr {
   return typeof a !== 'number';
@@ -90,6 +106,13 @@ function checkPort(port: unknown, name: string, allowZero: boolean): number {
   }
   return n;
 }
+
+/** Destinations whose path MTU is remembered (the oldest is forgotten first). */
+const PMTU_CACHE_MAX = 1024;
+/** RFC 1191 §6.3: a learnt PMTU is forgotten after 10 minutes, so that a path that grew is found again. */
+const PMTU_EXPIRY = 10 * 60_000;
+/** RFC 3168 §5: ECT(0), written on the segments the core marks `ect`. */
+const ECT0 = 2;
 
 /** RFC 6335 §6: the dynamic range, where `listen(0)` picks a port (Linux: ip_local_port_range). */
 const LISTEN_EPHEMERAL_FIRST = 49_152;
@@ -139,6 +162,8 @@ export class TcpLayer implements TimedCore {
   trace: ((line: string) => void) | undefined;
   private readonly sockets = new Map<FlowKey, TcpSocket>();
   private readonly servers = new Map<number, TcpServer>();
+  /** Path MTUs learnt from ICMP (RFC 1191 §6.3, RFC 8201 §5.3), by destination, in learning order. */
+  private readonly pmtu = new Map<string, { readonly mtu: number; readonly at: number }>();
 
   constructor(
     private readonly env: StackEnv,
@@ -176,6 +201,16 @@ export class TcpLayer implements TimedCore {
     return this.core?.counters ?? {};
   }
 
+  /** Bytes queued for sending across every connection (held against the `tcpMemory` limit). */
+  get sendMemory(): number {
+    return this.core?.sndMem ?? 0;
+  }
+
+  /** A connection's own counters (retransmissions, RTOs, tail probes...), while the core holds it. */
+  connectionStats(flow: FlowKey): ConnStats | undefined {
+    return this.core === undefined ? undefined : tcpConnection(this.core, flow)?.stats;
+  }
+
   /** Connections the core holds, by state (for status pages and tests). */
   connectionStates(): Record<string, number> {
     const out: Record<string, number> = {};
@@ -188,12 +223,89 @@ export class TcpLayer implements TimedCore {
     const r = tcpStep(this.state, event);
     this.core = r.state;
     this.trace?.(encodeTraceLine({ kind: 'step', event, outputs: digestStep(r.outputs, r.reply) }));
-    for (const o of r.outputs) {
-      if (o.kind === 'segment') this.transmit(o);
-      else this.notify(o);
+    const outputs = r.outputs;
+    for (let i = 0; i < outputs.length; i++) {
+      const o = outputs[i]!;
+      if (o.kind !== 'segment') {
+        this.notify(o);
+        continue;
+      }
+      // Consecutive data segments of one flow go as one super-frame where the link takes them.
+      const end = this.superRunEnd(outputs, i);
+      if (end > i + 1) this.transmitSuper(outputs.slice(i, end) as SegmentOut[]);
+      else this.transmit(o);
+      i = end - 1;
     }
     this.env.rearm();
     return r.reply;
+  }
+
+  /**
+   * Where the run of segments from `outputs[i]` that one super-frame may carry ends (exclusive):
+   * `tcpCanFollow` (src/link/gso.ts) between each pair, one flow, at most 64 KiB, and a link whose
+   * offloads take TCP segmentation for the family. `i + 1` when there is no run.
+   */
+  private superRunEnd(outputs: readonly TcpOutput[], i: number): number {
+    const first = outputs[i] as SegmentOut;
+    const next = outputs[i + 1];
+    if (next?.kind !== 'segment' || !tcpCanLead(first.repr, first.payloadLen)) return i + 1;
+    const size = first.payloadLen;
+    if (!tcpCanFollow(first.repr, size, next.repr, next.payloadLen, size)) return i + 1;
+    const v6 = isV6(first.dst);
+    const iface = v6
+      ? this.ip6.route(first.dst as Ipv6Addr, first.src as Ipv6Addr)?.iface
+      : this.ip4.route(first.dst as Ipv4Addr, first.src as Ipv4Addr)?.iface;
+    const off = iface === undefined ? undefined : offloadsOf(iface.link);
+    if (off === undefined || !(v6 ? off.tso6 : off.tso4)) return i + 1;
+    // Room for the IP header (IPv4 Total Length counts it) under 64 KiB.
+    const room = GSO_MAX_IP_LEN - 60 - tcpHeaderLen(first.repr);
+    let total = size;
+    let j = i + 1;
+    for (; j < outputs.length; j++) {
+      const a = outputs[j - 1] as SegmentOut;
+      const b = outputs[j]!;
+      if (b.kind !== 'segment' || total + b.payloadLen > room) break;
+      if (!sameAddr(a.src, b.src) || !sameAddr(a.dst, b.dst) || a.ect !== b.ect) break;
+      if (!tcpCanFollow(a.repr, a.payloadLen, b.repr, b.payloadLen, size)) break;
+      total += b.payloadLen;
+    }
+    // A run that fits in one frame would leave as one bigger segment (the IP layer cuts only what
+    // exceeds the MTU), with its checksum left to an offload nobody does, and past the path MTU the
+    // core sized the segments for (a lowered MSS, tcp/core/pmtu.ts): send it segment by segment.
+    if ((v6 ? 40 : 20) + tcpHeaderLen(first.repr) + total <= iface!.mtu) return i + 1;
+    return j;
+  }
+
+  /** Sends `run` (see superRunEnd) as one super-frame: the first header, the last's PSH, a partial checksum. */
+  private transmitSuper(run: readonly SegmentOut[]): void {
+    const first = run[0]!;
+    const last = run[run.length - 1]!;
+    const repr = { ...first.repr, flags: last.repr.flags };
+    const hl = tcpHeaderLen(repr);
+    let len = 0;
+    for (const seg of run) len += seg.payloadLen;
+    const write = (ph: PseudoHeader) => (buf: Uint8Array) => {
+      let off = hl;
+      for (const seg of run)
+        for (const chunk of seg.payload) {
+          buf.set(chunk, off);
+          off += chunk.length;
+        }
+      emitTcp(repr, buf, ph, { checksum: 'offload' });
+    };
+    const gso = { size: first.payloadLen, headerLen: hl, ecn: false };
+    if (isV6(first.dst)) {
+      const route = this.ip6.route(first.dst, first.src as Ipv6Addr);
+      if (!route) return this.env.drop('tcp/no-route');
+      const ph = { version: 6, src: route.src, dst: route.dst } as const;
+      this.ip6.send(route, IPPROTO_TCP, hl + len, write(ph), first.ect ? { ecn: ECT0, gso } : { gso });
+      return;
+    }
+    const route = this.ip4.route(first.dst as Ipv4Addr, first.src as Ipv4Addr);
+    if (!route) return this.env.drop('tcp/no-route');
+    const ph = { version: 4, src: route.src, dst: route.dst } as const;
+    const opts = first.ect ? { dontFragment: true, ecn: ECT0, gso } : { dontFragment: true, gso };
+    this.ip4.send(route, IPPROTO_TCP, hl + len, write(ph), opts);
   }
 
   private transmit(seg: SegmentOut): void {
@@ -215,6 +327,7 @@ export class TcpLayer implements TimedCore {
         IPPROTO_TCP,
         hl + seg.payloadLen,
         write({ version: 6, src: route.src, dst: route.dst }),
+        seg.ect ? { ecn: ECT0 } : {},
       );
       return;
     }
@@ -226,13 +339,13 @@ export class TcpLayer implements TimedCore {
       IPPROTO_TCP,
       hl + seg.payloadLen,
       write({ version: 4, src: route.src, dst: route.dst }),
-      {
-        dontFragment: true,
-      },
+      seg.ect ? { dontFragment: true, ecn: ECT0 } : { dontFragment: true },
     );
   }
 
   private notify(n: TcpNotification): void {
+    // A new connection starts with the path MTU already learnt towards its peer (RFC 1191 §6.3).
+    if (n.kind === 'established') this.applyPathMtu(n.flow, n.remote);
     if (n.kind === 'established' && n.role === 'passive') {
       const server = this.servers.get(n.localPort);
       if (!server?.listening) {
@@ -275,7 +388,12 @@ export class TcpLayer implements TimedCore {
   }
 
   input4(d: Ipv4Datagram, bytes: Uint8Array): void {
-    const r = parseTcp(bytes, { version: 4, src: d.src, dst: d.dst });
+    // A checksum the link's offload vouches for (virtio DATA_VALID / NEEDS_CSUM) is not summed again.
+    const r = parseTcp(
+      bytes,
+      { version: 4, src: d.src, dst: d.dst },
+      d.checksumTrusted ? TRUSTED : undefined,
+    );
     if (!r.ok) return this.env.drop(r.error);
     if (d.broadcast) return this.env.drop('tcp/broadcast');
     this.step({
@@ -285,11 +403,16 @@ export class TcpLayer implements TimedCore {
       dst: d.dst,
       repr: r.value.repr,
       payload: r.value.payload,
+      ecn: d.ecn ?? 0,
     });
   }
 
   input6(d: Ipv6Datagram, bytes: Uint8Array): void {
-    const r = parseTcp(bytes, { version: 6, src: d.src, dst: d.dst });
+    const r = parseTcp(
+      bytes,
+      { version: 6, src: d.src, dst: d.dst },
+      d.checksumTrusted ? TRUSTED : undefined,
+    );
     if (!r.ok) return this.env.drop(r.error);
     if (d.multicast) return this.env.drop('tcp/multicast');
     // The core keeps the addresses of a connection: copy them out of the frame buffer.
@@ -302,6 +425,7 @@ export class TcpLayer implements TimedCore {
       dst,
       repr: r.value.repr,
       payload: r.value.payload,
+      ecn: d.ecn ?? 0,
     });
   }
 
@@ -320,20 +444,54 @@ export class TcpLayer implements TimedCore {
     const local = isV6(e.local) ? (Uint8Array.from(e.local) as Ipv6Addr) : e.local;
     const remote = isV6(e.remote) ? (Uint8Array.from(e.remote) as Ipv6Addr) : e.remote;
     const error = e.kind.error;
-    this.env.counters.inc('tcp/icmp-error');
+    const mtu = e.mtu;
+    if (mtu === undefined) this.env.counters.inc('tcp/icmp-error');
+    else this.env.counters.inc('tcp/icmp-path-mtu');
     const scheduler = this.env.scheduler;
-    scheduler.at(scheduler.now(), () =>
-      this.step({
-        kind: 'icmp-error',
-        now: this.env.now(),
-        local,
-        localPort,
-        remote,
-        remotePort,
-        seq,
-        error,
-      }),
-    );
+    scheduler.at(scheduler.now(), () => {
+      const now = this.env.now();
+      const event = { kind: 'icmp-error', now, local, localPort, remote, remotePort, seq, error } as const;
+      if (mtu === undefined) return void this.step(event);
+      // Learnt only if the core believed it (RFC 5927 §4.1: it quotes a sequence number in flight).
+      const before = this.core?.counters['pmtu-lowered'] ?? 0;
+      this.step({ ...event, mtu });
+      if ((this.core?.counters['pmtu-lowered'] ?? 0) > before) this.learnPathMtu(remote, mtu, now);
+    });
+  }
+
+  /** Remembers a smaller path MTU towards `remote` (bounded: the entry learnt first goes first). */
+  private learnPathMtu(remote: IpAddr, mtu: number, now: number): void {
+    const key = addrKey(remote);
+    const old = this.pathMtu(key, now);
+    if (old !== undefined && old <= mtu) return;
+    this.pmtu.delete(key);
+    if (this.pmtu.size >= PMTU_CACHE_MAX) {
+      const oldest = this.pmtu.keys().next();
+      if (!oldest.done) this.pmtu.delete(oldest.value);
+    }
+    this.pmtu.set(key, { mtu, at: now });
+  }
+
+  /** The path MTU learnt towards a destination less than 10 minutes ago (RFC 1191 §6.3), if any. */
+  private pathMtu(key: string, now: number): number | undefined {
+    const e = this.pmtu.get(key);
+    if (e === undefined) return undefined;
+    if (now - e.at >= PMTU_EXPIRY) {
+      this.pmtu.delete(key);
+      return undefined;
+    }
+    return e.mtu;
+  }
+
+  /** The path MTU the driver knows towards `remote` (for tests and status pages). */
+  knownPathMtu(remote: IpAddr): number | undefined {
+    return this.pathMtu(addrKey(remote), this.env.now());
+  }
+
+  private applyPathMtu(flow: FlowKey, remote: IpAddr): void {
+    const mtu = this.pathMtu(addrKey(remote), this.env.now());
+    if (mtu !== undefined)
+      this.step({ kind: 'set-options', now: this.env.now(), flow, options: { pathMtu: mtu } });
   }
 
   deadline(): number {
@@ -686,6 +844,8 @@ export class TcpSocket extends Duplex {
   private idleTimer: TimerId | undefined;
   bytesRead = 0;
   bytesWritten = 0;
+  /** The connection's counters as last seen (kept once the core has forgotten it). */
+  private lastStats: ConnStats | undefined;
 
   constructor(
     private readonly layer: TcpLayer,
@@ -703,6 +863,16 @@ export class TcpSocket extends Duplex {
       ...(opts.keepAlive === undefined ? {} : { keepalive: opts.keepAlive }),
       ...keepAliveIdle(opts.keepAlive ?? false, opts.keepAliveInitialDelay ?? 0),
     };
+  }
+
+  /**
+   * The connection's own counters (`ConnStats`: segments retransmitted, RTOs, tail loss probes,
+   * recoveries, spurious reductions undone, CE marks); after the connection ended, its last ones.
+   * Undefined before it was opened.
+   */
+  get stats(): ConnStats | undefined {
+    if (this.flow !== '') this.lastStats = this.layer.connectionStats(this.flow) ?? this.lastStats;
+    return this.lastStats;
   }
 
   /** @internal the options to open the connection with (applied by the core at `connect`). */

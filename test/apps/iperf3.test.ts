@@ -118,6 +118,28 @@ describe('iperf3 between two Oasis stacks', () => {
     expect(doc.end.streams).toHaveLength(4);
   });
 
+  it("reports each stream's own retransmissions through loss, in the sender's results and intervals", async () => {
+    const net = network({ loss: 0.02 });
+    const before = net.client.tcp.counters;
+    const { report, served } = await run({ parallel: 2, time: 3 }, net);
+    const after = net.client.tcp.counters;
+    const stackRetransmits = Object.keys(after)
+      .filter((k) => k.startsWith('retransmit-'))
+      .reduce((a, k) => a + (after[k] ?? 0) - (before[k] ?? 0), 0);
+    const perStream = report.local.map((s) => s.retransmits ?? -1);
+    // Both connections lost segments on their own (the split was once all on the first stream).
+    for (const r of perStream) expect(r).toBeGreaterThan(0);
+    // Sent again during the test only: at most what the stack retransmitted in all.
+    expect(perStream[0]! + perStream[1]!).toBeLessThanOrEqual(stackRetransmits);
+    // The intervals add up to the final figure of each stream.
+    for (const [i, r] of perStream.entries()) {
+      const inIntervals = report.intervals.reduce((a, iv) => a + (iv.streams[i]!.retransmits ?? 0), 0);
+      expect(inIntervals).toBe(r);
+    }
+    // The server receives: its results carry no retransmissions; ours do, per stream.
+    expect(served.peer?.streams.map((s) => s.retransmits)).toEqual(perStream);
+  });
+
   it('paces UDP at -b 5M with no loss on a clean link', async () => {
     const { report, served } = await run({ udp: true, bandwidth: 5e6 });
     const local = report.local[0]!;

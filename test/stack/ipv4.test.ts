@@ -166,11 +166,12 @@ describe('ICMP errors about our datagrams go to the transport that sent them (RF
     expect([...got[0]!.header]).toEqual([0xc0, 0x01, 0x00, 0x50, 1, 2, 3, 4]);
   });
 
-  it('keeps Fragmentation Needed (path MTU, not acted on) and other protocols from TCP', () => {
+  it('hands Fragmentation Needed to TCP as path-MTU information (RFC 1191), other protocols not to TCP', () => {
     const { ipv4, iface, got } = withHandler();
     ipv4.input(iface, icmpError('dest-unreachable', 4, ours(6)), false);
     ipv4.input(iface, icmpError('dest-unreachable', 3, ours(17)), false);
-    expect(got).toEqual([]);
+    // No next-hop MTU (a pre-RFC 1191 router) and a 28-byte quote: the lowest plateau, 68 (§5).
+    expect(got.map((e) => ({ hard: e.kind.hard, mtu: e.mtu }))).toEqual([{ hard: false, mtu: 68 }]);
   });
 
   it.each([

@@ -50,7 +50,6 @@ import { type CpuUse, cpuMeter, finalSample, lineKind, ourResults, stackClock } 
 import {
   randomBlock,
   Reporter,
-  retransmitCounter,
   type StreamEnds,
   TcpReceiver,
   TcpSender,
@@ -128,8 +127,8 @@ class ClientTest {
   private endTimer: TimerId | undefined;
   private runAt = 0;
   private endAt = 0;
-  private retrans0 = 0;
-  private readonly retransmits: (() => number) | undefined;
+  /** A TCP sender: the streams report their connections' retransmissions. */
+  private readonly withRetransmits: boolean;
 
   constructor(
     private readonly stack: Stack,
@@ -151,7 +150,7 @@ class ClientTest {
     this.clock = o.clock ?? stackClock(stack);
     this.timeoutMs = o.timeoutMs ?? 10_000;
     this.cookie = makeCookie(() => stack.random.next());
-    this.retransmits = !udp && !this.params.reverse ? retransmitCounter(() => stack.tcp.counters) : undefined;
+    this.withRetransmits = !udp && !this.params.reverse;
   }
 
   private within<T>(p: Promise<T>, what: string): Promise<T> {
@@ -206,8 +205,9 @@ class ClientTest {
           case EXCHANGE_RESULTS: {
             // The client sends its results first, then reads the server's (iperf_api.c).
             const duration = this.duration();
-            const retrans = this.retransmits ? this.retransmits() - this.retrans0 : undefined;
-            ctrl.write(frameJson(resultsJson(ourResults(this.streams, duration, cpu(), retrans))));
+            ctrl.write(
+              frameJson(resultsJson(ourResults(this.streams, duration, cpu(), this.withRetransmits))),
+            );
             const len = jsonLength(await reader.read(4));
             if (len > MAX_RESULTS_JSON) throw new Iperf3Error(`server results of ${len} bytes are too long`);
             const r = parseResults((await reader.read(len)).toString('utf8'));
@@ -227,7 +227,6 @@ class ClientTest {
             await this.within(reader.closed, 'closing the control connection').catch(() => undefined);
             ctrl.destroy();
             const duration = this.duration();
-            const retrans = this.retransmits ? this.retransmits() - this.retrans0 : undefined;
             return {
               host: this.o.host,
               port: this.port,
@@ -236,9 +235,7 @@ class ClientTest {
               timestamp,
               connected: this.connected,
               intervals: this.reporter?.intervals ?? [],
-              local: this.streams.map((s, i) =>
-                finalSample(s, duration, retrans === undefined ? undefined : i === 0 ? retrans : 0),
-              ),
+              local: this.streams.map((s) => finalSample(s, duration, this.withRetransmits)),
               remote,
               cpu: cpu(),
             };
@@ -359,16 +356,15 @@ class ClientTest {
   private start(): void {
     const p = this.params;
     const s = this.stack.scheduler;
-    const kind = lineKind(p.protocol === 'udp', !p.reverse, this.retransmits !== undefined);
+    const kind = lineKind(p.protocol === 'udp', !p.reverse, this.withRetransmits);
     this.reporter = new Reporter(
       this.streams,
       s,
       (iv) => {
         for (const line of intervalLines(kind, iv)) this.log(line);
       },
-      this.retransmits,
+      this.withRetransmits,
     );
-    this.retrans0 = this.retransmits?.() ?? 0;
     this.log(header(kind));
     this.runAt = s.now();
     this.reporter.start();

@@ -50,7 +50,6 @@ import { cpuMeter, finalSample, lineKind, ourResults, sideSummary, stackClock } 
 import {
   randomBlock,
   Reporter,
-  retransmitCounter,
   TcpReceiver,
   TcpSender,
   type TestStream,
@@ -274,19 +273,17 @@ class ServerTest {
       if (p.time > 0) this.after((p.time + p.omit) * 1000 + SAFETY_MS, 'the test ran past its duration');
 
       const sending = p.reverse;
-      const tcpRetrans =
-        sending && p.protocol === 'tcp' ? retransmitCounter(() => this.stack.tcp.counters) : undefined;
-      const kind = lineKind(p.protocol === 'udp', sending, tcpRetrans !== undefined);
+      const withRetransmits = sending && p.protocol === 'tcp';
+      const kind = lineKind(p.protocol === 'udp', sending, withRetransmits);
       const reporter = new Reporter(
         this.streams,
         this.stack.scheduler,
         (iv) => {
           for (const line of intervalLines(kind, iv)) this.log(line);
         },
-        tcpRetrans,
+        withRetransmits,
       );
       this.reporter = reporter;
-      const retrans0 = tcpRetrans?.() ?? 0;
       this.send(TEST_START, TEST_RUNNING);
       this.log(header(kind));
       this.runAt = this.stack.now();
@@ -323,13 +320,10 @@ class ServerTest {
             throw new Error('the client reported a stream ID we do not know');
           }
           const duration = this.duration();
-          const retrans = tcpRetrans ? tcpRetrans() - retrans0 : undefined;
-          const ours = ourResults(this.streams, duration, cpu(), retrans);
+          const ours = ourResults(this.streams, duration, cpu(), withRetransmits);
           ctrl.write(frameJson(resultsJson(ours)));
           this.send(DISPLAY_RESULTS);
-          const samples = this.streams.map((s, i) =>
-            finalSample(s, duration, retrans === undefined ? undefined : i === 0 ? retrans : 0),
-          );
+          const samples = this.streams.map((s) => finalSample(s, duration, withRetransmits));
           for (const line of sideSummary(samples, p.protocol === 'udp', sending ? 'sender' : 'receiver'))
             this.log(line);
           continue;
@@ -344,7 +338,7 @@ class ServerTest {
         params: p,
         client,
         intervals: reporter.intervals,
-        streams: this.streams.map((s) => finalSample(s, this.duration())),
+        streams: this.streams.map((s) => finalSample(s, this.duration(), withRetransmits)),
         peer,
       };
     } catch (e) {

@@ -40,7 +40,7 @@ export function stackClock(stack: Stack): () => number {
 }
 
 /** One stream's figures over the whole test, from its side. */
-export function finalSample(s: TestStream, duration: number, retransmits?: number): StreamSample {
+export function finalSample(s: TestStream, duration: number, withRetransmits: boolean): StreamSample {
   const c = s.counters();
   const base = { socket: s.socketNo, start: 0, end: duration, bytes: c.bytes, sender: s.sender };
   if (s.udp) {
@@ -48,7 +48,7 @@ export function finalSample(s: TestStream, duration: number, retransmits?: numbe
       ? { ...base, packets: c.packets }
       : { ...base, packets: c.packets, lost: c.lost, jitter: c.jitter, outOfOrder: c.outOfOrder };
   }
-  return retransmits === undefined ? base : { ...base, retransmits };
+  return withRetransmits ? { ...base, retransmits: s.retransmits() ?? 0 } : base;
 }
 
 /** Our results for the peer (send_results): bytes, and for UDP the receiver's loss and jitter. */
@@ -56,17 +56,16 @@ export function ourResults(
   streams: readonly TestStream[],
   duration: number,
   cpu: CpuUse,
-  retransmits: number | undefined,
+  withRetransmits: boolean,
 ): TestResults {
   const sending = streams[0]?.sender ?? false;
   const tcp = !(streams[0]?.udp ?? false);
-  const out: StreamResult[] = streams.map((s, i) => {
+  const out: StreamResult[] = streams.map((s) => {
     const c = s.counters();
     return {
       id: s.id,
       bytes: c.bytes,
-      // Stack-wide count on the first stream (see Reporter.sample).
-      retransmits: sending && tcp && retransmits !== undefined ? (i === 0 ? retransmits : 0) : -1,
+      retransmits: sending && tcp && withRetransmits ? (s.retransmits() ?? 0) : -1,
       jitter: s.sender ? 0 : c.jitter,
       errors: s.sender ? 0 : c.lost,
       packets: c.packets,
@@ -78,7 +77,7 @@ export function ourResults(
     cpuUtilTotal: cpu.total,
     cpuUtilUser: cpu.user,
     cpuUtilSystem: cpu.system,
-    senderHasRetransmits: sending ? (tcp && retransmits !== undefined ? 1 : 0) : -1,
+    senderHasRetransmits: sending ? (tcp && withRetransmits ? 1 : 0) : -1,
     streams: out,
   };
 }

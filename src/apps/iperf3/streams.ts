@@ -70,6 +70,10 @@ export abstract class TestStream {
   /** Drops the connection (TCP: reset if anything is unread, as iperf3's close does). */
   abstract close(): void;
   abstract counters(): StreamCounters;
+  /** A TCP sender's segments retransmitted since TEST_RUNNING (its connection's own count). */
+  retransmits(): number | undefined {
+    return undefined;
+  }
 }
 
 function quiet(socket: TcpSocket): void {
@@ -95,6 +99,8 @@ export class TcpSender extends TestStream {
   /** Bytes written since begin(), for pacing. */
   private paced = 0;
   private timer: TimerId | undefined;
+  /** The connection's retransmissions when the test began. */
+  private retrans0 = 0;
 
   constructor(
     index: number,
@@ -138,6 +144,7 @@ export class TcpSender extends TestStream {
     this.counting = true;
     this.running = true;
     this.base = this.socket.bytesWritten;
+    this.retrans0 = this.socket.stats?.retransmits ?? 0;
     if (this.pacing !== undefined && this.pacing.rate > 0) {
       this.t0 = this.pacing.scheduler.now();
       this.tick();
@@ -176,6 +183,10 @@ export class TcpSender extends TestStream {
 
   counters(): StreamCounters {
     return { bytes: this.frozen ?? this.sent(), packets: 0, lost: 0, outOfOrder: 0, jitter: 0 };
+  }
+
+  override retransmits(): number {
+    return this.base === undefined ? 0 : (this.socket.stats?.retransmits ?? 0) - this.retrans0;
   }
 }
 
@@ -351,7 +362,7 @@ export class Reporter {
   private t0 = 0;
   private lastAt = 0;
   private last: StreamCounters[] = [];
-  private lastRetrans = 0;
+  private lastRetrans: number[] = [];
   private timer: TimerId | undefined;
   private finished = false;
 
@@ -359,14 +370,14 @@ export class Reporter {
     private readonly streams: readonly TestStream[],
     private readonly scheduler: Scheduler,
     private readonly onInterval: (iv: Interval) => void,
-    /** TCP sender: the stack's retransmission count (stack-wide: see sample()). */
-    private readonly retransmits?: () => number,
+    /** TCP sender: report each stream's retransmissions. */
+    private readonly withRetransmits = false,
   ) {}
 
   start(): void {
     this.t0 = this.lastAt = this.scheduler.now();
     this.last = this.streams.map((s) => s.counters());
-    this.lastRetrans = this.retransmits?.() ?? 0;
+    this.lastRetrans = this.streams.map((s) => s.retransmits() ?? 0);
     this.arm(1);
   }
 
@@ -395,7 +406,6 @@ export class Reporter {
   private sample(now: number): void {
     const start = (this.lastAt - this.t0) / 1000;
     const end = (now - this.t0) / 1000;
-    const retrans = this.retransmits?.() ?? 0;
     const samples = this.streams.map((s, i): StreamSample => {
       const c = s.counters();
       const p = this.last[i]!;
@@ -412,31 +422,17 @@ export class Reporter {
               outOfOrder: c.outOfOrder - p.outOfOrder,
             };
       }
-      // The core counts retransmissions for the whole stack, not per connection: they are shown
-      // on the first stream (the sum is right; the split between streams is not known).
-      if (this.retransmits && s.sender)
-        return { ...base, retransmits: i === 0 ? retrans - this.lastRetrans : 0 };
-      return base;
+      if (!this.withRetransmits || !s.sender) return base;
+      const retrans = s.retransmits() ?? 0;
+      const since = retrans - this.lastRetrans[i]!;
+      this.lastRetrans[i] = retrans;
+      return { ...base, retransmits: since };
     });
-    this.lastRetrans = retrans;
     this.lastAt = now;
     const iv = { streams: samples, sum: sumSamples(samples) };
     this.intervals.push(iv);
     this.onInterval(iv);
   }
-}
-
-/** The stack's retransmitted segments so far (all connections). */
-export function retransmitCounter(counters: () => Readonly<Record<string, number>>): () => number {
-  return () => {
-    const c = counters();
-    return (
-      (c['retransmit-rto'] ?? 0) +
-      (c['retransmit-fast'] ?? 0) +
-      (c['retransmit-sack'] ?? 0) +
-      (c['retransmit-partial'] ?? 0)
-    );
-  };
 }
 
 /** Fills a block with pseudo-random bytes (iperf3 sends random data by default). */
