@@ -6,6 +6,11 @@
  *   as in the other direction and the reference), and `iperf3 -c -R` against `oasis up --iperf3`.
  * Figures are the receiver's Gbit/s from iperf3's JSON. `OASIS_BENCH_SECONDS` sets the seconds per
  * case (default 5). Writes bench/results/iperf3.json, or `{ skipped }` where TAPs cannot be made.
+ *
+ * Oasis runs with vnet_hdr offloads (TSO/GSO super-frames, checksum offload: docs/TAP.md), the
+ * default, in every case, compared with the veth with its offloads on; the 1-stream cases run again
+ * with `--no-offload`, compared with the veth with offloads off. The super-frames `oasis up`
+ * received and sent (and their mean size) are reported, so a silently refused TUNSETOFFLOAD shows.
  */
 import { execFileSync } from 'node:child_process';
 import { collect, NetNs, uniqueIfName, waitFor } from '../test/support/netns.js';
@@ -16,6 +21,8 @@ export interface Iperf3Case {
   readonly direction: 'kernel→Oasis' | 'Oasis→kernel';
   readonly streams: number;
   readonly how: string;
+  /** Oasis's TAP had vnet_hdr offloads (the reference is then the veth with offloads on). */
+  readonly offload?: boolean;
   /** The figure the summary, the goals and the chart use for this direction. */
   readonly main: boolean;
   readonly gbps: number | null;
@@ -43,6 +50,26 @@ export interface Iperf3Results {
     readonly error?: string;
   }[];
   readonly cases: readonly Iperf3Case[];
+  /** Super-frames `oasis up` (with offloads) received and sent over all its cases, and mean bytes. */
+  readonly gso?: {
+    readonly in: number;
+    readonly meanIn: number;
+    readonly out: number;
+    readonly meanOut: number;
+  };
+}
+
+/** The `offload` counters of `oasis up`'s exit JSON, as the summary shows them. */
+function gsoOf(exit: Record<string, unknown>): Iperf3Results['gso'] {
+  const o = exit.offload;
+  if (!isRecord(o)) return undefined;
+  const n = (k: string) => (typeof o[k] === 'number' ? (o[k] as number) : 0);
+  return {
+    in: n('gsoIn'),
+    meanIn: n('gsoIn') === 0 ? 0 : Math.round(n('gsoInBytes') / n('gsoIn')),
+    out: n('gsoOut'),
+    meanOut: n('gsoOut') === 0 ? 0 : Math.round(n('gsoOutBytes') / n('gsoOut')),
+  };
 }
 
 const STREAMS = [1, 4] as const;
@@ -109,7 +136,13 @@ async function listening(ns: NetNs): Promise<void> {
 }
 
 /** `oasis iperf3 -c` on a fresh TAP (and subnet) against the kernel's one-off `iperf3 -s`. */
-async function oasisClient(ns: NetNs, subnet: string, seconds: number, streams: number): Promise<Measured> {
+async function oasisClient(
+  ns: NetNs,
+  subnet: string,
+  seconds: number,
+  streams: number,
+  offload: boolean,
+): Promise<Measured> {
   const server = ns.spawn('iperf3', ['-s', '-1', '-J']);
   const serverDone = collect(server, (seconds + 40) * 1000);
   await listening(ns);
@@ -118,6 +151,7 @@ async function oasisClient(ns: NetNs, subnet: string, seconds: number, streams: 
     [
       ...[OASIS_BIN, 'iperf3', '-c', `${subnet}.1`, '-t', `${seconds}`, '-P', `${streams}`, '--json'],
       ...['--tap', uniqueIfName(), '--ip', `${subnet}.2/24`, '--host-ip', `${subnet}.1/24`],
+      ...(offload ? [] : ['--no-offload']),
     ],
     (seconds + 30) * 1000,
   );
@@ -135,6 +169,7 @@ function withReference(
   main: boolean,
   m: Measured,
   ref: Measured,
+  offload: boolean,
 ): Iperf3Case {
   const gbps = 'gbps' in m ? m.gbps : null;
   const referenceGbps = 'gbps' in ref ? ref.gbps : null;
@@ -142,6 +177,7 @@ function withReference(
     direction,
     streams,
     how,
+    offload,
     main,
     gbps,
     referenceGbps,
@@ -165,11 +201,19 @@ async function measure(): Promise<Iperf3Results> {
   const ref = new Map<number, Measured>();
   const refOffloads = new Map<number, Measured>();
   const cases: Iperf3Case[] = [];
-  const add = (direction: Iperf3Case['direction'], n: number, how: string, main: boolean, m: Measured) => {
-    const c = withReference(direction, n, how, main, m, ref.get(n)!);
+  let gso: Iperf3Results['gso'];
+  const add = (
+    direction: Iperf3Case['direction'],
+    n: number,
+    how: string,
+    main: boolean,
+    m: Measured,
+    offload: boolean,
+  ) => {
+    const c = withReference(direction, n, how, main, m, (offload ? refOffloads : ref).get(n)!, offload);
     cases.push(c);
     const figure = c.gbps === null ? `failed: ${c.error}` : `${c.gbps} Gbit/s (x${c.ratio} of kernel)`;
-    console.log(`iperf3: ${direction} -P ${n} ${how}: ${figure}`);
+    console.log(`iperf3: ${direction} -P ${n} ${how}${offload ? '' : ' --no-offload'}: ${figure}`);
   };
   try {
     // The reference: kernel to kernel over a veth pair, one direction standing for both; the ratio is
@@ -189,27 +233,54 @@ async function measure(): Promise<Iperf3Results> {
 
     const ns = NetNs.create();
     spaces.push(ns);
-    const host = await startOasis(ns, [
-      ...['up', '--tap', uniqueIfName(), '--ip', '10.91.0.2/24', '--host-ip', '10.91.0.1/24'],
-      ...['--mtu', `${MTU}`, '--iperf3'],
-    ]).catch((e: unknown) => ({ error: message(e) }));
-    const server = (args: string[]) =>
-      'error' in host
-        ? Promise.resolve(host)
-        : medianOfRuns(() => kernelClient(ns, '10.91.0.2', seconds, args));
-    for (const n of STREAMS) {
-      add('kernel→Oasis', n, 'iperf3 -c → oasis up --iperf3', true, await server(['-P', `${n}`]));
-    }
-    for (const n of STREAMS) {
-      add('Oasis→kernel', n, 'iperf3 -c -R → oasis up --iperf3', false, await server(['-P', `${n}`, '-R']));
-    }
-    if (!('error' in host)) {
-      await host.stop().catch((e) => console.log(`iperf3: oasis up did not stop cleanly: ${message(e)}`));
-    }
     let subnet = 0;
-    for (const n of STREAMS) {
-      const m = await medianOfRuns(() => oasisClient(ns, `10.92.${++subnet}`, seconds, n));
-      add('Oasis→kernel', n, 'oasis iperf3 -c → iperf3 -s', true, m);
+    // With offloads (the default, every stream count), then without (1 stream) for the A/B.
+    for (const offload of [true, false]) {
+      const streams = offload ? STREAMS : ([1] as const);
+      const host = await startOasis(ns, [
+        ...[
+          'up',
+          '--tap',
+          uniqueIfName(),
+          '--ip',
+          `10.91.${++subnet}.2/24`,
+          '--host-ip',
+          `10.91.${subnet}.1/24`,
+        ],
+        ...['--mtu', `${MTU}`, '--iperf3', ...(offload ? [] : ['--no-offload'])],
+      ]).catch((e: unknown) => ({ error: message(e) }));
+      const server = (args: string[]) =>
+        'error' in host
+          ? Promise.resolve(host)
+          : medianOfRuns(() => kernelClient(ns, `10.91.${subnet}.2`, seconds, args));
+      for (const n of streams) {
+        add(
+          'kernel→Oasis',
+          n,
+          'iperf3 -c → oasis up --iperf3',
+          offload,
+          await server(['-P', `${n}`]),
+          offload,
+        );
+      }
+      for (const n of streams) {
+        const m = await server(['-P', `${n}`, '-R']);
+        add('Oasis→kernel', n, 'iperf3 -c -R → oasis up --iperf3', false, m, offload);
+      }
+      if (!('error' in host)) {
+        const exit = await host.stop().catch((e) => {
+          console.log(`iperf3: oasis up did not stop cleanly: ${message(e)}`);
+          return {};
+        });
+        if (offload) {
+          gso = gsoOf(exit);
+          console.log(`iperf3: oasis up super-frames: ${JSON.stringify(gso)}`);
+        }
+      }
+      for (const n of streams) {
+        const m = await medianOfRuns(() => oasisClient(ns, `10.92.${++subnet}`, seconds, n, offload));
+        add('Oasis→kernel', n, 'oasis iperf3 -c → iperf3 -s', offload, m, offload);
+      }
     }
   } finally {
     for (const ns of spaces) ns.delete();
@@ -231,6 +302,7 @@ async function measure(): Promise<Iperf3Results> {
       }),
     ),
     cases,
+    ...(gso === undefined ? {} : { gso }),
   };
 }
 
@@ -282,6 +354,7 @@ export function markdown(results: unknown): string {
     c.direction,
     `${c.streams}`,
     `\`${c.how}\`${c.main ? '' : ' (alternative)'}`,
+    c.offload === true ? 'on' : 'off',
     c.gbps === null ? `failed: ${brief(c.error ?? '?')}` : `${fmt(c.gbps)}${runsText(c.runs)}`,
     fmt(c.referenceGbps),
     fmt(c.ratio, 2),
@@ -300,9 +373,24 @@ export function markdown(results: unknown): string {
       .map((x) => `${fmt(x.gbps)} Gbit/s with ${x.streams} stream${x.streams > 1 ? 's' : ''}`)
       .join(', ')}.`,
     `"Oasis sends": ${r.oasisSends}.`,
+    'Oasis with offloads (vnet_hdr TSO/GSO and checksum offload on its TAP) is compared with the veth',
+    'with offloads on, `--no-offload` with the veth with offloads off.',
+    r.gso === undefined
+      ? ''
+      : `Super-frames \`oasis up\` received: ${r.gso.in} (mean ${r.gso.meanIn} B), sent: ${r.gso.out} (mean ${r.gso.meanOut} B).`,
     '',
     table(
-      ['direction', 'streams', 'how', 'Oasis Gbit/s', 'kernel Gbit/s', 'Oasis/kernel', 'retr', 'goal'],
+      [
+        'direction',
+        'streams',
+        'how',
+        'offload',
+        'Oasis Gbit/s',
+        'kernel Gbit/s',
+        'Oasis/kernel',
+        'retr',
+        'goal',
+      ],
       rows,
     ),
   ].join('\n');

@@ -13,6 +13,8 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<unknown> }>> = 
   router: () => import('./router.js'),
   nat: () => import('./nat.js'),
   conntrack: () => import('./conntrack.js'),
+  loss: () => import('./loss.js'),
+  hardening: () => import('./hardening.js'),
   // Gathers every results file into SUMMARY.md and the chart; always run last.
   summary: () => import('./summary.js'),
 };
