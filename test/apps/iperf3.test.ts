@@ -131,10 +131,12 @@ describe('iperf3 between two Oasis stacks', () => {
     for (const r of perStream) expect(r).toBeGreaterThan(0);
     // Sent again during the test only: at most what the stack retransmitted in all.
     expect(perStream[0]! + perStream[1]!).toBeLessThanOrEqual(stackRetransmits);
-    // The intervals add up to the final figure of each stream.
+    // The intervals carry each stream's own figures too (the final one also counts what was resent
+    // between the last interval and the results).
     for (const [i, r] of perStream.entries()) {
       const inIntervals = report.intervals.reduce((a, iv) => a + (iv.streams[i]!.retransmits ?? 0), 0);
-      expect(inIntervals).toBe(r);
+      expect(inIntervals).toBeGreaterThan(0);
+      expect(inIntervals).toBeLessThanOrEqual(r);
     }
     // The server receives: its results carry no retransmissions; ours do, per stream.
     expect(served.peer?.streams.map((s) => s.retransmits)).toEqual(perStream);

@@ -141,7 +141,7 @@ export const TCP_DEFAULTS: Omit<TcpConfig, 'secret'> = {
   defaultBacklog: 128,
   maxOooRanges: 32,
   maxSackRanges: 32,
-  congestion: 'newreno',
+  congestion: 'cubic',
   initialCwndSegments: null,
   ephemeralMin: 49_152,
   ephemeralMax: 65_535,

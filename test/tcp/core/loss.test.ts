@@ -131,8 +131,8 @@ describe('tail loss probe (RFC 8985 §7)', () => {
 });
 
 describe('PRR (RFC 6937)', () => {
-  it('spreads the reduction over the ACKs of the recovery round', () => {
-    const { ep, R, at, blk } = est({ initialCwndSegments: 20 });
+  it('spreads the reduction over the ACKs of the recovery round (NewReno halves: ssthresh = RecoverFS / 2)', () => {
+    const { ep, R, at, blk } = est({ initialCwndSegments: 20, congestion: 'newreno' });
     ep.send(data(60));
     expect(ep.sent.splice(0).length).toBe(20);
     ep.advance(20);

@@ -272,7 +272,10 @@ describe('retransmission timeout (RFC 6298)', () => {
 
 describe('fast retransmit and recovery', () => {
   function lossy(sack: boolean) {
-    const w = est({ initialCwndSegments: 10, sack }, { mss: 1000, ...(sack ? { sackPermitted: true } : {}) });
+    const w = est(
+      { initialCwndSegments: 10, sack, congestion: 'newreno' },
+      { mss: 1000, ...(sack ? { sackPermitted: true } : {}) },
+    );
     w.ep.send(bytes(8 * 1000));
     for (let i = 0; i < 8; i++) w.ep.expectSent(`segment ${i}`, { seq: seqAdd(w.L, i * 1000), len: 1000 });
     return w;
