@@ -316,15 +316,18 @@ function casesOf(results: unknown): Iperf3Case[] {
   return isRecord(results) && Array.isArray(results.cases) ? (results.cases as Iperf3Case[]) : [];
 }
 
-const GOAL_GBPS = 2.5;
+/** The frame-path issue's goal: one stream at ≥ 0.6× a veth pair with the kernel's offloads on. */
+const GOAL_RATIO = 0.6;
 
 export function goals(results: unknown): Goal[] {
   return (['kernel→Oasis', 'Oasis→kernel'] as const).map((direction) => {
     const c = casesOf(results).find((x) => x.direction === direction && x.streams === 1 && x.main);
     return {
-      what: `${direction}, 1 stream (iperf3 over a TAP)`,
-      target: `≥ ${GOAL_GBPS} Gbit/s`,
-      ...(c?.gbps == null ? {} : { figure: `${fmt(c.gbps)} Gbit/s`, met: c.gbps >= GOAL_GBPS }),
+      what: `${direction}, 1 stream (iperf3 over a TAP, offloads) vs a veth with offloads`,
+      target: `≥ ${GOAL_RATIO}× kernel`,
+      ...(c?.ratio == null
+        ? {}
+        : { figure: `${fmt(c.ratio, 2)}× (${fmt(c.gbps ?? 0)} Gbit/s)`, met: c.ratio >= GOAL_RATIO }),
     };
   });
 }
@@ -349,7 +352,7 @@ export function markdown(results: unknown): string {
   if (!isRecord(results)) return '## iperf3\n\nno results';
   const r = results as unknown as Iperf3Results;
   const goal = (c: Iperf3Case) =>
-    c.main && c.streams === 1 && c.gbps !== null ? `≥ ${GOAL_GBPS}: ${metText(c.gbps >= GOAL_GBPS)}` : '';
+    c.main && c.streams === 1 && c.ratio != null ? `≥ ${GOAL_RATIO}×: ${metText(c.ratio >= GOAL_RATIO)}` : '';
   const rows = casesOf(results).map((c) => [
     c.direction,
     `${c.streams}`,

@@ -2,7 +2,7 @@
  * NAT: `oasis router --masquerade` against Linux nftables masquerade, same run, same machine, A→B at
  * MTU 1500, B with no route back to A's prefix (only the translation makes a conversation work).
  * - Oasis: namespaces R, A, B; `oasis router` in R with a TAP into A (10.61.1.0/24) and one into B
- *   (10.61.2.0/24), `--masquerade A,B`; the TAPs' kernel ends with offloads off.
+ *   (10.61.2.0/24), `--masquerade A,B --no-offload`; the TAPs' kernel ends with offloads off.
  * - Linux: namespace L with forwarding on and a veth pair to each of A', B' (test/support/topology.ts,
  *   offloads off on every end) and `type nat hook postrouting` ... `oif B masquerade` in nftables.
  * For each:
@@ -227,6 +227,8 @@ async function oasisSide(
         `${tapB},ip=${B_NET.router},mtu=${MTU},netns=${b.name},host-ip=${B_NET.host}`,
         '--masquerade',
         `${tapA},${tapB}`,
+        // Like the veths of the nftables side: no offloads (no vnet headers on the TAPs).
+        '--no-offload',
       ],
       { bin: OASIS_BIN },
     );
@@ -378,7 +380,7 @@ export function markdown(x: unknown): string {
     '',
     `Measured ${r.date} on ${r.cpuModel} (${r.cpus} CPUs), kernel ${r.kernel}, Node ${r.node}.`,
     'Linux: a namespace with forwarding on, veths with offloads off, `nft ... type nat hook postrouting ...',
-    "masquerade`. Oasis: TAPs (kernel ends' offloads off). B has no route back to A's prefix.",
+    "masquerade`. Oasis: TAPs without vnet headers (`--no-offload`), kernel ends' offloads off. B has no route back to A's prefix.",
     `New connections: ${r.generator}; B accepts and closes first. Ratios are Oasis/Linux.`,
     '',
     table(['A→B', 'Oasis', 'Linux (nftables)', 'Oasis/Linux'], rows),
