@@ -85,7 +85,8 @@ export {
   impair,
   parseImpairment,
 } from './link/impair.js';
-export { TapLink, type TapOptions, type TapState } from './link/tap.js';
+export { type OffloadCounters, TapLink, type TapOptions, type TapState } from './link/tap.js';
+export type { Offloads, VnetHdr } from './link/vnet.js';
 export { type Scheduler, type TimerId, VirtualScheduler } from './clock.js';
 export { RealScheduler, type RealSchedulerOptions } from './link/real-clock.js';
 
