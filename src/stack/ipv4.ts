@@ -35,7 +35,7 @@ import type { Interface } from './iface.js';
 import { tcpGsoHeader } from '../link/gso.js';
 import { checksumTrusted, rxVnetOf } from '../link/vnet.js';
 import type { IpOutput, SendOptions, StackEnv, TimedCore, UpperProtocol } from './layer.js';
-import { newGsoPacket, newPacket } from './packet.js';
+import { finishForQuote, newGsoPacket, newPacket } from './packet.js';
 import { icmpErrorLimiter, type TokenBucket } from './ratelimit.js';
 import { Reassembler } from './reassembler.js';
 import { ipv4InPrefix, type Routes } from './routes.js';
@@ -237,12 +237,14 @@ export class Ipv4Layer implements IpOutput<Ipv4Addr, Ipv4Route>, TimedCore {
       return;
     }
     // RFC 1122 §4.1.3.1: a datagram for a port nobody listens on gets Port Unreachable.
-    if (!upper.input(d, payload))
+    if (!upper.input(d, payload)) {
+      if (d.checksumTrusted) finishForQuote(d.iface.link, d.original);
       this.sendError(d.original, d.broadcast, {
         type: 'dest-unreachable',
         code: UNREACH_PORT,
         nextHopMtu: 0,
       });
+    }
   }
 
   private icmpInput(d: Ipv4Datagram, payload: Uint8Array): void {

@@ -53,7 +53,7 @@ import {
 import type { Interface } from './iface.js';
 import { tcpGsoHeader } from '../link/gso.js';
 import { checksumTrusted, rxVnetOf } from '../link/vnet.js';
-import { compactPacket, newGsoPacket, newPacket, ownCopy } from './packet.js';
+import { compactPacket, finishForQuote, newGsoPacket, newPacket, ownCopy } from './packet.js';
 import type { GsoSend } from './ipv4.js';
 import type { IpOutput, LinkOutput, SendOptions, StackEnv, TimedCore, UpperProtocol } from './layer.js';
 import { icmpErrorLimiter, type TokenBucket } from './ratelimit.js';
@@ -241,7 +241,10 @@ export class Ipv6Layer implements IpOutput<Ipv6Addr, Ipv6Route>, TimedCore {
       return;
     }
     // RFC 4443 §3.1: code 4, port unreachable, when nobody listens on the port.
-    if (!upper.input(d, payload)) this.sendError(d, { kind: 'dest-unreachable', code: 4 });
+    if (!upper.input(d, payload)) {
+      if (d.checksumTrusted) finishForQuote(d.iface.link, d.original);
+      this.sendError(d, { kind: 'dest-unreachable', code: 4 });
+    }
   }
 
   private icmpInput(d: Ipv6Datagram, bytes: Uint8Array): void {

@@ -9,7 +9,9 @@
  * (`compactPacket`), or it would pin a whole slab.
  */
 import { Slabs } from '../bytes.js';
-import { gsoTagOf, tagGso, VNET_HDR_LEN, type VnetHdr } from '../link/vnet.js';
+import { finishPartialChecksum } from '../link/gso.js';
+import { ETHERNET_HEADER_LEN } from '../link/link.js';
+import { gsoTagOf, rxVnetOf, tagGso, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, type VnetHdr } from '../link/vnet.js';
 
 export const LINK_HEADROOM = 14;
 
@@ -54,4 +56,17 @@ export function ownCopy(packet: Uint8Array): Uint8Array {
   const own = new Uint8Array(LINK_HEADROOM + packet.length);
   own.set(packet, LINK_HEADROOM);
   return own.subarray(LINK_HEADROOM);
+}
+
+/**
+ * Before a received packet is quoted in an ICMP error: a transport checksum the kernel left partial
+ * (vnet NEEDS_CSUM: only the pseudo-header sum is in the field) is finished in place, or the quote
+ * would carry what reads as a corrupt checksum (RFC 792, RFC 4443 §3: the quote is the packet as
+ * sent). `packet` is the IP packet of the frame `link` is delivering now, right after its Ethernet
+ * header.
+ */
+export function finishForQuote(link: object, packet: Uint8Array): void {
+  const h = rxVnetOf(link);
+  if (h !== undefined && (h.flags & VNET_F_NEEDS_CSUM) !== 0)
+    finishPartialChecksum(packet, h.csumStart - ETHERNET_HEADER_LEN, h.csumOffset);
 }
