@@ -359,6 +359,11 @@ function transmit(d: Draft, t: MutTcb): void {
       const usable = head ? Math.max(windowed, Math.min(maxPay, sentData)) : windowed;
       const len = Math.min(avail, maxPay, usable);
       if (len <= 0) return;
+      // Go-back-N after a timeout: a window that has room for only part of a segment waits for
+      // the next ACK, as new data does (RFC 9293 §3.8.6.2.1), instead of sending the part: cwnd
+      // counts Eff.snd.MSS, 12 bytes more than a timestamped segment carries, and that remainder
+      // went out as a 12-byte segment after every timeout.
+      if (isRetx && !head && len < maxPay && len < Math.min(avail, sentData)) return;
       if (!isRetx && len < maxPay) {
         const outstanding = t.sndMax !== t.sndUna;
         const nagleOk = len === avail && (t.noDelay || !outstanding || t.finSeq !== null);

@@ -32,6 +32,20 @@ function bytes(n: number, fill = 0x61): Uint8Array {
 }
 
 describe('flow control (RFC 9293 §3.8.6)', () => {
+  it('after a timeout resends whole timestamped segments, never the 12-byte rest cwnd leaves room for', () => {
+    const { ep, R, L } = est({ timestamps: true }, { mss: 1460, timestamps: { tsVal: 1, tsEcr: 0 } });
+    ep.send(bytes(20_000));
+    const first = ep.sent.splice(0);
+    expect(first.every((seg) => seg.payloadLen === 1448)).toBe(true);
+    ep.advanceToDeadline();
+    // cwnd is one Eff.snd.MSS (1460) after the timeout: one segment of 1448, then wait for its ACK.
+    expect(ep.sent.splice(0).map((seg) => seg.payloadLen)).toEqual([1448]);
+    ep.recv({ flags: 'ACK', seq: R, ack: seqAdd(L, 1448), options: { timestamps: { tsVal: 2, tsEcr: 0 } } });
+    const next = ep.sent.splice(0).map((seg) => seg.payloadLen);
+    expect(next.length).toBeGreaterThan(0);
+    expect(next.every((len) => len === 1448)).toBe(true);
+  });
+
   it('sends no more than the offered window', () => {
     const { ep, L, R } = est({}, { mss: 1460 }, 1000);
     expect(ep.send(bytes(5000))).toBe(5000);
