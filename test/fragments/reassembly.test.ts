@@ -422,12 +422,10 @@ describe('reassembly properties', () => {
   });
 
   it('stays within the budget over random interleavings of many keys, and is deterministic', () => {
-    const seen = new Map<string, number>();
     fc.assert(
       fc.property(manyKeysArb, ({ config, events, sets }) => {
         const s0 = initialReassembly(config);
         const r = run(events, s0);
-        for (const [name, n] of Object.entries(r.state.counters)) seen.set(name, (seen.get(name) ?? 0) + n);
         for (const o of reassembled(r.outputs)) {
           if (!o.key.startsWith('k')) continue; // junk keys may carry whole datagrams
           const set = sets[Number(o.key.slice(1))]!;
@@ -446,7 +444,14 @@ describe('reassembly properties', () => {
       }),
       propOptions(100),
     );
-    // The generator reaches the bounds this property is about.
+  });
+
+  it('has a generator that reaches the bounds that property is about (a fixed sample: random runs reached expiry only mostly)', () => {
+    const seen = new Map<string, number>();
+    for (const { config, events } of fc.sample(manyKeysArb, { numRuns: 200, seed: 20261207 })) {
+      const r = run(events, initialReassembly(config));
+      for (const [name, n] of Object.entries(r.state.counters)) seen.set(name, (seen.get(name) ?? 0) + n);
+    }
     for (const name of ['reassembled', 'expired', 'evicted-budget', 'evicted-entries', 'late-duplicate']) {
       expect(seen.get(name), name).toBeGreaterThan(0);
     }
