@@ -28,7 +28,7 @@ import { curlGet, curlPost, sha256File } from '../test/support/routed.js';
 import { iperf3Server, ping } from '../test/support/topology.js';
 import { cpuModel, type Failed, median, type TcpFigure, value, withCpu } from './measure.js';
 import { brief, type ChartGroup, fmt, type Goal, isRecord, round, table } from './summary.js';
-import { message, type OasisProcess, sleep, startOasis, systemBench } from './system.js';
+import { message, type OasisProcess, offloadFeatures, sleep, startOasis, systemBench } from './system.js';
 
 const MTU = 1500;
 export const LOSSES = [0, 1, 3] as const;
@@ -244,26 +244,8 @@ function offloadsOff(ns: NetNs, dev: string): void {
     try {
       ns.run('ethtool', '-K', dev, o, 'off');
     } catch {
-      // fixed on this device: what it has is recorded by features()
+      // fixed on this device: what it has is recorded by offloadFeatures()
     }
-  }
-}
-
-/** The offload features of a device as `ethtool -k` shows them. */
-function features(ns: NetNs, dev: string): string {
-  try {
-    const k = ns.run('ethtool', '-k', dev);
-    const want = [
-      ['tx-checksumming', 'tx'],
-      ['rx-checksumming', 'rx'],
-      ['scatter-gather', 'sg'],
-      ['tcp-segmentation-offload', 'tso'],
-      ['generic-segmentation-offload', 'gso'],
-      ['generic-receive-offload', 'gro'],
-    ] as const;
-    return want.map(([f, s]) => `${s} ${new RegExp(`^${f}: (\\w+)`, 'm').exec(k)?.[1] ?? '?'}`).join(', ');
-  } catch (e) {
-    return `unknown (${message(e)})`;
   }
 }
 
@@ -509,7 +491,7 @@ async function measure(): Promise<LossResults> {
   let dir: string | undefined;
   const path = createPath();
   try {
-    vethFeatures = features(path.r, path.rToC);
+    vethFeatures = offloadFeatures(path.r, path.rToC);
     const { c, r, s } = path;
     // Offloads off on both sides, as the issue compares them (and a TSO super-frame dropped at the
     // TAP's ingress would lose dozens of segments at once).
@@ -520,7 +502,7 @@ async function measure(): Promise<LossResults> {
       ...['--gateway', `${NET.oasis}.1`, '--mtu', `${MTU}`, '--iperf3', '--http', '80', '--no-offload'],
     ]);
     offloadsOff(r, path.tap);
-    tapFeatures = features(r, path.tap);
+    tapFeatures = offloadFeatures(r, path.tap);
     // Neighbours resolved on every hop before anything is timed.
     for (const target of [LINUX_SERVER, OASIS_SERVER]) {
       const p = await ping(c, target, ['-c', '3', '-i', '0.2', '-W', '1']);

@@ -42,7 +42,7 @@ import {
   value,
   withCpu,
 } from './measure.js';
-import { message, OASIS_BIN, sleep, systemBench } from './system.js';
+import { message, OASIS_BIN, offloadFeatures, sleep, systemBench } from './system.js';
 
 const MTU = 1500;
 const PORT = 9;
@@ -282,25 +282,6 @@ async function direct(seconds: number): Promise<PpsFigure> {
   }
 }
 
-/** The offload features of a device as ethtool shows them (the few that matter here). */
-function features(ns: NetNs, dev: string): string {
-  try {
-    const k = ns.run('ethtool', '-k', dev);
-    const want = [
-      ['tx-checksumming', 'tx'],
-      ['rx-checksumming', 'rx'],
-      ['tcp-segmentation-offload', 'tso'],
-      ['generic-segmentation-offload', 'gso'],
-      ['generic-receive-offload', 'gro'],
-    ] as const;
-    return want
-      .map(([f, short]) => `${short} ${new RegExp(`^${f}: (\\w+)`, 'm').exec(k)?.[1] ?? '?'}`)
-      .join(', ');
-  } catch (e) {
-    return `unknown (${message(e)})`;
-  }
-}
-
 export function run(): Promise<unknown> {
   return systemBench('router', ['iperf3', 'ping', 'ethtool', 'ss', 'getconf'], measure);
 }
@@ -318,7 +299,7 @@ async function measure(): Promise<RouterResults> {
   let linuxOffloads = '?';
   const reference = createLinuxTopology({ withC: false });
   try {
-    linuxOffloads = `veth, every end: ${features(reference.hosts.a.ns, reference.hosts.a.dev)}`;
+    linuxOffloads = `veth, every end: ${offloadFeatures(reference.hosts.a.ns, reference.hosts.a.dev)}`;
     linux = await side('Linux', reference, undefined, seconds);
   } catch (e) {
     linux = { error: message(e) };
@@ -341,7 +322,7 @@ async function measure(): Promise<RouterResults> {
         // A TAP may refuse some of them (fixed features); what it has is recorded below.
       }
     }
-    oasisOffloads = `TAP without IFF_VNET_HDR (no offloads in Oasis); kernel end: ${features(topo.hosts.a.ns, topo.hosts.a.dev)}`;
+    oasisOffloads = `TAP without IFF_VNET_HDR (no offloads in Oasis); kernel end: ${offloadFeatures(topo.hosts.a.ns, topo.hosts.a.dev)}`;
     oasis = await side('Oasis', topo, topo.router!.pid, seconds);
     const { stats } = await topo.router!.stop();
     oasisExit = exitFigures(stats);
@@ -405,7 +386,7 @@ async function withOffloads(seconds: number, linuxOffGbps: number | undefined): 
       offloadsOn(h.ns, h.dev);
       offloadsOn(reference.routerNs, reference.routerDevs[h.link]);
     }
-    linuxOffloads = `veth, every end: ${features(reference.hosts.a.ns, reference.hosts.a.dev)}`;
+    linuxOffloads = `veth, every end: ${offloadFeatures(reference.hosts.a.ns, reference.hosts.a.dev)}`;
     await warmUp('Linux with offloads', reference);
     linux = await attempt('router', 'Linux with offloads TCP', () => tcp(reference, undefined, seconds));
   } catch (e) {
@@ -421,7 +402,7 @@ async function withOffloads(seconds: number, linuxOffGbps: number | undefined): 
   try {
     // `oasis router` as it starts by default: TAPs with vnet headers, TSO and checksum offload.
     topo = await createOasisTopology({ wantSlaac: false, bin: OASIS_BIN });
-    oasisOffloads = `TAP with IFF_VNET_HDR (TSO4/6, checksum offload; super-frames forwarded whole); kernel end: ${features(topo.hosts.a.ns, topo.hosts.a.dev)}`;
+    oasisOffloads = `TAP with IFF_VNET_HDR (TSO4/6, checksum offload; super-frames forwarded whole); kernel end: ${offloadFeatures(topo.hosts.a.ns, topo.hosts.a.dev)}`;
     await warmUp('Oasis with offloads', topo);
     const pid = topo.router!.pid;
     oasis = await attempt('router', 'Oasis with offloads TCP', () => tcp(topo!, pid, seconds));

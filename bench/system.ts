@@ -37,6 +37,26 @@ export function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** The offload features of a device as `ethtool -k` shows them (the ones the benchmarks set). */
+export function offloadFeatures(ns: NetNs, dev: string): string {
+  try {
+    const k = ns.run('ethtool', '-k', dev);
+    const want = [
+      ['tx-checksumming', 'tx'],
+      ['rx-checksumming', 'rx'],
+      ['scatter-gather', 'sg'],
+      ['tcp-segmentation-offload', 'tso'],
+      ['generic-segmentation-offload', 'gso'],
+      ['generic-receive-offload', 'gro'],
+    ] as const;
+    return want
+      .map(([f, short]) => `${short} ${new RegExp(`^${f}: (\\w+)`, 'm').exec(k)?.[1] ?? '?'}`)
+      .join(', ');
+  } catch (e) {
+    return `unknown (${message(e)})`;
+  }
+}
+
 /**
  * Runs a system bench and writes bench/results/<name>.json: `{ skipped }` where it cannot run and
  * `{ error }` when it failed, so that one broken bench stops neither the others nor the summary.
