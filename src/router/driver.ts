@@ -40,7 +40,7 @@ import { rxVnetOf, VNET_F_NEEDS_CSUM, VNET_GSO_NONE, type VnetHdr } from '../lin
 import { sendableMac as ndpMac } from '../ipv6/ndp.js';
 import type { Interface, InterfaceConfig } from '../stack/iface.js';
 import type { Forwarder } from '../stack/layer.js';
-import { frameOf, newPacket, ownCopy } from '../stack/packet.js';
+import { finishForQuote, frameOf, newPacket, ownCopy } from '../stack/packet.js';
 import { Reassembler } from '../stack/reassembler.js';
 import { icmpErrorLimiter, type TokenBucket } from '../stack/ratelimit.js';
 import { ipv6InPrefix, type Route, type Routes } from '../stack/routes.js';
@@ -403,7 +403,7 @@ export class Router implements Forwarder {
         return true;
       case 'icmp-error':
         stack.counters.inc(`router/${d.reason}`);
-        if (vnet !== undefined) finishForQuote(frame, vnet);
+        finishForQuote(iface.link, packet);
         stack.ipv4.sendError(packet, false, d.icmp, iface.ipv4[0]?.address);
         return true;
       case 'fragment': {
@@ -552,7 +552,7 @@ export class Router implements Forwarder {
         return true;
       case 'icmp-error': {
         stack.counters.inc(`router/${d.reason}`);
-        if (vnet !== undefined) finishForQuote(frame, vnet);
+        finishForQuote(iface.link, packet);
         const src = packet.subarray(8, 24);
         const from = this.views[iface.index]!.ipv6.find(
           (c) => !isIpv6LinkLocal(c.address) || isIpv6LinkLocal(src),
@@ -735,15 +735,6 @@ export interface OffloadCounters {
 
 /** Where UDP's checksum lies in its header (RFC 768), as a vnet header's csum_offset says. */
 const UDP_CHECKSUM_OFFSET = 6;
-
-/**
- * Finishes the partial checksum of a frame the router is about to quote in an ICMP error (RFC 792,
- * RFC 4443 §3: the quote is the packet as received, and a pseudo-header sum there would read as a
- * corrupt checksum to whoever checks it). The frame is not forwarded after this.
- */
-function finishForQuote(frame: Uint8Array, h: VnetHdr): void {
-  if ((h.flags & VNET_F_NEEDS_CSUM) !== 0) finishPartialChecksum(frame, h.csumStart, h.csumOffset);
-}
 
 /** The offload metadata of the frame `iface` is delivering, when it is not a wire frame as it stands. */
 function offloadOf(iface: Interface): VnetHdr | undefined {
