@@ -25,7 +25,7 @@ import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NetNs, uniqueIfName, waitFor } from '../test/support/netns.js';
 import { curlGet, curlPost, sha256File } from '../test/support/routed.js';
-import { iperf3Server, ping } from '../test/support/topology.js';
+import { iperf3Server, offloadsOff, ping } from '../test/support/topology.js';
 import { cpuModel, type Failed, median, type TcpFigure, value, withCpu } from './measure.js';
 import { brief, type ChartGroup, fmt, type Goal, isRecord, round, table } from './summary.js';
 import { message, type OasisProcess, offloadFeatures, sleep, startOasis, systemBench } from './system.js';
@@ -40,7 +40,6 @@ const CURL_BYTES = 50_000_000;
  */
 const CURL_MS = 90_000;
 const BUSY_TRIES = 10;
-const OFFLOADS = ['tx', 'rx', 'sg', 'tso', 'gso', 'gro'];
 const TABLE = 'oasis_loss';
 /** The subnets, inside the namespaces made here only: C–R, R–S and R–Oasis (the TAP). */
 const NET = { client: '10.93.1', linux: '10.93.2', oasis: '10.93.3' } as const;
@@ -50,10 +49,25 @@ const OASIS_SERVER = `${NET.oasis}.2`;
 /** The issue's goals: the share of its clean throughput Oasis keeps, over the share Linux keeps. */
 export const TARGET = { sender: 0.8, receiver: 0.9 } as const;
 
-export type Server = 'linux' | 'oasis';
+/**
+ * `linux` runs the kernel's default congestion control (recorded in `linuxCongestion`: BBR on the VMs
+ * these figures come from), `linux-cubic` the same server with `iperf3 -C cubic` — the algorithm Oasis
+ * uses by default, so that Oasis is also compared with Linux running the same algorithm.
+ */
+export type Server = 'linux' | 'linux-cubic' | 'oasis';
 /** `server-sends` is `iperf3 -c -R` (Oasis, as the server, is the sender). */
 export type Direction = 'server-sends' | 'server-receives';
-export const SERVERS: readonly Server[] = ['linux', 'oasis'];
+export const SERVERS: readonly Server[] = ['linux', 'linux-cubic', 'oasis'];
+/** iperf3 client arguments per server: `-C` sets the algorithm of whichever side sends. */
+const SERVER_ARGS: Record<Server, readonly string[]> = {
+  linux: [],
+  'linux-cubic': ['-C', 'cubic'],
+  oasis: [],
+};
+/** The cells measured: `linux-cubic` only as a sender (as a receiver Oasis faces the default algorithm). */
+export function measured(server: Server, direction: Direction): boolean {
+  return server !== 'linux-cubic' || direction === 'server-sends';
+}
 export const DIRECTIONS: readonly Direction[] = ['server-sends', 'server-receives'];
 
 /** IPv4 frames that reached R's ingress hooks, and those the rules dropped. */
@@ -127,6 +141,10 @@ export interface LossResults {
   readonly cells: readonly LossCell[];
   readonly shares: readonly Share[];
   readonly goals: readonly LossGoal[];
+  /** The same goals against Linux running CUBIC, Oasis's default algorithm. */
+  readonly goalsSameAlgorithm?: readonly LossGoal[];
+  /** The kernel's default congestion control in the server namespace (`linux`). */
+  readonly linuxCongestion?: string;
   readonly curl: {
     readonly lossPercent: number;
     readonly bytes: number;
@@ -195,8 +213,11 @@ export function sharesOf(cells: readonly LossCell[], losses: readonly number[] =
   );
 }
 
-/** The issue's goals from the shares: Oasis's share over Linux's, per role and loss. */
-export function lossGoals(shares: readonly Share[]): LossGoal[] {
+/**
+ * The issue's goals from the shares: Oasis's share over Linux's, per role and loss, against Linux with
+ * its default algorithm (`linux`, as the issue measured it) or with CUBIC (`linux-cubic`).
+ */
+export function lossGoals(shares: readonly Share[], linux: Server = 'linux'): LossGoal[] {
   const at = (s: Server, d: Direction, l: number) =>
     shares.find((x) => x.server === s && x.direction === d && x.lossPercent === l)?.share ?? null;
   const losses = [...new Set(shares.map((s) => s.lossPercent))].sort((a, b) => a - b);
@@ -204,7 +225,7 @@ export function lossGoals(shares: readonly Share[]): LossGoal[] {
     losses.map((lossPercent) => {
       const d: Direction = role === 'sender' ? 'server-sends' : 'server-receives';
       const oasisShare = at('oasis', d, lossPercent);
-      const linuxShare = at('linux', d, lossPercent);
+      const linuxShare = at(linux, d, lossPercent);
       const ratio =
         oasisShare === null || linuxShare === null || linuxShare === 0
           ? null
@@ -236,17 +257,6 @@ interface Path {
   /** Oasis's TAP, in R; made by `oasis up`. */
   readonly tap: string;
   delete(): void;
-}
-
-function offloadsOff(ns: NetNs, dev: string): void {
-  // One at a time: a TAP may have some fixed, and the others should still go off.
-  for (const o of OFFLOADS) {
-    try {
-      ns.run('ethtool', '-K', dev, o, 'off');
-    } catch {
-      // fixed on this device: what it has is recorded by offloadFeatures()
-    }
-  }
 }
 
 function createPath(): Path {
@@ -358,8 +368,10 @@ async function iperf3Run(
   reverse: boolean,
   seconds: number,
   pid: number | undefined,
+  extra: readonly string[],
 ): Promise<Run> {
   const args = ['-c', dst, '-t', `${seconds}`, '-J', '--connect-timeout', '5000', ...(reverse ? ['-R'] : [])];
+  args.push(...extra);
   // A server still closing the last test answers "busy": give it up to BUSY_TRIES seconds.
   for (let tries = 1; ; tries++) {
     const { value: r, ...cpu } = await withCpu(pid, () => c.exec('iperf3', args, (seconds + 25) * 1000));
@@ -487,6 +499,7 @@ async function measure(): Promise<LossResults> {
   let tapFeatures = '?';
   let oasisOffloads = '?';
   let oasisTcpCounters: Record<string, number> | undefined;
+  let linuxCongestion = '?';
   let oasis: OasisProcess | undefined;
   let dir: string | undefined;
   const path = createPath();
@@ -496,6 +509,7 @@ async function measure(): Promise<LossResults> {
     // Offloads off on both sides, as the issue compares them (and a TSO super-frame dropped at the
     // TAP's ingress would lose dozens of segments at once).
     oasisOffloads = 'oasis up --no-offload (TAP without vnet headers: no TSO/GSO, no checksum offload)';
+    linuxCongestion = s.run('sysctl', '-n', 'net.ipv4.tcp_congestion_control').trim();
     await iperf3Server(s);
     oasis = await startOasis(r, [
       ...['up', '--tap', path.tap, '--ip', `${OASIS_SERVER}/24`, '--host-ip', `${NET.oasis}.1/24`],
@@ -517,14 +531,16 @@ async function measure(): Promise<LossResults> {
         for (const lossPercent of LOSSES) {
           for (const server of SERVERS) {
             for (const direction of DIRECTIONS) {
+              if (!measured(server, direction)) continue;
               const key = `${server} ${direction} at ${lossPercent} %`;
               const a = acc.get(key) ?? { runs: [], failed: [], frames: { ipv4: 0, dropped: 0 } };
               acc.set(key, a);
-              const dst = server === 'linux' ? LINUX_SERVER : OASIS_SERVER;
+              const dst = server === 'oasis' ? OASIS_SERVER : LINUX_SERVER;
               const pid = server === 'oasis' ? oasis.pid : undefined;
               dropper.set(lossPercent);
               try {
-                const run = await iperf3Run(c, dst, direction === 'server-sends', seconds, pid);
+                const reverse = direction === 'server-sends';
+                const run = await iperf3Run(c, dst, reverse, seconds, pid, SERVER_ARGS[server]);
                 a.runs.push(run);
                 log(`${key}, run ${pass}/${repeat}: ${JSON.stringify(run)}`);
               } catch (e) {
@@ -546,6 +562,7 @@ async function measure(): Promise<LossResults> {
       for (const lossPercent of LOSSES) {
         for (const server of SERVERS) {
           for (const direction of DIRECTIONS) {
+            if (!measured(server, direction)) continue;
             const a = acc.get(`${server} ${direction} at ${lossPercent} %`)!;
             const figure = figureOf(a.runs, a.failed);
             log(`${server} ${direction} at ${lossPercent} %: ${JSON.stringify(figure)}`);
@@ -619,6 +636,8 @@ async function measure(): Promise<LossResults> {
     cells,
     shares,
     goals: lossGoals(shares),
+    goalsSameAlgorithm: lossGoals(shares, 'linux-cubic').filter((g) => g.role === 'sender'),
+    linuxCongestion,
     curl: { lossPercent: CURL_LOSS, bytes: CURL_BYTES, oasis: curlOasis, linux: curlLinux },
     ...(oasisTcpCounters === undefined ? {} : { oasisTcpCounters }),
   };
@@ -722,19 +741,19 @@ export function markdown(x: unknown): string {
   const rows = r.losses.map((l) => [
     l === 0 ? 'no loss' : `${l} % loss`,
     applied(l),
-    cell('linux', 'server-sends', l),
-    cell('oasis', 'server-sends', l),
-    cell('linux', 'server-receives', l),
-    cell('oasis', 'server-receives', l),
+    ...DIRECTIONS.flatMap((d) => SERVERS.filter((s) => measured(s, d)).map((s) => cell(s, d, l))),
   ]);
-  const shareRows = r.goals.map((g) => [
-    `Oasis ${g.role} (${DIRECTION_TEXT[g.role === 'sender' ? 'server-sends' : 'server-receives']})`,
-    `${g.lossPercent} %`,
-    fmt(g.linuxShare, 2),
-    fmt(g.oasisShare, 2),
-    fmt(g.ratio, 2),
-    `≥ ${g.target}: ${g.met === null ? 'not measured' : g.met ? '✅ met' : '❌ not met'}`,
-  ]);
+  const cc = r.linuxCongestion ?? 'default';
+  const shareRows = (goals: readonly LossGoal[], linux: string) =>
+    goals.map((g) => [
+      `Oasis ${g.role} (${DIRECTION_TEXT[g.role === 'sender' ? 'server-sends' : 'server-receives']})`,
+      `${g.lossPercent} %`,
+      linux,
+      fmt(g.linuxShare, 2),
+      fmt(g.oasisShare, 2),
+      fmt(g.ratio, 2),
+      `≥ ${g.target}: ${g.met === null ? 'not measured' : g.met ? '✅ met' : '❌ not met'}`,
+    ]);
   const counters = Object.entries(r.oasisTcpCounters ?? {})
     .filter(([k]) => /retransmit|rto|recover|sack|tlp|undo|spurious/.test(k))
     .map(([k, v]) => `${k} ${v}`)
@@ -748,11 +767,26 @@ export function markdown(x: unknown): string {
     'median run: the server\'s own count with -R, the client kernel\'s without. "applied" is the share of',
     "IPv4 frames R's rules dropped over the row's runs.",
     '',
-    table(['path', 'applied', 'server sends: Linux', 'Oasis', 'server receives: Linux', 'Oasis'], rows),
+    table(
+      [
+        'path',
+        'applied',
+        `server sends: Linux (${cc})`,
+        'Linux (cubic)',
+        'Oasis (cubic)',
+        `server receives: Linux (${cc} sender)`,
+        `Oasis (${cc} sender)`,
+      ],
+      rows,
+    ),
     '',
-    "Share of each server's own clean throughput kept under loss (issue #10's goals):",
+    "Share of each server's own clean throughput kept under loss: issue #10's goals against Linux with",
+    `its default algorithm (${cc}), then, as a sender, against Linux running CUBIC, the algorithm Oasis runs:`,
     '',
-    table(['Oasis as', 'loss', 'Linux share', 'Oasis share', 'Oasis/Linux', 'goal'], shareRows),
+    table(
+      ['Oasis as', 'loss', 'Linux', 'Linux share', 'Oasis share', 'Oasis/Linux', 'goal'],
+      [...shareRows(r.goals, cc), ...shareRows(r.goalsSameAlgorithm ?? [], 'cubic')],
+    ),
     '',
     `curl from the client through ${r.curl.lossPercent} % loss, ${fmt(r.curl.bytes / 1e6)} MB, SHA-256 checked (reported, not asserted):`,
     '',

@@ -237,11 +237,7 @@ async function oasisSide(
         [a, tapA],
         [b, tapB],
       ] as const) {
-        try {
-          offloadsOff(ns, dev);
-        } catch {
-          // A TAP may refuse some (fixed features).
-        }
+        offloadsOff(ns, dev);
       }
       a.run('ip', 'route', 'add', 'default', 'via', A_NET.gw);
       const s = await side('Oasis', a, b, router.pid, seconds, repeat);
