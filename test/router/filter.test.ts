@@ -4,44 +4,16 @@
  * NAT can make a conversation work.
  */
 import { describe, expect, it } from 'vitest';
-import { type Ipv4Addr, parseIpv4Addr } from '../../src/addr.js';
-import { VirtualScheduler } from '../../src/clock.js';
-import { memoryPair } from '../../src/link/memory.js';
-import { Router, type RouterFilterOptions } from '../../src/router/driver.js';
+import type { RouterFilterOptions } from '../../src/router/driver.js';
 import { firewallFromFlags, parseFirewallConfig } from '../../src/router/firewall-config.js';
-import { Stack } from '../../src/stack/stack.js';
 import type { TcpSocket } from '../../src/stack/tcp.js';
 import { settle } from '../../src/testing/time.js';
+import { ip, natLine as natLineWith } from './nat-line.js';
 
-const ip = (s: string): Ipv4Addr => parseIpv4Addr(s)!;
 const SECRET = new Uint8Array(16).fill(7);
 
 function natLine(filter: Omit<RouterFilterOptions, 'secret'>) {
-  const scheduler = new VirtualScheduler();
-  const [aEnd, inEnd] = memoryPair(scheduler, { delay: 0.05, names: ['a', 'in'] });
-  const [outEnd, bEnd] = memoryPair(scheduler, { delay: 0.05, names: ['out', 'b'] });
-  const a = new Stack({ scheduler, seed: 1 });
-  const b = new Stack({ scheduler, seed: 2 });
-  const router = new Router({ scheduler, seed: 3 });
-  router.addInterface({
-    link: inEnd,
-    ipv4: [{ address: ip('10.1.0.1'), prefixLen: 24 }],
-    ipv6Enabled: false,
-  });
-  router.addInterface({
-    link: outEnd,
-    ipv4: [{ address: ip('10.9.0.1'), prefixLen: 24 }],
-    ipv6Enabled: false,
-  });
-  expect(router.filterWith({ ...filter, secret: SECRET })).toBeUndefined();
-  a.addInterface({
-    link: aEnd,
-    ipv4: [{ address: ip('10.1.0.2'), prefixLen: 24 }],
-    gateway4: ip('10.1.0.1'),
-  });
-  // B knows nothing of 10.1.0.0/24: no gateway.
-  b.addInterface({ link: bEnd, ipv4: [{ address: ip('10.9.0.2'), prefixLen: 24 }] });
-  return { scheduler, a, b, router };
+  return natLineWith(filter, SECRET);
 }
 
 function collect(s: TcpSocket): Promise<Buffer> {

@@ -4,16 +4,14 @@
  * Simulation: inside host A — router — outside host B, B with no route back to the inside prefix.
  */
 import { describe, expect, it } from 'vitest';
-import { type Ipv4Addr, parseIpv4Addr } from '../../src/addr.js';
-import { VirtualScheduler } from '../../src/clock.js';
-import { memoryPair } from '../../src/link/memory.js';
-import { Router, type RouterFilterOptions } from '../../src/router/driver.js';
+import type { VirtualScheduler } from '../../src/clock.js';
+import type { RouterFilterOptions } from '../../src/router/driver.js';
 import { natMappings, natReconfigure } from '../../src/router/nat.js';
-import { Stack } from '../../src/stack/stack.js';
+import type { Stack } from '../../src/stack/stack.js';
 import type { TcpSocket } from '../../src/stack/tcp.js';
 import { runFor, settle } from '../../src/testing/time.js';
+import { ip, natLine as natLineWith } from './nat-line.js';
 
-const ip = (s: string): Ipv4Addr => parseIpv4Addr(s)!;
 const SECRET = new Uint8Array(16).fill(3);
 const MASQ = { masquerade: [{ inside: 'in', outside: 'out' }] } as const;
 const FWD = {
@@ -21,33 +19,11 @@ const FWD = {
 } as const;
 
 function natLine(filter: Omit<RouterFilterOptions, 'secret'>) {
-  const scheduler = new VirtualScheduler();
-  const [aEnd, inEnd] = memoryPair(scheduler, { delay: 0.05, names: ['a', 'in'] });
-  const [outEnd, bEnd] = memoryPair(scheduler, { delay: 0.05, names: ['out', 'b'] });
-  const a = new Stack({ scheduler, seed: 1 });
-  const b = new Stack({ scheduler, seed: 2 });
-  const router = new Router({ scheduler, seed: 3 });
-  router.addInterface({
-    link: inEnd,
-    ipv4: [{ address: ip('10.1.0.1'), prefixLen: 24 }],
-    ipv6Enabled: false,
-  });
-  router.addInterface({
-    link: outEnd,
-    ipv4: [{ address: ip('10.9.0.1'), prefixLen: 24 }],
-    ipv6Enabled: false,
-  });
-  expect(router.filterWith({ ...filter, secret: SECRET })).toBeUndefined();
-  a.addInterface({
-    link: aEnd,
-    ipv4: [{ address: ip('10.1.0.2'), prefixLen: 24 }],
-    gateway4: ip('10.1.0.1'),
-  });
-  b.addInterface({ link: bEnd, ipv4: [{ address: ip('10.9.0.2'), prefixLen: 24 }] });
+  const line = natLineWith(filter, SECRET);
   // Echo servers: B's on 7, A's (the inside server) on 80.
-  b.tcp.createServer((s) => s.pipe(s)).listen(7);
-  a.tcp.createServer((s) => s.pipe(s)).listen(80);
-  return { scheduler, a, b, router };
+  line.b.tcp.createServer((s) => s.pipe(s)).listen(7);
+  line.a.tcp.createServer((s) => s.pipe(s)).listen(80);
+  return line;
 }
 
 /** Writes `text` on `s` and waits for it to come back (the echo servers above). */
