@@ -269,6 +269,54 @@ interface Attack {
   readonly flags?: readonly string[];
 }
 
+type Cpu<T> = Awaited<ReturnType<typeof withCpu<T>>>;
+
+/** What an attack measured while it was held, before endAttack. */
+interface HeldAttack {
+  readonly rssBeforeMB: number;
+  readonly legitUnloaded: Legit;
+  readonly ramp: Cpu<{ ok: number; failed: number }>;
+  readonly held: Cpu<void>;
+  readonly legitHeld: Legit;
+}
+
+/**
+ * Ends a held attack on the server `pid` (kills `attackers`) and measures its teardown: the part of an
+ * AttackResult both targets share.
+ */
+async function endAttack(
+  a: Attack,
+  pid: number,
+  peak: () => number,
+  attackers: readonly ChildProcess[],
+  h: HeldAttack,
+): Promise<Omit<AttackResult, 'target' | 'flags'>> {
+  const rssHeldMB = rssMB(pid);
+  const rssPeakMB = peak();
+  const teardown = peakSampler(pid);
+  for (const c of attackers) c.kill('SIGKILL');
+  await sleep(5000);
+  const rssTeardownPeakMB = teardown();
+  const after = await withCpu(pid, () => sleep(3000));
+  return {
+    attack: a.name,
+    attackers: a.n,
+    connected: h.ramp.value.ok,
+    failed: h.ramp.value.failed,
+    rssBeforeMB: h.rssBeforeMB,
+    rssPeakMB,
+    rssTeardownPeakMB,
+    rssHeldMB,
+    rssAfterMB: rssMB(pid),
+    cpuRampPercent: h.ramp.oasisCpuPercent,
+    cpuHeldPercent: h.held.oasisCpuPercent,
+    cpuAfterPercent: after.oasisCpuPercent,
+    machineBusyPercent: h.held.machineBusyPercent,
+    legitUnloaded: h.legitUnloaded,
+    legit: h.legitHeld,
+  };
+}
+
 /** Runs one attack against a fresh `oasis up`. */
 async function againstOasis(a: Attack): Promise<AttackResult> {
   const ns = NetNs.create();
@@ -300,39 +348,19 @@ async function againstOasis(a: Attack): Promise<AttackResult> {
     // exit counters below still say what happened).
     const page = await ns.exec('curl', ['-s', '--max-time', '10', `http://${OASIS}/`], 15_000);
     const status = page.code === 0 ? (JSON.parse(page.stdout) as Record<string, unknown>) : {};
-    const rssHeldMB = rssMB(pid);
-    const rssPeakMB = peak();
-    const teardown = peakSampler(pid);
-    for (const c of attackers) c.kill('SIGKILL');
+    const attack = await endAttack(a, pid, peak, attackers, {
+      rssBeforeMB,
+      legitUnloaded,
+      ramp,
+      held,
+      legitHeld,
+    });
     attackers = [];
-    await sleep(5000);
-    const rssTeardownPeakMB = teardown();
-    const after = await withCpu(pid, () => sleep(3000));
-    const rssAfterMB = rssMB(pid);
     const exit = await host.stop();
     console.log(
-      `hardening: ${a.name}: ${ramp.value.ok} connected, RSS ${rssBeforeMB} -> ${rssPeakMB} (teardown ${rssTeardownPeakMB}) -> ${rssAfterMB} MB, CPU ${held.oasisCpuPercent}% held, legit ${legitHeld.seconds.join(' ')} s`,
+      `hardening: ${a.name}: ${ramp.value.ok} connected, RSS ${rssBeforeMB} -> ${attack.rssPeakMB} (teardown ${attack.rssTeardownPeakMB}) -> ${attack.rssAfterMB} MB, CPU ${held.oasisCpuPercent}% held, legit ${legitHeld.seconds.join(' ')} s`,
     );
-    return {
-      attack: a.name,
-      target: 'oasis',
-      flags,
-      attackers: a.n,
-      connected: ramp.value.ok,
-      failed: ramp.value.failed,
-      rssBeforeMB,
-      rssPeakMB,
-      rssTeardownPeakMB,
-      rssHeldMB,
-      rssAfterMB,
-      cpuRampPercent: ramp.oasisCpuPercent,
-      cpuHeldPercent: held.oasisCpuPercent,
-      cpuAfterPercent: after.oasisCpuPercent,
-      machineBusyPercent: held.machineBusyPercent,
-      legitUnloaded,
-      legit: legitHeld,
-      oasis: oasisFigures(status, exit),
-    };
+    return { ...attack, target: 'oasis', flags, oasis: oasisFigures(status, exit) };
   } finally {
     for (const c of attackers) c.kill('SIGKILL');
     ns.delete();
@@ -393,36 +421,21 @@ async function againstLinux(a: Attack): Promise<AttackResult> {
     const legitHeld = await legit(client, target, 3);
     const memHeld = kernelTcpMem();
     const slabHeld = kernelSlabKB();
-    const rssHeldMB = rssMB(pid);
-    const rssPeakMB = peak();
-    const teardown = peakSampler(pid);
-    for (const c of attackers) c.kill('SIGKILL');
+    const attack = await endAttack(a, pid, peak, attackers, {
+      rssBeforeMB,
+      legitUnloaded,
+      ramp,
+      held,
+      legitHeld,
+    });
     attackers = [];
-    await sleep(5000);
-    const rssTeardownPeakMB = teardown();
-    const after = await withCpu(pid, () => sleep(3000));
-    const rssAfterMB = rssMB(pid);
     console.log(
-      `hardening: linux ${a.name}: RSS ${rssBeforeMB} -> ${rssPeakMB} MB, kernel TCP mem ${memBefore} -> ${memHeld} pages, legit ${legitHeld.seconds.join(' ')} s`,
+      `hardening: linux ${a.name}: RSS ${rssBeforeMB} -> ${attack.rssPeakMB} MB, kernel TCP mem ${memBefore} -> ${memHeld} pages, legit ${legitHeld.seconds.join(' ')} s`,
     );
     return {
-      attack: a.name,
+      ...attack,
       target: 'linux',
       flags: [],
-      attackers: a.n,
-      connected: ramp.value.ok,
-      failed: ramp.value.failed,
-      rssBeforeMB,
-      rssPeakMB,
-      rssTeardownPeakMB,
-      rssHeldMB,
-      rssAfterMB,
-      cpuRampPercent: ramp.oasisCpuPercent,
-      cpuHeldPercent: held.oasisCpuPercent,
-      cpuAfterPercent: after.oasisCpuPercent,
-      machineBusyPercent: held.machineBusyPercent,
-      legitUnloaded,
-      legit: legitHeld,
       kernelTcpMemPages: { before: memBefore, held: memHeld },
       kernelSlabKB: { before: slabBefore, held: slabHeld },
     };
