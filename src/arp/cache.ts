@@ -26,7 +26,7 @@
  *
  * Bounds and policies when full:
  * - entries: at most `maxEntries`. A new entry evicts the least recently confirmed `reachable` or
- *   `failed` entry (with `keepInUse`, not one in use: RFC 6583 §7.2); `incomplete` and
+ *   `failed` entry (with `keepInUse`, not one in use: RFC 6583 §7.1); `incomplete` and
  *   `probe` entries (requests in flight) and entries requested less than `retryInterval` ago are
  *   never evicted, so eviction cannot defeat the flood limit. With no
  *   candidate the new entry is refused (packet dropped as `table-full`, or the neighbour not learned).
@@ -84,7 +84,7 @@ export interface ArpConfig {
   readonly defendInterval: number;
   /**
    * Never evict a reachable entry in use: packets were sent to it since its last confirmation, or
-   * that confirmation answered our re-validation of an entry in use (RFC 6583 §7.2: existing, working
+   * that confirmation answered our re-validation of an entry in use (RFC 6583 §7.1: existing, working
    * entries before new ones), so a scan of the prefix cannot push out the neighbours in use; such an
    * entry still ages out once unused for `entryTtl`. Off: any reachable entry may go.
    */

@@ -30,11 +30,13 @@
  * the buffer it pins. Addresses in received messages are copied before they are retained.
  *
  * Bounds and policies when full: neighbours (`maxNeighbours`; only STALE/REACHABLE entries are
- * evicted, hosts before routers, least recently confirmed first; otherwise the packet is dropped as
- * `table-full`), pending packets (per neighbour count and bytes, global bytes; oldest dropped first,
- * §7.2.2), routers, on-link prefixes and SLAAC addresses (new ones refused past the bound). A
- * router's advertisement is checked at `initialNdp` to fit the link MTU; its pending answer to
- * solicitations is one scheduled RA, however many solicitations come.
+ * evicted, and with `keepInUse` not those in use, hosts before routers, least recently confirmed
+ * first; otherwise the packet is dropped as `table-full`), INCOMPLETE entries (`maxIncomplete`; past
+ * it a packet for a new neighbour is dropped as `incomplete-full`), pending packets (per neighbour
+ * count and bytes, global bytes; oldest dropped first, §7.2.2), routers, on-link prefixes and SLAAC
+ * addresses (new ones refused past the bound). A router's advertisement is checked at `initialNdp`
+ * to fit the link MTU; its pending answer to solicitations is one scheduled RA, however many
+ * solicitations come.
  */
 import { type Ipv6Addr, ipv6Equal, ipv6Prefix, isIpv6LinkLocal, isIpv6Multicast, type Mac } from '../addr.js';
 import { assertNever } from '../result.js';
@@ -113,6 +115,10 @@ export {
 export const NDP_DEFAULTS: Omit<NdpConfig, 'mac'> = {
   mtu: 1500,
   maxNeighbours: 1024,
+  // A quarter of the table: a scan keeps the rest for resolved neighbours, and provokes at most 256
+  // solicitations a second (one per INCOMPLETE entry per RetransTimer).
+  maxIncomplete: 256,
+  keepInUse: true,
   pendingPerNeighbour: 32,
   pendingBytesPerNeighbour: 64 * 1024,
   maxPendingTotalBytes: 1024 * 1024,
@@ -216,6 +222,7 @@ export function initialNdp(config: NdpConfig, now: number, seed: number): NdpSta
     disabled: false,
     addresses: [],
     neighbours: new Map(),
+    incomplete: 0,
     pendingBytes: 0,
     nextSeq: 0,
     routers: [],
@@ -356,13 +363,14 @@ export function lookup(state: NdpState, a: Uint8Array): Mac | undefined {
 
 /**
  * The MAC a packet for `a` goes to when a `resolve` event would do nothing else: transmit to it and
- * leave the state as it is (REACHABLE and not yet expired, DELAY or PROBE, on an enabled interface,
- * `a` not ours). The driver's per-packet fast path; otherwise it feeds `resolve`.
+ * leave the state as it is (REACHABLE, marked in use and not yet expired, DELAY or PROBE, on an
+ * enabled interface, `a` not ours). The driver's per-packet fast path; otherwise it feeds `resolve`
+ * (which marks a REACHABLE entry in use, once per confirmation).
  */
 export function sendableMac(state: NdpState, a: Uint8Array, now: number): Mac | undefined {
   const e = state.neighbours.get(neighbourKey(a));
   if (e === undefined || state.disabled || findAddress(state.addresses, a) !== undefined) return undefined;
-  if ((e.state === 'reachable' && e.expires > now) || e.state === 'delay' || e.state === 'probe')
+  if ((e.state === 'reachable' && e.inUse && e.expires > now) || e.state === 'delay' || e.state === 'probe')
     return e.mac;
   return undefined;
 }
@@ -386,6 +394,7 @@ export function neighbour(state: NdpState, a: Uint8Array): NeighbourEntry | unde
 function checkConfig(c: NdpConfig): void {
   const positive = [
     'maxNeighbours',
+    'maxIncomplete',
     'pendingPerNeighbour',
     'pendingBytesPerNeighbour',
     'maxPendingTotalBytes',

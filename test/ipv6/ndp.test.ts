@@ -1400,6 +1400,9 @@ function checkBounds(s: NdpState): void {
     pending += e.queueBytes;
   }
   check(s.pendingBytes === pending, 'pendingBytes is the sum of the queues');
+  const incomplete = [...s.neighbours.values()].filter((e) => e.state === 'incomplete').length;
+  check(s.incomplete === incomplete, 'incomplete counts the INCOMPLETE entries', [s.incomplete, incomplete]);
+  check(incomplete <= c.maxIncomplete, 'INCOMPLETE entries within maxIncomplete');
   check(s.pendingBytes <= c.maxPendingTotalBytes, 'pending bytes within the global bound');
   check(s.routers.length <= c.maxRouters, 'routers within bound');
   check(s.prefixes.length <= c.maxPrefixes, 'prefixes within bound');

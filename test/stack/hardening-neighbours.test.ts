@@ -1,12 +1,23 @@
 /**
  * Neighbour cache exhaustion (issue 14, RFC 6583): a scan of thousands of addresses on the connected
- * prefix keeps the ARP table within its bound and a resolved neighbour in use keeps working — its
- * packets go out at once, never queued behind a new resolution nor dropped as `table-full`.
+ * prefix keeps the ARP and NDP tables within their bounds and a resolved neighbour in use keeps
+ * working — its packets go out at once, never queued behind a new resolution nor dropped as
+ * `table-full`. NDP also bounds the resolutions in progress, and with them the solicitations.
  */
 import { describe, expect, it } from 'vitest';
-import { type Ipv4Addr, ipv4, type Mac } from '../../src/addr.js';
+import { type Ipv4Addr, type Ipv6Addr, ipv4, type Mac, parseIpv6Addr } from '../../src/addr.js';
 import { type ArpOutput, type ArpState, arpConfig, arpStep, initialArp } from '../../src/arp/cache.js';
 import type { ArpRepr } from '../../src/arp/wire.js';
+import type { Icmpv6Repr } from '../../src/ipv6/icmp.js';
+import {
+  initialNdp,
+  type NdpEvent,
+  type NdpOutput,
+  type NdpState,
+  ndpConfig,
+  ndpStep,
+  neighbour,
+} from '../../src/ipv6/ndp.js';
 
 const US = { mac: 0x02_00_00_00_00_01 as Mac, ip: ipv4(10, 0, 0, 1) };
 const PEER = { mac: 0x02_00_00_00_00_02 as Mac, ip: ipv4(10, 0, 0, 2) };
@@ -97,5 +108,155 @@ describe('ARP under a scan of the connected prefix', () => {
     expect(arp.state.counters['table-full'] ?? 0).toBeGreaterThan(0);
     expect(peerDelayed).toBe(0);
     expect(arp.state.entries.get(PEER.ip)?.state).toBe('reachable');
+  });
+});
+
+// ---- NDP ----
+
+const addr6 = (t: string): Ipv6Addr => parseIpv6Addr(t)!;
+const US6 = { mac: US.mac, ip: addr6('2001:db8:1::1') };
+const PEER6 = { mac: PEER.mac, ip: addr6('2001:db8:1::2') };
+
+function packet6(dst: Ipv6Addr): Uint8Array {
+  const p = new Uint8Array(48);
+  p[0] = 0x60;
+  p.set(US6.ip, 8);
+  p.set(dst, 24);
+  return p;
+}
+
+const solicit = (target: Ipv6Addr, mac: Mac): Icmpv6Repr => ({
+  kind: 'neighbor-solicitation',
+  target,
+  options: [{ kind: 'source-link-addr', mac }],
+});
+
+/** The core of one interface; the peer answers every solicitation for it (resolution and NUD). */
+class Ndp {
+  state: NdpState;
+  now = 0;
+  constructor(keepInUse: boolean) {
+    const config = ndpConfig(US6.mac, {
+      dupAddrDetectTransmits: 0,
+      maxRtrSolicitations: 0,
+      staticAddresses: [{ address: US6.ip, prefixLen: 64 }],
+      maxNeighbours: 256,
+      maxIncomplete: 64,
+      // Short, so the peer goes through STALE, DELAY and PROBE several times during the scan.
+      reachableTime: 4_000,
+      keepInUse,
+    });
+    this.state = initialNdp(config, 0, 7);
+    this.run({ kind: 'start', now: 0 });
+  }
+  private run(e: NdpEvent): readonly NdpOutput[] {
+    const [s, out] = ndpStep(this.state, e);
+    this.state = s;
+    const more: NdpOutput[] = [];
+    for (const o of out) {
+      if (o.kind !== 'send' || o.message.kind !== 'neighbor-solicitation') continue;
+      if (o.message.target.every((b, i) => b === PEER6.ip[i])) {
+        more.push(
+          ...this.recv(PEER6, {
+            kind: 'neighbor-advertisement',
+            router: false,
+            solicited: true,
+            override: true,
+            target: PEER6.ip,
+            options: [{ kind: 'target-link-addr', mac: PEER6.mac }],
+          }),
+        );
+      }
+    }
+    return [...out, ...more];
+  }
+  recv(from: { ip: Ipv6Addr; mac: Mac }, message: Icmpv6Repr): readonly NdpOutput[] {
+    return this.run({
+      kind: 'received',
+      now: this.now,
+      src: from.ip,
+      dst: US6.ip,
+      hopLimit: 255,
+      srcMac: from.mac,
+      message,
+    });
+  }
+  send(ip: Ipv6Addr): readonly NdpOutput[] {
+    return this.run({ kind: 'resolve', now: this.now, nextHop: ip, packet: packet6(ip) });
+  }
+  advance(ms: number): void {
+    this.now += ms;
+    this.run({ kind: 'tick', now: this.now });
+  }
+}
+
+/**
+ * The peer resolved, then a scan of `n` addresses of the /64, 2 ms apart, while the peer is sent to
+ * every 20 ms (but for an idle second in the middle, during which it solicits us itself). Half the
+ * scanned addresses solicit us and get a packet back (DELAY, then PROBE: entries in use that cannot
+ * be evicted), half are spoofed sources whose answer needs a resolution that never ends.
+ */
+function scan6(n: number, keepInUse: boolean) {
+  const ndp = new Ndp(keepInUse);
+  const c = ndp.state.config;
+  ndp.send(PEER6.ip);
+  let peerDelayed = 0;
+  let peerStates = new Set<string>();
+  // Multicast solicitations (resolutions) sent, by time, for the rate over any RetransTimer.
+  const solicits: number[] = [];
+  let maxPerWindow = 0;
+  let fullest = 0;
+  for (let i = 0; i < n; i++) {
+    ndp.advance(2);
+    const before = ndp.state.counters['ns-sent'];
+    const ip = addr6(`2001:db8:1::1:${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}`);
+    if (i % 2 === 0) {
+      ndp.recv(
+        { ip, mac: (0x02_00_00_10_00_00 + i) as Mac },
+        solicit(US6.ip, (0x02_00_00_10_00_00 + i) as Mac),
+      );
+      ndp.send(ip);
+    } else {
+      ndp.send(ip);
+    }
+    if (i === 750) ndp.recv(PEER6, solicit(US6.ip, PEER6.mac));
+    if (i % 10 === 0 && (i < 500 || i >= 1000)) {
+      const out = ndp.send(PEER6.ip);
+      if (!out.some((o) => o.kind === 'transmit' && o.mac === PEER6.mac)) peerDelayed++;
+    }
+    const sent = ndp.state.counters['ns-sent'] - before;
+    for (let k = 0; k < sent; k++) solicits.push(ndp.now);
+    while (solicits.length > 0 && solicits[0]! <= ndp.now - ndp.state.retransTimer) solicits.shift();
+    maxPerWindow = Math.max(maxPerWindow, solicits.length);
+    peerStates = peerStates.add(neighbour(ndp.state, PEER6.ip)?.state ?? 'none');
+    fullest = Math.max(fullest, ndp.state.neighbours.size);
+    expect(ndp.state.neighbours.size).toBeLessThanOrEqual(c.maxNeighbours);
+    expect(ndp.state.incomplete).toBeLessThanOrEqual(c.maxIncomplete);
+  }
+  return { ndp, peerDelayed, maxPerWindow, peerStates, fullest };
+}
+
+describe('NDP under a scan of the connected /64', () => {
+  it('keepInUse off: the scan pushes the neighbour in use out, and its packets wait or drop', () => {
+    const { ndp, peerDelayed } = scan6(5_000, false);
+    expect(ndp.state.neighbours.size).toBeLessThanOrEqual(256);
+    expect(ndp.state.counters.evicted).toBeGreaterThan(0);
+    expect(peerDelayed).toBeGreaterThan(100);
+  });
+
+  it('keepInUse on: bounded, solicitations rate-limited, and the neighbour in use stays resolved', () => {
+    const { ndp, peerDelayed, maxPerWindow, peerStates, fullest } = scan6(5_000, true);
+    const c = ndp.state.counters;
+    // The table filled up: scanners were refused rather than the peer evicted.
+    expect(fullest).toBe(256);
+    expect(c['learn-refused']).toBeGreaterThan(0);
+    expect(c['incomplete-full']).toBeGreaterThan(0);
+    // One multicast solicitation per INCOMPLETE entry per RetransTimer at most (RFC 4861 §7.3.3).
+    expect(maxPerWindow).toBeGreaterThan(0);
+    expect(maxPerWindow).toBeLessThanOrEqual(64);
+    expect(peerDelayed).toBe(0);
+    // The peer went through NUD meanwhile and was never pushed out.
+    expect([...peerStates].sort()).toEqual(['delay', 'reachable', 'stale']);
+    expect(neighbour(ndp.state, PEER6.ip)?.state).not.toBe('incomplete');
   });
 });

@@ -84,15 +84,24 @@ export class Draft {
   }
 
   setNeighbour(key: string, e: NeighbourEntry): void {
+    this.countIncomplete(this.neighbours.get(key), e);
     this.writable().set(key, e);
   }
 
   deleteNeighbour(key: string): void {
+    this.countIncomplete(this.neighbours.get(key), undefined);
     this.writable().delete(key);
   }
 
   clearNeighbours(): void {
     this.writable().clear();
+    this.set('incomplete', 0);
+  }
+
+  /** Keeps `incomplete` equal to the INCOMPLETE entries in the map as `was` becomes `next`. */
+  private countIncomplete(was: NeighbourEntry | undefined, next: NeighbourEntry | undefined): void {
+    const delta = (next?.state === 'incomplete' ? 1 : 0) - (was?.state === 'incomplete' ? 1 : 0);
+    if (delta !== 0) this.set('incomplete', this.get('incomplete') + delta);
   }
 
   count(name: NdpCounterName, by = 1): void {

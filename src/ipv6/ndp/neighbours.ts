@@ -51,6 +51,12 @@ export function resolve(d: Draft, nextHop: Ipv6Addr, packet: Uint8Array): void {
   const key = neighbourKey(nextHop);
   const e = d.neighbours.get(key);
   if (e === undefined) {
+    // RFC 6583 §7.2: resolutions in progress are bounded, so a scan of the prefix cannot fill the
+    // cache with them nor make us solicit for every address it tries.
+    if (d.get('incomplete') >= d.config.maxIncomplete) {
+      drop(d, nextHop, packet, pinned(packet), 'incomplete-full');
+      return;
+    }
     if (!makeRoom(d)) {
       drop(d, nextHop, packet, pinned(packet), 'table-full');
       return;
@@ -81,6 +87,7 @@ export function resolve(d: Draft, nextHop: Ipv6Addr, packet: Uint8Array): void {
       d.out.push({ kind: 'transmit', mac: e.mac, packet });
       // §7.3.3 note: the REACHABLE -> STALE change may be deferred until a packet is sent.
       if (e.expires <= d.now) startDelay(d, key, e);
+      else if (!e.inUse) d.setNeighbour(key, { ...e, inUse: true });
       return;
     case 'stale':
       d.out.push({ kind: 'transmit', mac: e.mac, packet });
@@ -177,7 +184,7 @@ export function neighbourTick(d: Draft): void {
         break;
       case 'reachable':
         // "When ReachableTime milliseconds have passed ... the state changes from REACHABLE to STALE."
-        if (e.expires <= now) d.setNeighbour(key, toStale(e, e.mac, e.since));
+        if (e.expires <= now) d.setNeighbour(key, toStale(d, e, e.mac, e.since));
         break;
       case 'stale':
         break;
@@ -222,11 +229,56 @@ export function neighbourTick(d: Draft): void {
   }
 }
 
-function toStale(e: NeighbourEntry, mac: Mac, since: number): NeighbourEntry {
-  return { state: 'stale', addr: e.addr, isRouter: e.isRouter, since, lastSolicit: e.lastSolicit, mac };
+/**
+ * Whether `e` is in use (`keepInUse`, RFC 6583 §7.1): DELAY and PROBE (a packet went to it while
+ * STALE), REACHABLE marked so, STALE within its time after it went stale in use.
+ */
+function inUse(e: NeighbourEntry, now: number): boolean {
+  switch (e.state) {
+    case 'incomplete':
+      return false;
+    case 'reachable':
+      return e.inUse;
+    case 'stale':
+      return e.inUseUntil !== null && e.inUseUntil > now;
+    case 'delay':
+    case 'probe':
+      return true;
+    default:
+      return assertNever(e);
+  }
 }
 
-function toReachable(d: Draft, e: NeighbourEntry, mac: Mac, isRouter: boolean): NeighbourEntry {
+/**
+ * `e` goes STALE. One in use stays so for a ReachableTime (a STALE entry has no timer to end it),
+ * long enough for the next packet of a live flow to move it to DELAY; a STALE one keeps its time.
+ */
+function toStale(d: Draft, e: NeighbourEntry, mac: Mac, since: number): NeighbourEntry {
+  const inUseUntil =
+    e.state === 'stale' ? e.inUseUntil : inUse(e, d.now) ? d.now + d.get('reachableTime') : null;
+  return {
+    state: 'stale',
+    addr: e.addr,
+    isRouter: e.isRouter,
+    since,
+    lastSolicit: e.lastSolicit,
+    mac,
+    inUseUntil,
+  };
+}
+
+/**
+ * `e` is confirmed. It stays in use if it was (a confirmation of an entry in DELAY or PROBE answers
+ * NUD, which only traffic starts), or if the confirmation is itself traffic (`byTraffic`: §7.3.1
+ * upper-layer forward progress).
+ */
+function toReachable(
+  d: Draft,
+  e: NeighbourEntry,
+  mac: Mac,
+  isRouter: boolean,
+  byTraffic = false,
+): NeighbourEntry {
   return {
     state: 'reachable',
     addr: e.addr,
@@ -235,6 +287,7 @@ function toReachable(d: Draft, e: NeighbourEntry, mac: Mac, isRouter: boolean): 
     lastSolicit: e.lastSolicit,
     mac,
     expires: d.now + d.reachableTime(),
+    inUse: byTraffic || inUse(e, d.now),
   };
 }
 
@@ -268,6 +321,7 @@ export function learnFrom(d: Draft, addr: Ipv6Addr, mac: Mac, isRouter: boolean 
       since: d.now,
       lastSolicit: null,
       mac,
+      inUseUntil: null,
     });
     d.count('learned');
     return;
@@ -275,9 +329,9 @@ export function learnFrom(d: Draft, addr: Ipv6Addr, mac: Mac, isRouter: boolean 
   const flag = isRouter ?? e.isRouter;
   if (e.state === 'incomplete') {
     flush(d, e, mac);
-    d.setNeighbour(key, toStale({ ...e, isRouter: flag }, mac, d.now));
+    d.setNeighbour(key, toStale(d, { ...e, isRouter: flag }, mac, d.now));
   } else if (e.mac !== mac) {
-    d.setNeighbour(key, toStale({ ...e, isRouter: flag }, mac, d.now));
+    d.setNeighbour(key, toStale(d, { ...e, isRouter: flag }, mac, d.now));
   } else if (flag !== e.isRouter) {
     d.setNeighbour(key, { ...e, isRouter: flag });
   }
@@ -324,7 +378,7 @@ export function receiveNa(d: Draft, na: Advert): void {
       key,
       na.solicited
         ? toReachable(d, e, na.mac, na.router)
-        : toStale({ ...e, isRouter: na.router }, na.mac, d.now),
+        : toStale(d, { ...e, isRouter: na.router }, na.mac, d.now),
     );
     routerFlag(d, e.isRouter, na.router, e.addr);
     return;
@@ -333,7 +387,7 @@ export function receiveNa(d: Draft, na: Advert): void {
   // I. "If the Override flag is clear and the supplied link-layer address differs from that in the cache":
   if (!na.override && differs) {
     // a. REACHABLE -> STALE, "but do not update the entry in any other way"; b. otherwise ignore.
-    if (e.state === 'reachable') d.setNeighbour(key, toStale(e, e.mac, e.since));
+    if (e.state === 'reachable') d.setNeighbour(key, toStale(d, e, e.mac, e.since));
     else d.count('na-not-applied');
     return;
   }
@@ -341,7 +395,7 @@ export function receiveNa(d: Draft, na: Advert): void {
   const mac = na.mac ?? e.mac;
   let next: NeighbourEntry;
   if (na.solicited) next = toReachable(d, e, mac, na.router);
-  else if (differs) next = toStale({ ...e, isRouter: na.router }, mac, d.now);
+  else if (differs) next = toStale(d, { ...e, isRouter: na.router }, mac, d.now);
   else next = e.isRouter === na.router ? e : { ...e, isRouter: na.router };
   if (next !== e) d.setNeighbour(key, next);
   routerFlag(d, e.isRouter, na.router, e.addr);
@@ -359,8 +413,9 @@ export function confirmReachability(d: Draft, addr: Ipv6Addr): void {
   if (e === undefined || e.state === 'incomplete') return;
   // Appendix E.1 lets the upper layer rate-limit; we absorb confirmations within RetransTimer of the
   // last one, so a per-segment hint does not copy the cache for every ACK.
-  if (e.state === 'reachable' && e.since + d.get('retransTimer') > d.now && e.expires > d.now) return;
-  d.setNeighbour(key, toReachable(d, e, e.mac, e.isRouter));
+  if (e.state === 'reachable' && e.inUse && e.since + d.get('retransTimer') > d.now && e.expires > d.now)
+    return;
+  d.setNeighbour(key, toReachable(d, e, e.mac, e.isRouter, true));
   d.count('confirmed');
 }
 
@@ -411,17 +466,20 @@ function dropOldestPending(d: Draft): void {
 
 /**
  * Room for one more entry (§5.3: LRU garbage collection when the cache is full). Only STALE and
- * REACHABLE entries are evicted, hosts before routers, least recently confirmed first, and never
- * one solicited less than RetransTimer ago (a re-created entry would solicit again at once).
+ * REACHABLE entries are evicted, with `keepInUse` not those in use (RFC 6583 §7.1), hosts before
+ * routers, least recently confirmed first, and never one solicited less than RetransTimer ago (a
+ * re-created entry would solicit again at once).
  */
 function makeRoom(d: Draft): boolean {
   if (d.neighbours.size < d.config.maxNeighbours) return true;
   const retrans = d.get('retransTimer');
+  const keepInUse = d.config.keepInUse;
   let victim: string | undefined;
   let best: [number, number] = [2, Number.POSITIVE_INFINITY];
   for (const [key, e] of d.neighbours) {
     if (e.state !== 'stale' && e.state !== 'reachable') continue;
     if (e.lastSolicit !== null && e.lastSolicit + retrans > d.now) continue;
+    if (keepInUse && inUse(e, d.now)) continue;
     const rank: [number, number] = [e.isRouter ? 1 : 0, e.since];
     if (rank[0] < best[0] || (rank[0] === best[0] && rank[1] < best[1])) {
       best = rank;

@@ -65,6 +65,22 @@ export interface NdpConfig {
   readonly mtu: number;
   /** Neighbour Cache entries of every state together. */
   readonly maxNeighbours: number;
+  /**
+   * INCOMPLETE entries at once (RFC 6583 §7.2: bound the resolutions in progress). Past it a packet
+   * for a new neighbour is dropped as `incomplete-full`, so a scan of the prefix holds at most this
+   * many entries and, as none of them is answered, provokes at most this many multicast
+   * solicitations per RetransTimer (each entry solicits once per RetransTimer, §7.3.3).
+   */
+  readonly maxIncomplete: number;
+  /**
+   * Never evict an entry in use (RFC 6583 §7.1: existing, working entries before new ones): DELAY
+   * and PROBE (never evicted anyway), REACHABLE when a packet was sent to it since its confirmation
+   * or that confirmation came from traffic in use (an answer to our NUD probe, an upper-layer hint),
+   * and STALE for one ReachableTime after it went stale in use. A scan then cannot push out the
+   * neighbours in use; one left idle becomes evictable again. Off: any REACHABLE or STALE entry may
+   * go.
+   */
+  readonly keepInUse: boolean;
   readonly pendingPerNeighbour: number;
   readonly pendingBytesPerNeighbour: number;
   readonly maxPendingTotalBytes: number;
@@ -145,8 +161,19 @@ export type NeighbourEntry =
       readonly queue: readonly QueuedPacket[];
       readonly queueBytes: number;
     })
-  | (EntryBase & { readonly state: 'reachable'; readonly mac: Mac; readonly expires: number })
-  | (EntryBase & { readonly state: 'stale'; readonly mac: Mac })
+  | (EntryBase & {
+      readonly state: 'reachable';
+      readonly mac: Mac;
+      readonly expires: number;
+      /** In use (`keepInUse`): sent to since confirmed, or confirmed by traffic in use. */
+      readonly inUse: boolean;
+    })
+  | (EntryBase & {
+      readonly state: 'stale';
+      readonly mac: Mac;
+      /** It went STALE in use: kept by `keepInUse` until this time; null when it was not in use. */
+      readonly inUseUntil: number | null;
+    })
   | (EntryBase & { readonly state: 'delay'; readonly mac: Mac; readonly probeAt: number })
   | (EntryBase & {
       readonly state: 'probe';
@@ -199,6 +226,7 @@ export type NdpDropReason =
   | 'pending-budget'
   | 'too-big'
   | 'table-full'
+  | 'incomplete-full'
   | 'invalid-address'
   | 'interface-disabled';
 
@@ -269,6 +297,7 @@ export const COUNTER_NAMES: readonly NdpCounterName[] = [
   'pending-budget',
   'too-big',
   'table-full',
+  'incomplete-full',
   'invalid-address',
   'interface-disabled',
   'not-ndp',
@@ -343,6 +372,8 @@ export interface NdpState {
   /** Link-local first, then the static addresses, then SLAAC ones in order of creation. */
   readonly addresses: readonly NdpAddress[];
   readonly neighbours: ReadonlyMap<string, NeighbourEntry>;
+  /** INCOMPLETE entries in `neighbours` (kept by the draft, so the `maxIncomplete` check is O(1)). */
+  readonly incomplete: number;
   /** Sum of `queueBytes` over incomplete entries. */
   readonly pendingBytes: number;
   readonly nextSeq: number;
