@@ -23,9 +23,11 @@ const stack = new Stack({ scheduler: new RealScheduler() });
 stack.addInterface({ link: TapLink.open(tap), ipv4: [address] });
 
 const web = createHttpServer((req, res) => res.end(`hello from Oasis, you asked for ${req.url}\n`));
-createServer(stack, (socket) => web.emit('connection', socket)).listen(80, () =>
-  console.log(`listening on http://${cidr.split('/')[0]}/ through ${tap}`),
-);
+// 'listening' starts Node's checks behind headersTimeout/requestTimeout (clients that never finish a request).
+createServer(stack, (socket) => web.emit('connection', socket)).listen(80, () => {
+  web.emit('listening');
+  console.log(`listening on http://${cidr.split('/')[0]}/ through ${tap}`);
+});
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const)
   process.once(signal, () => {

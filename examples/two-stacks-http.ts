@@ -18,7 +18,7 @@ server.addInterface({ link: wireB, ipv4: [parseIpv4Cidr('10.0.0.2/24')!] });
 
 // Node's HTTP server, fed with the Oasis server's TCP connections.
 const web = createHttpServer((req, res) => res.end(`hello from Oasis, you asked for ${req.url}\n`));
-createServer(server, (socket) => web.emit('connection', socket)).listen(80);
+createServer(server, (socket) => web.emit('connection', socket)).listen(80, () => web.emit('listening'));
 
 // Node's HTTP client, whose connection is an Oasis socket of the other host (the first request
 // also resolves 10.0.0.2 with ARP over the wire).

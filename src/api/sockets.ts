@@ -14,11 +14,17 @@ import type { RemoteInfo, UdpSocket, UdpSocketOptions, UdpSocketType } from '../
  * Like `net.createServer`: a server whose `'connection'` events carry {@link TcpSocket}s (Node
  * `Duplex` streams). `listen(port)` it (`listen(0)` picks a free port, `server.address()` says
  * which); errors, `EADDRINUSE` included, arrive as `'error'` events. Node's HTTP server runs on it
- * through `httpServer.emit('connection', socket)`.
+ * through `httpServer.emit('connection', socket)`. Emit `'listening'` on the HTTP server too: Node
+ * starts the checks behind its `headersTimeout` and `requestTimeout` on that event, and without them
+ * a client that never finishes a request holds its connection for good. `keepAliveTimeout` and
+ * `timeout` work either way (they are the socket's `setTimeout`, on the stack's clock).
  *
  * ```ts
  * const server = createServer(stack, (socket) => socket.pipe(socket)); // an echo server
  * server.listen(7);
+ *
+ * const web = http.createServer((req, res) => res.end('hello\n'));
+ * createServer(stack, (socket) => web.emit('connection', socket)).listen(80, () => web.emit('listening'));
  * ```
  */
 export function createServer(stack: Stack, onConnection?: (socket: TcpSocket) => void): TcpServer;

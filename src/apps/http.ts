@@ -110,5 +110,9 @@ export function httpService(stack: Stack, port: number): void {
     if (req.method === 'POST' && url.pathname === '/sha256') return sha256(req, res);
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
   });
-  stack.tcp.createServer((socket) => server.emit('connection', socket)).listen(port);
+  // 'listening' starts Node's headersTimeout/requestTimeout checks: without it a client that never
+  // finishes a request would hold its connection for good (test/api/http-slow-readers.test.ts).
+  stack.tcp
+    .createServer((socket) => server.emit('connection', socket))
+    .listen(port, () => server.emit('listening'));
 }
