@@ -7,6 +7,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<unknown> }>> = 
   iperf3: () => import('./iperf3.js'),
   ping: () => import('./ping.js'),
   rss: () => import('./rss.js'),
+  scale: () => import('./scale.js'),
   wire: () => import('./wire.js'),
   'tcp-memory': () => import('./tcp-memory.js'),
   fib: () => import('./fib.js'),

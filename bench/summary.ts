@@ -33,7 +33,18 @@ interface BenchModule {
 }
 
 /** Sections in this order, then any other results alphabetically. */
-const ORDER = ['iperf3', 'ping', 'router', 'loss', 'rss', 'hardening', 'tcp-memory', 'wire', 'checksum'];
+const ORDER = [
+  'iperf3',
+  'ping',
+  'router',
+  'loss',
+  'rss',
+  'scale',
+  'hardening',
+  'tcp-memory',
+  'wire',
+  'checksum',
+];
 
 /** npm scripts run from the package root, whether benches run compiled (build/bench) or from source. */
 export function resultsDir(): string {

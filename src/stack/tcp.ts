@@ -779,12 +779,15 @@ export class TcpServer extends EventEmitter<{
   /** @internal a connection the core established on our port. */
   accept(socket: TcpSocket): void {
     this.connections++;
-    // Counted out when destroyed, before the socket's own 'close' (net.Socket's _destroy does so).
-    socket.onDestroy = () => {
-      this.connections--;
-      if (this.bound === undefined) this.closeIfDrained();
-    };
+    // A reference rather than a closure: an idle connection carries no function of its own.
+    socket.owner = this;
     this.emit('connection', socket);
+  }
+
+  /** @internal an accepted socket was destroyed: counted out before its own 'close' (net.Socket's _destroy). */
+  released(): void {
+    this.connections--;
+    if (this.bound === undefined) this.closeIfDrained();
   }
 
   private closeIfDrained(): void {
@@ -795,6 +798,9 @@ export class TcpServer extends EventEmitter<{
 
 /** The receive window, not the stream, bounds buffering: keep the stream's own buffers small. */
 const HIGH_WATER_MARK = 64 * 1024;
+
+/** The options of a socket given none (most of them): one object for all, replaced and never edited. */
+const NO_OPTIONS: ConnOptions = Object.freeze({});
 
 /** A write waiting for the connection or for room in the send buffer. */
 interface PendingWrite {
@@ -838,8 +844,8 @@ export class TcpSocket extends Duplex {
   /** `end()` before the connection was established: the FIN waits for it. */
   private pendingFinal: ((err?: Error | null) => void) | undefined;
   private options: ConnOptions;
-  /** @internal the server's count of its connections. */
-  onDestroy: (() => void) | undefined;
+  /** @internal the server that accepted it, told when it is destroyed (it counts its connections). */
+  owner: TcpServer | undefined;
   private idleTimeout = 0;
   private idleTimer: TimerId | undefined;
   bytesRead = 0;
@@ -858,11 +864,14 @@ export class TcpSocket extends Duplex {
       readableHighWaterMark: HIGH_WATER_MARK,
       writableHighWaterMark: HIGH_WATER_MARK,
     });
-    this.options = {
-      ...(opts.noDelay === undefined ? {} : { noDelay: opts.noDelay }),
-      ...(opts.keepAlive === undefined ? {} : { keepalive: opts.keepAlive }),
-      ...keepAliveIdle(opts.keepAlive ?? false, opts.keepAliveInitialDelay ?? 0),
-    };
+    this.options =
+      opts.noDelay === undefined && opts.keepAlive === undefined
+        ? NO_OPTIONS
+        : {
+            ...(opts.noDelay === undefined ? {} : { noDelay: opts.noDelay }),
+            ...(opts.keepAlive === undefined ? {} : { keepalive: opts.keepAlive }),
+            ...keepAliveIdle(opts.keepAlive ?? false, opts.keepAliveInitialDelay ?? 0),
+          };
   }
 
   /**
@@ -883,14 +892,15 @@ export class TcpSocket extends Duplex {
   /** @internal where `connect()` goes. */
   target(remote: IpAddr, port: number): void {
     this.remote = remote;
-    this.remotePortNumber = port;
+    // `| 0`: a port read from a record's double field arrives boxed; a small integer is stored unboxed.
+    this.remotePortNumber = port | 0;
   }
 
   /** @internal the core accepted `connect`. */
   attach(flow: FlowKey, local: IpAddr, localPort: number): void {
     this.flow = flow;
     this.localAddr = local;
-    this.localPortNumber = localPort;
+    this.localPortNumber = localPort | 0;
   }
 
   /** @internal a connection accepted by a server: established already. */
@@ -1198,8 +1208,9 @@ export class TcpSocket extends Duplex {
     const p = this.held;
     this.held = undefined;
     p?.cb(err ?? undefined);
-    this.onDestroy?.();
-    this.onDestroy = undefined;
+    const owner = this.owner;
+    this.owner = undefined;
+    owner?.released();
     cb(err);
     // After the stream's own 'error' (queued by cb above): 'close' with hadError, as net.Socket.
     process.nextTick(() => this.emit('close', err !== null && err !== undefined));

@@ -38,7 +38,9 @@ export class TouchedSet {
     reason?: CloseReason,
     error: SoftError | null = null,
   ): Touched {
-    const t: Touched = { key, work, before, reason, error, unread: null };
+    // The record's own key string, not the lookup's equal copy: the table, the timer heap and the
+    // socket then share one string per connection instead of keeping one each.
+    const t: Touched = { key: before?.key ?? key, work, before, reason, error, unread: null };
     this.list.push(t);
     if (this.index !== undefined) this.index.set(key, t);
     else if (this.list.length === 2) this.index = new Map(this.list.map((x) => [x.key, x]));
