@@ -16,18 +16,27 @@
  * on on both sides (docs/ROUTER.md "Offloads"): Linux's veths with TSO, GSO, GRO and checksum
  * offload on, and `oasis router` as it starts by default, its TAPs with vnet headers, super-frames
  * forwarded whole; reported with both ratios (against Linux with and without offloads).
+ * Then the three offloads-off measurements again with `oasis router` on veth ends through AF_PACKET
+ * rings (`--if NAME,kind=packet`, docs/PACKET.md): the Linux reference's picture with Oasis in
+ * the middle namespace, offloads off on every end, beside the TAP figures.
  * Writes bench/results/router.json (under the working directory), or `{ skipped }` where TAPs cannot
  * be made.
  */
 import { cpus, release } from 'node:os';
 import { NetNs, uniqueIfName } from '../test/support/netns.js';
 import {
+  addrOf,
   createLinuxTopology,
   createOasisTopology,
+  type Host,
   iperf3Server,
+  type LinkName,
   offloadsOff,
+  type OasisRouter,
+  PLAN,
   ping,
   type RouterStats,
+  startRouter,
   type Topology,
 } from '../test/support/topology.js';
 import { rttStats } from './ping.js';
@@ -141,6 +150,17 @@ export interface RouterResults {
   readonly oasisExit?: OasisExit;
   /** TCP with offloads on on both sides (absent in results from before they existed). */
   readonly offloadsOn?: OffloadsOn;
+  /** `oasis router` on veth ends through AF_PACKET rings, offloads off (absent before it existed). */
+  readonly packet?: PacketSide;
+}
+
+export interface PacketSide {
+  readonly oasis: RouterSide | Failed;
+  /** Oasis over AF_PACKET over Linux, same run. */
+  readonly ratios: { readonly tcp: number | null; readonly pps: number | null };
+  readonly oasisExit?: OasisExit;
+  /** The rings' counters Oasis printed on exit (per interface). */
+  readonly rings?: Record<string, Record<string, number>>;
 }
 
 export interface OasisExit {
@@ -330,6 +350,7 @@ async function measure(): Promise<RouterResults> {
 
   const l = value(linux);
   const o = value(oasis);
+  const packet = await packetSide(seconds, l);
   const offloadsOn = await withOffloads(seconds, value(l?.tcp)?.gbps);
   return {
     date: new Date().toISOString(),
@@ -351,6 +372,86 @@ async function measure(): Promise<RouterResults> {
     },
     ...(oasisExit === undefined ? {} : { oasisExit }),
     offloadsOn,
+    packet,
+  };
+}
+
+/**
+ * The Linux reference's picture (test/support/topology.ts, A and B) with `oasis router` in the middle
+ * namespace on its veth ends through AF_PACKET (`kind=packet`), offloads off on every end.
+ */
+async function createPacketTopology(): Promise<Topology> {
+  const [r, a, b] = [NetNs.create(), NetNs.create(), NetNs.create()];
+  let router: OasisRouter | undefined;
+  const del = () => {
+    if (router && router.child.exitCode === null) router.child.kill('SIGKILL');
+    for (const ns of [a, b, r]) ns.delete();
+  };
+  try {
+    const hosts = {} as Record<LinkName, Host>;
+    const routerDevs = {} as Record<LinkName, string>;
+    const args: string[] = [];
+    for (const [link, ns] of [
+      ['a', a],
+      ['b', b],
+    ] as const) {
+      const p = PLAN[link];
+      const [rd, hd] = [uniqueIfName(), uniqueIfName()];
+      r.run('ip', 'link', 'add', rd, 'mtu', `${p.mtu}`, 'type', 'veth', 'peer', 'name', hd, 'netns', ns.name);
+      ns.run('ip', 'link', 'set', hd, 'mtu', `${p.mtu}`);
+      offloadsOff(r, rd);
+      offloadsOff(ns, hd);
+      ns.run('ip', 'addr', 'add', p.host4, 'dev', hd);
+      ns.run('ip', 'link', 'set', hd, 'up');
+      ns.run('ip', 'route', 'add', 'default', 'via', addrOf(p.router4));
+      args.push('--if', `${rd},kind=packet,ip=${p.router4},mtu=${p.mtu}`);
+      routerDevs[link] = rd;
+      hosts[link] = {
+        link,
+        ns,
+        dev: hd,
+        ip: addrOf(p.host4),
+        ip6: addrOf(p.host6),
+        router: addrOf(p.router4),
+        router6: addrOf(p.router6),
+      };
+    }
+    hosts.c = hosts.a;
+    routerDevs.c = routerDevs.a;
+    router = await startRouter(r, args, { bin: OASIS_BIN });
+    return { kind: 'oasis', routerNs: r, hosts, router, routerDevs, delete: del };
+  } catch (e) {
+    del();
+    throw e;
+  }
+}
+
+/** TCP, 64-byte frames and latency through `oasis router` over AF_PACKET, against this run's Linux. */
+async function packetSide(seconds: number, linux: RouterSide | undefined): Promise<PacketSide> {
+  let oasis: RouterSide | Failed;
+  let oasisExit: OasisExit | undefined;
+  let rings: Record<string, Record<string, number>> | undefined;
+  let topo: Topology | undefined;
+  try {
+    topo = await createPacketTopology();
+    oasis = await side('Oasis over AF_PACKET', topo, topo.router!.pid, seconds);
+    const { stats } = await topo.router!.stop();
+    oasisExit = exitFigures(stats);
+    rings = (stats as unknown as { packet?: Record<string, Record<string, number>> }).packet;
+  } catch (e) {
+    oasis = { error: message(e) };
+  } finally {
+    topo?.delete();
+  }
+  const o = value(oasis);
+  return {
+    oasis,
+    ratios: {
+      tcp: ratio(value(o?.tcp)?.gbps, value(linux?.tcp)?.gbps),
+      pps: ratio(value(o?.pps)?.forwardedPps, value(linux?.pps)?.forwardedPps),
+    },
+    ...(oasisExit === undefined ? {} : { oasisExit }),
+    ...(rings === undefined ? {} : { rings }),
   };
 }
 
@@ -594,6 +695,7 @@ export function markdown(x: unknown): string {
     `(all CPUs, other load included): Oasis ${busy(o)}; Linux ${busy(l)}. Ratios are Oasis/Linux.`,
     '',
     table(['A→B', 'Oasis', 'Linux', 'Oasis/Linux'], rows),
+    ...(r.packet === undefined ? [] : packetLines(r.packet, r)),
     ...(r.offloadsOn === undefined ? [] : offloadLines(r.offloadsOn)),
     ...(r.oasisExit === undefined
       ? []
@@ -606,6 +708,79 @@ export function markdown(x: unknown): string {
           }.`,
         ]),
   ].join('\n');
+}
+
+/** Oasis over AF_PACKET beside Oasis over TAP and Linux, offloads off everywhere. */
+function packetLines(p: PacketSide, r: RouterResults): string[] {
+  const o = value(p.oasis);
+  const tap = value(r.oasis);
+  const l = value(r.linux);
+  const fail = (v: unknown) => `failed: ${brief((v as Failed).error)}`;
+  const cpu = (t: { oasisCpuPercent?: number }) =>
+    t.oasisCpuPercent === undefined ? '' : `; Oasis CPU ${fmt(t.oasisCpuPercent)} %`;
+  const tcpCell = (v: TcpFigure | Failed | undefined) => {
+    const t = value(v);
+    if (t === undefined) return v === undefined ? '—' : fail(v);
+    return `${fmt(t.gbps)} (${t.runs.map((g) => fmt(g)).join(', ')})${cpu(t)}`;
+  };
+  const ppsCell = (v: PpsFigure | Failed | undefined) => {
+    const t = value(v);
+    if (t === undefined) return v === undefined ? '—' : fail(v);
+    return `${fmt(t.forwardedPps)} (${fmt(t.offeredPps)})${cpu(t)}`;
+  };
+  const latCell = (v: LatencyFigure | Failed | undefined) => {
+    const t = value(v);
+    if (t === undefined) return v === undefined ? '—' : fail(v);
+    return `${t.addedP50Us} / ${t.addedP99Us} (through: ${t.throughP50Us} p50)`;
+  };
+  const all = o === undefined ? fail(p.oasis) : undefined;
+  return [
+    '',
+    'Oasis on veth ends through AF_PACKET rings (`--if NAME,kind=packet`: a TPACKET_V3 receive ring whose',
+    'blocks go up when full or at their retire timer, a PACKET_TX_RING; docs/PACKET.md), the Linux',
+    "reference's picture with Oasis in the middle namespace, offloads off on every end:",
+    '',
+    table(
+      ['A→B, offloads off', 'Oasis, AF_PACKET', 'Oasis, TAP', 'Linux', 'AF_PACKET/Linux'],
+      [
+        [
+          'TCP, iperf3 A→B, Gbit/s (median; runs)',
+          all ?? tcpCell(o!.tcp),
+          tcpCell(tap?.tcp),
+          tcpCell(l?.tcp),
+          fmt(p.ratios.tcp, 2),
+        ],
+        [
+          '64-byte frames forwarded, packets/s (offered)',
+          all ?? ppsCell(o!.pps),
+          ppsCell(tap?.pps),
+          ppsCell(l?.pps),
+          fmt(p.ratios.pps, 2),
+        ],
+        [
+          'added latency p50 / p99, µs',
+          all ?? latCell(o!.latency),
+          latCell(tap?.latency),
+          latCell(l?.latency),
+          '',
+        ],
+      ],
+    ),
+    ...(p.rings === undefined
+      ? []
+      : [
+          '',
+          `AF_PACKET rings on exit: ${Object.entries(p.rings)
+            .map(
+              ([name, c]) =>
+                `${name}: ${Object.entries(c)
+                  .filter(([, v]) => v > 0)
+                  .map(([k, v]) => `${k} ${v}`)
+                  .join(', ')}`,
+            )
+            .join('; ')}.`,
+        ]),
+  ];
 }
 
 /** The offloads-on TCP row: both figures, and Oasis against Linux with and without offloads. */

@@ -86,6 +86,7 @@ export {
   parseImpairment,
 } from './link/impair.js';
 export { type OffloadCounters, TapLink, type TapOptions, type TapState } from './link/tap.js';
+export { type PacketCounters, PacketLink, type PacketOptions } from './link/packet.js';
 export type { Offloads, VnetHdr } from './link/vnet.js';
 export { type Scheduler, type TimerId, VirtualScheduler } from './clock.js';
 export { RealScheduler, type RealSchedulerOptions } from './link/real-clock.js';

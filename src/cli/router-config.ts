@@ -28,6 +28,13 @@ import { ConfigError } from './command.js';
 
 export interface RouterInterfaceSpec {
   readonly name: string;
+  /**
+   * 'tap': a TAP Oasis creates or attaches; 'packet': an existing interface taken over through
+   * AF_PACKET with memory-mapped rings (docs/PACKET.md).
+   */
+  readonly kind: 'tap' | 'packet';
+  /** kind=packet: the ring format, TPACKET_V3 (3, by blocks) or TPACKET_V2 (2, per frame). */
+  readonly ring: 2 | 3;
   readonly ipv4: readonly { address: Ipv4Addr; prefixLen: number }[];
   readonly ipv6: readonly { address: Ipv6Addr; prefixLen: number }[];
   readonly mtu: number;
@@ -69,13 +76,20 @@ export interface RouterConfig {
   readonly filter?: Omit<RouterFilterOptions, 'secret'>;
 }
 
-export const ROUTER_USAGE = `Usage: oasis router --if NAME[,ip=A/L][,ip6=A/L][,mtu=N][,netns=NS][,host-ip=A/L][,host-ip6=A/L][,ra][,rdns=A]
+export const ROUTER_USAGE = `Usage: oasis router --if NAME[,kind=tap|packet][,ip=A/L][,ip6=A/L][,mtu=N][,netns=NS][,host-ip=A/L][,host-ip6=A/L][,ra][,rdns=A]
                     --if ... [options]
 
-Forwards IPv4 and IPv6 between two or more TAP devices (each created, or attached if it exists),
-and answers ARP, NDP and ping on each of its addresses.
+Forwards IPv4 and IPv6 between two or more interfaces: TAP devices (each created, or attached if
+it exists) or existing interfaces taken over through AF_PACKET (kind=packet), and answers ARP,
+NDP and ping on each of its addresses.
 
 Interface options (comma-separated after the name; ip and ip6 may repeat):
+  kind=tap|packet     tap (default): a TAP device; packet: the existing interface NAME (a veth end,
+                      a NIC) through AF_PACKET rings, promiscuous, the kernel's ARP and IPv6 off
+                      there until exit, refused while the kernel has addresses on it; its peer
+                      must have TSO/GSO off (netns, host-ip, host-ip6 and offload do not apply)
+  ring=v3|v2          kind=packet: TPACKET_V3 rings (default: frames by blocks, a lone frame waits
+                      for its block's timer, a few ms) or TPACKET_V2 (woken per frame)
   ip=A/L, ip6=A/L     the router's addresses on that link
   mtu=N               IP MTU of the link, both ends (default 1500)
   netns=NS            move the TAP's kernel end into network namespace NS
@@ -161,8 +175,22 @@ function interfaceFromSpec(spec: string): RouterInterfaceSpec {
   let ra = false;
   let rpFilter: RouterInterfaceSpec['rpFilter'] = 'loose';
   let offload = true;
+  let kind: RouterInterfaceSpec['kind'] = 'tap';
+  let ring: RouterInterfaceSpec['ring'] = 3;
   for (const [key, v] of pairs) {
     switch (key) {
+      case 'kind': {
+        const k = text(v, key, what);
+        if (k !== 'tap' && k !== 'packet') fail(`${what}: kind: tap or packet`);
+        kind = k;
+        break;
+      }
+      case 'ring': {
+        const r = text(v, key, what);
+        if (r !== 'v2' && r !== 'v3') fail(`${what}: ring: v2 or v3`);
+        ring = r === 'v2' ? 2 : 3;
+        break;
+      }
       case 'ip':
         ipv4.push(cidr4(text(v, key, what), `${what}: ip`));
         break;
@@ -211,18 +239,30 @@ function interfaceFromSpec(spec: string): RouterInterfaceSpec {
   }
   if (name.length > 15 || /[\s/]/.test(name))
     fail(`${what}: interface names are at most 15 characters, no spaces or '/'`);
+  if (kind !== 'packet' && ring !== 3) fail(`${what}: ring applies to kind=packet only`);
+  if (kind === 'packet') {
+    if (netns !== undefined)
+      fail(`${what}: netns does not apply to kind=packet (the interface stays where it is)`);
+    if (hostIp !== undefined || hostIp6 !== undefined)
+      fail(
+        `${what}: host-ip/host-ip6 do not apply to kind=packet: Oasis owns it, the kernel has no address there`,
+      );
+  }
   if (ra && ipv6.length === 0) fail(`${what}: ra needs an ip6 prefix to advertise`);
   if (rdns.length > 0 && !ra) fail(`${what}: rdns needs ra`);
   if (ipv6.length > 0 && mtu < 1280) fail(`${what}: IPv6 needs an MTU of at least 1280 (RFC 8200 §5)`);
   return {
     name,
+    kind,
+    ring,
     ipv4,
     ipv6,
     mtu,
     ra,
     rdns,
     rpFilter,
-    offload,
+    // AF_PACKET carries wire frames only (docs/PACKET.md).
+    offload: kind === 'tap' && offload,
     ...(netns === undefined ? {} : { netns }),
     ...(hostIp === undefined ? {} : { hostIp }),
     ...(hostIp6 === undefined ? {} : { hostIp6 }),

@@ -15,6 +15,7 @@ import { ipv4ToString, ipv6ToString, macToString } from '../addr.js';
 import { addresses } from '../ipv6/ndp.js';
 import { PcapWriter } from '../link/pcap.js';
 import { RealScheduler } from '../link/real-clock.js';
+import { PacketLink } from '../link/packet.js';
 import { TapLink } from '../link/tap.js';
 import { Router } from '../router/driver.js';
 import type { Interface } from '../stack/iface.js';
@@ -36,6 +37,8 @@ function ip(...args: string[]): void {
 
 /** The kernel end of a TAP: into its namespace, MTU, the host's addresses, up. */
 function configureKernelEnd(spec: RouterInterfaceSpec): void {
+  // An AF_PACKET interface is taken over as it is (PacketLink brings it up).
+  if (spec.kind === 'packet') return;
   if (spec.netns !== undefined) ip('link', 'set', 'dev', spec.name, 'netns', spec.netns);
   const inNs = spec.netns === undefined ? [] : ['-n', spec.netns];
   ip(...inNs, 'link', 'set', 'dev', spec.name, 'mtu', String(spec.mtu));
@@ -68,7 +71,7 @@ async function routeUntilStopped(
   stopped: Promise<unknown>,
   reread: (() => RouterConfig) | undefined,
 ): Promise<number> {
-  const taps: TapLink[] = [];
+  const taps: (TapLink | PacketLink)[] = [];
   const pcaps: PcapWriter[] = [];
   const closeAll = async () => {
     await Promise.all(taps.map((t) => t.close()));
@@ -83,7 +86,11 @@ async function routeUntilStopped(
         pcaps.push(PcapWriter.open(join(config.pcapDir, `${spec.name}.pcap`), { flushIntervalMs: FLUSH_MS }));
     }
     for (const spec of config.interfaces)
-      taps.push(TapLink.open(spec.name, { mtu: spec.mtu, vnetHdr: spec.offload }));
+      taps.push(
+        spec.kind === 'packet'
+          ? PacketLink.open(spec.name, { mtu: spec.mtu, version: spec.ring })
+          : TapLink.open(spec.name, { mtu: spec.mtu, vnetHdr: spec.offload }),
+      );
     for (const spec of config.interfaces) configureKernelEnd(spec);
     if (config.user !== undefined) dropPrivileges(config.user);
   } catch (e) {
@@ -188,8 +195,22 @@ async function routeUntilStopped(
     // each TAP read and wrote with vnet headers.
     offload: router.offload,
     tapOffload: Object.fromEntries(
-      taps.filter((t) => t.offloads !== undefined).map((t) => [t.name, t.offloadCounters]),
+      taps.flatMap((t) =>
+        t instanceof TapLink && t.offloads !== undefined ? [[t.name, t.offloadCounters]] : [],
+      ),
     ),
+    // The AF_PACKET rings' own counters (docs/PACKET.md), when there are kind=packet interfaces.
+    ...(taps.some((t) => t instanceof PacketLink)
+      ? {
+          packet: Object.fromEntries(
+            taps.flatMap((t) => {
+              if (!(t instanceof PacketLink)) return [];
+              t.readKernelStats();
+              return [[t.name, { ...t.packetCounters }]];
+            }),
+          ),
+        }
+      : {}),
     reassemblyPeakBytes: Math.max(
       router.stack.ipv4.reassemblyPeakBytes,
       router.stack.ipv6.reassemblyPeakBytes,
@@ -206,7 +227,7 @@ async function routeUntilStopped(
   const reopen = setInterval(() => {
     config.interfaces.forEach((spec, i) => {
       const tap = taps[i]!;
-      if (tap.state === 'gone' && tap.reopen()) {
+      if (tap instanceof TapLink && tap.state === 'gone' && tap.reopen()) {
         unconfigured.add(i);
         router.stack.restartInterface(ifaces[i]!);
       }
@@ -275,7 +296,7 @@ function dropPrivileges(user: string): void {
 }
 
 export const routerCommand: Command = {
-  summary: 'forward IPv4 and IPv6 between TAP devices',
+  summary: 'forward IPv4 and IPv6 between TAP devices or AF_PACKET interfaces',
   usage: ROUTER_USAGE,
   run: (args) => runRouter(parseRouterArgs(args), () => parseRouterArgs(args)),
 };

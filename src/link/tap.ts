@@ -84,6 +84,18 @@ import {
 } from './link.js';
 import { segmentFrame } from './gso.js';
 import {
+  type Attachment,
+  attachPoll,
+  flushAll,
+  freePollHandle,
+  libcLibrary,
+  loadUv,
+  markUnflushed,
+  newPollHandle,
+  UV_READABLE,
+  UV_WRITABLE,
+} from './uv-poll.js';
+import {
   emptyVnetHdr,
   gsoTagOf,
   type MutableVnetHdr,
@@ -157,9 +169,6 @@ const MAX_GSO_FRAME = 0xffff + 14 + 8;
 const IFNAMSIZ = 16;
 const IFREQ_SIZE = 40;
 const IFR_FLAGS = 16;
-const UV_POLL = 8; // uv_handle_type
-const UV_READABLE = 1;
-const UV_WRITABLE = 2;
 
 const DEFAULT_RECEIVE_SLOTS = 16;
 const MAX_RECEIVE_SLOTS = 1024;
@@ -263,39 +272,14 @@ interface Libc {
   names: Map<number, string>;
 }
 
-/** The libuv calls, made on the main thread's default loop. */
-interface Uv {
-  loop: unknown;
-  pollSize: number;
-  pollInit: (loop: unknown, handle: unknown, fd: number) => number;
-  pollStart: (handle: unknown, events: number, cb: unknown) => number;
-  pollStop: (handle: unknown) => number;
-  close: (handle: unknown, cb: unknown) => void;
-  strerror: (err: number) => string;
-  /** The one registered poll and close callbacks; they find the link by the handle's address. */
-  onPoll: unknown;
-  onClose: unknown;
-}
-
-/** An fd of a TAP with its uv_poll handle (koffi-allocated: its address must stay put while libuv knows it). */
-interface Attachment {
-  readonly link: TapLink;
-  readonly fd: number;
-  readonly handle: unknown;
-  readonly address: bigint;
-}
-
 let libc: Libc | undefined;
-let uv: Uv | undefined;
-/** Attachments by the address of their poll handle, until libuv has closed the handle. */
-const byHandle = new Map<bigint, Attachment>();
 /** Links not closed: the queues a lender's frames may wait in. */
 const openLinks = new Set<TapLink>();
 
 function loadLibc(): Libc {
   if (libc !== undefined) return libc;
   if (process.platform !== 'linux') throw new Error('TapLink: Linux only');
-  const lib = koffi.load('libc.so.6');
+  const lib = libcLibrary();
   const errnos = koffi.os.errno;
   libc = {
     open: lib.func('int open(const char *path, int flags, ...)'),
@@ -308,67 +292,6 @@ function loadLibc(): Libc {
     names: new Map(Object.entries(errnos).map(([k, v]) => [v, k])),
   };
   return libc;
-}
-
-function loadUv(): Uv {
-  if (uv !== undefined) return uv;
-  // The running node binary itself: it exports libuv for native addons.
-  const self = koffi.load(null as unknown as string);
-  const pollCb = koffi.proto('void oasis_uv_poll_cb(void *handle, int status, int events)');
-  const closeCb = koffi.proto('void oasis_uv_close_cb(void *handle)');
-  let api: Omit<Uv, 'onPoll' | 'onClose'>;
-  try {
-    api = {
-      loop: self.func('void *uv_default_loop()')(),
-      pollSize: Number(self.func('size_t uv_handle_size(int type)')(UV_POLL)),
-      pollInit: self.func('int uv_poll_init(void *loop, void *handle, int fd)'),
-      pollStart: self.func('int uv_poll_start(void *handle, int events, oasis_uv_poll_cb *cb)'),
-      pollStop: self.func('int uv_poll_stop(void *handle)'),
-      close: self.func('void uv_close(void *handle, oasis_uv_close_cb *cb)'),
-      strerror: self.func('const char *uv_strerror(int err)'),
-    };
-  } catch (e) {
-    throw new Error(`TapLink: this node binary does not export libuv's poll functions (${String(e)})`);
-  }
-  uv = {
-    ...api,
-    onPoll: koffi.register(
-      (handle: unknown, status: number, events: number) =>
-        guarded(handle, (a) => a.link.handleEvents(a, status, events)),
-      koffi.pointer(pollCb),
-    ),
-    onClose: koffi.register(
-      (handle: unknown) => guarded(handle, (a) => a.link.handleClosed(a)),
-      koffi.pointer(closeCb),
-    ),
-  };
-  return uv;
-}
-
-/** Links with frames queued for writing (each also has a flush microtask pending). */
-const unflushed: TapLink[] = [];
-
-function flushAll(): void {
-  while (unflushed.length > 0) unflushed.pop()!.flush();
-}
-
-/**
- * Runs a libuv callback for the attachment of `handle`, then writes what it queued on any TAP (a
- * router forwards to other interfaces): the microtask queue is drained only some 25 µs after a
- * callback made through koffi returns (measured), which would add that to every reply. An exception
- * would vanish into libuv, so it is rethrown from a tick.
- */
-function guarded(handle: unknown, fn: (a: Attachment) => void): void {
-  const a = byHandle.get(koffi.address(handle));
-  if (a === undefined) return;
-  try {
-    fn(a);
-    flushAll();
-  } catch (e) {
-    process.nextTick(() => {
-      throw e;
-    });
-  }
 }
 
 function systemError(what: string, errno: number): Error & { code: string; errno: number } {
@@ -386,7 +309,7 @@ function attachDevice(
   vnet: boolean,
 ): { fd: number; handle: unknown; name: string; offloads: Offloads | undefined } {
   const c = loadLibc();
-  const u = loadUv();
+  loadUv();
   const fd = c.open('/dev/net/tun', O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) throw systemError('TapLink.open: open /dev/net/tun', c.errno());
   const ifr = new Uint8Array(IFREQ_SIZE);
@@ -419,12 +342,12 @@ function attachDevice(
   }
   const end = ifr.indexOf(0);
   const actual = new TextDecoder().decode(ifr.subarray(0, end < 0 || end > IFNAMSIZ ? IFNAMSIZ : end));
-  const handle = koffi.alloc('uint8_t', u.pollSize);
-  const r = u.pollInit(u.loop, handle, fd);
-  if (r < 0) {
-    koffi.free(handle);
+  let handle: unknown;
+  try {
+    handle = newPollHandle(fd, `TapLink.open(${name})`);
+  } catch (e) {
     c.close(fd);
-    throw new Error(`TapLink.open(${name}): uv_poll_init: ${u.strerror(r)}`);
+    throw e;
   }
   return { fd, handle, name: actual, offloads };
 }
@@ -755,7 +678,7 @@ export class TapLink implements Link, OffloadLink, OffloadSender {
     this.txCount++;
     if (!this.flushQueued && !this.blocked) {
       this.flushQueued = true;
-      unflushed.push(this);
+      markUnflushed(this);
       queueMicrotask(this.flushTask);
     }
   }
@@ -822,8 +745,7 @@ export class TapLink implements Link, OffloadLink, OffloadSender {
 
   /** @internal libuv has let go of a handle: free it and release its fd. */
   handleClosed(a: Attachment): void {
-    byHandle.delete(a.address);
-    koffi.free(a.handle);
+    freePollHandle(a);
     // Closing a TAP fd waits for an RCU grace period in the kernel (about 15 ms measured): do it on
     // the thread pool rather than stall the event loop.
     loadLibc().close.async(a.fd, () => {
@@ -906,9 +828,7 @@ export class TapLink implements Link, OffloadLink, OffloadSender {
   }
 
   private attach(fd: number, handle: unknown): void {
-    const a: Attachment = { link: this, fd, handle, address: koffi.address(handle) };
-    byHandle.set(a.address, a);
-    this.att = a;
+    this.att = attachPoll(this, fd, handle);
     this.blocked = false;
     this.watch();
   }
