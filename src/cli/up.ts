@@ -36,17 +36,26 @@ import {
 import type { Link } from '../link/link.js';
 import { PcapWriter } from '../link/pcap.js';
 import { RealScheduler } from '../link/real-clock.js';
+import { PacketLink } from '../link/packet.js';
 import { TapLink } from '../link/tap.js';
 import type { Ipv6Cidr } from '../stack/iface.js';
+import type { CongestionName, EcnMode, TcpConfig } from '../tcp/core/index.js';
 import { osSecret, Stack } from '../stack/stack.js';
 import { type Command, ConfigError, errorText, Interrupted, stopSignals, UsageError } from './command.js';
 
 const USAGE = `Usage: oasis up --tap NAME --ip ADDR/LEN [options]
+       oasis up --packet IFNAME --ip ADDR/LEN [options]
 
-Runs an Oasis host on a Linux TAP device (created if absent, attached if it exists).
+Runs an Oasis host on a Linux TAP device (created if absent, attached if it exists), or on an
+existing interface through an AF_PACKET socket with memory-mapped rings (docs/PACKET.md).
 
 Options:
-  --tap NAME          TAP device name (required)
+  --tap NAME          TAP device name (this or --packet is required)
+  --packet IFNAME     take over the existing interface IFNAME (a veth end, a NIC): promiscuous,
+                      the kernel's ARP and IPv6 off there until exit; refused while the kernel
+                      has IPv4 or global IPv6 addresses on it. Its peer must have TSO/GSO off
+  --packet-ring V     v3 (default: TPACKET_V3, frames handed over by blocks, a lone frame waits
+                      a few ms for its block's timer) or v2 (TPACKET_V2, woken per frame)
   --ip ADDR/LEN       IPv4 address of the Oasis host (repeatable)
   --ip6 ADDR/LEN      IPv6 address of the Oasis host (repeatable; a link-local one is always added)
   --gateway ADDR      default IPv4 gateway
@@ -69,6 +78,10 @@ Options:
   --max-connections N TCP connections held at once (default 65536); SYNs past it are ignored, counted
   --tcp-memory SIZE   bytes queued for sending across all connections (default 16M; 0: no limit);
                       past it each connection keeps 16K and writers wait
+  --ecn MODE          TCP ECN (RFC 3168): off, accept (answer peers that ask; the default, as
+                      Linux), on (also ask in our SYNs)
+  --cc ALGO           TCP congestion control: cubic (the default), newreno, or bbr (BBR v1, paced;
+                      Linux's choice here)
   --seed N            seed of the MAC and the impairments (default: random, printed); the TCP
                       secret (ISNs, ports) always comes from the operating system
   -h, --help          show this help`;
@@ -77,7 +90,12 @@ Options:
 const UP_TCP_MEMORY = 16 * 1024 * 1024;
 
 export interface UpOptions {
-  tap: string;
+  /** The TAP to create or attach; or, with `packet`, undefined. */
+  tap?: string;
+  /** The existing interface to take over through AF_PACKET (exclusive with `tap`). */
+  packet?: string;
+  /** With `packet`: the ring format, TPACKET_V3 (default) or TPACKET_V2. */
+  packetRing?: 2 | 3;
   ipv4: { address: Ipv4Addr; prefixLen: number }[];
   ipv6: Ipv6Cidr[];
   gateway?: Ipv4Addr;
@@ -96,6 +114,10 @@ export interface UpOptions {
   tcpTrace?: string;
   maxConnections?: number;
   tcpMemory?: number;
+  /** TCP ECN mode (RFC 3168); absent: the core's default, 'accept'. */
+  ecn?: EcnMode;
+  /** TCP congestion control; absent: the core's default, 'cubic'. */
+  congestion?: CongestionName;
   iperf3?: boolean;
   /** Open the TAP without vnet headers (no TSO/GSO, no checksum offload). */
   noOffload?: boolean;
@@ -141,6 +163,8 @@ function checkPorts(o: UpOptions): void {
 /** The `oasis up` options (node:util parseArgs), for commands that bring a host up too. */
 export const UP_OPTIONS = {
   tap: { type: 'string' },
+  packet: { type: 'string' },
+  'packet-ring': { type: 'string' },
   ip: { type: 'string', multiple: true },
   ip6: { type: 'string', multiple: true },
   gateway: { type: 'string' },
@@ -159,6 +183,8 @@ export const UP_OPTIONS = {
   'tcp-trace': { type: 'string' },
   'max-connections': { type: 'string' },
   'tcp-memory': { type: 'string' },
+  ecn: { type: 'string' },
+  cc: { type: 'string' },
   seed: { type: 'string' },
   iperf3: { type: 'boolean' },
   'no-offload': { type: 'boolean' },
@@ -167,6 +193,8 @@ export const UP_OPTIONS = {
 /** Parsed values of `UP_OPTIONS` (any subset of them). */
 export interface UpValues {
   tap?: string | undefined;
+  packet?: string | undefined;
+  'packet-ring'?: string | undefined;
   ip?: string[] | undefined;
   ip6?: string[] | undefined;
   gateway?: string | undefined;
@@ -185,6 +213,8 @@ export interface UpValues {
   'tcp-trace'?: string | undefined;
   'max-connections'?: string | undefined;
   'tcp-memory'?: string | undefined;
+  ecn?: string | undefined;
+  cc?: string | undefined;
   seed?: string | undefined;
   iperf3?: boolean | undefined;
   'no-offload'?: boolean | undefined;
@@ -197,8 +227,16 @@ export function parseUpArgs(args: string[]): UpOptions {
 
 /** Checks parsed values and turns them into options (throws UsageError). */
 export function upOptionsFrom(values: UpValues): UpOptions {
-  if (!values.tap) throw new UsageError('--tap is required');
-  if (values.tap.length > 15) throw new UsageError('--tap: interface names are at most 15 characters');
+  if (values.tap !== undefined && values.packet !== undefined)
+    throw new UsageError('--tap and --packet: give one of them');
+  const flag = values.packet !== undefined ? '--packet' : '--tap';
+  const device = values.packet ?? values.tap;
+  if (!device) throw new UsageError('--tap is required (or --packet IFNAME)');
+  if (device.length > 15) throw new UsageError(`${flag}: interface names are at most 15 characters`);
+  if (values.packet !== undefined && (values['host-ip'] !== undefined || values['host-ip6'] !== undefined))
+    throw new UsageError(
+      '--host-ip/--host-ip6 with --packet: Oasis owns that interface, the kernel must have no address on it',
+    );
   const ipv4 = (values.ip ?? []).map((s) => cidr(s, '--ip', parseIpv4Cidr));
   const ipv6 = (values.ip6 ?? []).map((s) => cidr(s, '--ip6', parseIpv6Cidr));
   if (ipv4.length === 0 && ipv6.length === 0) throw new UsageError('give at least one --ip or --ip6');
@@ -206,7 +244,7 @@ export function upOptionsFrom(values: UpValues): UpOptions {
   if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65521)
     throw new UsageError(`--mtu: between 576 and 65521: ${values.mtu}`);
   const opts: UpOptions = {
-    tap: values.tap,
+    ...(values.packet !== undefined ? { packet: values.packet } : { tap: device }),
     ipv4,
     ipv6,
     mtu,
@@ -228,6 +266,12 @@ export function upOptionsFrom(values: UpValues): UpOptions {
   if (values['host-ip6'] !== undefined) {
     cidr(values['host-ip6'], '--host-ip6', parseIpv6Cidr);
     opts.hostIp6 = values['host-ip6'];
+  }
+  const ring = values['packet-ring'];
+  if (ring !== undefined) {
+    if (opts.packet === undefined) throw new UsageError('--packet-ring goes with --packet');
+    if (ring !== 'v2' && ring !== 'v3') throw new UsageError(`--packet-ring: v2 or v3: ${ring}`);
+    opts.packetRing = ring === 'v2' ? 2 : 3;
   }
   if (values['udp-echo'] !== undefined) opts.udpEcho = port(values['udp-echo'], '--udp-echo');
   for (const name of ['echo', 'discard', 'chargen', 'http'] as const) {
@@ -255,10 +299,34 @@ export function upOptionsFrom(values: UpValues): UpOptions {
     if (m === null) throw new UsageError(`--tcp-memory: a size like 64M or 0: ${tcpMem}`);
     opts.tcpMemory = Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase());
   }
+  const ecn = values.ecn;
+  if (ecn !== undefined) {
+    if (ecn !== 'off' && ecn !== 'accept' && ecn !== 'on')
+      throw new UsageError(`--ecn: off, accept or on: ${ecn}`);
+    opts.ecn = ecn;
+  }
+  const cc = values.cc;
+  if (cc !== undefined) {
+    if (cc !== 'cubic' && cc !== 'newreno' && cc !== 'bbr')
+      throw new UsageError(`--cc: cubic, newreno or bbr: ${cc}`);
+    opts.congestion = cc;
+  }
   if (values.iperf3) opts.iperf3 = true;
   if (values['no-offload']) opts.noOffload = true;
   checkPorts(opts);
   return opts;
+}
+
+/** The TCP core's configuration that the options of `oasis up` set. */
+export function upTcpConfig(o: UpOptions): Partial<Omit<TcpConfig, 'secret'>> {
+  return {
+    ...(o.maxConnections === undefined ? {} : { maxConnections: o.maxConnections }),
+    // A host on a TAP serves whoever connects: 16 MB keeps 300 never-reading peers of /bytes/N
+    // under 150 MB resident (bench/hardening.ts), while a few fast transfers never reach it.
+    tcpMemory: o.tcpMemory ?? UP_TCP_MEMORY,
+    ...(o.ecn === undefined ? {} : { ecn: o.ecn }),
+    ...(o.congestion === undefined ? {} : { congestion: o.congestion }),
+  };
 }
 
 /** Lines appended to a file, written in large batches (a trace logs every TCP event). */
@@ -301,7 +369,7 @@ function fail(message: string): never {
 const HOUSEKEEPING_MS = 1000;
 
 /** Configures the kernel's side of the TAP (the user asked for it with --host-ip*). */
-function configureHost(o: UpOptions): void {
+function configureHost(o: UpOptions, dev: string): void {
   const ip = (...args: string[]) => {
     try {
       execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -313,11 +381,11 @@ function configureHost(o: UpOptions): void {
       throw new Error(`ip ${args.join(' ')}: ${errorText(e)}`);
     }
   };
-  ip('link', 'set', 'dev', o.tap, 'mtu', String(o.mtu));
-  if (o.hostIp) ip('addr', 'replace', o.hostIp, 'dev', o.tap);
+  ip('link', 'set', 'dev', dev, 'mtu', String(o.mtu));
+  if (o.hostIp) ip('addr', 'replace', o.hostIp, 'dev', dev);
   // nodad: the kernel's address is usable at once; Oasis runs DAD for its own addresses.
-  if (o.hostIp6) ip('-6', 'addr', 'replace', o.hostIp6, 'dev', o.tap, 'nodad');
-  ip('link', 'set', 'dev', o.tap, 'up');
+  if (o.hostIp6) ip('-6', 'addr', 'replace', o.hostIp6, 'dev', dev, 'nodad');
+  ip('link', 'set', 'dev', dev, 'up');
 }
 
 /** Whether the kernel's side of the TAP is up (IFF_UP), as sysfs says; undefined when it cannot tell. */
@@ -334,7 +402,10 @@ export function kernelSideUp(name: string): boolean | undefined {
 export interface UpHost {
   readonly stack: Stack;
   readonly iface: Interface;
-  readonly tap: TapLink;
+  /** The TAP, or undefined on `--packet`. */
+  readonly tap: TapLink | undefined;
+  /** The device: the TAP, or the AF_PACKET link on `--packet`. */
+  readonly device: TapLink | PacketLink;
   /** The link the stack uses: the TAP, or the impairments around it. */
   readonly link: Link;
   /** The `ready ...` line `oasis up` prints. */
@@ -404,7 +475,11 @@ export async function startHost(o: UpOptions, opts: StartHostOptions = {}): Prom
 
     // Offloads (docs/TAP.md): vnet headers and super-frames, unless refused or impaired (the
     // impairments' queues carry frames, not their offload metadata).
-    const tap = TapLink.open(o.tap, { mtu: o.mtu, vnetHdr: !(o.noOffload || o.impair) });
+    // AF_PACKET (docs/PACKET.md): the interface is taken over, and given back on close.
+    const tap =
+      o.packet !== undefined
+        ? PacketLink.open(o.packet, { mtu: o.mtu, version: o.packetRing ?? 3 })
+        : TapLink.open(o.tap!, { mtu: o.mtu, vnetHdr: !(o.noOffload || o.impair) });
     undo.push(() => tap.close());
     const scheduler = new RealScheduler();
     undo.push(() => scheduler.cancelAll());
@@ -416,12 +491,7 @@ export async function startHost(o: UpOptions, opts: StartHostOptions = {}): Prom
       seed: o.seed,
       secret: osSecret(),
       onLog: (e) => onLog(e.time, e.message),
-      tcp: {
-        ...(o.maxConnections === undefined ? {} : { maxConnections: o.maxConnections }),
-        // A host on a TAP serves whoever connects: 16 MB keeps 300 never-reading peers of /bytes/N
-        // under 150 MB resident (bench/hardening.ts), while a few fast transfers never reach it.
-        tcpMemory: o.tcpMemory ?? UP_TCP_MEMORY,
-      },
+      tcp: upTcpConfig(o),
     });
     undo.push(() => stack.close());
     const iface = stack.addInterface({
@@ -433,13 +503,14 @@ export async function startHost(o: UpOptions, opts: StartHostOptions = {}): Prom
       ...(o.gateway === undefined ? {} : { gateway4: o.gateway }),
       ...(o.gateway6 === undefined ? {} : { gateway6: o.gateway6 }),
     });
-    if (o.hostIp || o.hostIp6) configureHost(o);
+    if (o.hostIp || o.hostIp6) configureHost(o, tap.name);
     if (trace !== undefined) stack.tcp.trace = (line) => trace.write(line);
     opts.services?.(stack);
 
     // Without --host-ip* the kernel's side is the user's to configure; while it is down, the kernel
     // refuses every frame Oasis writes (EIO, counted as io-error): say so, and say when it changes.
-    const configured = o.hostIp !== undefined || o.hostIp6 !== undefined;
+    // A PacketLink brings its interface up itself.
+    const configured = o.hostIp !== undefined || o.hostIp6 !== undefined || o.packet !== undefined;
     let kernel = configured ? true : kernelSideUp(tap.name);
     if (kernel === false)
       stack.logEvent(
@@ -470,7 +541,7 @@ export async function startHost(o: UpOptions, opts: StartHostOptions = {}): Prom
       .map((a) => `${ipv6ToString(a.address)}/${a.prefixLen}`)
       .join(',');
     const readyLine =
-      `ready tap=${tap.name} mac=${macToString(iface.mac)} ip=${addrs || '-'} ip6=${addrs6 || '-'} mtu=${o.mtu} seed=${o.seed}` +
+      `ready ${o.packet !== undefined ? 'packet' : 'tap'}=${tap.name} mac=${macToString(iface.mac)} ip=${addrs || '-'} ip6=${addrs6 || '-'} mtu=${o.mtu} seed=${o.seed}` +
       (kernel === false ? ' kernel=down' : '') +
       (o.impair ? ` impair=${formatImpairment(o.impair)}` : '') +
       ` offload=${offloadText(tap)}`;
@@ -479,7 +550,8 @@ export async function startHost(o: UpOptions, opts: StartHostOptions = {}): Prom
     return {
       stack,
       iface,
-      tap,
+      tap: tap instanceof TapLink ? tap : undefined,
+      device: tap,
       link,
       readyLine,
       kernelSide,
@@ -496,8 +568,8 @@ export async function startHost(o: UpOptions, opts: StartHostOptions = {}): Prom
 }
 
 /** What the TAP's offloads are, for the ready line: 'off', or the accepted ones ('csum,tso4,...'). */
-function offloadText(tap: TapLink): string {
-  const o = tap.offloads;
+function offloadText(tap: TapLink | PacketLink): string {
+  const o = tap instanceof TapLink ? tap.offloads : undefined;
   if (o === undefined) return 'off';
   return (Object.keys(o) as (keyof typeof o)[]).filter((k) => o[k]).join(',');
 }
@@ -508,7 +580,7 @@ function offloadText(tap: TapLink): string {
  */
 function hostStatus(
   stack: Stack,
-  tap: TapLink,
+  tap: TapLink | PacketLink,
   link: Link,
   kernel: 'up' | 'down' | 'unknown',
 ): Record<string, unknown> {
@@ -524,13 +596,20 @@ function hostStatus(
     counters: stack.counters.snapshot(),
     tcp: stack.tcp.counters,
     link: { ...tap.counters, drops },
-    offload: tap.offloads === undefined ? 'off' : { ...tap.offloadCounters },
+    offload: tap instanceof TapLink && tap.offloads !== undefined ? { ...tap.offloadCounters } : 'off',
+    ...(tap instanceof PacketLink ? { packet: packetStatus(tap) } : {}),
     ...(impaired ? { impair: impaired.stats } : {}),
     kernelSide: kernel,
     reassemblyPeakBytes: Math.max(stack.ipv4.reassemblyPeakBytes, stack.ipv6.reassemblyPeakBytes),
     log: stack.log.recent().map((e) => e.message),
     ...(notes.length > 0 ? { notes } : {}),
   };
+}
+
+/** The ring's counters, with the kernel's receive-ring drops read now. */
+function packetStatus(link: PacketLink): Record<string, number> {
+  link.readKernelStats();
+  return { ...link.packetCounters };
 }
 
 export async function runUp(o: UpOptions): Promise<number> {
@@ -565,7 +644,7 @@ export async function runUp(o: UpOptions): Promise<number> {
 }
 
 export const upCommand: Command = {
-  summary: 'run an Oasis host on a TAP device',
+  summary: 'run an Oasis host on a TAP device or an existing interface (AF_PACKET)',
   usage: USAGE,
   run: (args) => runUp(parseUpArgs(args)),
 };

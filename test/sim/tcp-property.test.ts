@@ -151,7 +151,7 @@ async function reorderOnly(seed: number, reorder: number, reorderDelay: number):
   await nextTurn();
   const c = a.tcp.counters;
   const reductions = (c['fast-recovery'] ?? 0) + (c['rto-expired'] ?? 0) + (c['tlp-recovery'] ?? 0);
-  const undone = (c['undo-dsack'] ?? 0) + (c['undo-eifel'] ?? 0);
+  const undone = (c['undo-dsack'] ?? 0) + (c['undo-eifel'] ?? 0) + (c['undo-frto'] ?? 0);
   expect(undone, 'every reduction undone').toBe(reductions);
   return reductions;
 }

@@ -49,7 +49,8 @@ import {
 } from './ranges.js';
 import { ropeAppend, ropeDrop } from './rope.js';
 import { dsackBlock } from './rack.js';
-import { bump, eifelCheck, rackOnAck, recoveryEnded, undoBegin } from './recovery.js';
+import { rateAck, rateCcAck } from './rate.js';
+import { bump, ccAck, eifelCheck, frtoAck, rackOnAck, recoveryEnded, undoBegin } from './recovery.js';
 import { rttAfterSynTimeout, rttSample } from './rtt.js';
 import { addrEqual, flowKey, initialSeq, isV6, tsOffset } from './secrets.js';
 import { newTcb } from './tcb.js';
@@ -116,8 +117,9 @@ function negotiate(d: Draft, t: MutTcb, repr: TcpRepr): void {
   const o = repr.options;
   // MUST-15: 536 (IPv4) or 1220 (IPv6) without the option; MUST-16: never above what we can send.
   const peerMss = o.mss ?? (isV6(t.local) ? 1220 : 536);
-  // An MSS below 64 would make segments mostly header (and 0 would stall): clamp like Linux (48).
-  t.mss = Math.max(64, Math.min(peerMss, t.rmss));
+  // A tiny MSS makes segments mostly header (CVE-2019-11479) and 0 would stall: floored like Linux's
+  // tcp_min_snd_mss (48 by default).
+  t.mss = Math.max(c.minSndMss, Math.min(peerMss, t.rmss));
   t.wsOk = c.windowScaling && o.windowScale !== undefined;
   if (t.wsOk) {
     const shift = o.windowScale!;
@@ -255,7 +257,7 @@ function cookieAccept(d: Draft, a: Arrival): boolean {
     passive: true,
     now,
   });
-  t.mss = Math.max(64, Math.min(mss, t.rmss));
+  t.mss = Math.max(c.minSndMss, Math.min(mss, t.rmss));
   const ts = repr.options.timestamps;
   t.rcvScale = 0;
   if (c.timestamps && ts !== undefined) {
@@ -757,6 +759,7 @@ function processAck(d: Draft, t: MutTcb, a: Arrival): void {
     newlySacked = sackedBytes(t.scoreboard) > before;
   }
   let exited = false;
+  let dupAck = false;
   const wndUnchanged = segWnd === t.sndWnd;
   if (seqGt(ack, t.sndUna)) {
     const acked = seqDiff(ack, t.sndUna);
@@ -801,7 +804,8 @@ function processAck(d: Draft, t: MutTcb, a: Arrival): void {
       }
     } else {
       t.dupAcks = 0;
-      t.cc = ccOf(t.cc).onAck(t.cc, acked, ctx);
+      // Growth, with HyStart++ (RFC 9406) fed this ACK's RTT sample (recovery.ts).
+      ccAck(d, t, acked, ctx, sample);
     }
     // RFC 6298 §5.2-5.3.
     if (t.sndUna === t.sndMax) {
@@ -816,6 +820,7 @@ function processAck(d: Draft, t: MutTcb, a: Arrival): void {
     const outstanding = t.sndMax !== t.sndUna;
     const dup = t.sackOk ? newlySacked || wndUnchanged : wndUnchanged;
     if (outstanding && payload.length === 0 && !repr.flags.syn && !repr.flags.fin && dup) {
+      dupAck = true;
       t.dupAcks++;
       d.count('dup-ack');
       if (t.recovery === null) {
@@ -835,6 +840,10 @@ function processAck(d: Draft, t: MutTcb, a: Arrival): void {
     t.sndWl2 = ack;
     t.maxSndWnd = Math.max(t.maxSndWnd, segWnd);
   }
+  // The delivery-rate sample (rate.ts) before anything is sent or RACK trims the send log.
+  const rate = t.cc.algo === 'bbr' ? rateAck(t, oldUna, oldSb, blocks, now) : null;
+  // RFC 5682 §3 steps 2-3 after a timeout (recovery.ts), with the window this ACK opened.
+  if (t.frto !== null) frtoAck(d, t, { oldUna, oldSb, blocks, dup: dupAck });
   if (
     t.sackOk &&
     (t.sndUna !== oldUna || opts.sack !== undefined || t.recovery !== null || t.rack.tlpEnd !== null)
@@ -849,6 +858,8 @@ function processAck(d: Draft, t: MutTcb, a: Arrival): void {
       exited,
     });
   }
+  // BBR's model, pacing rate and cwnd, after loss detection (rate.ts).
+  if (rate !== null) rateCcAck(d, t, rate);
 }
 
 function sackedBytes(sb: Scoreboard): number {
@@ -892,6 +903,6 @@ export function checkConfig(c: TcpConfig): void {
   if (!(c.ephemeralMin >= 1 && c.ephemeralMin <= c.ephemeralMax && c.ephemeralMax <= 65_535)) {
     throw new RangeError('TcpConfig ephemeral range must be within 1..65535');
   }
-  if (!(c.maxOooRanges >= 1 && c.maxSackRanges >= 1))
-    throw new RangeError('TcpConfig range caps must be >= 1');
+  if (!(c.maxOooRanges >= 1 && c.maxSackRanges >= 1 && c.minSndMss >= 1))
+    throw new RangeError('TcpConfig range caps and minSndMss must be >= 1');
 }

@@ -19,10 +19,12 @@
  */
 import { type Seq, seqAdd, seqDiff, seqGe, seqGt, seqLt, seqMax, seqMin } from '../seq.js';
 import { type TcpFlags, type TcpOptions, tcpFlags, tcpOptionsLen } from '../wire.js';
+import { sendQuantum } from './congestion/bbr.js';
 import { ccOf, initialWindow } from './congestion/index.js';
 import type { Draft } from './draft.js';
 import { ecnOut, synEcnFlags } from './ecn.js';
 import { firstLost, logSend, PTO_MIN, rackPipe, rangesRemove, WC_DELACK } from './rack.js';
+import { rateAppLimited, rateSent } from './rate.js';
 import { oooSackBlocks } from './ranges.js';
 import { ropeRead } from './rope.js';
 import {
@@ -185,7 +187,11 @@ function sendData(d: Draft, t: MutTcb, seq: Seq, len: number, fin: boolean, opti
 function noteSent(d: Draft, t: MutTcb, seq: Seq, len: number): void {
   const end = seqAdd(seq, len);
   // Only RACK reads the log: connections without SACK keep none (RFC 8985 §2 needs SACK).
-  if (t.sackOk) t.sent = logSend(t.sent, seq, end, d.now, t.sndMax);
+  if (t.cc.algo === 'bbr') {
+    // The delivery-rate stamp and the pacing clock (rate.ts); the sampler reads the log even without SACK.
+    t.rate = rateSent(t.rate, t.sndMax === t.sndUna, d.now, len, t.cc.pacingRate);
+    t.sent = logSend(t.sent, seq, end, d.now, t.sndMax, t.rate.stamp);
+  } else if (t.sackOk) t.sent = logSend(t.sent, seq, end, d.now, t.sndMax);
   const r = t.recovery;
   if (r !== null && r.kind === 'sack') t.recovery = { ...r, prrOut: r.prrOut + len };
   if (seqLt(seq, t.sndMax)) {
@@ -370,6 +376,7 @@ function transmit(d: Draft, t: MutTcb): void {
         const swsOk = !outstanding && len >= t.maxSndWnd / 2;
         if (!nagleOk && !swsOk) return;
       }
+      if (paceWait(d, t)) return;
       const fin = t.finSeq !== null && seqAdd(t.sndNxt, len) === t.finSeq;
       sendData(d, t, t.sndNxt, len, fin, opts);
       if (isRetx) d.count('retransmit-rto');
@@ -386,6 +393,25 @@ function transmit(d: Draft, t: MutTcb): void {
     }
     return;
   }
+}
+
+/**
+ * Pacing (BBR, draft-cardwell-iccrg-bbr-congestion-control-00 §4.2.1-4.2.2): true when what was
+ * sent is booked more than one send quantum (1 ms at the pacing rate, at most 64 KB, rate.ts) past
+ * now; the connection then waits for its pace timer. Bursts of a quantum keep the stack's 64 KB
+ * super-frames whole, where a timer per segment would not.
+ */
+function paceWait(d: Draft, t: MutTcb): boolean {
+  const cc = t.cc;
+  if (cc.algo !== 'bbr' || cc.pacingRate <= 0) return false;
+  const horizon = sendQuantum(cc.pacingRate, t.mss) / cc.pacingRate;
+  const at = t.rate.nextSendAt - horizon;
+  if (at <= d.now) return false;
+  if (t.rate.paceAt !== at) {
+    t.rate = { ...t.rate, paceAt: at };
+    d.count('pacing-wait');
+  }
+  return true;
 }
 
 /** RFC 6675 §4 SetPipe() with RACK's lost marks (rack.ts): sent, not SACKed, not lost. */
@@ -412,7 +438,8 @@ function sackTransmit(d: Draft, t: MutTcb): void {
       if (hasUnsent(t) || t.rack.lost.length > 0) d.count('prr-limited');
       return;
     }
-    const lost = firstLost(t.scoreboard, t.rack.lost, t.sndUna);
+    if (paceWait(d, t)) return;
+    const lost = firstLost(t.scoreboard, t.rack.lost, t.sndUna, segmentRoom(t));
     if (lost !== null) {
       const sent = retransmit(d, t, lost.start, seqDiff(lost.end, lost.start), 'retransmit-sack');
       if (sent === 0) return;
@@ -491,8 +518,8 @@ function armTimers(d: Draft, t: MutTcb): void {
 
 /**
  * RFC 8985 §7.2: the probe timeout runs while SACK is on, data is in flight, no recovery or probe is
- * under way and the RTO has not fired: PTO = 2·SRTT, plus WCDelAckT when one segment is in flight,
- * and never later than the RTO. It is (re)armed whenever it is off: sending new data and ACKs of new
+ * under way, the RTO has not fired and F-RTO is not judging a timeout (RFC 5682): PTO = 2·SRTT + 2 ms
+ * (PTO_MIN), plus WCDelAckT when one segment is in flight, and never later than the RTO. It is (re)armed whenever it is off: sending new data and ACKs of new
  * data switch it off (output.ts noteSent, recovery.ts).
  */
 function armProbe(t: MutTcb, now: number): void {
@@ -505,20 +532,24 @@ function armProbe(t: MutTcb, now: number): void {
     x.count === 0 &&
     t.recovery === null &&
     r.tlpEnd === null &&
-    r.lost.length === 0;
+    r.lost.length === 0 &&
+    t.frto === null;
   if (!eligible) {
     if (r.ptoAt !== null) t.rack = { ...r, ptoAt: null };
     return;
   }
   if (r.ptoAt !== null) return;
   const srtt = t.rtt.srtt;
-  let pto = srtt === null ? 1000 : Math.max(PTO_MIN, 2 * srtt);
+  // RFC 8985 §7.2: PTO = 2·SRTT (+ WCDelAckT for a lone segment), plus Linux's 2 ms floor.
+  let pto = srtt === null ? 1000 : 2 * srtt + PTO_MIN;
   if (seqDiff(t.sndMax, t.sndUna) <= t.mss) pto += WC_DELACK;
   t.rack = { ...r, ptoAt: Math.min(now + pto, x.at) };
 }
 
 /** Everything a connection owes after a step's rules ran. */
 export function output(d: Draft, t: MutTcb): void {
+  // The pace timer (paceWait) has done its job once due: the send loops below set it again.
+  if (t.rate.paceAt !== null && t.rate.paceAt <= d.now) t.rate = { ...t.rate, paceAt: null };
   switch (t.state) {
     case 'SynSent':
       // Handshake segments are sent by the rules and the SYN timer.
@@ -547,6 +578,11 @@ export function output(d: Draft, t: MutTcb): void {
   }
   if (t.recovery?.kind === 'sack') sackTransmit(d, t);
   else transmit(d, t);
+  // Delivery-rate estimation §3.3: out of data with room in cwnd, the samples to come are app-limited.
+  if (t.cc.algo === 'bbr' && !hasUnsent(t) && t.rack.lost.length === 0) {
+    const inflight = pipe(t);
+    if (inflight < t.cc.cwnd) t.rate = rateAppLimited(t.rate, inflight);
+  }
   if (t.ackNow) sendAck(d, t);
   armTimers(d, t);
 }

@@ -109,6 +109,8 @@ function resendFlight(d: Draft, t: MutTcb): void {
   t.dupAcks = 0;
   t.scoreboard = [];
   t.lastRecover = t.sndMax;
+  // F-RTO's verdict would stop this go-back-N (as Linux, none while the MTU changes; recovery.ts).
+  t.frto = null;
   // Karn (RFC 6298 §3): what is sent again cannot be timed.
   t.rttSeq = null;
   t.rexmt = { mode: 'data', at: d.now + t.rtt.rto, count: 0, backoff: 0 };

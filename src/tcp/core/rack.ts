@@ -10,10 +10,11 @@
  * that the two lowest merge and keep the later time, which can only make loss detection later (the
  * RTO still covers them). Everything here is persistent: functions return new arrays and records.
  */
-import { type Seq, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax, seqMin } from '../seq.js';
+import { type Seq, seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax, seqMin } from '../seq.js';
 import type { SackBlock } from '../wire.js';
 import type { CcState } from './congestion/index.js';
 import { rangeUnion, type Scoreboard, type SeqRange } from './ranges.js';
+import type { RateStamp } from './rate.js';
 
 /**
  * A range sent at `ts` (ms) as the connection's `order`-th transmission (segments merged into one
@@ -25,6 +26,8 @@ export interface SentSeg {
   readonly ts: number;
   readonly order: number;
   readonly rexmit: boolean;
+  /** The delivery-rate counters when it was sent (rate.ts; only rate-driven algorithms stamp). */
+  readonly rate: RateStamp | undefined;
 }
 
 export interface SentLog {
@@ -38,11 +41,23 @@ export const EMPTY_LOG: SentLog = { entries: [], next: 0 };
 /** Entries kept in a send log (see the module comment). */
 export const MAX_SENT = 1024;
 
+/**
+ * Lost ranges kept (RackState.lost): past that the highest are forgotten, as the scoreboard forgets
+ * its highest ranges. They count as in flight until RACK marks them again, once the lower ones are
+ * repaired, or the RTO resends them; without a cap a receiver SACKing scattered bytes could split the
+ * marks into one range per hole and make every ACK's loss detection cost as much.
+ */
+export const MAX_LOST = 64;
+
 /** RFC 8985 §7.2 WCDelAckT: the worst-case delayed-ACK time a lone probe may wait for. */
 export const WC_DELACK = 200;
 
-/** The smallest probe timeout (Linux's TCP_TIMEOUT_MIN is 2 jiffies): a near-zero SRTT must not probe at once. */
-export const PTO_MIN = 10;
+/**
+ * Added to 2·SRTT for the probe timeout, as Linux adds TCP_TIMEOUT_MIN (2 ms): a near-zero SRTT must
+ * not probe at once, and on a LAN a larger floor (10 ms here before) left a lost tail ACK idle for
+ * ten round trips and more (src/tcp/README.md, "Under loss").
+ */
+export const PTO_MIN = 2;
 
 /** RFC 8985 §6.2 step 4: the reordering-window multiplier persists for 16 recoveries. */
 const REO_PERSIST = 16;
@@ -115,15 +130,22 @@ export function sentAfter(o1: number, seq1: Seq, o2: number, seq2: Seq): boolean
 }
 
 /** Records that [seq, end) was sent at `now`: new data past `sndMax` is appended, the rest is a retransmission. */
-export function logSend(log: SentLog, seq: Seq, end: Seq, now: number, sndMax: Seq): SentLog {
+export function logSend(
+  log: SentLog,
+  seq: Seq,
+  end: Seq,
+  now: number,
+  sndMax: Seq,
+  rate: RateStamp | undefined = undefined,
+): SentLog {
   if (!seqLt(seq, end)) return log;
   let out = log;
-  if (seqLt(seq, sndMax)) out = logRetransmit(out, seq, seqMin(end, sndMax), now);
-  if (seqGt(end, sndMax)) out = logAppend(out, seqMax(seq, sndMax), end, now);
+  if (seqLt(seq, sndMax)) out = logRetransmit(out, seq, seqMin(end, sndMax), now, rate);
+  if (seqGt(end, sndMax)) out = logAppend(out, seqMax(seq, sndMax), end, now, rate);
   return out;
 }
 
-function logAppend(log: SentLog, start: Seq, end: Seq, now: number): SentLog {
+function logAppend(log: SentLog, start: Seq, end: Seq, now: number, rate: RateStamp | undefined): SentLog {
   const es = log.entries;
   const last = es[es.length - 1];
   if (
@@ -131,18 +153,25 @@ function logAppend(log: SentLog, start: Seq, end: Seq, now: number): SentLog {
     last.end === start &&
     last.ts === now &&
     last.order === log.next - 1 &&
-    !last.rexmit
+    !last.rexmit &&
+    last.rate === rate
   ) {
     // The previous transmission, continued: one entry.
     const out = es.slice();
-    out[out.length - 1] = { start: last.start, end, ts: now, order: last.order, rexmit: false };
+    out[out.length - 1] = { start: last.start, end, ts: now, order: last.order, rexmit: false, rate };
     return { entries: out, next: log.next };
   }
-  const out = [...es, { start, end, ts: now, order: log.next, rexmit: false }];
+  const out = [...es, { start, end, ts: now, order: log.next, rexmit: false, rate }];
   return { entries: out.length > MAX_SENT ? mergeLowest(out) : out, next: log.next + 1 };
 }
 
-function logRetransmit(log: SentLog, start: Seq, end: Seq, now: number): SentLog {
+function logRetransmit(
+  log: SentLog,
+  start: Seq,
+  end: Seq,
+  now: number,
+  rate: RateStamp | undefined,
+): SentLog {
   const es = log.entries;
   let lo = 0;
   while (lo < es.length && seqLe(es[lo]!.end, start)) lo++;
@@ -161,7 +190,8 @@ function logRetransmit(log: SentLog, start: Seq, end: Seq, now: number): SentLog
     prev.end === start &&
     prev.ts === now &&
     prev.order === log.next - 1 &&
-    prev.rexmit
+    prev.rexmit &&
+    prev.rate === rate
   ) {
     // Consecutive retransmissions (go-back-N) continue one entry.
     from = lo - 1;
@@ -169,7 +199,7 @@ function logRetransmit(log: SentLog, start: Seq, end: Seq, now: number): SentLog
     order = prev.order;
     next = log.next;
   }
-  mid.push({ start: s, end, ts: now, order, rexmit: true });
+  mid.push({ start: s, end, ts: now, order, rexmit: true, rate });
   const last = es[hi - 1];
   if (last !== undefined && hi > lo && seqGt(last.end, end)) mid.push({ ...last, start: end });
   const out = [...es.slice(0, from), ...mid, ...es.slice(hi)];
@@ -179,7 +209,14 @@ function logRetransmit(log: SentLog, start: Seq, end: Seq, now: number): SentLog
 function mergeLowest(log: SentSeg[]): SentSeg[] {
   const [a, b] = [log[0]!, log[1]!];
   const later = a.order > b.order ? a : b;
-  const m = { start: a.start, end: b.end, ts: later.ts, order: later.order, rexmit: a.rexmit || b.rexmit };
+  const m = {
+    start: a.start,
+    end: b.end,
+    ts: later.ts,
+    order: later.order,
+    rexmit: a.rexmit || b.rexmit,
+    rate: later.rate,
+  };
   return [m, ...log.slice(2)];
 }
 
@@ -208,7 +245,7 @@ export function subtract(rs: readonly SeqRange[], from: Seq, to: Seq): SeqRange[
   return out;
 }
 
-/** Sorted ranges without [start, end). */
+/** Sorted lost ranges without [start, end), at most MAX_LOST of them (the highest go). */
 export function rangesRemove(rs: readonly SeqRange[], start: Seq, end: Seq): readonly SeqRange[] {
   if (rs.length === 0) return rs;
   const out: SeqRange[] = [];
@@ -219,7 +256,7 @@ export function rangesRemove(rs: readonly SeqRange[], start: Seq, end: Seq): rea
       if (seqGt(r.end, end)) out.push({ start: end, end: r.end });
     }
   }
-  return out;
+  return out.length > MAX_LOST ? out.slice(0, MAX_LOST) : out;
 }
 
 /** Bytes of [from, to) covered by the sorted ranges `rs`. */
@@ -372,6 +409,7 @@ export function rackDetectLoss(
         for (const p of subtract(lost, h.start, h.end)) {
           marked += seqDiff(p.end, p.start);
           lost = rangeUnion(lost, p);
+          if (lost.length > MAX_LOST) lost = lost.slice(0, MAX_LOST);
         }
       }
     } else if (remaining > timeout) {
@@ -391,12 +429,23 @@ export function rackPipe(sb: Scoreboard, lost: readonly SeqRange[], una: Seq, ma
   return Math.max(0, n);
 }
 
-/** The first lost, unSACKed range at or above `from` (NextSeg rule 1 with RACK's marks). */
-export function firstLost(sb: Scoreboard, lost: readonly SeqRange[], from: Seq): SeqRange | null {
+/**
+ * The first lost, unSACKed range at or above `from` (NextSeg rule 1 with RACK's marks), stretched to
+ * the end of every further lost, unSACKed piece that starts within `span` bytes of its start: one
+ * retransmission then repairs them all, the SACKed bytes between them sent again, rather than one
+ * segment per hole. A receiver that SACKs every other byte would otherwise get 1-byte segments, a
+ * header per byte (Linux's "SACK slowness", CVE-2019-11478, came from splitting its queue that way).
+ */
+export function firstLost(sb: Scoreboard, lost: readonly SeqRange[], from: Seq, span = 0): SeqRange | null {
+  let start: Seq | null = null;
+  let end = from;
   for (const l of lost) {
     if (seqLe(l.end, from)) continue;
-    const h = subtract(sb, seqMax(l.start, from), l.end)[0];
-    if (h !== undefined) return h;
+    for (const h of subtract(sb, seqMax(l.start, from), l.end)) {
+      if (start === null) start = h.start;
+      else if (!seqLt(h.start, seqAdd(start, span))) return { start, end };
+      end = h.end;
+    }
   }
-  return null;
+  return start === null ? null : { start, end };
 }

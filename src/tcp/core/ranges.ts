@@ -13,7 +13,16 @@
  * receive buffer is retained.
  */
 import { type Seq, seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax, seqMin } from '../seq.js';
-import { EMPTY_ROPE, type Rope, ropeAppend, ropeDrop, ropeRead } from './rope.js';
+import {
+  EMPTY_ROPE,
+  type Rope,
+  ropeAppend,
+  ropeChunks,
+  ropeConcat,
+  ropeDrop,
+  ropeFlatten,
+  ropeRead,
+} from './rope.js';
 import type { SackBlock } from '../wire.js';
 
 /** `[start, end)` in sequence space. */
@@ -40,6 +49,13 @@ export interface OooQueue {
 export const EMPTY_OOO: OooQueue = { ranges: [], bytes: 0, fin: null, recent: [] };
 
 const RECENT = 4;
+
+/**
+ * Blocks an out-of-order range may hold: OOO_CHUNKS_BASE + its length / OOO_CHUNK_BYTES (tiny
+ * segments joined by their blocks, see oooInsert), past which it is copied into one block.
+ */
+export const OOO_CHUNKS_BASE = 16;
+export const OOO_CHUNK_BYTES = 1024;
 
 export function rangeLen(r: SeqRange): number {
   return seqDiff(r.end, r.start);
@@ -100,19 +116,18 @@ export function oooInsert(
     mEnd = seqMax(mEnd, r.end);
     held += rangeLen(r);
   }
-  // Assemble [mStart, mEnd) from the existing ranges and the new bytes, copying each new byte once.
+  // Assemble [mStart, mEnd) from the existing ranges and the new bytes, copying each new byte once
+  // and no held byte: held ranges are joined by their blocks (a segment just below a big range, or
+  // bridging two, would otherwise copy the range again: quadratic for tiny segments sent downwards).
   let rope: Rope = EMPTY_ROPE;
   let at = mStart;
   let mi = 0;
   while (seqLt(at, mEnd)) {
     const r = merging[mi];
     if (r !== undefined && seqLe(r.start, at)) {
-      if (seqLt(at, r.end)) {
-        const views = ropeRead(r.data, seqDiff(at, r.start), seqDiff(r.end, at));
-        if (rope.length === 0 && seqDiff(at, r.start) === 0) rope = r.data;
-        else for (const v of views) rope = ropeAppend(rope, v);
-        at = r.end;
-      }
+      // Held ranges are disjoint and non-adjacent, so `at` is at the start of this one.
+      rope = ropeConcat(rope, r.data);
+      at = seqMax(at, r.end);
       mi++;
       continue;
     }
@@ -121,6 +136,10 @@ export function oooInsert(
     rope = ropeAppend(rope, bytes.subarray(seqDiff(at, start), seqDiff(stop, start)));
     at = stop;
   }
+  // Joining leaves one block per piece: past OOO_CHUNKS_BASE + length / OOO_CHUNK_BYTES blocks the
+  // range is copied into one, so a range costs at most that many blocks (memory) and the copy is
+  // amortised over the segments that made the blocks (at most OOO_CHUNK_BYTES bytes per segment).
+  if (ropeChunks(rope) > OOO_CHUNKS_BASE + seqDiff(mEnd, mStart) / OOO_CHUNK_BYTES) rope = ropeFlatten(rope);
   const merged: OooRange = { start: mStart, end: mEnd, data: rope };
   let next = [...ranges.slice(0, lo), merged, ...ranges.slice(hi)];
   let total = out.bytes - held + rangeLen(merged);

@@ -1,12 +1,13 @@
 /**
  * Loss recovery with SACK: RACK-TLP (RFC 8985) decides what is lost, Proportional Rate Reduction
  * (RFC 6937, PRR-SSRB) how much is sent per ACK while recovering, and a reduction that proves
- * spurious is undone (RFC 3708 D-SACK, RFC 3522 Eifel detection with timestamps, RFC 4015 response).
- * Without SACK the core keeps RFC 5681/6582 NewReno (input.ts); Eifel undo works there too.
+ * spurious is undone (RFC 3708 D-SACK, RFC 3522 Eifel detection with timestamps, RFC 5682 F-RTO,
+ * all with the RFC 4015 response). Without SACK the core keeps RFC 5681/6582 NewReno (input.ts);
+ * Eifel and F-RTO work there too.
  */
 import { type Seq, seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax, seqMin } from '../seq.js';
 import type { SackBlock } from '../wire.js';
-import { type CcState, ccOf } from './congestion/index.js';
+import { type CcContext, type CcState, ccOf } from './congestion/index.js';
 import type { Draft } from './draft.js';
 import { finSent, hasUnsent, pipe, retransmit, segmentRoom, sendOverride } from './output.js';
 import { logTrim, rackDelivered, rackDetectLoss, reoWnd, subtract } from './rack.js';
@@ -41,19 +42,39 @@ function tsOf(t: MutTcb, ms: number): number {
 export function undoBegin(t: MutTcb, prior: CcState): void {
   // A reduction inside a running episode (an RTO during recovery) keeps the episode's prior state.
   if (t.undo !== null && t.undo.until === null) return;
-  t.undo = { prior, marker: t.sndUna, rexmitTsVal: null, retransBytes: 0, until: null, extended: false };
+  // Retransmissions of an earlier episode still in flight count as this one's first (Linux's
+  // retrans_stamp): the ACK one of them earns must not pass for an original's (RFC 3522 §2).
+  let first: number | null = null;
+  for (const e of t.sent.entries) if (e.rexmit && (first === null || e.ts < first)) first = e.ts;
+  t.undo = {
+    prior,
+    marker: t.sndUna,
+    rexmitTsVal: first === null ? null : tsOf(t, first),
+    retransBytes: 0,
+    until: null,
+    extended: false,
+    rto: false,
+  };
 }
 
 /** RFC 4015 §2 response: give back cwnd and ssthresh, leave recovery, resume with new data. */
-function undo(d: Draft, t: MutTcb, why: 'undo-dsack' | 'undo-eifel'): void {
+function undo(d: Draft, t: MutTcb, why: 'undo-dsack' | 'undo-eifel' | 'undo-frto'): void {
   const u = t.undo;
   if (u === null) return;
+  if (u.rto) bump(t, 'spuriousRtos');
+  // Eifel or a D-SACK may judge a timeout before F-RTO does (Linux runs them all): its verdict ends F-RTO.
+  t.frto = null;
   const p = u.prior;
-  t.cc = {
-    ...p,
-    cwnd: Math.max(t.cc.cwnd, p.cwnd),
-    ssthresh: Math.max(t.cc.ssthresh, p.ssthresh),
-  } as CcState;
+  const onUndo = ccOf(t.cc).onUndo;
+  // A model-based algorithm (BBR) keeps its model and restores cwnd itself.
+  t.cc =
+    onUndo !== undefined
+      ? onUndo(t.cc, p)
+      : ({
+          ...p,
+          cwnd: Math.max(t.cc.cwnd, p.cwnd),
+          ssthresh: Math.max(t.cc.ssthresh, p.ssthresh),
+        } as CcState);
   t.undo = null;
   t.recovery = null;
   t.dupAcks = 0;
@@ -84,7 +105,12 @@ export function eifelCheck(d: Draft, t: MutTcb, tsEcr: number | null): void {
   }
   if (rtoSpurious && r.rtoPrior !== null) {
     // RFC 4015 §2 for the timeout alone: the recovery's reduction stands, the timeout's goes.
-    t.cc = { ...r.rtoPrior, cwnd: Math.max(t.cc.cwnd, r.rtoPrior.cwnd) } as CcState;
+    bump(t, 'spuriousRtos');
+    const onUndo = ccOf(t.cc).onUndo;
+    t.cc =
+      onUndo !== undefined
+        ? onUndo(t.cc, r.rtoPrior)
+        : ({ ...r.rtoPrior, cwnd: Math.max(t.cc.cwnd, r.rtoPrior.cwnd) } as CcState);
     if (seqLt(t.sndNxt, t.sndMax)) t.sndNxt = t.sndMax;
     d.count('undo-eifel');
     bump(t, 'spuriousUndone');
@@ -121,7 +147,8 @@ export function enterSackRecovery(d: Draft, t: MutTcb, reduce: boolean): void {
 /** RFC 6937 §3 PRR-SSRB: cwnd = pipe + sndcnt for the data this ACK delivered. */
 function prrAck(t: MutTcb, delivered: number): void {
   const r = t.recovery;
-  if (r === null || r.kind !== 'sack') return;
+  // A model-based algorithm (BBR) sets cwnd in recovery itself (rate.ts, onRateAck).
+  if (r === null || r.kind !== 'sack' || t.cc.algo === 'bbr') return;
   const prrDelivered = r.prrDelivered + Math.max(0, delivered);
   const p = pipe(t);
   const ssthresh = t.cc.ssthresh;
@@ -225,9 +252,10 @@ function rackDetect(d: Draft, t: MutTcb, dsack: boolean, exited: boolean): void 
   d.count('rack-lost');
   if (r.rexmitLost) d.count('retransmit-lost-rexmit');
   // Go-back-N after a timeout resends everything anyway; RFC 6582's `recover` keeps one reduction
-  // per window of data (later losses in that window are repaired without another).
+  // per window of data (later losses in that window are repaired without another). While F-RTO
+  // waits for its verdict (RFC 5682 §3 step 3) the next ACK decides, not RACK.
   const fresh = t.lastRecover === null || seqGe(t.sndUna, t.lastRecover);
-  if (t.recovery === null && t.sndNxt === t.sndMax) enterSackRecovery(d, t, fresh);
+  if (t.recovery === null && t.sndNxt === t.sndMax && t.frto === null) enterSackRecovery(d, t, fresh);
 }
 
 /** The RACK reordering timer fired (RFC 8985 §6.3). */
@@ -271,6 +299,7 @@ function tlpAck(d: Draft, t: MutTcb, a: AckSeen): void {
     retransBytes: 1,
     until: t.sndMax,
     extended: false,
+    rto: false,
   };
   t.lastRecover = t.sndMax;
 }
@@ -301,12 +330,17 @@ export function probeExpired(d: Draft, t: MutTcb): void {
   }
 }
 
-/** A retransmission timeout: RACK's marks and timers start over (RFC 8985 §6.3, §7.5). */
-export function rackOnRto(t: MutTcb, prior: CcState, first: boolean): void {
+/**
+ * A retransmission timeout: RACK's marks and timers start over (RFC 8985 §6.3, §7.5). `fresh`: no
+ * recovery or earlier timeout covers SND.UNA, so an episode still open is over and this one is new.
+ */
+export function rackOnRto(t: MutTcb, prior: CcState, first: boolean, fresh: boolean): void {
+  if (fresh) t.undo = null;
   // Inside a running episode the episode keeps its own prior state; the timeout alone may still
   // prove spurious (its retransmission answered by an ACK for the original).
   const nested = t.undo !== null && t.undo.until === null;
   undoBegin(t, prior);
+  t.undo = { ...t.undo!, rto: true };
   bump(t, 'rtos');
   t.rack = {
     ...t.rack,
@@ -324,4 +358,106 @@ export function rackOnRto(t: MutTcb, prior: CcState, first: boolean): void {
 export function recoveryEnded(t: MutTcb): void {
   const u = t.undo;
   if (u !== null && u.until === null) t.undo = { ...u, until: t.sndMax };
+}
+
+/**
+ * Congestion-window growth for an ACK of new data outside recovery, with HyStart++ (RFC 9406) fed
+ * this ACK's RTT sample when it is on; counts its transitions.
+ */
+export function ccAck(d: Draft, t: MutTcb, acked: number, ctx: CcContext, sample: number | null): void {
+  const before = t.cc.hs.phase;
+  const c = d.config.hystart ? { ...ctx, hystart: { sample, una: t.sndUna, max: t.sndMax } } : ctx;
+  t.cc = ccOf(t.cc).onAck(t.cc, acked, c);
+  const after = t.cc.hs.phase;
+  if (before === after) return;
+  if (after === 'css') d.count('hystart-css');
+  else if (after === 'ss') d.count('hystart-css-resumed');
+  else if (before === 'css') d.count('hystart-exit');
+}
+
+/**
+ * RFC 5682 §3 step 1, at a retransmission timeout (after timers.ts rewound SND.NXT): F-RTO runs on
+ * the first timeout of an episode only. "If the TCP sender is already in RTO recovery AND
+ * RecoveryPoint is larger than or equal to SND.UNA, do not enter step 2"; a timeout during fast
+ * recovery is left out the same way (§3: retransmitted segments acknowledged then would pass for
+ * originals). `fresh`: no recovery or timeout covered SND.UNA when the timer fired.
+ */
+export function frtoOnRto(d: Draft, t: MutTcb, first: boolean, fresh: boolean): void {
+  t.frto =
+    d.config.frto && first && fresh && t.state !== 'SynReceived'
+      ? { step: 2, recoveryPoint: t.sndMax, rewind: t.sndUna }
+      : null;
+}
+
+/** What F-RTO needs of one acceptable ACK (processAck). */
+export interface FrtoAck {
+  readonly oldUna: Seq;
+  /** The scoreboard before this ACK's blocks (SACK connections). */
+  readonly oldSb: Scoreboard;
+  /** SACK blocks of this ACK, the D-SACK left out. */
+  readonly blocks: readonly SackBlock[];
+  /** A duplicate ACK by RFC 5681 §2 (RFC 6675 with SACK). */
+  readonly dup: boolean;
+}
+
+/**
+ * RFC 5682 §3 steps 2 and 3 (SACK-enhanced F-RTO; without SACK the same rules read cumulative ACKs
+ * and duplicate ACKs only, as Linux does), for an ACK after the window update.
+ */
+export function frtoAck(d: Draft, t: MutTcb, a: FrtoAck): void {
+  const f = t.frto;
+  if (f === null) return;
+  const advanced = seqGt(t.sndUna, a.oldUna);
+  if (f.step === 2) {
+    // Step 2: duplicate ACKs only update the scoreboard; the ACK of the retransmission decides.
+    if (!advanced) return;
+    if (seqGe(t.sndUna, f.recoveryPoint)) {
+      // 2a: everything sent before the timeout is acknowledged: conventional recovery (nothing left).
+      t.frto = null;
+      return;
+    }
+    // 2b: up to two new segments instead of resending (go-back-N waits at `rewind`).
+    const rewind = seqMax(t.sndNxt, t.sndUna);
+    t.sndNxt = t.sndMax;
+    const before = t.sndMax;
+    if (hasUnsent(t)) sendOverride(d, t);
+    if (hasUnsent(t)) sendOverride(d, t);
+    if (t.sndMax === before) {
+      // Nothing new can go (no data, or the peer's window): "refrain from entering step 3".
+      t.sndNxt = rewind;
+      t.frto = null;
+      return;
+    }
+    d.count('frto-new-data');
+    t.frto = { step: 3, recoveryPoint: f.recoveryPoint, rewind };
+    return;
+  }
+  // Step 3: "Either a duplicate ACK or a new cumulative ACK ... Other types of ACKs are ignored".
+  if (!advanced && !a.dup) return;
+  const rp = f.recoveryPoint;
+  const beyond = seqGt(t.sndUna, rp) || a.blocks.some((b) => seqGt(b.right, rp));
+  let newBelow = advanced;
+  for (const b of a.blocks) {
+    const s = seqMax(b.left, t.sndUna);
+    const e = seqMin(b.right, rp);
+    if (seqLt(s, e) && subtract(a.oldSb, s, e).length > 0) newBelow = true;
+  }
+  t.frto = null;
+  if (!beyond && newBelow) {
+    // 3b: data sent before the timeout was acknowledged after it: the timeout was spurious. §4: the
+    // RFC 4015 response, and no go-back-N (SND.NXT stays at SND.MAX).
+    d.count('frto-spurious');
+    // RACK took the ACK of the timeout's retransmission for its delivery (nothing tells them apart
+    // without timestamps, RFC 8985 §6.2 step 2): the original got there, and every original sent
+    // before that retransmission would now pass for lost. RACK's most recent delivery starts over.
+    t.rack = { ...t.rack, xmitTs: Number.NEGATIVE_INFINITY, xmitOrder: -1 };
+    if (t.undo !== null) undo(d, t, 'undo-frto');
+    else bump(t, 'spuriousRtos');
+    return;
+  }
+  // 3a: the new data got through and the hole did not: the timeout was real. "set the congestion
+  // window to no more than 3 * MSS and proceed with the conventional RTO recovery".
+  d.count('frto-real');
+  t.sndNxt = seqMax(f.rewind, t.sndUna);
+  t.cc = { ...t.cc, cwnd: Math.min(t.cc.cwnd, 3 * t.mss) };
 }

@@ -105,6 +105,57 @@ export function ropeAppend(r: Rope, data: Uint8Array): Rope {
   return { entries, start, end: end + 1, headOff, tailLen: rest.length, length: r.length + data.length };
 }
 
+/**
+ * `a` followed by `b`, sharing `b`'s blocks instead of copying its bytes: O(entries of both), whatever
+ * their length. A partly dropped first block of `b` becomes a new block over exactly its live bytes, so
+ * no version ever writes into it; the result may append into `b`'s last block only while it is the
+ * frontier there, like any version.
+ */
+export function ropeConcat(a: Rope, b: Rope): Rope {
+  if (b.length === 0) return a;
+  if (a.length === 0) return b;
+  const entries: Entry[] = [];
+  for (let i = a.start; i < a.end; i++) entries.push({ block: a.entries[i]!.block, len: entryLen(a, i) });
+  let tailLen = b.tailLen;
+  for (let i = b.start; i < b.end; i++) {
+    const block = b.entries[i]!.block;
+    const len = entryLen(b, i);
+    if (i === b.start && b.headOff > 0) {
+      const bytes = block.bytes.subarray(b.headOff, len);
+      entries.push({ block: { bytes, fill: bytes.length }, len: bytes.length });
+      if (i === b.end - 1) tailLen = bytes.length;
+    } else {
+      entries.push({ block, len });
+    }
+  }
+  return { entries, start: 0, end: entries.length, headOff: a.headOff, tailLen, length: a.length + b.length };
+}
+
+/** Blocks a rope's bytes lie in (its per-entry overhead). */
+export function ropeChunks(r: Rope): number {
+  return r.end - r.start;
+}
+
+/** The same bytes copied into one block: O(length), to bound the blocks of a rope built by many concatenations. */
+export function ropeFlatten(r: Rope): Rope {
+  if (r.end - r.start <= 1) return r;
+  const bytes = smallBlocks.take(r.length);
+  let at = 0;
+  for (const v of ropeRead(r, 0, r.length)) {
+    bytes.set(v, at);
+    at += v.length;
+  }
+  const block: Block = { bytes, fill: r.length };
+  return {
+    entries: [{ block, len: r.length }],
+    start: 0,
+    end: 1,
+    headOff: 0,
+    tailLen: r.length,
+    length: r.length,
+  };
+}
+
 /** `r` without its first `n` bytes (all of them if `n` is larger). */
 export function ropeDrop(r: Rope, n: number): Rope {
   if (n <= 0) return r;

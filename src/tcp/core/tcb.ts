@@ -7,6 +7,7 @@ import { ccInit } from './congestion/index.js';
 import { windowShiftFor } from './output.js';
 import { EMPTY_LOG, RACK_INIT } from './rack.js';
 import { EMPTY_OOO, type Scoreboard } from './ranges.js';
+import { rateInit } from './rate.js';
 import { EMPTY_ROPE } from './rope.js';
 import { rttInit } from './rtt.js';
 import { flowKey, isV6 } from './secrets.js';
@@ -34,6 +35,7 @@ export const NO_STATS: ConnStats = {
   sackBlocks: 0,
   dsacks: 0,
   ceMarks: 0,
+  spuriousRtos: 0,
 };
 
 export function newTcb(c: TcpConfig, p: NewTcb): MutTcb {
@@ -89,8 +91,10 @@ export function newTcb(c: TcpConfig, p: NewTcb): MutTcb {
     recovery: null,
     lastRecover: null,
     sent: EMPTY_LOG,
+    rate: rateInit(p.now),
     rack: RACK_INIT,
     undo: null,
+    frto: null,
     dsack: null,
     stats: NO_STATS,
     lastSendAt: p.now,
@@ -171,8 +175,10 @@ export function copyTcb(t: Tcb): MutTcb {
     recovery: t.recovery,
     lastRecover: t.lastRecover,
     sent: t.sent,
+    rate: t.rate,
     rack: t.rack,
     undo: t.undo,
+    frto: t.frto,
     dsack: t.dsack,
     stats: t.stats,
     lastSendAt: t.lastSendAt,

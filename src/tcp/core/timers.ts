@@ -4,13 +4,13 @@
  * retransmit/persist, keep-alive, delayed ACK). A timer firing in a state where it makes no sense is a
  * no-op that clears it (docs/TCP-NOTES.md §2: total, no assertions).
  */
-import { seqAdd, seqDiff } from '../seq.js';
+import { seqAdd, seqDiff, seqGe } from '../seq.js';
 import { ccOf } from './congestion/index.js';
 import type { Draft } from './draft.js';
 import { ecnOnRto } from './ecn.js';
 import { hasUnsent, persistInterval, sendOverride, sendProbe, sendSyn, sendSynAck } from './output.js';
 import { blackHoleCheck } from './pmtu.js';
-import { probeExpired, rackOnRto, rackTimerExpired } from './recovery.js';
+import { frtoOnRto, probeExpired, rackOnRto, rackTimerExpired } from './recovery.js';
 import { rttBackoff } from './rtt.js';
 import type { FlowKey, MutTcb, Tcb } from './types.js';
 
@@ -24,6 +24,8 @@ export function connDeadline(t: Tcb): number | null {
   if (t.keepaliveAt !== null) d = Math.min(d, t.keepaliveAt);
   if (t.rack.reoAt !== null) d = Math.min(d, t.rack.reoAt);
   if (t.rack.ptoAt !== null) d = Math.min(d, t.rack.ptoAt);
+  // BBR pacing (output.ts paceWait): data waits for its time.
+  if (t.rate.paceAt !== null) d = Math.min(d, t.rate.paceAt);
   return d === Number.POSITIVE_INFINITY ? null : d;
 }
 
@@ -115,7 +117,10 @@ function rexmtExpired(d: Draft, t: MutTcb): boolean {
       // RFC 5681 §3.1 eq. (4) on the first timeout of this segment only; cwnd = loss window.
       t.cc = ccOf(t.cc).onRto(t.cc, { mss: t.mss, flight, now, srtt: t.rtt.srtt }, r.count === 0);
       // RFC 3522 / 4015: a timeout may be spurious (Eifel, recovery.ts); RACK starts over.
-      rackOnRto(t, prior, r.count === 0);
+      // No recovery or earlier timeout covers SND.UNA: a new undo episode (recovery.ts), and F-RTO
+      // may judge it (RFC 5682 §3 step 1).
+      const fresh = t.recovery === null && (t.lastRecover === null || seqGe(t.sndUna, t.lastRecover));
+      rackOnRto(t, prior, r.count === 0, fresh);
       t.rtt = rttBackoff(t.rtt, c);
       // RFC 6582 §3.2 step 4; RFC 2018 §8: forget SACK information (the peer may have reneged).
       t.recovery = null;
@@ -123,8 +128,10 @@ function rexmtExpired(d: Draft, t: MutTcb): boolean {
       t.lastRecover = t.sndMax;
       t.scoreboard = [];
       t.rttSeq = null;
-      // Go back N: output.ts sends again from SND.UNA, within the one-segment loss window.
+      // Go back N: output.ts sends again from SND.UNA, within the one-segment loss window; F-RTO
+      // (RFC 5682, recovery.ts) then judges the timeout on the next two ACKs.
       t.sndNxt = t.sndUna;
+      frtoOnRto(d, t, r.count === 0, fresh);
       // RFC 4821 black-hole detection; RFC 3168 §6.1.2 CWR after any reduction.
       blackHoleCheck(d, t, count);
       ecnOnRto(t);
@@ -139,6 +146,14 @@ function rexmtExpired(d: Draft, t: MutTcb): boolean {
       }
       if (r.count >= c.dataRetries) {
         d.count('persist-exceeded');
+        d.remove(t.key, 'timeout', t.softError);
+        return false;
+      }
+      // An orphan (closed by its user) whose peer answers every probe with a zero window would hold
+      // its queued data for good: given up once the probes' backoff reaches rtoMax, as Linux gives up
+      // an orphan whose probe timer reached TCP_RTO_MAX (tcp_probe_timer, tcp_orphan_retries).
+      if (t.userClosed && persistInterval(t, c, r.backoff) >= c.rtoMax) {
+        d.count('persist-orphan-abandoned');
         d.remove(t.key, 'timeout', t.softError);
         return false;
       }

@@ -12,6 +12,7 @@ import type { PHeap } from './pheap.js';
 import type { PMap } from './pmap.js';
 import type { RackState, SentLog } from './rack.js';
 import type { OooQueue, Scoreboard, SeqRange } from './ranges.js';
+import type { RateState } from './rate.js';
 import type { Rope } from './rope.js';
 import type { RttState } from './rtt.js';
 import type { SipKey } from './siphash.js';
@@ -96,6 +97,11 @@ export interface TcpConfig {
   readonly maxOooRanges: number;
   /** SACK scoreboard ranges kept per connection. */
   readonly maxSackRanges: number;
+  /**
+   * The smallest MSS the peer's MSS option may set (Linux's tcp_min_snd_mss, 48): an MSS of 1 in a
+   * SYN would otherwise cut every write into 1-byte segments (CVE-2019-11479).
+   */
+  readonly minSndMss: number;
   readonly congestion: CongestionName;
   /** Initial window in segments; `null` for RFC 5681 §3.1's 2-4 segments. */
   readonly initialCwndSegments: number | null;
@@ -112,6 +118,13 @@ export interface TcpConfig {
    * `'on'` asks in our SYNs too (tcp_ecn=1), `'off'` neither (ecn.ts).
    */
   readonly ecn: EcnMode;
+  /**
+   * F-RTO (RFC 5682 §3, SACK-enhanced): after a timeout, new data on the first ACK instead of
+   * go-back-N, so that the next ACK tells a spurious timeout from a real one (recovery.ts).
+   */
+  readonly frto: boolean;
+  /** HyStart++ (RFC 9406 §4) in the initial slow start (congestion/hystart.ts); on, as Linux's HyStart. */
+  readonly hystart: boolean;
 }
 
 export type EcnMode = 'off' | 'accept' | 'on';
@@ -141,6 +154,7 @@ export const TCP_DEFAULTS: Omit<TcpConfig, 'secret'> = {
   defaultBacklog: 128,
   maxOooRanges: 32,
   maxSackRanges: 32,
+  minSndMss: 48,
   congestion: 'cubic',
   initialCwndSegments: null,
   ephemeralMin: 49_152,
@@ -149,6 +163,8 @@ export const TCP_DEFAULTS: Omit<TcpConfig, 'secret'> = {
   challengeAckInterval: 1_000,
   synCookies: true,
   ecn: 'accept',
+  frto: true,
+  hystart: true,
 };
 
 /** The retransmission slot (docs/TCP-NOTES.md §2): one timer whose mode says what it retransmits. */
@@ -199,6 +215,19 @@ export interface UndoState {
    */
   readonly until: Seq | null;
   readonly extended: boolean;
+  /** A retransmission timeout fired during the episode: undoing it undoes a spurious timeout. */
+  readonly rto: boolean;
+}
+
+/**
+ * F-RTO after a timeout (RFC 5682 §3): step 2 waits for the ACK of the retransmission, step 3 for the
+ * ACK after the new data sent on it. `recoveryPoint` is SND.MAX when the timer fired; `rewind` the
+ * go-back-N position to resume from if the timeout proves real.
+ */
+export interface FrtoState {
+  readonly step: 2 | 3;
+  readonly recoveryPoint: Seq;
+  readonly rewind: Seq;
 }
 
 /** Per-connection counters (readable through `tcpConnection(state, flow).stats`). */
@@ -214,6 +243,8 @@ export interface ConnStats {
   readonly dsacks: number;
   /** CE-marked segments received (RFC 3168, ecn.ts). */
   readonly ceMarks: number;
+  /** Retransmission timeouts found spurious (F-RTO, RFC 5682; or Eifel, RFC 3522). */
+  readonly spuriousRtos: number;
 }
 
 /** Transmission Control Block: one connection (RFC 9293 §3.3.1). */
@@ -305,9 +336,13 @@ export interface Tcb {
   readonly lastRecover: Seq | null;
   /** RFC 8985 RACK-TLP: per-range send times, RACK's state, lost marks and its two timers (rack.ts). */
   readonly sent: SentLog;
+  /** Delivery-rate sampling and the pacing clock, for rate-driven congestion control (rate.ts, BBR). */
+  readonly rate: RateState;
   readonly rack: RackState;
   /** The last cwnd reduction, while it may still prove spurious. */
   readonly undo: UndoState | null;
+  /** F-RTO detection in progress after a timeout (RFC 5682 §3), else `null`. */
+  readonly frto: FrtoState | null;
   /** Receiver: a duplicate range to report in the first SACK block of the next ACK (RFC 2883). */
   readonly dsack: SeqRange | null;
   readonly stats: ConnStats;
@@ -414,6 +449,8 @@ export const COUNTER_NAMES = [
   'rexmt-exceeded',
   'persist-probe',
   'persist-exceeded',
+  /** A closed connection whose peer kept its window shut until the probe backoff reached rtoMax. */
+  'persist-orphan-abandoned',
   'keepalive-probe',
   'keepalive-exceeded',
   'delayed-ack',
@@ -441,6 +478,13 @@ export const COUNTER_NAMES = [
   'prr-limited',
   'undo-dsack',
   'undo-eifel',
+  'undo-frto',
+  'frto-new-data',
+  'frto-spurious',
+  'frto-real',
+  'hystart-css',
+  'hystart-css-resumed',
+  'hystart-exit',
   'icmp-no-connection',
   'icmp-out-of-window',
   'icmp-soft-error',
@@ -454,6 +498,9 @@ export const COUNTER_NAMES = [
   'ecn-reduced',
   'ecn-cwr-received',
   'send-memory-pressure',
+  'bbr-full-pipe',
+  'bbr-probe-rtt',
+  'pacing-wait',
 ] as const;
 
 export type TcpCounterName = (typeof COUNTER_NAMES)[number];

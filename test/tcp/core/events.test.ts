@@ -145,7 +145,7 @@ const configArb = fc.record({
   rcvBuf: fc.constantFrom(1000, 65_536),
   sndBuf: fc.constantFrom(1000, 65_536),
   maxOooRanges: fc.constantFrom(1, 4),
-  congestion: fc.constantFrom('newreno' as const, 'cubic' as const),
+  congestion: fc.constantFrom('newreno' as const, 'cubic' as const, 'bbr' as const),
   keepaliveDefault: fc.boolean(),
 });
 

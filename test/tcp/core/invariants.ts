@@ -112,8 +112,10 @@ function checkLossState(t: Tcb): string[] {
   const k = t.key;
   const es = t.sent.entries;
   if (es.length > MAX_SENT) v.push(`${k}: send log ${es.length} entries > ${MAX_SENT}`);
-  if (!t.sackOk && es.length > 0) v.push(`${k}: send log without SACK`);
-  if (t.sackOk && SENDING.includes(t.state) && t.sndMax !== t.sndUna) {
+  // BBR's delivery-rate sampler (rate.ts) keeps the log without SACK too.
+  const logged = t.sackOk || t.cc.algo === 'bbr';
+  if (!logged && es.length > 0) v.push(`${k}: send log without SACK`);
+  if (logged && SENDING.includes(t.state) && t.sndMax !== t.sndUna) {
     if (es.length === 0) v.push(`${k}: data in flight but no send log`);
     else {
       if (es[0]!.start !== t.sndUna) v.push(`${k}: send log starts at ${es[0]!.start}, SND.UNA ${t.sndUna}`);

@@ -13,7 +13,7 @@ function counters(r: SimResult) {
   const c = tcpCounters(r.a);
   return {
     reductions: c['fast-recovery'] + c['rto-expired'] + c['tlp-recovery'],
-    undone: c['undo-dsack'] + c['undo-eifel'],
+    undone: c['undo-dsack'] + c['undo-eifel'] + c['undo-frto'],
     rtos: c['rto-expired'],
   };
 }

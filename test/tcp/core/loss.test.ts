@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { TcpConfig } from '../../../src/tcp/core/index.js';
+import { PTO_MIN } from '../../../src/tcp/core/rack.js';
 import { type Seq, seqAdd, seqDiff } from '../../../src/tcp/seq.js';
 import type { TcpOptions } from '../../../src/tcp/wire.js';
 import { Endpoint, s } from './harness.js';
@@ -95,14 +96,14 @@ describe('RACK (RFC 8985 §6)', () => {
 });
 
 describe('tail loss probe (RFC 8985 §7)', () => {
-  it('probes a lost tail at 2·SRTT with the last segment, and RACK repairs the rest before the RTO', () => {
+  it('probes a lost tail at 2·SRTT + 2 ms with the last segment, and RACK repairs the rest before the RTO', () => {
     const { ep, R, at, blk } = est();
     ep.send(data(5));
     ep.sent.length = 0;
     ep.advance(20);
     ep.recv({ flags: 'ACK', seq: R, ack: at(1) });
-    // Segments 1-4 are lost: no ACK comes. PTO = 2·SRTT = 40 ms; the RTO 200 ms.
-    expect(ep.deadline()).toBe(ep.now + 40);
+    // Segments 1-4 are lost: no ACK comes. PTO = 2·SRTT + 2 ms (Linux's floor) = 42 ms; the RTO 200 ms.
+    expect(ep.deadline()).toBe(ep.now + 2 * 20 + PTO_MIN);
     expect(ep.tcb!.rexmt!.at).toBe(ep.now + 200);
     ep.advanceToDeadline();
     ep.expectSent('the probe: the last segment again', { seq: at(4), len: MSS });
@@ -120,7 +121,7 @@ describe('tail loss probe (RFC 8985 §7)', () => {
     expect(ep.sent.splice(0).length, 'cwnd: 10 segments').toBe(10);
     const t0 = ep.now;
     ep.advanceToDeadline();
-    expect(ep.now).toBe(t0 + 40);
+    expect(ep.now).toBe(t0 + 2 * 20 + PTO_MIN);
     expect(ep.counter('tlp-probe')).toBe(1);
     expect(ep.counter('tlp-new-data')).toBe(1);
     ep.expectSent('new data as the probe', { seq: at(10), len: MSS });

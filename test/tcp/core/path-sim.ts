@@ -9,6 +9,7 @@ import { ipv4 } from '../../../src/addr.js';
 import {
   type FlowKey,
   type SegmentOut,
+  type Tcb,
   tcpConfig,
   type TcpConfig,
   tcpConnection,
@@ -42,6 +43,22 @@ export interface PathParams {
   readonly server?: Partial<Omit<TcpConfig, 'secret'>>;
   /** Give up after this much virtual time (ms). */
   readonly limit?: number;
+  /**
+   * A bottleneck on the server's way out: `rate` bytes per ms, a drop-tail queue of `queue` bytes
+   * (the packet in service included); it may `pause` (serve nothing) for a while, a delay spike that
+   * keeps order and spacing. Without it the hop is as fast as the cores send.
+   */
+  readonly bottleneck?: {
+    readonly rate: number;
+    readonly queue: number;
+    readonly pause?: { readonly at: number; readonly for: number };
+  };
+  /** Extra delay (ms) for a segment `from` sends at `now` (a delay spike; it keeps their spacing). */
+  readonly extraDelay?: (now: number, from: 'A' | 'B') => number;
+  /** Drop the n-th segment `from` sends (n counts that side's segments from 0): random loss (BBR tests). */
+  readonly drop?: (from: 'A' | 'B', n: number) => boolean;
+  /** Called after every step of the server with its connection (HyStart++ and F-RTO tests). */
+  readonly onServer?: (now: number, conn: Tcb | undefined, counters: TcpCounters) => void;
 }
 
 export interface PathResult {
@@ -59,6 +76,8 @@ export interface PathResult {
   readonly clientCeMarks: number;
   /** Each ECN reduction of the server: when, SND.UNA after it, and SND.MAX at the previous one. */
   readonly reductions: { readonly at: number; readonly una: number; readonly prevMax: number | null }[];
+  /** When the bottleneck's queue dropped a segment of the server's. */
+  readonly drops: number[];
 }
 
 interface Pending {
@@ -77,6 +96,8 @@ export function runPath(p: PathParams): PathResult {
   let received = 0;
   let sent = 0;
   let ectSeen = 0;
+  let sentA = 0;
+  let sentB = 0;
   let serverFlow: FlowKey | null = null;
   let clientFlow: FlowKey | null = null;
   const serverSegments: PathResult['serverSegments'] = [];
@@ -84,6 +105,11 @@ export function runPath(p: PathParams): PathResult {
   const reductions: { at: number; una: number; prevMax: number | null }[] = [];
   const chunk = new Uint8Array(64 * 1024).map((_, i) => (i * 31) & 0xff);
   const limit = p.limit ?? 600_000;
+  const drops: number[] = [];
+  let linkFreeAt = 0;
+  /** What the bottleneck holds: when each packet leaves it, and its length (FIFO). */
+  const held: { leave: number; len: number }[] = [];
+  let heldBytes = 0;
 
   const push = (at: number, to: 'A' | 'B', event: (now: number) => TcpEvent) => {
     queue.push({ at, order: order++, to, event });
@@ -111,6 +137,7 @@ export function runPath(p: PathParams): PathResult {
       }
       return;
     }
+    if (p.drop?.(from, from === 'A' ? sentA++ : sentB++) === true) return;
     let ecn = seg.ect === true ? 2 : 0;
     if (ecn === 2 && p.ce?.(ectSeen++) === true) ecn = 3;
     // A copy: the core may reuse nothing of ours, and we keep nothing of its.
@@ -121,7 +148,27 @@ export function runPath(p: PathParams): PathResult {
       off += c.length;
     }
     const to = from === 'A' ? 'B' : 'A';
-    push(now + 2 * p.delay, to, (t) => ({
+    let leaves = now;
+    const bn = p.bottleneck;
+    if (from === 'B' && bn !== undefined) {
+      while (held.length > 0 && held[0]!.leave <= now) heldBytes -= held.shift()!.len;
+      // Drop-tail: what waits (and is in service) plus this packet must fit the queue. (Without a
+      // pause, what is left to serialise; a pause makes that count its idle time too.)
+      const backlog = bn.pause === undefined ? Math.max(0, linkFreeAt - now) * bn.rate : heldBytes;
+      if (backlog + ipLen > bn.queue) {
+        drops.push(now);
+        return;
+      }
+      let start = Math.max(linkFreeAt, now);
+      const pz = bn.pause;
+      if (pz !== undefined && start + ipLen / bn.rate > pz.at && start < pz.at + pz.for)
+        start = pz.at + pz.for;
+      linkFreeAt = start + ipLen / bn.rate;
+      leaves = linkFreeAt;
+      held.push({ leave: leaves, len: ipLen });
+      heldBytes += ipLen;
+    }
+    push(leaves + 2 * p.delay + (p.extraDelay?.(now, from) ?? 0), to, (t) => ({
       kind: 'segment',
       now: t,
       src: seg.src,
@@ -141,6 +188,7 @@ export function runPath(p: PathParams): PathResult {
     if (tcpCounters(b)['ecn-reduced'] > reducedBefore && before !== undefined && after !== undefined) {
       reductions.push({ at: now, una: after.sndUna, prevMax: before.ecnRecover });
     }
+    p.onServer?.(now, after, tcpCounters(b));
     for (const o of r.outputs) {
       if (o.kind === 'segment') wire('B', o);
       else if (o.kind === 'established') {
@@ -220,5 +268,6 @@ export function runPath(p: PathParams): PathResult {
     serverCeMarks: st?.stats.ceMarks ?? 0,
     clientCeMarks: ct?.stats.ceMarks ?? 0,
     reductions,
+    drops,
   };
 }

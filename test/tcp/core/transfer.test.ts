@@ -76,6 +76,22 @@ describe('flow control (RFC 9293 §3.8.6)', () => {
     ep.expectSent('window opened', { seq: una, len: 1460 });
   });
 
+  it('gives up an orphan whose peer answers every probe with a zero window once the backoff reaches RTO max', () => {
+    const { ep, L, R } = est({}, { mss: 1460 }, 0);
+    ep.send(bytes(3000));
+    ep.close();
+    const una = L;
+    const start = ep.now;
+    for (let i = 0; i < 20 && ep.tcb !== undefined; i++) {
+      ep.advanceToDeadline();
+      if (ep.tcb !== undefined) ep.recv({ flags: 'ACK', seq: R, ack: una, window: 0 });
+    }
+    ep.expectState('abandoned, as Linux abandons an orphan (tcp_orphan_retries)', 'none');
+    expect(ep.counter('persist-orphan-abandoned')).toBe(1);
+    // Probes after 200 ms doubling to 102.4 s, then one wait capped at 120 s: no probe after it.
+    expect(ep.now - start).toBe(200 * (2 ** 10 - 1) + 120_000);
+  });
+
   it('gives up on a zero window whose probes are never answered', () => {
     const { ep } = est({ dataRetries: 3 }, { mss: 1460 }, 0);
     ep.send(bytes(100));
@@ -424,7 +440,8 @@ describe('congestion control', () => {
   });
 
   it('slow start grows cwnd by at most one SMSS per ACK (RFC 5681 eq. 2)', () => {
-    const { ep, L, R } = est({ initialCwndSegments: 2 });
+    // Without HyStart++, whose slow start takes min(N, 8 SMSS) per ACK (RFC 9406 §4.2; hystart.test.ts).
+    const { ep, L, R } = est({ initialCwndSegments: 2, hystart: false });
     ep.send(bytes(20_000));
     ep.sent.length = 0;
     const before = ep.tcb!.cc.cwnd;

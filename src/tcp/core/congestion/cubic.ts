@@ -7,8 +7,11 @@
  * - §4.4-4.5 otherwise cwnd moves towards target = W_cubic(t + RTT), clamped to [cwnd, 1.5 cwnd];
  * - §4.6 on congestion ssthresh = max(cwnd * beta, 2 SMSS) with beta = 0.7 (cwnd, as Linux, not the
  *   flight size); §4.7 fast convergence; §4.8 on timeout cwnd = 1 SMSS and the epoch restarts.
- * - Slow start is RFC 5681's (HyStart++ is not implemented).
+ * - §4.10 slow start is HyStart++ (RFC 9406, hystart.ts) when on, else RFC 5681's. When HyStart++
+ *   ends slow start without a loss, W_max is still 0: congestion avoidance starts its epoch with
+ *   W_max = cwnd and K = 0, as §4.10 asks.
  */
+import { HS_INIT, HS_OFF, slowStartAck } from './hystart.js';
 import { type CcContext, type CcStateBase, type CongestionControl, initialWindow } from './types.js';
 
 export interface CubicState extends CcStateBase {
@@ -44,6 +47,7 @@ export const cubic: CongestionControl<CubicState> = {
       algo: 'cubic',
       cwnd: initialWindow(mss, iw),
       ssthresh: Number.MAX_SAFE_INTEGER,
+      hs: HS_INIT,
       wMax: 0,
       epochStart: null,
       k: 0,
@@ -52,7 +56,7 @@ export const cubic: CongestionControl<CubicState> = {
     };
   },
   onAck(s, acked, c) {
-    if (s.cwnd < s.ssthresh) return { ...s, cwnd: s.cwnd + Math.min(acked, c.mss) };
+    if (s.cwnd < s.ssthresh) return { ...s, ...slowStartAck(s, acked, c) };
     const mss = c.mss;
     let st = s;
     const cwndSeg = s.cwnd / mss;
@@ -77,12 +81,13 @@ export const cubic: CongestionControl<CubicState> = {
   },
   onCongestion(s, c) {
     const { wMax, ssthresh } = reduce(s, c);
-    return { ...s, wMax, ssthresh, cwnd: ssthresh, epochStart: null, k: 0, wEst: 0, caAcked: 0 };
+    // RFC 9406 §4.3: a loss or ECE ends HyStart++.
+    return { ...s, wMax, ssthresh, cwnd: ssthresh, epochStart: null, k: 0, wEst: 0, caAcked: 0, hs: HS_OFF };
   },
   onRto(s, c, first) {
-    if (!first) return { ...s, cwnd: c.mss, epochStart: null };
+    if (!first) return { ...s, cwnd: c.mss, epochStart: null, hs: HS_OFF };
     const { wMax, ssthresh } = reduce(s, c);
-    return { ...s, wMax, ssthresh, cwnd: c.mss, epochStart: null, k: 0, wEst: 0, caAcked: 0 };
+    return { ...s, wMax, ssthresh, cwnd: c.mss, epochStart: null, k: 0, wEst: 0, caAcked: 0, hs: HS_OFF };
   },
   afterIdle(s, _c, iw) {
     // The epoch restarts so that the idle time does not count as growth time (RFC 9438 §5.8).

@@ -1,17 +1,19 @@
 /**
  * Congestion-control registry: the core stores a `CcState` and calls `ccOf(state)` for its hooks.
  */
+import { type BbrState, bbr } from './bbr.js';
 import { type CubicState, cubic } from './cubic.js';
 import { type NewRenoState, newReno } from './newreno.js';
 import type { CcStateBase, CongestionControl, CongestionName } from './types.js';
 
 export type { CcContext, CongestionName } from './types.js';
 export { initialWindow } from './types.js';
-export type CcState = NewRenoState | CubicState;
+export type CcState = NewRenoState | CubicState | BbrState;
 
 const ALGOS: Record<CongestionName, CongestionControl<CcStateBase>> = {
   newreno: newReno as unknown as CongestionControl<CcStateBase>,
   cubic: cubic as unknown as CongestionControl<CcStateBase>,
+  bbr: bbr as unknown as CongestionControl<CcStateBase>,
 };
 
 /** The hooks of the algorithm that owns `s`. */

@@ -4,8 +4,9 @@
  * cwnd and ssthresh; loss detection and recovery (RFC 6582 NewReno, RFC 6675 SACK) are the core's.
  * All functions are pure and return a new state. Units are bytes and milliseconds.
  */
+import type { HyStartAck, HyStartState } from './hystart.js';
 
-export type CongestionName = 'newreno' | 'cubic';
+export type CongestionName = 'newreno' | 'cubic' | 'bbr';
 
 export interface CcContext {
   /** Sender MSS (SMSS) in bytes. */
@@ -15,12 +16,16 @@ export interface CcContext {
   readonly now: number;
   /** Smoothed RTT in ms, `null` before the first sample. */
   readonly srtt: number | null;
+  /** For `onAck` with HyStart++ on (RFC 9406): this ACK's RTT sample and sequence numbers. */
+  readonly hystart?: HyStartAck | undefined;
 }
 
 export interface CcStateBase {
   readonly algo: CongestionName;
   readonly cwnd: number;
   readonly ssthresh: number;
+  /** HyStart++ (RFC 9406) in the initial slow start, `HS_OFF` once it is over. */
+  readonly hs: HyStartState;
 }
 
 export interface CongestionControl<S extends CcStateBase> {
@@ -40,6 +45,8 @@ export interface CongestionControl<S extends CcStateBase> {
   afterIdle(s: S, c: CcContext, iw: number): S;
   /** Loss recovery ended (RFC 6582 §3.2 step 3 full ACK / RFC 6675 §5 RecoveryPoint reached). */
   postRecovery(s: S, c: CcContext): S;
+  /** A reduction proved spurious (RFC 4015): the state to go on with, instead of `prior` restored. */
+  onUndo?(s: S, prior: S): S;
 }
 
 /** RFC 5681 §3.1 IW as an upper bound. */
