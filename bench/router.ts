@@ -152,9 +152,13 @@ export interface RouterResults {
   readonly offloadsOn?: OffloadsOn;
   /** `oasis router` on veth ends through AF_PACKET rings, offloads off (absent before it existed). */
   readonly packet?: PacketSide;
+  /** The same with TPACKET_V2 receive rings (a wake-up per frame instead of per block). */
+  readonly packetV2?: PacketSide;
 }
 
 export interface PacketSide {
+  /** The receive ring's TPACKET version (absent: v3, before both were measured). */
+  readonly ring?: PacketRing;
   readonly oasis: RouterSide | Failed;
   /** Oasis over AF_PACKET over Linux, same run. */
   readonly ratios: { readonly tcp: number | null; readonly pps: number | null };
@@ -350,7 +354,8 @@ async function measure(): Promise<RouterResults> {
 
   const l = value(linux);
   const o = value(oasis);
-  const packet = await packetSide(seconds, l);
+  const packet = await packetSide(seconds, l, 'v3');
+  const packetV2 = await packetSide(seconds, l, 'v2');
   const offloadsOn = await withOffloads(seconds, value(l?.tcp)?.gbps);
   return {
     date: new Date().toISOString(),
@@ -373,6 +378,7 @@ async function measure(): Promise<RouterResults> {
     ...(oasisExit === undefined ? {} : { oasisExit }),
     offloadsOn,
     packet,
+    packetV2,
   };
 }
 
@@ -380,7 +386,9 @@ async function measure(): Promise<RouterResults> {
  * The Linux reference's picture (test/support/topology.ts, A and B) with `oasis router` in the middle
  * namespace on its veth ends through AF_PACKET (`kind=packet`), offloads off on every end.
  */
-async function createPacketTopology(): Promise<Topology> {
+type PacketRing = 'v2' | 'v3';
+
+async function createPacketTopology(ring: PacketRing): Promise<Topology> {
   const [r, a, b] = [NetNs.create(), NetNs.create(), NetNs.create()];
   let router: OasisRouter | undefined;
   const del = () => {
@@ -404,7 +412,7 @@ async function createPacketTopology(): Promise<Topology> {
       ns.run('ip', 'addr', 'add', p.host4, 'dev', hd);
       ns.run('ip', 'link', 'set', hd, 'up');
       ns.run('ip', 'route', 'add', 'default', 'via', addrOf(p.router4));
-      args.push('--if', `${rd},kind=packet,ip=${p.router4},mtu=${p.mtu}`);
+      args.push('--if', `${rd},kind=packet,ring=${ring},ip=${p.router4},mtu=${p.mtu}`);
       routerDevs[link] = rd;
       hosts[link] = {
         link,
@@ -427,14 +435,18 @@ async function createPacketTopology(): Promise<Topology> {
 }
 
 /** TCP, 64-byte frames and latency through `oasis router` over AF_PACKET, against this run's Linux. */
-async function packetSide(seconds: number, linux: RouterSide | undefined): Promise<PacketSide> {
+async function packetSide(
+  seconds: number,
+  linux: RouterSide | undefined,
+  ring: PacketRing,
+): Promise<PacketSide> {
   let oasis: RouterSide | Failed;
   let oasisExit: OasisExit | undefined;
   let rings: Record<string, Record<string, number>> | undefined;
   let topo: Topology | undefined;
   try {
-    topo = await createPacketTopology();
-    oasis = await side('Oasis over AF_PACKET', topo, topo.router!.pid, seconds);
+    topo = await createPacketTopology(ring);
+    oasis = await side(`Oasis over AF_PACKET (${ring})`, topo, topo.router!.pid, seconds);
     const { stats } = await topo.router!.stop();
     oasisExit = exitFigures(stats);
     rings = (stats as unknown as { packet?: Record<string, Record<string, number>> }).packet;
@@ -445,6 +457,7 @@ async function packetSide(seconds: number, linux: RouterSide | undefined): Promi
   }
   const o = value(oasis);
   return {
+    ring,
     oasis,
     ratios: {
       tcp: ratio(value(o?.tcp)?.gbps, value(linux?.tcp)?.gbps),
@@ -578,6 +591,16 @@ export function goals(x: unknown): Goal[] {
   });
   return [
     ratioGoal('router, TCP A→B through Oasis vs Linux forwarding (offloads off both)', r?.ratios.tcp),
+    ...[r?.packet, r?.packetV2].flatMap((p) =>
+      p === undefined
+        ? []
+        : [
+            ratioGoal(
+              `router on veths through AF_PACKET ${p.ring ?? 'v3'}, TCP A→B vs Linux (offloads off both)`,
+              p.ratios.tcp,
+            ),
+          ],
+    ),
     ratioGoal(
       'router, TCP A→B through Oasis vs Linux forwarding (offloads on both)',
       r?.offloadsOn?.ratios.tcp,
@@ -696,6 +719,7 @@ export function markdown(x: unknown): string {
     '',
     table(['A→B', 'Oasis', 'Linux', 'Oasis/Linux'], rows),
     ...(r.packet === undefined ? [] : packetLines(r.packet, r)),
+    ...(r.packetV2 === undefined ? [] : packetLines(r.packetV2, r)),
     ...(r.offloadsOn === undefined ? [] : offloadLines(r.offloadsOn)),
     ...(r.oasisExit === undefined
       ? []
@@ -736,12 +760,14 @@ function packetLines(p: PacketSide, r: RouterResults): string[] {
   const all = o === undefined ? fail(p.oasis) : undefined;
   return [
     '',
-    'Oasis on veth ends through AF_PACKET rings (`--if NAME,kind=packet`: a TPACKET_V3 receive ring whose',
-    'blocks go up when full or at their retire timer, a PACKET_TX_RING; docs/PACKET.md), the Linux',
-    "reference's picture with Oasis in the middle namespace, offloads off on every end:",
+    p.ring === 'v2'
+      ? 'The same with TPACKET_V2 receive rings (`ring=v2`: fixed slots, a wake-up per frame):'
+      : 'Oasis on veth ends through AF_PACKET rings (`--if NAME,kind=packet`: a TPACKET_V3 receive ring whose ' +
+        'blocks go up when full or at their retire timer, a PACKET_TX_RING; docs/PACKET.md), the Linux ' +
+        "reference's picture with Oasis in the middle namespace, offloads off on every end:",
     '',
     table(
-      ['A→B, offloads off', 'Oasis, AF_PACKET', 'Oasis, TAP', 'Linux', 'AF_PACKET/Linux'],
+      ['A→B, offloads off', `Oasis, AF_PACKET ${p.ring ?? 'v3'}`, 'Oasis, TAP', 'Linux', 'AF_PACKET/Linux'],
       [
         [
           'TCP, iperf3 A→B, Gbit/s (median; runs)',
