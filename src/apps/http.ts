@@ -9,7 +9,9 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Stack } from '../stack/stack.js';
 
 const MAX_BYTES = 1 << 30;
-const CHUNK = 64 * 1024;
+// 16 KB, the socket's high-water mark: a response waiting for a peer that does not read holds one
+// chunk beside the socket's buffer (bench/hardening.ts: hundreds of such peers).
+const CHUNK = 16 * 1024;
 
 /** Deterministic bytes for /bytes/N: a xorshift32 stream seeded by N, filled a chunk at a time. */
 export function* pseudoRandomChunks(n: number): Generator<Buffer> {
@@ -78,7 +80,7 @@ function bytes(n: number, res: ServerResponse): void {
   const chunks = pseudoRandomChunks(n);
   const pump = () => {
     for (;;) {
-      // A client gone (reset, destroyed) takes no more: do not make its next 64 KB chunk (hundreds of
+      // A client gone (reset, destroyed) takes no more: do not make its next chunk (hundreds of
       // non-reading peers leaving at once would each allocate one, bench/hardening.ts).
       if (res.destroyed) return;
       const next = chunks.next();
