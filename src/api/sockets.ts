@@ -20,6 +20,9 @@ import type { RemoteInfo, UdpSocket, UdpSocketOptions, UdpSocketType } from '../
  * `timeout` work either way (they are the socket's `setTimeout`, on the stack's clock).
  *
  * ```ts
+ * import http from 'node:http';
+ * import { createServer } from 'oasis-net';
+ *
  * const server = createServer(stack, (socket) => socket.pipe(socket)); // an echo server
  * server.listen(7);
  *
