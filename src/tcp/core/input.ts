@@ -599,7 +599,7 @@ function processText(d: Draft, t: MutTcb, seq: Seq, payload: Uint8Array, fin: bo
   }
   const c = d.config;
   if (seqGt(seq, t.rcvNxt)) {
-    // Above a hole: hold it (inside the window only) and send a duplicate ACK at once (RFC 5681 §4.2).
+    // Above a hole: hold it (inside the window only) and send a duplicate ACK (RFC 5681 §4.2).
     const r = oooInsert(t.ooo, t.rcvNxt, t.rcvAdv, seq, payload, fin, c.maxOooRanges);
     // RFC 2883 §4 (2): a segment we held already is reported as a duplicate.
     if (r.stored === 0 && r.dropped === 0 && isHeld(t.ooo, seq, payload.length)) {
@@ -608,7 +608,14 @@ function processText(d: Draft, t: MutTcb, seq: Seq, payload: Uint8Array, fin: bo
     t.ooo = r.queue;
     if (r.stored > 0) d.count('ooo-queued');
     if (r.dropped > 0) d.count('ooo-dropped');
-    t.ackNow = true;
+    // Without SACK the sender counts duplicate ACKs: one per segment, at once. With SACK the ACK is
+    // due now but goes out once the segments that arrived together are all taken in (as a burst's
+    // below): one ACK carries the SACK blocks of all of them, as a Linux receiver behind GRO sends,
+    // and the sender's RACK needs the blocks, not a count. Under loss every segment of the round
+    // after a hole is out of order; an ACK each cost the receiver a write per segment.
+    t.ackPending++;
+    if (!t.sackOk || t.ackPending >= ACK_BURST_SEGMENTS) t.ackNow = true;
+    else t.delackAt = d.now;
     return;
   }
   // In order, possibly starting before RCV.NXT: keep only the new part, inside the window.

@@ -173,6 +173,7 @@ describe('D-SACK (RFC 2883) and undo (RFC 3708, RFC 3522, RFC 4015)', () => {
     ep.recv({ flags: 'ACK', seq: seqAdd(R, 10), ack: at(0), data: 'xyz' });
     ep.sent.length = 0;
     ep.recv({ flags: 'ACK', seq: seqAdd(R, 10), ack: at(0), data: 'xyz' });
+    ep.tick();
     const b = { left: seqAdd(R, 10), right: seqAdd(R, 13) };
     ep.expectSent('D-SACK, then the block', { options: { sack: [b, b] } });
     expect(ep.counter('dsack-sent')).toBe(2);

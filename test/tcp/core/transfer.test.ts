@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { TcpConfig } from '../../../src/tcp/core/index.js';
-import { type Seq, seqAdd } from '../../../src/tcp/seq.js';
+import { type Seq, seqAdd, seqDiff } from '../../../src/tcp/seq.js';
 import type { TcpOptions } from '../../../src/tcp/wire.js';
 import { establishedPassive, s } from './harness.js';
 
@@ -219,15 +219,18 @@ describe('delayed ACK (RFC 9293 §3.8.6.3, RFC 5681 §4.2)', () => {
 });
 
 describe('out-of-order data and SACK (RFC 2018)', () => {
-  it('holds data above a hole, ACKs at once with a SACK block, delivers when the hole fills', () => {
+  it('holds data above a hole, ACKs at the end of the batch with a SACK block, delivers when the hole fills', () => {
     const { ep, L, R } = est({ sack: true }, { mss: 1460, sackPermitted: true });
     ep.recv({ flags: 'ACK', seq: seqAdd(R, 100), ack: L, data: 'world' });
+    ep.expectIdle('due, but not before the batch it arrived in is taken in');
+    ep.tick();
     ep.expectSent('duplicate ACK', {
       flags: 'ACK',
       ack: R,
       options: { sack: [{ left: seqAdd(R, 100), right: seqAdd(R, 105) }] },
     });
     ep.recv({ flags: 'ACK', seq: seqAdd(R, 200), ack: L, data: 'again' });
+    ep.tick();
     const dup = ep.expectSent('second duplicate: newest block first', { ack: R });
     expect(dup.repr.options.sack?.map((b) => b.left)).toEqual([seqAdd(R, 200), seqAdd(R, 100)]);
     ep.recv({ flags: 'ACK', seq: R, ack: L, data: bytes(100, 0x2d) });
@@ -236,6 +239,23 @@ describe('out-of-order data and SACK (RFC 2018)', () => {
       options: { sack: [{ left: seqAdd(R, 200), right: seqAdd(R, 205) }] },
     });
     expect(ep.read().data).toBe(`${'-'.repeat(100)}world`);
+  });
+
+  it('acknowledges out-of-order segments that arrived together once, with every block (as behind GRO)', () => {
+    const { ep, L, R } = est({ sack: true }, { mss: 1460, sackPermitted: true });
+    for (const off of [100, 200, 300]) ep.recv({ flags: 'ACK', seq: seqAdd(R, off), ack: L, data: 'x' });
+    ep.tick();
+    const ack = ep.expectSent('one ACK for the batch', { ack: R });
+    expect(ack.repr.options.sack?.map((b) => seqDiff(b.left, R))).toEqual([300, 200, 100]);
+    ep.expectIdle('and only one');
+  });
+
+  it('without SACK sends a duplicate ACK for every out-of-order segment at once (the sender counts them)', () => {
+    const { ep, L, R } = est({ sack: false });
+    for (const off of [100, 200, 300]) {
+      ep.recv({ flags: 'ACK', seq: seqAdd(R, off), ack: L, data: 'x' });
+      ep.expectSent('duplicate ACK', { ack: R });
+    }
   });
 
   it('keeps at most maxOooRanges ranges, dropping the highest', () => {
