@@ -1,5 +1,5 @@
 /**
- * Resident memory (VmRSS) of an `oasis up` host: idle, about 2 s after `ready`, then holding 1,000
+ * Resident memory (VmRSS) of an `oasis up` host: idle, about 2 s after `ready`, then holding 10,000
  * idle TCP connections that a small Node client in the kernel's namespace opened to its discard
  * service. The connections are checked three ways: the client connected them all and saw none close,
  * the kernel lists them ESTABLISHED, and Oasis's counters on the way out show them established.
@@ -10,7 +10,7 @@ import { NetNs, uniqueIfName, waitFor } from '../test/support/netns.js';
 import { sleep, startOasis, systemBench } from './system.js';
 import { fmt, type Goal, isRecord, metText, table } from './summary.js';
 
-const CONNECTIONS = 1000;
+const CONNECTIONS = 10_000;
 const SETTLE_MS = 2000;
 const GOAL_IDLE_MB = 60;
 const GOAL_KB_PER_CONN = 4;
