@@ -55,11 +55,14 @@ export function announcedMtu(v6: boolean, mtu: number, quotedLen: number): numbe
   return IPV4_MIN_MTU;
 }
 
-/** Eff.snd.MSS for an MTU (RFC 9293 §3.7.1: MTU less the fixed IP and TCP headers), floored. */
-export function mssForMtu(v6: boolean, mtu: number): number {
+/**
+ * Eff.snd.MSS for an MTU (RFC 9293 §3.7.1: MTU less the fixed IP and TCP headers), floored at
+ * `minSndMss` (TcpConfig.minSndMss, the same floor as a SYN's MSS option).
+ */
+export function mssForMtu(v6: boolean, mtu: number, minSndMss = MIN_SND_MSS): number {
   const ipHeader = v6 ? 40 : 20;
   const floorMtu = v6 ? IPV6_MIN_MTU : IPV4_MIN_MTU;
-  return Math.max(MIN_SND_MSS, Math.max(floorMtu, Math.floor(mtu)) - ipHeader - 20);
+  return Math.max(minSndMss, Math.max(floorMtu, Math.floor(mtu)) - ipHeader - 20);
 }
 
 /** The MSS a black hole leaves (RFC 4821 §7.2 search base, see the module comment). */
@@ -73,7 +76,7 @@ export function searchBaseMss(v6: boolean): number {
  * size. True if the MSS changed.
  */
 export function pathMtuLowered(d: Draft, t: MutTcb, mtu: number): boolean {
-  const mss = mssForMtu(isV6(t.local), mtu);
+  const mss = mssForMtu(isV6(t.local), mtu, d.config.minSndMss);
   if (!(mss < t.mss)) {
     d.count('pmtu-ignored');
     return false;

@@ -36,8 +36,8 @@ function tooBig(ep: Endpoint, seq: Seq, mtu: number): void {
 }
 
 /** A passive connection (MSS 1460, no options) with three full segments in flight. */
-function fullFlight() {
-  const { ep, iss } = establishedPassive(1000, { timestamps: false, sack: false });
+function fullFlight(overrides: { minSndMss?: number } = {}) {
+  const { ep, iss } = establishedPassive(1000, { timestamps: false, sack: false, ...overrides });
   const L = seqAdd(iss, 1);
   expect(ep.send(new Uint8Array(3 * 1460).fill(7))).toBe(3 * 1460);
   for (let i = 0; i < 3; i++) ep.expectSent(`segment ${i}`, { seq: seqAdd(L, i * 1460), len: 1460 });
@@ -114,6 +114,12 @@ describe('Fragmentation Needed on an established connection', () => {
     expect(first?.payloadLen).toBe(MIN_SND_MSS);
     tooBig(ep, L, 1);
     expect(ep.tcb?.mss).toBe(MIN_SND_MSS);
+  });
+
+  it('takes its floor from minSndMss, the switch that floors a SYN MSS option too', () => {
+    const { ep, L } = fullFlight({ minSndMss: 536 });
+    tooBig(ep, L, 68);
+    expect(ep.tcb?.mss).toBe(536);
   });
 
   it('applies the path MTU the driver already knows to a new connection (set-options)', () => {
