@@ -75,6 +75,7 @@ import {
   loadUv,
   markUnflushed,
   newPollHandle,
+  systemError,
   UV_READABLE,
   UV_WRITABLE,
 } from './uv-poll.js';
@@ -272,7 +273,6 @@ interface Libc {
   sysconf: (name: number) => number;
   errno: () => number;
   EAGAIN: number;
-  names: Map<number, string>;
 }
 
 let libc: Libc | undefined;
@@ -296,14 +296,8 @@ function loadLibc(): Libc {
     sysconf: lib.func('long sysconf(int name)'),
     errno: () => koffi.errno(),
     EAGAIN: errnos.EAGAIN ?? 11,
-    names: new Map(Object.entries(errnos).map(([k, v]) => [v, k])),
   };
   return libc;
-}
-
-function systemError(what: string, errno: number): Error & { code: string; errno: number } {
-  const code = loadLibc().names.get(errno) ?? `errno ${errno}`;
-  return Object.assign(new Error(`${what}: ${code}`), { code, errno });
 }
 
 function align(n: number, to: number): number {

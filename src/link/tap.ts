@@ -92,6 +92,7 @@ import {
   loadUv,
   markUnflushed,
   newPollHandle,
+  systemError,
   UV_READABLE,
   UV_WRITABLE,
 } from './uv-poll.js';
@@ -269,7 +270,6 @@ interface Libc {
   close: ((fd: number) => number) & { async: (fd: number, cb: (err: unknown, r: number) => void) => void };
   errno: () => number;
   EAGAIN: number;
-  names: Map<number, string>;
 }
 
 let libc: Libc | undefined;
@@ -289,14 +289,8 @@ function loadLibc(): Libc {
     close: lib.func('int close(int fd)'),
     errno: () => koffi.errno(),
     EAGAIN: errnos.EAGAIN ?? 11,
-    names: new Map(Object.entries(errnos).map(([k, v]) => [v, k])),
   };
   return libc;
-}
-
-function systemError(what: string, errno: number): Error & { code: string; errno: number } {
-  const code = loadLibc().names.get(errno) ?? `errno ${errno}`;
-  return Object.assign(new Error(`${what}: ${code}`), { code, errno });
 }
 
 /**

@@ -63,6 +63,15 @@ export function libcLibrary(): koffi.IKoffiLib {
   return libcLib;
 }
 
+let errnoNames: Map<number, string> | undefined;
+
+/** An Error for a failed libc call, with Node's `code` (EPERM, ...) and the `errno`. */
+export function systemError(what: string, errno: number): Error & { code: string; errno: number } {
+  errnoNames ??= new Map(Object.entries(koffi.os.errno).map(([k, v]) => [v, k]));
+  const code = errnoNames.get(errno) ?? `errno ${errno}`;
+  return Object.assign(new Error(`${what}: ${code}`), { code, errno });
+}
+
 export function loadUv(): Uv {
   if (uv !== undefined) return uv;
   // The running node binary itself: it exports libuv for native addons.
