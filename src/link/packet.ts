@@ -75,6 +75,8 @@ import {
   loadUv,
   markUnflushed,
   newPollHandle,
+  startPoll,
+  stopPoll,
   systemError,
   UV_READABLE,
   UV_WRITABLE,
@@ -773,11 +775,8 @@ export class PacketLink implements Link {
       this.closed = new Promise((resolve) => {
         this.resolveClosed = resolve;
       });
-      const a = this.att;
-      if (a !== undefined) {
-        const u = loadUv();
-        u.pollStop(a.handle);
-        u.close(a.handle, u.onClose);
+      if (this.att !== undefined) {
+        stopPoll(this.att);
         this.att = undefined;
       }
     }
@@ -785,11 +784,7 @@ export class PacketLink implements Link {
   }
 
   private watch(): void {
-    const a = this.att;
-    if (a === undefined) return;
-    const u = loadUv();
-    const r = u.pollStart(a.handle, UV_READABLE | (this.blocked ? UV_WRITABLE : 0), u.onPoll);
-    if (r < 0) throw new Error(`PacketLink(${this.name}): uv_poll_start: ${u.strerror(r)}`);
+    if (this.att !== undefined) startPoll(this.att, this.blocked, `PacketLink(${this.name})`);
   }
 
   /** Walks every block the kernel has handed over, each frame to the handler, then gives it back. */

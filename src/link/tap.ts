@@ -92,6 +92,8 @@ import {
   loadUv,
   markUnflushed,
   newPollHandle,
+  startPoll,
+  stopPoll,
   systemError,
   UV_READABLE,
   UV_WRITABLE,
@@ -831,9 +833,7 @@ export class TapLink implements Link, OffloadLink, OffloadSender {
   private retire(a: Attachment): void {
     if (this.att === a) this.att = undefined;
     this.retiring++;
-    const u = loadUv();
-    u.pollStop(a.handle);
-    u.close(a.handle, u.onClose);
+    stopPoll(a);
   }
 
   private settleClose(): void {
@@ -896,11 +896,7 @@ export class TapLink implements Link, OffloadLink, OffloadSender {
 
   /** (Re)starts the poll for what we wait for now. */
   private watch(): void {
-    const a = this.att;
-    if (a === undefined) return;
-    const u = loadUv();
-    const r = u.pollStart(a.handle, UV_READABLE | (this.blocked ? UV_WRITABLE : 0), u.onPoll);
-    if (r < 0) throw new Error(`TapLink(${this.name}): uv_poll_start: ${u.strerror(r)}`);
+    if (this.att !== undefined) startPoll(this.att, this.blocked, `TapLink(${this.name})`);
   }
 
   /**

@@ -129,6 +129,23 @@ export function attachPoll(owner: PollOwner, fd: number, handle: unknown): Attac
   return a;
 }
 
+/**
+ * (Re)starts polling `a`: readable always, writable too while `writable` (a write hit EAGAIN, a
+ * transmit ring is full). `who` names the link in the error libuv's refusal throws.
+ */
+export function startPoll(a: Attachment, writable: boolean, who: string): void {
+  const u = loadUv();
+  const r = u.pollStart(a.handle, UV_READABLE | (writable ? UV_WRITABLE : 0), u.onPoll);
+  if (r < 0) throw new Error(`${who}: uv_poll_start: ${u.strerror(r)}`);
+}
+
+/** Stops polling `a` and has libuv close its handle; the owner's handleClosed follows. */
+export function stopPoll(a: Attachment): void {
+  const u = loadUv();
+  u.pollStop(a.handle);
+  u.close(a.handle, u.onClose);
+}
+
 /** Forgets a handle libuv has closed and frees its memory. */
 export function freePollHandle(a: Attachment): void {
   byHandle.delete(a.address);
