@@ -6,30 +6,21 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Ipv6Addr, type Mac, parseIpv6Addr } from '../../src/addr.js';
-import type { Icmpv6Repr } from '../../src/ipv6/icmp.js';
-import {
-  initialNdp,
-  type NdpConfigOptions,
-  type NdpEvent,
-  type NdpOutput,
-  type NdpState,
-  ndpConfig,
-  ndpStep,
-  neighbour,
-  sendableMac,
-} from '../../src/ipv6/ndp.js';
+import type { Mac } from '../../src/addr.js';
+import { type NdpConfigOptions, type NdpOutput, sendableMac } from '../../src/ipv6/ndp.js';
 import { propOptions } from '../support/props.js';
+import {
+  addr,
+  type Host,
+  isSolicitation,
+  NdpWithPeer,
+  PEER,
+  packetTo,
+  solicitation,
+  solicitedAdvert,
+  US,
+} from './ndp-peer.js';
 
-const addr = (s: string): Ipv6Addr => parseIpv6Addr(s)!;
-
-interface Host {
-  readonly ip: Ipv6Addr;
-  readonly mac: Mac;
-}
-
-const US: Host = { ip: addr('2001:db8:1::1'), mac: 0x02_00_00_00_00_01 as Mac };
-const PEER: Host = { ip: addr('2001:db8:1::2'), mac: 0x02_00_00_00_00_02 as Mac };
 const OTHER: Host = { ip: addr('2001:db8:1::3'), mac: 0x02_00_00_00_00_03 as Mac };
 
 /** The `i`th address of the scanned /64 (never ours, never the peer's), and the MAC it would have. */
@@ -38,105 +29,14 @@ function scanned(i: number): Host {
   return { ip, mac: (0x02_00_10_00_00_00 + i) as Mac };
 }
 
-/** An IPv6 header from us to `dst`: its source picks our address for the solicitations. */
-function packetTo(dst: Ipv6Addr): Uint8Array {
-  const p = new Uint8Array(48);
-  p[0] = 0x60;
-  p.set(US.ip, 8);
-  p.set(dst, 24);
-  return p;
-}
-
-const ns = (target: Ipv6Addr, mac: Mac): Icmpv6Repr => ({
-  kind: 'neighbor-solicitation',
-  target,
-  options: [{ kind: 'source-link-addr', mac }],
-});
-
-const solicitedNa = (target: Ipv6Addr, mac: Mac): Icmpv6Repr => ({
-  kind: 'neighbor-advertisement',
-  router: false,
-  solicited: true,
-  override: true,
-  target,
-  options: [{ kind: 'target-link-addr', mac }],
-});
-
-const isNs = (o: NdpOutput): o is Extract<NdpOutput, { kind: 'send' }> =>
-  o.kind === 'send' && o.message.kind === 'neighbor-solicitation';
-
-/** One interface's core, driven as a driver would, with the peer answering every solicitation for it. */
-class Ndp {
-  state: NdpState;
-  now = 0;
-
-  constructor(overrides: NdpConfigOptions) {
-    this.state = initialNdp(
-      ndpConfig(US.mac, {
-        dupAddrDetectTransmits: 0,
-        maxRtrSolicitations: 0,
-        staticAddresses: [{ address: US.ip, prefixLen: 64 }],
-        ...overrides,
-      }),
-      0,
-      1,
-    );
-    this.run({ kind: 'start', now: 0 });
-  }
-
-  run(e: NdpEvent): readonly NdpOutput[] {
-    const [s, out] = ndpStep(this.state, e);
-    this.state = s;
-    // The peer is alive: it answers resolution and NUD alike, at once.
-    const answers = out.filter((o) => isNs(o) && sameIp((o.message as { target: Ipv6Addr }).target, PEER.ip));
-    const more = answers.flatMap(() => this.recv(PEER, solicitedNa(PEER.ip, PEER.mac)));
-    return [...out, ...more];
-  }
-
-  recv(from: Host, message: Icmpv6Repr): readonly NdpOutput[] {
-    return this.run({
-      kind: 'received',
-      now: this.now,
-      src: from.ip,
-      dst: US.ip,
-      hopLimit: 255,
-      srcMac: from.mac,
-      message,
-    });
-  }
-
-  send(dst: Ipv6Addr, packet = packetTo(dst)): readonly NdpOutput[] {
-    return this.run({ kind: 'resolve', now: this.now, nextHop: dst, packet });
-  }
-
-  advance(ms: number): readonly NdpOutput[] {
-    this.now += ms;
-    return this.run({ kind: 'tick', now: this.now });
-  }
-
-  /** The peer resolved and sent to once (so its entry is in use). */
-  withPeer(): this {
-    this.send(PEER.ip);
-    this.send(PEER.ip);
-    return this;
-  }
-
-  entry(h: Host) {
-    return neighbour(this.state, h.ip);
-  }
-}
-
-function sameIp(a: Uint8Array, b: Uint8Array): boolean {
-  for (let i = 0; i < 16; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
+const ndp = (overrides: NdpConfigOptions) => new NdpWithPeer(overrides);
 
 const transmitted = (out: readonly NdpOutput[], mac: Mac, packet: Uint8Array): boolean =>
   out.some((o) => o.kind === 'transmit' && o.mac === mac && o.packet === packet);
 
 describe('entries in use (keepInUse, RFC 6583 §7.1)', () => {
   it('a REACHABLE entry is marked by its first packet; only then does the fast path take it', () => {
-    const t = new Ndp({});
+    const t = ndp({});
     t.send(PEER.ip);
     expect(t.entry(PEER)).toMatchObject({ state: 'reachable', inUse: false });
     expect(sendableMac(t.state, PEER.ip, t.now)).toBeUndefined();
@@ -150,9 +50,9 @@ describe('entries in use (keepInUse, RFC 6583 §7.1)', () => {
     [true, 'the idle one goes'],
     [false, 'the least recently confirmed goes, in use or not'],
   ])('keepInUse=%s: with the table full, %s', (keepInUse) => {
-    const t = new Ndp({ maxNeighbours: 2, keepInUse }).withPeer();
+    const t = ndp({ maxNeighbours: 2, keepInUse }).withPeer();
     t.advance(1000);
-    t.recv(OTHER, ns(US.ip, OTHER.mac));
+    t.recv(OTHER, solicitation(US.ip, OTHER.mac));
     expect(t.entry(OTHER)?.state).toBe('stale');
     t.advance(1000);
     t.send(scanned(1).ip);
@@ -162,13 +62,13 @@ describe('entries in use (keepInUse, RFC 6583 §7.1)', () => {
   });
 
   it('an entry that goes STALE in use stays kept for a ReachableTime, then may go', () => {
-    const t = new Ndp({ maxNeighbours: 2, reachableTime: 1000 }).withPeer();
+    const t = ndp({ maxNeighbours: 2, reachableTime: 1000 }).withPeer();
     t.advance(1500);
     const stale = t.entry(PEER);
     expect(stale?.state).toBe('stale');
     const until = stale?.state === 'stale' ? stale.inUseUntil : null;
     expect(until).toBe(t.now + t.state.reachableTime);
-    t.recv(OTHER, ns(US.ip, OTHER.mac));
+    t.recv(OTHER, solicitation(US.ip, OTHER.mac));
     t.advance(until! - t.now - 1);
     // Full: the idle OTHER goes, though confirmed after the peer.
     t.send(scanned(1).ip);
@@ -181,20 +81,20 @@ describe('entries in use (keepInUse, RFC 6583 §7.1)', () => {
   });
 
   it('NUD of an entry in use confirms it in use; a learned one is not in use until sent to', () => {
-    const t = new Ndp({ reachableTime: 1000, delayFirstProbeTime: 100 }).withPeer();
+    const t = ndp({ reachableTime: 1000, delayFirstProbeTime: 100 }).withPeer();
     t.advance(1500);
     t.send(PEER.ip);
     expect(t.entry(PEER)?.state).toBe('delay');
     t.advance(100);
     // The unicast probe was answered at once.
     expect(t.entry(PEER)).toMatchObject({ state: 'reachable', inUse: true });
-    t.recv(OTHER, ns(US.ip, OTHER.mac));
+    t.recv(OTHER, solicitation(US.ip, OTHER.mac));
     expect(t.entry(OTHER)).toMatchObject({ state: 'stale', inUseUntil: null });
   });
 
   it('an upper-layer confirmation is traffic: the entry becomes REACHABLE in use', () => {
-    const t = new Ndp({});
-    t.recv(OTHER, ns(US.ip, OTHER.mac));
+    const t = ndp({});
+    t.recv(OTHER, solicitation(US.ip, OTHER.mac));
     t.run({ kind: 'confirm-reachability', now: t.now, neighbour: OTHER.ip });
     expect(t.entry(OTHER)).toMatchObject({ state: 'reachable', inUse: true });
   });
@@ -202,9 +102,9 @@ describe('entries in use (keepInUse, RFC 6583 §7.1)', () => {
 
 describe('resolutions in progress (maxIncomplete, RFC 6583 §7.2)', () => {
   it('past the bound a new neighbour is dropped as incomplete-full, with no solicitation', () => {
-    const t = new Ndp({ maxIncomplete: 2 });
-    expect(t.send(scanned(1).ip).filter(isNs)).toHaveLength(1);
-    expect(t.send(scanned(2).ip).filter(isNs)).toHaveLength(1);
+    const t = ndp({ maxIncomplete: 2 });
+    expect(t.send(scanned(1).ip).filter(isSolicitation)).toHaveLength(1);
+    expect(t.send(scanned(2).ip).filter(isSolicitation)).toHaveLength(1);
     const p = packetTo(scanned(3).ip);
     expect(t.send(scanned(3).ip, p)).toEqual([
       { kind: 'dropped', reason: 'incomplete-full', addr: scanned(3).ip, bytes: 48, packet: p },
@@ -216,19 +116,19 @@ describe('resolutions in progress (maxIncomplete, RFC 6583 §7.2)', () => {
     // Once those resolutions fail (3 solicitations, RetransTimer apart), there is room again.
     for (let i = 0; i < 3; i++) t.advance(1000);
     expect(t.state.incomplete).toBe(0);
-    expect(t.send(scanned(3).ip).filter(isNs)).toHaveLength(1);
+    expect(t.send(scanned(3).ip).filter(isSolicitation)).toHaveLength(1);
   });
 
   it('a resolution answered leaves the count', () => {
-    const t = new Ndp({ maxIncomplete: 1 });
+    const t = ndp({ maxIncomplete: 1 });
     t.send(OTHER.ip);
-    t.recv(OTHER, solicitedNa(OTHER.ip, OTHER.mac));
+    t.recv(OTHER, solicitedAdvert(OTHER.ip, OTHER.mac));
     expect(t.state.incomplete).toBe(0);
-    expect(t.send(scanned(1).ip).filter(isNs)).toHaveLength(1);
+    expect(t.send(scanned(1).ip).filter(isSolicitation)).toHaveLength(1);
   });
 
   it('rejects a config without room for one', () => {
-    expect(() => new Ndp({ maxIncomplete: 0 })).toThrow(RangeError);
+    expect(() => ndp({ maxIncomplete: 0 })).toThrow(RangeError);
   });
 });
 
@@ -292,7 +192,7 @@ const scriptArb = fc.array(cmdArb(64), { minLength: 1, maxLength: 300 });
  * past their bound, or the peer not resolved, or a packet to it not sent at once.
  */
 function runScan(setup: Setup, keepInUse: boolean, script: readonly Cmd[]): string | undefined {
-  const t = new Ndp({ ...setup, keepInUse }).withPeer();
+  const t = ndp({ ...setup, keepInUse }).withPeer();
   const c = t.state.config;
   const peerSend = (): string | undefined => {
     const p = packetTo(PEER.ip);
@@ -309,13 +209,13 @@ function runScan(setup: Setup, keepInUse: boolean, script: readonly Cmd[]): stri
         break;
       case 'learn': {
         const h = scanned(cmd.i);
-        t.recv(h, ns(US.ip, h.mac));
+        t.recv(h, solicitation(US.ip, h.mac));
         if (cmd.reply) t.send(h.ip);
         break;
       }
       case 'answer': {
         const h = scanned(cmd.i);
-        t.recv(h, solicitedNa(h.ip, h.mac));
+        t.recv(h, solicitedAdvert(h.ip, h.mac));
         break;
       }
       case 'wait':

@@ -5,19 +5,11 @@
  * `table-full`. NDP also bounds the resolutions in progress, and with them the solicitations.
  */
 import { describe, expect, it } from 'vitest';
-import { type Ipv4Addr, type Ipv6Addr, ipv4, type Mac, parseIpv6Addr } from '../../src/addr.js';
+import { type Ipv4Addr, ipv4, type Mac } from '../../src/addr.js';
 import { type ArpOutput, type ArpState, arpConfig, arpStep, initialArp } from '../../src/arp/cache.js';
 import type { ArpRepr } from '../../src/arp/wire.js';
-import type { Icmpv6Repr } from '../../src/ipv6/icmp.js';
-import {
-  initialNdp,
-  type NdpEvent,
-  type NdpOutput,
-  type NdpState,
-  ndpConfig,
-  ndpStep,
-  neighbour,
-} from '../../src/ipv6/ndp.js';
+import { neighbour } from '../../src/ipv6/ndp.js';
+import { addr, NdpWithPeer, PEER as PEER6, solicitation, US as US6 } from '../ipv6/ndp-peer.js';
 
 const US = { mac: 0x02_00_00_00_00_01 as Mac, ip: ipv4(10, 0, 0, 1) };
 const PEER = { mac: 0x02_00_00_00_00_02 as Mac, ip: ipv4(10, 0, 0, 2) };
@@ -113,81 +105,18 @@ describe('ARP under a scan of the connected prefix', () => {
 
 // ---- NDP ----
 
-const addr6 = (t: string): Ipv6Addr => parseIpv6Addr(t)!;
-const US6 = { mac: US.mac, ip: addr6('2001:db8:1::1') };
-const PEER6 = { mac: PEER.mac, ip: addr6('2001:db8:1::2') };
-
-function packet6(dst: Ipv6Addr): Uint8Array {
-  const p = new Uint8Array(48);
-  p[0] = 0x60;
-  p.set(US6.ip, 8);
-  p.set(dst, 24);
-  return p;
-}
-
-const solicit = (target: Ipv6Addr, mac: Mac): Icmpv6Repr => ({
-  kind: 'neighbor-solicitation',
-  target,
-  options: [{ kind: 'source-link-addr', mac }],
-});
-
-/** The core of one interface; the peer answers every solicitation for it (resolution and NUD). */
-class Ndp {
-  state: NdpState;
-  now = 0;
-  constructor(keepInUse: boolean) {
-    const config = ndpConfig(US6.mac, {
-      dupAddrDetectTransmits: 0,
-      maxRtrSolicitations: 0,
-      staticAddresses: [{ address: US6.ip, prefixLen: 64 }],
+/** Our interface's NDP core (2001:db8:1::1) with the live peer ::2 answering; see test/ipv6/ndp-peer.ts. */
+function ndpWithPeer(keepInUse: boolean): NdpWithPeer {
+  return new NdpWithPeer(
+    {
       maxNeighbours: 256,
       maxIncomplete: 64,
       // Short, so the peer goes through STALE, DELAY and PROBE several times during the scan.
       reachableTime: 4_000,
       keepInUse,
-    });
-    this.state = initialNdp(config, 0, 7);
-    this.run({ kind: 'start', now: 0 });
-  }
-  private run(e: NdpEvent): readonly NdpOutput[] {
-    const [s, out] = ndpStep(this.state, e);
-    this.state = s;
-    const more: NdpOutput[] = [];
-    for (const o of out) {
-      if (o.kind !== 'send' || o.message.kind !== 'neighbor-solicitation') continue;
-      if (o.message.target.every((b, i) => b === PEER6.ip[i])) {
-        more.push(
-          ...this.recv(PEER6, {
-            kind: 'neighbor-advertisement',
-            router: false,
-            solicited: true,
-            override: true,
-            target: PEER6.ip,
-            options: [{ kind: 'target-link-addr', mac: PEER6.mac }],
-          }),
-        );
-      }
-    }
-    return [...out, ...more];
-  }
-  recv(from: { ip: Ipv6Addr; mac: Mac }, message: Icmpv6Repr): readonly NdpOutput[] {
-    return this.run({
-      kind: 'received',
-      now: this.now,
-      src: from.ip,
-      dst: US6.ip,
-      hopLimit: 255,
-      srcMac: from.mac,
-      message,
-    });
-  }
-  send(ip: Ipv6Addr): readonly NdpOutput[] {
-    return this.run({ kind: 'resolve', now: this.now, nextHop: ip, packet: packet6(ip) });
-  }
-  advance(ms: number): void {
-    this.now += ms;
-    this.run({ kind: 'tick', now: this.now });
-  }
+    },
+    7,
+  );
 }
 
 /**
@@ -197,7 +126,7 @@ class Ndp {
  * be evicted), half are spoofed sources whose answer needs a resolution that never ends.
  */
 function scan6(n: number, keepInUse: boolean) {
-  const ndp = new Ndp(keepInUse);
+  const ndp = ndpWithPeer(keepInUse);
   const c = ndp.state.config;
   ndp.send(PEER6.ip);
   let peerDelayed = 0;
@@ -209,17 +138,17 @@ function scan6(n: number, keepInUse: boolean) {
   for (let i = 0; i < n; i++) {
     ndp.advance(2);
     const before = ndp.state.counters['ns-sent'];
-    const ip = addr6(`2001:db8:1::1:${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}`);
+    const ip = addr(`2001:db8:1::1:${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}`);
     if (i % 2 === 0) {
       ndp.recv(
         { ip, mac: (0x02_00_00_10_00_00 + i) as Mac },
-        solicit(US6.ip, (0x02_00_00_10_00_00 + i) as Mac),
+        solicitation(US6.ip, (0x02_00_00_10_00_00 + i) as Mac),
       );
       ndp.send(ip);
     } else {
       ndp.send(ip);
     }
-    if (i === 750) ndp.recv(PEER6, solicit(US6.ip, PEER6.mac));
+    if (i === 750) ndp.recv(PEER6, solicitation(US6.ip, PEER6.mac));
     if (i % 10 === 0 && (i < 500 || i >= 1000)) {
       const out = ndp.send(PEER6.ip);
       if (!out.some((o) => o.kind === 'transmit' && o.mac === PEER6.mac)) peerDelayed++;
