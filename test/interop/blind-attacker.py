@@ -45,23 +45,12 @@ import struct
 import sys
 import time
 
+from frames import csum, mac
+
 ETH_IP4, ETH_ARP, ETH_IP6 = 0x0800, 0x0806, 0x86DD
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
 BENCH_LO = 0xC6120000  # 198.18.0.0/15
 KINDS = ("tcp", "icmp", "frag", "nd")
-
-
-def mac(s):
-    return bytes(int(x, 16) for x in s.split(":"))
-
-
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 
 class Attacker:

@@ -20,6 +20,8 @@ import struct
 import sys
 import time
 
+from frames import csum, mac
+
 BENCH_LO, BENCH_HI = 0xC6120000, 0xC613FFFF  # 198.18.0.0 - 198.19.255.255
 
 
@@ -54,19 +56,6 @@ def syn_flood(dst, port, seconds, rate):
             except OSError:
                 pass  # a full queue: the flood goes on
     print("sent %d in %.1f s" % (sent, time.monotonic() - start), flush=True)
-
-
-def mac(s):
-    return bytes(int(x, 16) for x in s.split(":"))
-
-
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 
 if sys.argv[1] == "--syn-flood":
