@@ -31,6 +31,7 @@ const LEGIT_BYTES = 2_000_000;
 const HOLD_MS = 5_000;
 const GOAL_RSS_MB = 150;
 const GOAL_LEGIT_S = 1;
+const GOAL_HELD_CPU = 10;
 
 /** The attacker: python3 in the kernel's namespace (modes pin, idle, flood, scan); prints `ready`. */
 const ATTACKER = String.raw`
@@ -382,6 +383,11 @@ function oasisFigures(
     connections: tcp.connections,
     sendMemoryBytes: tcp.sendMemory,
     neighbours: ifaces[0]?.neighbours,
+    memoryMB: isRecord(status.memory)
+      ? Object.fromEntries(
+          Object.entries(status.memory).map(([k, v]) => [k, typeof v === 'number' ? round(v / 2 ** 20) : v]),
+        )
+      : undefined,
     tcp: pick(counters, [
       'established-passive',
       'too-many-connections',
@@ -518,15 +524,21 @@ function oasisNotes(r: AttackResult): string {
 
 export function goals(results: unknown): Goal[] {
   const rs = attacks(results);
-  return ['pin-300', 'idle-5000'].map((name) => {
+  const cases = [
+    { name: 'pin-300', what: '300 non-reading peers', cpu: false },
+    // The issue's test of send-side pinning adds Oasis's CPU once the windows are closed.
+    { name: 'pin-500', what: '500 non-reading peers', cpu: true },
+    { name: 'idle-5000', what: '5,000 idle connections', cpu: false },
+  ];
+  return cases.map(({ name, what, cpu }) => {
     const r = rs.find((x) => x.attack === name && x.target === 'oasis');
-    const what = name === 'pin-300' ? '300 non-reading peers' : '5,000 idle connections';
+    if (r === undefined) return { what, target: `< ${GOAL_RSS_MB} MB` };
+    const held = r.cpuHeldPercent ?? Number.NaN;
     return {
-      what: `${what}: RSS, and a 2 MB download meanwhile`,
-      target: `< ${GOAL_RSS_MB} MB, < ${GOAL_LEGIT_S} s`,
-      ...(r === undefined
-        ? {}
-        : { figure: `${fmt(r.rssPeakMB)} MB peak, ${legitText(r.legit)}`, met: met(r) }),
+      what: `${what}: RSS${cpu ? ', CPU once held' : ''}, and a 2 MB download meanwhile`,
+      target: `< ${GOAL_RSS_MB} MB${cpu ? `, < ${GOAL_HELD_CPU} %` : ''}, < ${GOAL_LEGIT_S} s`,
+      figure: `${fmt(r.rssPeakMB)} MB peak${cpu ? `, ${fmt(held)} %` : ''}, ${legitText(r.legit)}`,
+      met: met(r) && (!cpu || held < GOAL_HELD_CPU),
     };
   });
 }

@@ -13,12 +13,17 @@ const MAX_BYTES = 1 << 30;
 // chunk beside the socket's buffer (bench/hardening.ts: hundreds of such peers).
 const CHUNK = 16 * 1024;
 
-/** Deterministic bytes for /bytes/N: a xorshift32 stream seeded by N, filled a chunk at a time. */
-export function* pseudoRandomChunks(n: number): Generator<Buffer> {
+/**
+ * Deterministic bytes for /bytes/N: a xorshift32 stream seeded by N, filled a chunk at a time. With
+ * `scratch`, every chunk is that one buffer refilled, valid until the next is asked for: hashing
+ * 100 MB then makes no garbage (a fresh chunk each would leave the malloc heap tens of MB larger
+ * than what is live, bench/hardening.ts).
+ */
+export function* pseudoRandomChunks(n: number, scratch?: Buffer): Generator<Buffer> {
   let x = (n ^ 0x9e3779b9) >>> 0 || 1;
   for (let left = n; left > 0; left -= CHUNK) {
     const len = Math.min(CHUNK, left);
-    const chunk = Buffer.allocUnsafe(len);
+    const chunk = scratch === undefined ? Buffer.allocUnsafe(len) : scratch.subarray(0, len);
     for (let i = 0; i < len; i++) {
       x ^= x << 13;
       x ^= x >>> 17;
@@ -41,7 +46,7 @@ export function sha256OfBytes(n: number): string {
   const known = digests.get(n);
   if (known !== undefined) return known;
   const h = createHash('sha256');
-  for (const c of pseudoRandomChunks(n)) h.update(c);
+  for (const c of pseudoRandomChunks(n, Buffer.allocUnsafe(CHUNK))) h.update(c);
   const digest = h.digest('hex');
   if (digests.size >= DIGESTS_KEPT) digests.delete(digests.keys().next().value as number);
   digests.set(n, digest);
@@ -63,6 +68,8 @@ function status(stack: Stack, res: ServerResponse): void {
         counters: stack.tcp.counters,
       },
       counters: stack.counters.snapshot(),
+      // Where the process's memory is (V8 heap, Buffers outside it), for the hardening benchmark.
+      memory: process.memoryUsage(),
       log: stack.log.recent().slice(-20),
     },
     null,

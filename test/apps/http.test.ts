@@ -18,6 +18,19 @@ describe('/bytes/N', () => {
     }
   });
 
+  it('refills one scratch buffer with the same bytes when given one (hashing 100 MB makes no garbage)', () => {
+    const scratch = Buffer.alloc(16 * 1024);
+    for (const n of [1, 16_384, 16_385, 70_000]) {
+      const copies: Buffer[] = [];
+      for (const c of pseudoRandomChunks(n, scratch)) {
+        expect(c.buffer).toBe(scratch.buffer);
+        copies.push(Buffer.from(c));
+      }
+      expect(Buffer.concat(copies).equals(Buffer.concat([...pseudoRandomChunks(n)]))).toBe(true);
+    }
+    expect(sha256OfBytes(70_000)).toBe(reference(70_000));
+  });
+
   it('announces the SHA-256 of the bytes it sends, also when the digest is remembered or was evicted', () => {
     const sizes = Array.from({ length: 12 }, (_, i) => 1_000 + 977 * i);
     for (const n of [...sizes, ...sizes, sizes[0]!]) expect(sha256OfBytes(n)).toBe(reference(n));
