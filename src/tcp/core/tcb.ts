@@ -26,6 +26,8 @@ export interface NewTcb {
 
 /** The scoreboard of every connection that has not seen a SACK: one array for all (never edited). */
 const NO_SACKED: Scoreboard = [];
+/** The delivery-rate state of every connection not run by BBR: only BBR stamps and reads it (rate.ts). */
+const RATE_UNUSED = rateInit(0);
 export const NO_STATS: ConnStats = {
   retransmits: 0,
   spuriousUndone: 0,
@@ -91,7 +93,7 @@ export function newTcb(c: TcpConfig, p: NewTcb): MutTcb {
     recovery: null,
     lastRecover: null,
     sent: EMPTY_LOG,
-    rate: rateInit(p.now),
+    rate: c.congestion === 'bbr' ? rateInit(p.now) : RATE_UNUSED,
     rack: RACK_INIT,
     undo: null,
     frto: null,
