@@ -4,11 +4,9 @@
  * and exits 0 by itself — nothing left running.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { whyInProcess } from '../../src/cli/demo.js';
-import { OASIS_BIN } from '../support/oasis.js';
+import { OASIS_BIN, OASIS_BUILT } from '../support/oasis.js';
 
 const STEPS = [
   'ARP',
@@ -24,7 +22,6 @@ const STEPS = [
   'masqueraded fetch',
   'router',
 ];
-const BUILT = existsSync(resolve(import.meta.dirname, '../../dist/cli/demo/memory.js'));
 /** The tour takes about 8 s; past this it is hung, or something keeps the process alive after it. */
 const EXIT_DEADLINE_MS = 25_000;
 
@@ -32,10 +29,10 @@ const literal = (s: string) => s.replace(/[-]/g, '\\-');
 
 describe('oasis demo --in-process', () => {
   it('is built (npm run build) so that the CLI tests run the current code', () => {
-    expect(BUILT, 'dist/ is missing: run npm run build').toBe(true);
+    expect(OASIS_BUILT, 'dist/ is missing: run npm run build').toBe(true);
   });
 
-  it.runIf(BUILT)(
+  it.runIf(OASIS_BUILT)(
     'runs every step to ok, prints the summary and exits 0 by itself',
     async () => {
       const child = spawn(process.execPath, [OASIS_BIN, 'demo', '--in-process'], {
@@ -81,7 +78,7 @@ describe('oasis demo --in-process', () => {
     EXIT_DEADLINE_MS + 5_000,
   );
 
-  it.runIf(BUILT)('documents --in-process and rejects unknown options', () => {
+  it.runIf(OASIS_BUILT)('documents --in-process and rejects unknown options', () => {
     const help = spawnSync(process.execPath, [OASIS_BIN, 'demo', '--help'], { encoding: 'utf8' });
     expect(help.status).toBe(0);
     expect(help.stdout).toContain('--in-process');

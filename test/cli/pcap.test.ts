@@ -5,7 +5,7 @@
  * captures and on a capture of random frames with some checksums broken on purpose.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import fc from 'fast-check';
@@ -26,12 +26,10 @@ import { icmpv4ReprArb } from '../ipv4/arb.js';
 import { icmpv6ReprArb } from '../ipv6/arb.js';
 import { tcpReprArb } from '../tcp/arb.js';
 import { udpReprArb } from '../udp/arb.js';
+import { OASIS_BIN, OASIS_BUILT } from '../support/oasis.js';
 
 const GOLDEN = resolve(import.meta.dirname, '../golden');
 const NG = join(GOLDEN, 'pcapng');
-const BIN = resolve(import.meta.dirname, '../../bin/oasis.js');
-/** The built CLI the spawned tests run (npm test builds it first). */
-const BIN_JS = resolve(import.meta.dirname, '../../dist/cli/main.js');
 const goldenFiles = readdirSync(GOLDEN)
   .filter((f) => f.endsWith('.pcap'))
   .map((f) => join(GOLDEN, f));
@@ -409,16 +407,16 @@ describe('oasis pcap on damaged and foreign files', () => {
     expect(more.lines).toEqual(all.lines);
   });
 
-  it.skipIf(!existsSync(BIN_JS))('reads standard input (-), as a pipe from a live capture', () => {
+  it.skipIf(!OASIS_BUILT)('reads standard input (-), as a pipe from a live capture', () => {
     const file = join(NG, 'dumpcap-2if.pcapng');
-    const viaFile = spawnSync(process.execPath, [BIN, 'pcap', file], { encoding: 'utf8' });
-    const viaStdin = spawnSync(process.execPath, [BIN, 'pcap', '-c', '5', '-'], {
+    const viaFile = spawnSync(process.execPath, [OASIS_BIN, 'pcap', file], { encoding: 'utf8' });
+    const viaStdin = spawnSync(process.execPath, [OASIS_BIN, 'pcap', '-c', '5', '-'], {
       encoding: 'utf8',
       input: readFileSync(file),
     });
     expect(viaStdin.status).toBe(0);
     expect(viaStdin.stdout.trim().split('\n')).toEqual(viaFile.stdout.trim().split('\n').slice(0, 5));
-    const cut = spawnSync(process.execPath, [BIN, 'pcap', '-'], {
+    const cut = spawnSync(process.execPath, [OASIS_BIN, 'pcap', '-'], {
       encoding: 'utf8',
       input: readFileSync(file).subarray(0, 700),
     });
@@ -428,13 +426,13 @@ describe('oasis pcap on damaged and foreign files', () => {
     );
   });
 
-  it.skipIf(!existsSync(BIN_JS))('stops quietly when the reader of its output goes away (| head)', () => {
+  it.skipIf(!OASIS_BUILT)('stops quietly when the reader of its output goes away (| head)', () => {
     const file = join(tmp, 'many.pcap');
     const w = PcapWriter.open(file);
     const frame = readFileSync(golden!).subarray(24 + 16, 24 + 16 + 60);
     for (let i = 0; i < 50_000; i++) w.write(frame, 1_700_000_000_000_000 + i);
     w.close();
-    const r = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" pcap "${file}" | head -2`], {
+    const r = spawnSync('sh', ['-c', `"${process.execPath}" "${OASIS_BIN}" pcap "${file}" | head -2`], {
       encoding: 'utf8',
     });
     expect(r.stdout.split('\n').filter((l) => /^\d+ {2}/.test(l))).toHaveLength(2);

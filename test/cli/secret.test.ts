@@ -6,8 +6,8 @@
  * `--seed` pick different ISNs and ports (while the seed still picks the same MAC).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Ipv4Addr, parseIpv4Addr } from '../../src/addr.js';
 import { VirtualScheduler } from '../../src/clock.js';
@@ -17,9 +17,8 @@ import { osSecret, Stack, type StackOptions } from '../../src/stack/stack.js';
 import { decodeTraceLine } from '../../src/tcp/core/trace.js';
 import { Lab } from '../support/lab.js';
 import { canTap } from '../support/netns.js';
+import { OASIS_BIN, OASIS_BUILT } from '../support/oasis.js';
 
-const BIN = resolve(import.meta.dirname, '../../bin/oasis.js');
-const built = existsSync(resolve(import.meta.dirname, '../../dist/cli/main.js'));
 const hasIperf3 = spawnSync('iperf3', ['--version'], { stdio: 'ignore' }).status === 0;
 
 const ip = (s: string) => parseIpv4Addr(s) as Ipv4Addr;
@@ -189,7 +188,7 @@ describe('the stack secret', () => {
   });
 });
 
-describe.skipIf(!canTap || !built)('oasis up twice with the same --seed', () => {
+describe.skipIf(!canTap || !OASIS_BUILT)('oasis up twice with the same --seed', () => {
   const lab = new Lab();
   afterAll(() => lab.close());
 
@@ -221,7 +220,7 @@ describe.skipIf(!canTap || !built)('oasis up twice with the same --seed', () => 
   });
 });
 
-describe.skipIf(!canTap || !built || !hasIperf3)('oasis iperf3 twice with the same --seed', () => {
+describe.skipIf(!canTap || !OASIS_BUILT || !hasIperf3)('oasis iperf3 twice with the same --seed', () => {
   const lab = new Lab();
   afterAll(() => lab.close());
 
@@ -235,7 +234,7 @@ describe.skipIf(!canTap || !built || !hasIperf3)('oasis iperf3 twice with the sa
       const tap = lab.tapName();
       const r = await ns.exec(
         process.execPath,
-        [BIN, 'iperf3', '-c', '10.9.8.1', '-t', '1', '--seed', '77', '--tap', tap].concat([
+        [OASIS_BIN, 'iperf3', '-c', '10.9.8.1', '-t', '1', '--seed', '77', '--tap', tap].concat([
           '--ip',
           '10.9.8.2/24',
           '--host-ip',

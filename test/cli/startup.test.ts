@@ -9,15 +9,14 @@
  * skipped); the argument errors need neither.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseCapture } from '../../src/link/pcap.js';
 import { Lab } from '../support/lab.js';
 import { canTap, type NetNs } from '../support/netns.js';
+import { OASIS_BIN, OASIS_BUILT } from '../support/oasis.js';
 
-const BIN = resolve(import.meta.dirname, '../../bin/oasis.js');
-const built = existsSync(resolve(import.meta.dirname, '../../dist/cli/main.js'));
 const hasIperf3 = spawnSync('iperf3', ['--version'], { stdio: 'ignore' }).status === 0;
 
 /** A start-up failure must not take longer than this (a hang used to be forever). */
@@ -34,7 +33,7 @@ interface Run {
 /** Starts `oasis ARGS` (in `ns` when given; `env` as `NAME=value` words for env(1)). */
 function oasis(ns: NetNs | undefined, args: readonly string[], env: readonly string[] = []): Run {
   const started = performance.now();
-  const argv = [...env, process.execPath, BIN, ...args];
+  const argv = [...env, process.execPath, OASIS_BIN, ...args];
   const child = ns ? ns.spawn('env', argv) : spawn('env', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   const run: Run = {
     child,
@@ -77,7 +76,7 @@ function linkExistsIn(ns: NetNs, name: string): boolean {
   return spawnSync('ip', ['-n', ns.name, 'link', 'show', 'dev', name], { stdio: 'ignore' }).status === 0;
 }
 
-describe.skipIf(!built)('oasis up refuses a bad command line at once (exit 2, one line)', () => {
+describe.skipIf(!OASIS_BUILT)('oasis up refuses a bad command line at once (exit 2, one line)', () => {
   it.each([
     ['--echo 7 --http 7', 'oasis up: --echo 7 and --http 7 both want TCP port 7'],
     ['--ip 10.9.9.2', 'oasis up: --ip: give the prefix length, as in ADDR/LEN: 10.9.9.2'],
@@ -93,7 +92,7 @@ describe.skipIf(!built)('oasis up refuses a bad command line at once (exit 2, on
   });
 });
 
-describe.skipIf(!canTap || !built)('oasis start-up failures release the TAP and exit at once', () => {
+describe.skipIf(!canTap || !OASIS_BUILT)('oasis start-up failures release the TAP and exit at once', () => {
   const lab = new Lab();
   afterAll(() => lab.close());
 
@@ -148,7 +147,7 @@ describe.skipIf(!canTap || !built)('oasis start-up failures release the TAP and 
   });
 });
 
-describe.skipIf(!canTap || !built)(
+describe.skipIf(!canTap || !OASIS_BUILT)(
   'oasis router start-up failures release every TAP and exit at once',
   () => {
     const lab = new Lab();
@@ -202,7 +201,7 @@ describe.skipIf(!canTap || !built)(
   },
 );
 
-describe.skipIf(!canTap || !built)('oasis up tells the truth about its link', () => {
+describe.skipIf(!canTap || !OASIS_BUILT)('oasis up tells the truth about its link', () => {
   const lab = new Lab();
   afterAll(() => lab.close());
 
@@ -292,55 +291,58 @@ describe.skipIf(!canTap || !built)('oasis up tells the truth about its link', ()
   });
 });
 
-describe.skipIf(!canTap || !built || !hasIperf3)('oasis iperf3 against the kernel iperf3 server', () => {
-  const lab = new Lab();
-  afterAll(() => lab.close());
+describe.skipIf(!canTap || !OASIS_BUILT || !hasIperf3)(
+  'oasis iperf3 against the kernel iperf3 server',
+  () => {
+    const lab = new Lab();
+    afterAll(() => lab.close());
 
-  /** A namespace running `iperf3 -s -1` (on any address) and a TAP name for Oasis there. */
-  async function server(): Promise<{ ns: NetNs; tap: string }> {
-    const ns = lab.namespace();
-    ns.spawn('iperf3', ['-s', '-1']);
-    await new Promise((r) => setTimeout(r, 300));
-    return { ns, tap: lab.tapName() };
-  }
-
-  it('--pcap: the first Ctrl-C ends the test at once, exit 130, the capture complete', async () => {
-    const { ns, tap } = await server();
-    const file = join(lab.dir(), 'iperf3.pcap');
-    const run = oasis(ns, [
-      'iperf3',
-      ...['-c', '10.9.9.1', '-t', '20', '--tap', tap, '--ip', '10.9.9.2/24', '--host-ip', '10.9.9.1/24'],
-      ...['--pcap', file],
-    ]);
-    await until(run, 'a first interval', () => /0\.00-1\.00 +sec/.test(run.stdout), 15_000);
-    run.child.kill('SIGINT');
-    const { code, ms } = await run.exited;
-    expect(code).toBe(130);
-    expect(run.stderr).toContain('oasis iperf3: interrupt - the client has terminated');
-    const capture = parseCapture(readFileSync(file));
-    expect(capture.ok).toBe(true);
-    if (capture.ok) {
-      expect(capture.value.error).toBeUndefined();
-      expect(capture.value.frames.length).toBeGreaterThan(1000);
+    /** A namespace running `iperf3 -s -1` (on any address) and a TAP name for Oasis there. */
+    async function server(): Promise<{ ns: NetNs; tap: string }> {
+      const ns = lab.namespace();
+      ns.spawn('iperf3', ['-s', '-1']);
+      await new Promise((r) => setTimeout(r, 300));
+      return { ns, tap: lab.tapName() };
     }
-    expect(ms).toBeLessThan(20_000);
-    expect(linkExistsIn(ns, tap)).toBe(false);
-  });
 
-  it('-b paces TCP, as iperf3 does', async () => {
-    const { ns, tap } = await server();
-    const run = oasis(ns, [
-      'iperf3',
-      ...['-c', '10.9.9.1', '-t', '2', '-b', '40M', '--json'],
-      ...['--tap', tap, '--ip', '10.9.9.2/24', '--host-ip', '10.9.9.1/24'],
-    ]);
-    const { code } = await run.exited;
-    expect(code).toBe(0);
-    const report = JSON.parse(run.stdout);
-    const sent = report.end.sum_sent.bits_per_second;
-    const received = report.end.sum_received.bits_per_second;
-    expect(sent).toBeGreaterThan(40e6 * 0.8);
-    expect(sent).toBeLessThan(40e6 * 1.1);
-    expect(received).toBeLessThan(40e6 * 1.1);
-  });
-});
+    it('--pcap: the first Ctrl-C ends the test at once, exit 130, the capture complete', async () => {
+      const { ns, tap } = await server();
+      const file = join(lab.dir(), 'iperf3.pcap');
+      const run = oasis(ns, [
+        'iperf3',
+        ...['-c', '10.9.9.1', '-t', '20', '--tap', tap, '--ip', '10.9.9.2/24', '--host-ip', '10.9.9.1/24'],
+        ...['--pcap', file],
+      ]);
+      await until(run, 'a first interval', () => /0\.00-1\.00 +sec/.test(run.stdout), 15_000);
+      run.child.kill('SIGINT');
+      const { code, ms } = await run.exited;
+      expect(code).toBe(130);
+      expect(run.stderr).toContain('oasis iperf3: interrupt - the client has terminated');
+      const capture = parseCapture(readFileSync(file));
+      expect(capture.ok).toBe(true);
+      if (capture.ok) {
+        expect(capture.value.error).toBeUndefined();
+        expect(capture.value.frames.length).toBeGreaterThan(1000);
+      }
+      expect(ms).toBeLessThan(20_000);
+      expect(linkExistsIn(ns, tap)).toBe(false);
+    });
+
+    it('-b paces TCP, as iperf3 does', async () => {
+      const { ns, tap } = await server();
+      const run = oasis(ns, [
+        'iperf3',
+        ...['-c', '10.9.9.1', '-t', '2', '-b', '40M', '--json'],
+        ...['--tap', tap, '--ip', '10.9.9.2/24', '--host-ip', '10.9.9.1/24'],
+      ]);
+      const { code } = await run.exited;
+      expect(code).toBe(0);
+      const report = JSON.parse(run.stdout);
+      const sent = report.end.sum_sent.bits_per_second;
+      const received = report.end.sum_received.bits_per_second;
+      expect(sent).toBeGreaterThan(40e6 * 0.8);
+      expect(sent).toBeLessThan(40e6 * 1.1);
+      expect(received).toBeLessThan(40e6 * 1.1);
+    });
+  },
+);

@@ -3,6 +3,7 @@
  * user would: waits for its `ready` line, stops it with SIGINT and reads the counters it prints.
  */
 import { type ChildProcess, execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { NetNs } from './netns.js';
 
@@ -17,6 +18,8 @@ export const hasTshark = (() => {
 })();
 
 export const OASIS_BIN = resolve(import.meta.dirname, '../../bin/oasis.js');
+/** The bundled CLI that bin/oasis.js loads exists (`npm run build`, which `npm test` runs first). */
+export const OASIS_BUILT = existsSync(resolve(import.meta.dirname, '../../dist/oasis.mjs'));
 
 export interface OasisHost {
   readonly child: ChildProcess;

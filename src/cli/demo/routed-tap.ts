@@ -13,8 +13,9 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { oasisBin } from '../bin.js';
 import {
   LEFT4,
   LEFT6,
@@ -31,7 +32,6 @@ import {
 
 const run = promisify(execFile);
 
-const BIN = resolve(import.meta.dirname, '../../../bin/oasis.js');
 /** The router answers once DAD of its IPv6 addresses is over (1–2 s). */
 const READY_WAIT_MS = 15_000;
 /** The right kernel's SLAAC: link-local DAD, a solicitation, the answer, DAD of the new address. */
@@ -128,7 +128,7 @@ async function routerUp(leg: Leg): Promise<string> {
     'net.ipv6.conf.default.autoconf=1',
   ]);
   const args = [
-    BIN,
+    oasisBin(),
     'router',
     '--if',
     `${tapLeft},ip=${ROUTER_LEFT4}/${PREFIX4},ip6=${ROUTER_LEFT6}/${PREFIX6},netns=${left},host-ip=${LEFT4}/${PREFIX4},host-ip6=${LEFT6}/${PREFIX6}`,

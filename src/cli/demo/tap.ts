@@ -7,10 +7,10 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomInt } from 'node:crypto';
-import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { httpService, sha256OfBytes } from '../../apps/http.js';
 import { iperf3Server } from '../../apps/iperf3/server.js';
+import { oasisBin } from '../bin.js';
 import { parseUpArgs, startHost } from '../up.js';
 import { routerLeg } from './routed-tap.js';
 import { OASIS4, OASIS6, PEER4, PEER6, PREFIX4, PREFIX6, Tour } from './tour.js';
@@ -116,8 +116,7 @@ async function hostTour(id: string): Promise<number> {
     console.log(
       `Created network namespace ${ns}; Oasis runs inside it on TAP ${tap}, the kernel there is its peer.`,
     );
-    const bin = resolve(import.meta.dirname, '../../../bin/oasis.js');
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, bin, 'demo', '--inside', tap], {
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, oasisBin(), 'demo', '--inside', tap], {
       stdio: 'inherit',
     });
     const stop = () => child.kill('SIGTERM');
