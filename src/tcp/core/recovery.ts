@@ -190,6 +190,7 @@ export function rackOnAck(d: Draft, t: MutTcb, a: AckSeen): void {
     const before = t.rack.reorderingSeen;
     t.rack = rackDelivered(t.rack, t.sent, delivered, {
       now,
+      una: t.sndUna,
       tsEcr: t.tsOk ? a.tsEcr : null,
       tsOf: (ms) => tsOf(t, ms),
     });

@@ -1,6 +1,7 @@
 /**
  * RACK's data structures (src/tcp/core/rack.ts) against byte-by-byte models: the send log, range
- * subtraction, pipe, D-SACK recognition (RFC 2883 §4), the reordering window (RFC 8985 §6.2 step 4).
+ * subtraction, pipe, D-SACK recognition (RFC 2883 §4), which deliveries of retransmitted data move
+ * RACK.xmit_ts (RFC 8985 §6.2 step 2), the reordering window (RFC 8985 §6.2 step 4).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -10,6 +11,7 @@ import {
   logTrim,
   MAX_SENT,
   RACK_INIT,
+  rackDelivered,
   rackPipe,
   reoWnd,
   type SentLog,
@@ -176,6 +178,30 @@ describe('ranges', () => {
     expect(dsackBlock(inside, at(20))).toEqual(inside[0]);
     expect(dsackBlock([inside[1]!, inside[0]!], at(20))).toBeNull();
     expect(dsackBlock(undefined, at(20))).toBeNull();
+  });
+});
+
+describe('delivered retransmissions (RFC 8985 §6.2 step 2)', () => {
+  // [0, 3000) sent at 0; [0, 1000) resent at 10, [2000, 3000) at 12. min_RTT 5 ms; TSval = ms.
+  let log = logSend(EMPTY_LOG, at(0), at(3000), 0, at(0));
+  log = logSend(log, at(0), at(1000), 10, at(3000));
+  log = logSend(log, at(2000), at(3000), 12, at(3000));
+  const rack = { ...RACK_INIT, minRtt: 5 };
+  const tsOf = (ms: number) => Math.floor(ms);
+  const range = (from: number, to: number) => [{ start: at(from), end: at(to) }];
+
+  it('a SACKed retransmission counts once min_RTT has passed, whatever the TSecr', () => {
+    // Above the hole at 0 the peer echoes the TSval of the segment that last advanced its left
+    // edge (RFC 7323 §4.3): older than the retransmission, yet it was the retransmission that came.
+    const x = { una: at(0), tsEcr: tsOf(0), tsOf };
+    expect(rackDelivered(rack, log, range(2000, 3000), { ...x, now: 20 }).xmitTs).toBe(12);
+    expect(rackDelivered(rack, log, range(2000, 3000), { ...x, now: 14 }), 'sooner: the original').toBe(rack);
+  });
+
+  it('cumulatively acknowledged retransmitted data counts when the TSecr is the retransmission', () => {
+    const x = { una: at(1000), tsOf, now: 20 };
+    expect(rackDelivered(rack, log, range(0, 1000), { ...x, tsEcr: tsOf(10) }).xmitTs).toBe(10);
+    expect(rackDelivered(rack, log, range(0, 1000), { ...x, tsEcr: tsOf(0) }), 'the original').toBe(rack);
   });
 });
 
