@@ -65,6 +65,7 @@ function status(stack: Stack, res: ServerResponse): void {
       tcp: {
         connections: stack.tcp.connectionStates(),
         sendMemory: stack.tcp.sendMemory,
+        receiveMemory: stack.tcp.receiveMemory,
         counters: stack.tcp.counters,
       },
       counters: stack.counters.snapshot(),

@@ -77,7 +77,8 @@ Options:
   --tcp-trace FILE    log every event of the TCP core to FILE, for 'oasis replay'
   --max-connections N TCP connections held at once (default 65536); SYNs past it are ignored, counted
   --tcp-memory SIZE   bytes queued for sending across all connections (default 16M; 0: no limit);
-                      past it each connection keeps 16K and writers wait
+                      past it each connection keeps 16K and writers wait. Bytes received and
+                      not yet read have the same limit: past it new windows stop at 16K
   --ecn MODE          TCP ECN (RFC 3168): off, accept (answer peers that ask; the default, as
                       Linux), on (also ask in our SYNs)
   --cc ALGO           TCP congestion control: cubic (the default), newreno, or bbr (BBR v1, paced;

@@ -206,6 +206,11 @@ export class TcpLayer implements TimedCore {
     return this.core?.sndMem ?? 0;
   }
 
+  /** Bytes received and not yet read across every connection (held against the same limit). */
+  get receiveMemory(): number {
+    return this.core?.rcvMem ?? 0;
+  }
+
   /** A connection's own counters (retransmissions, RTOs, tail probes...), while the core holds it. */
   connectionStats(flow: FlowKey): ConnStats | undefined {
     return this.core === undefined ? undefined : tcpConnection(this.core, flow)?.stats;

@@ -8,7 +8,7 @@
  * What holds the bytes of a response that cannot leave, and which switch bounds it:
  * - the TCP send queues (core accounting, `stack.tcp.sendMemory`): a connection holds at most
  *   `sndBuf`; all of them together at most `tcpMemory` (+ one `sndBuf` for the write that crosses
- *   it), past which each connection keeps `SND_PRESSURE_FLOOR` (16 KB) and writers wait, as with
+ *   it), past which each connection keeps `PRESSURE_FLOOR` (16 KB) and writers wait, as with
  *   Linux's tcp_mem; `maxConnections` bounds how many connections there are, and so the floors' sum
  *   (test/stack/hardening.test.ts shows that switch on its own);
  * - the sockets' writable side (Node's `Writable` buffer, `socket.writableLength`): what the app
@@ -38,7 +38,7 @@ import { connect, createServer } from '../../src/api/sockets.js';
 import { RealScheduler } from '../../src/link/real-clock.js';
 import type { Stack } from '../../src/stack/stack.js';
 import type { TcpSocket } from '../../src/stack/tcp.js';
-import { SND_PRESSURE_FLOOR } from '../../src/tcp/core/draft.js';
+import { PRESSURE_FLOOR } from '../../src/tcp/core/draft.js';
 import { TCP_DEFAULTS } from '../../src/tcp/core/types.js';
 import { twoHosts } from '../../src/testing/index.js';
 
@@ -189,10 +189,10 @@ function heapBytes(): number {
 
 /**
  * What the send queues may hold with `tcpMemory` on and `n` connections: the limit, the one write
- * that crossed it (a send buffer at most), and past it `SND_PRESSURE_FLOOR` per connection.
+ * that crossed it (a send buffer at most), and past it `PRESSURE_FLOOR` per connection.
  */
 function coreBound(n: number, tcpMemory = TCP_MEMORY): number {
-  return tcpMemory + SND_BUF + n * SND_PRESSURE_FLOOR;
+  return tcpMemory + SND_BUF + n * PRESSURE_FLOOR;
 }
 
 const MB = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
@@ -341,7 +341,8 @@ describe('pipelined requests from a reader that never reads', () => {
   it("Node pauses the socket behind the unsent responses; Oasis's receive window then closes", async () => {
     const { net, a, b } = hosts(TCP_MEMORY);
     const web = webServer(b, 'naive');
-    const requests = 30_000;
+    // 3.4 MB of requests: more than the receive window and the client's send buffer together.
+    const requests = 100_000;
     const request = 'GET /big HTTP/1.1\r\nHost: oasis\r\n\r\n';
     const c = connect(a, { host: '10.0.0.2', port: 80 });
     c.on('error', () => {});

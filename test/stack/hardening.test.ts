@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/cli/command.js';
 import { parseUpArgs } from '../../src/cli/up.js';
+import { PRESSURE_FLOOR } from '../../src/tcp/core/draft.js';
 import type { Stack } from '../../src/stack/stack.js';
 import type { TcpSocket } from '../../src/stack/tcp.js';
 import { twoHosts } from '../../src/testing/index.js';
@@ -113,6 +114,56 @@ describe('send-side pinning: a global send-memory limit (tcpMemory)', () => {
     expect(probes).toBeLessThanOrEqual(20 * 8);
     expect(count('segments-out') - before).toBeLessThanOrEqual(20 * 8 * 2);
     expect(b.tcp.connectionStates().Established).toBe(20);
+  });
+});
+
+describe('receive-side pinning: the same limit on bytes received and not read (tcpMemory)', () => {
+  const RCV_BUF = 64 * 1024;
+  const FIRST = 10;
+  const LATER = 20;
+
+  /** Clients that write without end to b:80, whose application never reads; more once b is full. */
+  async function unread(tcpMemory: number) {
+    const net = twoHosts({
+      delay: 0.5,
+      a: { seed: 1 },
+      b: { seed: 2, tcp: { rcvBuf: RCV_BUF, tcpMemory } },
+    });
+    net.b.tcp.createServer((s) => s.on('error', () => {}).pause()).listen(80);
+    const writers = (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const s = net.a.tcp.connect({ host: '10.0.0.2', port: 80 });
+        s.on('error', () => {});
+        const pump = () => {
+          while (s.write(CHUNK));
+          s.once('drain', pump);
+        };
+        s.on('connect', pump);
+      }
+    };
+    writers(FIRST);
+    await net.net.runFor(2_000);
+    const filled = net.b.tcp.receiveMemory;
+    writers(LATER);
+    await net.net.runFor(3_000);
+    return { b: net.b, filled };
+  }
+
+  it('off: every connection fills its receive buffer', async () => {
+    const { b, filled } = await unread(0);
+    expect(filled).toBeGreaterThan(FIRST * (RCV_BUF - 8 * 1024));
+    expect(b.tcp.receiveMemory).toBeGreaterThan((FIRST + LATER) * (RCV_BUF - 8 * 1024));
+    expect(b.tcp.counters['receive-memory-pressure']).toBe(0);
+  });
+
+  it('on: past the limit, new connections are offered the 16 KB floor, not rcvBuf', async () => {
+    const limit = 4 * RCV_BUF;
+    const { b, filled } = await unread(limit);
+    // The first windows were offered before the limit was reached, and are kept (RFC 9293 §3.8.6.2.2).
+    expect(filled).toBeGreaterThanOrEqual(limit);
+    expect(b.tcp.receiveMemory).toBeLessThanOrEqual(filled + LATER * PRESSURE_FLOOR);
+    expect(b.tcp.counters['receive-memory-pressure']).toBeGreaterThan(0);
+    expect(b.tcp.connectionStates().Established).toBe(FIRST + LATER);
   });
 });
 

@@ -47,6 +47,8 @@ export class Draft {
   portTable: readonly number[];
   /** Bytes in every send queue as of this step's start; updated as `finish` commits the records. */
   sndMem: number;
+  /** The same for bytes received and not yet read (receive and out-of-order queues). */
+  rcvMem: number;
   private listenerCopy: Map<number, Listener> | null = null;
   private counterCopy: number[] | null = null;
   /** Working copies (null = removed) and the records they started from (undefined = created). */
@@ -63,6 +65,7 @@ export class Draft {
     this.heap = s.heap;
     this.portTable = s.portTable;
     this.sndMem = s.sndMem;
+    this.rcvMem = s.rcvMem;
   }
 
   get listeners(): ReadonlyMap<number, Listener> {
@@ -157,6 +160,7 @@ export class Draft {
     }
     for (const { key, work: w, before: old, reason, error, unread } of touched) {
       this.sndMem += (w?.sndq.length ?? 0) - (old?.sndq.length ?? 0);
+      this.rcvMem += received(w) - received(old);
       if (w === null) {
         if (old?.announced) {
           notes.push({
@@ -224,6 +228,7 @@ export class Draft {
           this.counterCopy ?? this.s.counterValues,
           Math.max(this.now, this.s.now),
           this.sndMem,
+          this.rcvMem,
         )
       : this.s;
     return { state, outputs, reply };
@@ -304,9 +309,10 @@ export function sendSpace(t: Tcb, c: TcpConfig, sndMem: number): number {
 
 /**
  * What a connection may hold under memory pressure: Linux's initial send buffer (tcp_wmem[1], 16 KB).
- * Every connection keeps this much, so a writer whose own data is acknowledged is always woken.
+ * Every connection keeps this much, so a writer whose own data is acknowledged is always woken, and
+ * a receiver can always be sent this much.
  */
-export const SND_PRESSURE_FLOOR = 16 * 1024;
+export const PRESSURE_FLOOR = 16 * 1024;
 
 /**
  * A connection's send-buffer size: `sndBuf`, or the floor once the stack's queued bytes reach
@@ -314,5 +320,20 @@ export const SND_PRESSURE_FLOOR = 16 * 1024;
  * Below the limit one write may overshoot it by at most one `sndBuf`.
  */
 export function sendAllowance(c: TcpConfig, sndMem: number): number {
-  return c.tcpMemory > 0 && sndMem >= c.tcpMemory ? Math.min(c.sndBuf, SND_PRESSURE_FLOOR) : c.sndBuf;
+  return c.tcpMemory > 0 && sndMem >= c.tcpMemory ? Math.min(c.sndBuf, PRESSURE_FLOOR) : c.sndBuf;
+}
+
+/**
+ * A connection's receive-buffer size for the window it offers: `rcvBuf`, or the floor once the bytes
+ * received and not yet read reach `tcpMemory` (Linux clamps rcv_ssthresh to 4 segments under
+ * pressure, tcp_adjust_rcv_ssthresh). A window already offered is never taken back (RFC 9293
+ * §3.8.6.2.2): the stack holds at most the limit, the windows offered before it, and a floor each.
+ */
+export function receiveAllowance(c: TcpConfig, rcvMem: number): number {
+  return c.tcpMemory > 0 && rcvMem >= c.tcpMemory ? Math.min(c.rcvBuf, PRESSURE_FLOOR) : c.rcvBuf;
+}
+
+/** Bytes a connection holds received and not yet read. */
+function received(t: Tcb | null | undefined): number {
+  return t === null || t === undefined ? 0 : t.rcvq.length + t.ooo.bytes;
 }

@@ -275,7 +275,7 @@ function cookieAccept(d: Draft, a: Arrival): boolean {
   t.state = 'Established';
   t.irs = seqAdd(repr.seq, -1);
   t.rcvNxt = repr.seq;
-  t.rcvAdv = seqAdd(t.rcvNxt, synWindow(t, c));
+  t.rcvAdv = seqAdd(t.rcvNxt, synWindow(d, t));
   t.lastAckSent = t.rcvNxt;
   t.sndUna = repr.ack;
   t.sndNxt = repr.ack;
@@ -330,7 +330,7 @@ function synSent(d: Draft, t: MutTcb, a: Arrival): void {
     // Our SYN is acknowledged: ESTABLISHED (or FIN-WAIT-1 if the user already shut the sending side).
     ecnOnSynAck(d, t, repr);
     establish(d, t, a);
-    t.rcvAdv = seqAdd(t.rcvNxt, synWindow(t, d.config));
+    t.rcvAdv = seqAdd(t.rcvNxt, synWindow(d, t));
     t.ackNow = true;
     if (a.payload.length > 0 || f.fin) processText(d, t, seqAdd(repr.seq, 1), a.payload, f.fin);
     return;

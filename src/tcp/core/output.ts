@@ -21,7 +21,7 @@ import { type Seq, seqAdd, seqDiff, seqGe, seqGt, seqLt, seqMax, seqMin } from '
 import { type TcpFlags, type TcpOptions, tcpFlags, tcpOptionsLen } from '../wire.js';
 import { sendQuantum } from './congestion/bbr.js';
 import { ccOf, initialWindow } from './congestion/index.js';
-import type { Draft } from './draft.js';
+import { type Draft, receiveAllowance } from './draft.js';
 import { ecnOut, synEcnFlags } from './ecn.js';
 import { firstLost, logSend, PTO_MIN, rackPipe, rangesRemove, WC_DELACK } from './rack.js';
 import { rateAppLimited, rateSent } from './rate.js';
@@ -79,18 +79,23 @@ export function windowShiftFor(buf: number): number {
 }
 
 /** Window for a SYN or SYN-ACK: never scaled (RFC 7323 §2.2). */
-export function synWindow(t: Tcb, c: TcpConfig): number {
-  return Math.min(0xffff, Math.max(0, c.rcvBuf - t.rcvq.length));
+export function synWindow(d: Draft, t: Tcb): number {
+  return Math.min(0xffff, Math.max(0, receiveAllowance(d.config, d.rcvMem) - t.rcvq.length));
 }
 
-/** The window field to send now; moves RCV.ADV (the right edge) forward, never back. */
-export function advertiseWindow(t: MutTcb, c: TcpConfig): number {
+/**
+ * The window field to send now; moves RCV.ADV (the right edge) forward, never back. The buffer is
+ * `rcvBuf`, less under memory pressure (draft.ts receiveAllowance).
+ */
+export function advertiseWindow(d: Draft, t: MutTcb): number {
+  const buf = receiveAllowance(d.config, d.rcvMem);
+  if (buf < d.config.rcvBuf) d.count('receive-memory-pressure');
   const unit = 1 << t.rcvScale;
-  const free = Math.min(Math.max(0, c.rcvBuf - t.rcvq.length), 0xffff * unit);
+  const free = Math.min(Math.max(0, buf - t.rcvq.length), 0xffff * unit);
   const cur = Math.max(0, seqDiff(t.rcvAdv, t.rcvNxt));
   let field = Math.ceil(cur / unit);
   // RFC 9293 §3.8.6.2.2: advance the edge only by a worthwhile amount.
-  const cap = Math.min(c.rcvBuf, 0xffff * unit);
+  const cap = Math.min(buf, 0xffff * unit);
   if (free > cur && free - cur >= Math.min(cap / 2, t.rmss)) field = Math.max(field, Math.floor(free / unit));
   field = Math.min(0xffff, field);
   t.rcvAdv = seqMax(t.rcvAdv, seqAdd(t.rcvNxt, field * unit));
@@ -98,10 +103,11 @@ export function advertiseWindow(t: MutTcb, c: TcpConfig): number {
 }
 
 /** True when reading freed enough buffer to be worth a window update (RFC 1122 §4.2.3.3). */
-export function windowUpdateDue(t: Tcb, c: TcpConfig): boolean {
-  const free = Math.min(Math.max(0, c.rcvBuf - t.rcvq.length), 0xffff * (1 << t.rcvScale));
+export function windowUpdateDue(d: Draft, t: Tcb): boolean {
+  const buf = receiveAllowance(d.config, d.rcvMem);
+  const free = Math.min(Math.max(0, buf - t.rcvq.length), 0xffff * (1 << t.rcvScale));
   const cur = Math.max(0, seqDiff(t.rcvAdv, t.rcvNxt));
-  const cap = Math.min(c.rcvBuf, 0xffff * (1 << t.rcvScale));
+  const cap = Math.min(buf, 0xffff * (1 << t.rcvScale));
   const grow = free - cur;
   if (grow < Math.min(t.rmss, cap / 2)) return false;
   return grow >= cap / 2 || cur < 2 * t.rmss;
@@ -167,7 +173,7 @@ function emitFrom(
 function sendData(d: Draft, t: MutTcb, seq: Seq, len: number, fin: boolean, options: TcpOptions): void {
   const payload = len > 0 ? ropeRead(t.sndq, seqDiff(seq, sndqSeq(t)), len) : [];
   const psh = len > 0 && seqAdd(seq, len) === dataEnd(t);
-  emitFrom(d, t, seq, { ack: true, psh, fin }, payload, len, options, advertiseWindow(t, d.config));
+  emitFrom(d, t, seq, { ack: true, psh, fin }, payload, len, options, advertiseWindow(d, t));
   // Karn (RFC 6298 §3): time only new data, one segment at a time, when timestamps do not do it.
   if (!t.tsOk && t.rttSeq === null && seqGe(seq, t.sndMax)) {
     t.rttSeq = seq;
@@ -222,7 +228,7 @@ function noteSent(d: Draft, t: MutTcb, seq: Seq, len: number): void {
  * tcp_output, pure ACKs carry the next new sequence number, SND.MAX (found by the whole-stack property).
  */
 export function sendAck(d: Draft, t: MutTcb): void {
-  emitFrom(d, t, t.sndMax, { ack: true }, [], 0, dataOptions(t, d.now), advertiseWindow(t, d.config));
+  emitFrom(d, t, t.sndMax, { ack: true }, [], 0, dataOptions(t, d.now), advertiseWindow(d, t));
 }
 
 /**
@@ -248,16 +254,7 @@ export function challengeAck(d: Draft, t: MutTcb, why: TcpCounterName): boolean 
 
 /** A segment the peer must answer with an ACK: SEG.SEQ = SND.UNA - 1, no data (zero-window probe, keep-alive). */
 export function sendProbe(d: Draft, t: MutTcb): void {
-  emitFrom(
-    d,
-    t,
-    seqAdd(t.sndUna, -1),
-    { ack: true },
-    [],
-    0,
-    dataOptions(t, d.now),
-    advertiseWindow(t, d.config),
-  );
+  emitFrom(d, t, seqAdd(t.sndUna, -1), { ack: true }, [], 0, dataOptions(t, d.now), advertiseWindow(d, t));
 }
 
 /** Our SYN (RFC 9293 §3.10.1) with every option we offer. */
@@ -267,7 +264,7 @@ export function sendSyn(d: Draft, t: MutTcb): void {
   if (c.windowScaling) o.windowScale = t.rcvScale;
   if (c.sack) o.sackPermitted = true;
   if (c.timestamps) o.timestamps = { tsVal: tsNow(t, d.now), tsEcr: 0 };
-  emitFrom(d, t, t.iss, { syn: true, ...synEcnFlags(c, t) }, [], 0, o, synWindow(t, c));
+  emitFrom(d, t, t.iss, { syn: true, ...synEcnFlags(c, t) }, [], 0, o, synWindow(d, t));
 }
 
 /** <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> with the options the peer's SYN allows (`tsVal`: a SYN cookie's). */
@@ -276,7 +273,7 @@ export function sendSynAck(d: Draft, t: MutTcb, tsVal?: number): void {
   if (t.wsOk) o.windowScale = t.rcvScale;
   if (t.sackOk) o.sackPermitted = true;
   if (t.tsOk) o.timestamps = { tsVal: tsVal ?? tsNow(t, d.now), tsEcr: t.tsRecent };
-  const window = synWindow(t, d.config);
+  const window = synWindow(d, t);
   // RFC 3168 §6.1.1: an ECN-setup SYN-ACK has ECE, never CWR.
   emitFrom(d, t, t.iss, { syn: true, ack: true, ece: t.ecnOk }, [], 0, o, window);
   t.rcvAdv = seqMax(t.rcvAdv, seqAdd(t.rcvNxt, window));

@@ -28,6 +28,7 @@ export class StackState implements TcpStack {
     readonly counterValues: readonly number[],
     readonly now: number,
     readonly sndMem = 0,
+    readonly rcvMem = 0,
   ) {}
 
   /** Every counter by name (built on each read). */

@@ -144,7 +144,7 @@ export function recv(d: Draft, flow: FlowKey, max: number | undefined): TcpReply
   const n = Math.min(max ?? Number.POSITIVE_INFINITY, t.rcvq.length);
   const data = n > 0 ? ropeRead(t.rcvq, 0, n) : [];
   if (n > 0) t.rcvq = ropeDrop(t.rcvq, n);
-  if (n > 0 && isSynchronized(t.state) && !t.rcvFin && windowUpdateDue(t, d.config)) {
+  if (n > 0 && isSynchronized(t.state) && !t.rcvFin && windowUpdateDue(d, t)) {
     d.count('window-update');
     t.ackNow = true;
   }

@@ -26,6 +26,9 @@ import {
   SECRET,
 } from './harness.js';
 
+/** The shift that fits the default 1 MB receive buffer in a 16-bit window (2^20 >> 5 = 32,768). */
+const WSCALE = 5;
+
 describe('Listen -> SynReceived -> Established (passive open, Figure 6)', () => {
   it('answers a SYN with a SYN-ACK carrying the negotiated options, then establishes', () => {
     const ep = new Endpoint();
@@ -35,7 +38,7 @@ describe('Listen -> SynReceived -> Established (passive open, Figure 6)', () => 
       flags: 'SYN,ACK',
       ack: 1001,
       window: 65_535,
-      options: { mss: 1460, sackPermitted: true, windowScale: 3 },
+      options: { mss: 1460, sackPermitted: true, windowScale: WSCALE },
     });
     expect(sa.repr.options.timestamps?.tsEcr, 'TSecr echoes the SYN').toBe(5000);
     ep.expectState('SYN-RECEIVED', 'SynReceived');
@@ -51,7 +54,14 @@ describe('Listen -> SynReceived -> Established (passive open, Figure 6)', () => 
     ep.expectNotes('established', ['established']);
     expect(ep.state.listeners.get(80)?.pending).toBe(0);
     const t = ep.tcb!;
-    expect([t.wsOk, t.sndScale, t.rcvScale, t.sackOk, t.tsOk, t.mss]).toEqual([true, 7, 3, true, true, 1460]);
+    expect([t.wsOk, t.sndScale, t.rcvScale, t.sackOk, t.tsOk, t.mss]).toEqual([
+      true,
+      7,
+      WSCALE,
+      true,
+      true,
+      1460,
+    ]);
   });
 
   it('offers only what the peer offered, and assumes MSS 536 without the option (MUST-15)', () => {
@@ -121,7 +131,7 @@ describe('SynSent -> Established (active open)', () => {
     const syn = ep.expectSent('SYN', {
       flags: 'SYN',
       window: 65_535,
-      options: { mss: 1460, windowScale: 3, sackPermitted: true },
+      options: { mss: 1460, windowScale: WSCALE, sackPermitted: true },
     });
     expect(syn.repr.options.timestamps?.tsEcr).toBe(0);
     ep.expectState('SYN-SENT', 'SynSent');
@@ -321,7 +331,7 @@ describe('SYN cookies past the backlog (RFC 4987 §3.6)', () => {
     const sa = ep.expectSent('cookie SYN-ACK', {
       flags: 'SYN,ACK',
       ack: 5001,
-      options: { windowScale: 3, sackPermitted: true },
+      options: { windowScale: WSCALE, sackPermitted: true },
     });
     expect(ep.tcb, 'no state kept').toBeUndefined();
     expect(ep.counter('syn-cookie-sent')).toBe(1);
