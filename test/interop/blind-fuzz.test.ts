@@ -10,7 +10,7 @@
  *   connection with random sequence numbers, fragments with random offsets and ids, ARP/NDP for
  *   other addresses;
  * - a sweep: a RST and a SYN every 128 KB of the whole sequence space (RFC 5961 §1.1), which lands
- *   in Oasis's 256 KB receive window twice per pass and resets an RFC 793 receiver.
+ *   in Oasis's 1 MB receive window eight times per pass and resets an RFC 793 receiver.
  * Pass: curl exits 0 with the SHA-256 of the bytes /bytes/N is made of (computed here from the
  * generator in src/apps/http.ts, not taken from Oasis), the frames reached the cores (their
  * counters moved) and were not believed (no RST taken, almost no ICMP error), Oasis answers ping
@@ -299,8 +299,8 @@ describe.skipIf(!canTap)('blind frames against oasis up during a 20 MB curl down
   }, 60_000);
 
   it('delivers 20 MB intact through a RST and SYN sweep of the whole sequence space (RFC 5961 §1.1)', async () => {
-    // Oasis receives nothing but the request, so its receive window stays open at its 256 KB buffer:
-    // one RST and one SYN of each pass land in it (a step of 128 KB leaves room for rounding). An
+    // Oasis receives nothing but the request, so its receive window stays open at its 1 MB buffer:
+    // several RSTs and SYNs of each pass land in it (a step of 128 KB leaves room for rounding). An
     // RFC 793 receiver resets on either; RFC 5961 §3.2 and §4 answer both with a challenge ACK.
     const { got, out, report, tcp } = await attacked(false, SWEEP_LIMIT, (port) =>
       attacker('sweep', false, port, [String(SWEEP_RATE), String(128 * 1024), String(SEED + 2)]),
