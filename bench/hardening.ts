@@ -393,6 +393,8 @@ function oasisFigures(
       'too-many-connections',
       'syn-cookie-sent',
       'syn-cookie-accepted',
+      'syn-cookie-rejected',
+      'listen-bad-ack',
       'send-memory-pressure',
       'persist-probe',
     ]),
