@@ -215,13 +215,18 @@ export function oooSackBlocks(q: OooQueue, max: number): SackBlock[] {
 
 // --- Sender scoreboard (RFC 6675 §3) -------------------------------------------------------------
 
-/** Sorted, disjoint, non-adjacent SACKed ranges, all within (SND.UNA, SND.MAX]. */
+/** Sorted, disjoint, non-adjacent SACKed ranges, all within [SND.UNA, SND.MAX). */
 export type Scoreboard = readonly SeqRange[];
 
 /**
- * Adds the valid blocks of a received SACK option. A block is used only if SND.UNA < left < right <=
- * SND.MAX (RFC 2018 §5; D-SACK blocks at or below SND.UNA carry nothing for us). At most `max` ranges
- * are kept; past that the highest are forgotten (they only make recovery less precise).
+ * Adds the valid blocks of a received SACK option. A block is used only if SND.UNA <= left < right <=
+ * SND.MAX (RFC 2018 §5; D-SACK blocks below SND.UNA carry nothing for us). A block may start at
+ * SND.UNA only when the peer's cumulative ACK lies below SND.UNA, i.e. it never received data we
+ * took as acknowledged (a forged ACK): ignoring the block made every retransmission of that data
+ * look lost again, a loop at the reordering timer's pace (found by test/fuzz/live.test.ts); taken,
+ * the data waits for the RTO and its backoff like any unacknowledged data (Linux accepts such
+ * blocks, tcp_is_sackblock_valid). At most `max` ranges are kept; past that the highest are
+ * forgotten (they only make recovery less precise).
  */
 export function scoreboardAdd(
   sb: Scoreboard,
@@ -232,7 +237,7 @@ export function scoreboardAdd(
 ): Scoreboard {
   let out = sb;
   for (const b of blocks) {
-    if (!(seqLt(sndUna, b.left) && seqLt(b.left, b.right) && seqLe(b.right, sndMax))) continue;
+    if (!(seqLe(sndUna, b.left) && seqLt(b.left, b.right) && seqLe(b.right, sndMax))) continue;
     out = rangeUnion(out, { start: b.left, end: b.right });
   }
   return out.length > max ? out.slice(0, max) : out;

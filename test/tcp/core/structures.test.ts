@@ -286,6 +286,14 @@ describe('SACK scoreboard', () => {
     expect(isSacked(sb, seqAdd(una, 400))).toBe(false);
   });
 
+  it('takes a block starting at SND.UNA (a peer whose ACK lies below it, after a forged ACK)', () => {
+    // Ignored, every retransmission of that block looked lost again: a loop (test/fuzz/live.test.ts).
+    const una = toSeq(0xffff_fff0);
+    const b = (l: number, r: number) => ({ left: seqAdd(una, l), right: seqAdd(una, r) });
+    const sb = scoreboardAdd([], [b(0, 63), b(-1428, 63)], una, seqAdd(una, 63), 8);
+    expect(sb.map((r) => [seqDiff(r.start, una), seqDiff(r.end, una)])).toEqual([[0, 63]]);
+  });
+
   it('IsLost(): DupThresh ranges or more than (DupThresh - 1) * SMSS bytes above', () => {
     const r = (a: number, b: number) => ({ start: toSeq(a), end: toSeq(b) });
     expect(lostBoundary([r(100, 200)], 3, 100)).toBeNull();
