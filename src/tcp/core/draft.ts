@@ -320,7 +320,7 @@ export const PRESSURE_FLOOR = 16 * 1024;
  * Below the limit one write may overshoot it by at most one `sndBuf`.
  */
 export function sendAllowance(c: TcpConfig, sndMem: number): number {
-  return c.tcpMemory > 0 && sndMem >= c.tcpMemory ? Math.min(c.sndBuf, PRESSURE_FLOOR) : c.sndBuf;
+  return allowance(c, c.sndBuf, sndMem);
 }
 
 /**
@@ -330,7 +330,12 @@ export function sendAllowance(c: TcpConfig, sndMem: number): number {
  * §3.8.6.2.2): the stack holds at most the limit, the windows offered before it, and a floor each.
  */
 export function receiveAllowance(c: TcpConfig, rcvMem: number): number {
-  return c.tcpMemory > 0 && rcvMem >= c.tcpMemory ? Math.min(c.rcvBuf, PRESSURE_FLOOR) : c.rcvBuf;
+  return allowance(c, c.rcvBuf, rcvMem);
+}
+
+/** `buf`, or at most the floor once `mem` bytes reach `tcpMemory` (0: no limit). */
+function allowance(c: TcpConfig, buf: number, mem: number): number {
+  return c.tcpMemory > 0 && mem >= c.tcpMemory ? Math.min(buf, PRESSURE_FLOOR) : buf;
 }
 
 /** Bytes a connection holds received and not yet read. */
