@@ -44,6 +44,7 @@ import {
   oooTake,
   rangeLen,
   type Scoreboard,
+  sackBlockValid,
   scoreboardAdd,
   scoreboardTrim,
 } from './ranges.js';
@@ -760,7 +761,16 @@ function processAck(d: Draft, t: MutTcb, a: Arrival): void {
     bump(t, 'sackBlocks', opts.sack.length);
     // RFC 2883 §4: a first block below the ACK or inside the second reports a duplicate.
     dsack = dsackBlock(opts.sack, ack);
-    blocks = dsack === null ? opts.sack : opts.sack.slice(1);
+    // Blocks outside [SND.UNA, SND.MAX) carry nothing for us (RFC 2018 §5): not for the
+    // scoreboard, and not for RACK either, which once took data beyond SND.MAX (from a peer that
+    // accepted forged data) for our retransmission delivered, and then lost, on every ACK. The
+    // D-SACK block is left out where the block holding it counts; where that one does not (it
+    // straddles SND.UNA after a forged ACK), the D-SACK block still reports data the peer holds
+    // (Linux tcp_sacktag_one), else every probe of it drew the same D-SACK and the next probe.
+    // Both loops were found by test/fuzz/live.test.ts.
+    const valid = (b: SackBlock) => sackBlockValid(b, t.sndUna, t.sndMax);
+    const covered = dsack !== null && opts.sack[1] !== undefined && valid(opts.sack[1]);
+    blocks = opts.sack.filter((b, i) => valid(b) && !(i === 0 && covered));
     const before = sackedBytes(t.scoreboard);
     t.scoreboard = scoreboardAdd(t.scoreboard, blocks, t.sndUna, t.sndMax, c.maxSackRanges);
     newlySacked = sackedBytes(t.scoreboard) > before;

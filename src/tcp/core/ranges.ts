@@ -218,6 +218,11 @@ export function oooSackBlocks(q: OooQueue, max: number): SackBlock[] {
 /** Sorted, disjoint, non-adjacent SACKed ranges, all within [SND.UNA, SND.MAX). */
 export type Scoreboard = readonly SeqRange[];
 
+/** Whether a received SACK block lies within [SND.UNA, SND.MAX), the blocks that carry news (RFC 2018 §5). */
+export function sackBlockValid(b: SackBlock, sndUna: Seq, sndMax: Seq): boolean {
+  return seqLe(sndUna, b.left) && seqLt(b.left, b.right) && seqLe(b.right, sndMax);
+}
+
 /**
  * Adds the valid blocks of a received SACK option. A block is used only if SND.UNA <= left < right <=
  * SND.MAX (RFC 2018 §5; D-SACK blocks below SND.UNA carry nothing for us). A block may start at
@@ -237,7 +242,7 @@ export function scoreboardAdd(
 ): Scoreboard {
   let out = sb;
   for (const b of blocks) {
-    if (!(seqLe(sndUna, b.left) && seqLt(b.left, b.right) && seqLe(b.right, sndMax))) continue;
+    if (!sackBlockValid(b, sndUna, sndMax)) continue;
     out = rangeUnion(out, { start: b.left, end: b.right });
   }
   return out.length > max ? out.slice(0, max) : out;

@@ -24,7 +24,7 @@ export interface AckSeen {
   readonly oldUna: Seq;
   /** The scoreboard before this ACK's blocks were added. */
   readonly oldSb: Scoreboard;
-  /** This ACK's SACK blocks, the D-SACK block left out. */
+  /** This ACK's SACK blocks within [SND.UNA, SND.MAX) (processAck says when a D-SACK counts). */
   readonly blocks: readonly SackBlock[];
   readonly dsack: SackBlock | null;
   /** TSecr of the ACK (null without timestamps). */
@@ -395,7 +395,7 @@ export interface FrtoAck {
   readonly oldUna: Seq;
   /** The scoreboard before this ACK's blocks (SACK connections). */
   readonly oldSb: Scoreboard;
-  /** SACK blocks of this ACK, the D-SACK left out. */
+  /** This ACK's SACK blocks within [SND.UNA, SND.MAX) (processAck says when a D-SACK counts). */
   readonly blocks: readonly SackBlock[];
   /** A duplicate ACK by RFC 5681 §2 (RFC 6675 with SACK). */
   readonly dup: boolean;

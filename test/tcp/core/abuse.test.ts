@@ -417,6 +417,58 @@ describe('SACK abuse (sender): blocks that chop the send queue', () => {
     expect(Buffer.from(got).equals(Buffer.from(stream(from, total - from)))).toBe(true);
   });
 
+  it('a peer that took forged data for ours SACKs past SND.MAX: its duplicate ACKs retransmit nothing', () => {
+    // Found by the in-window live fuzz (test/fuzz/live.test.ts): the peer holds bytes beyond what we
+    // sent and misses the first two. The scoreboard ignored the block, but RACK took its part below
+    // SND.MAX as delivered, so the rest of the segment looked lost, and so did its retransmission
+    // on the next duplicate ACK: one retransmission per round trip, forever. Now only the RTO
+    // retransmits, backing off.
+    const { ep, L, R } = est();
+    expect(ep.send(stream(0, 63))).toBe(63);
+    ep.sent.length = 0;
+    const sack = [{ left: seqAdd(L, 2), right: seqAdd(L, 63 + 300) }];
+    let retransmitted = 0;
+    for (let k = 0; k < 1000; k++) {
+      ep.advance(25);
+      if (ep.deadline() !== null && ep.deadline()! <= ep.now) checked(ep, () => ep.tick());
+      checked(ep, () => ep.recv({ flags: 'ACK', seq: R, ack: L, window: 65_535, options: { sack } }));
+      retransmitted += ep.sent.splice(0).filter((o) => o.payloadLen > 0).length;
+    }
+    // 25 s of duplicate ACKs: the RTO's backoff (1 s, 2 s, 4 s...), not one per ACK.
+    expect(retransmitted).toBeLessThanOrEqual(8);
+  });
+
+  it('a peer behind a forged ACK D-SACKs our probes: they stop, the RTO backs off', () => {
+    // Found by the in-window live fuzz: a forged ACK moved SND.UNA past the peer's RCV.NXT. The
+    // peer answers each probe of data it holds with a D-SACK of it inside a block that straddles
+    // SND.UNA. Both blocks were ignored, so every probe drew the same answer and the next probe
+    // (a TLP every two round trips, forever); the D-SACK block now SACKs the probed data.
+    const { ep, L, R } = est();
+    expect(ep.send(stream(0, 3 * MSS))).toBe(3 * MSS);
+    ep.sent.length = 0;
+    // The first segment was lost; the peer holds the other two. The forger acknowledges half of it.
+    ep.advance(5);
+    checked(ep, () => ep.recv({ flags: 'ACK', seq: R, ack: seqAdd(L, 1500), window: 65_535 }));
+    let probes = 0;
+    const until = ep.now + 60_000;
+    while (ep.now < until && ep.deadline() !== null) {
+      checked(ep, () => ep.advanceToDeadline());
+      for (const o of ep.sent.splice(0)) {
+        if (o.payloadLen === 0) continue;
+        probes++;
+        const dsack = { left: o.repr.seq, right: seqAdd(o.repr.seq, o.payloadLen) };
+        const holds = { left: seqAdd(L, MSS), right: seqAdd(L, 3 * MSS) };
+        ep.advance(20);
+        checked(ep, () =>
+          ep.recv({ flags: 'ACK', seq: R, ack: L, window: 65_535, options: { sack: [dsack, holds] } }),
+        );
+      }
+    }
+    // A minute: a probe, then the RTOs backing off (6 of them, each resending the flight), not a
+    // probe every two round trips (2,601 before).
+    expect(probes).toBeLessThanOrEqual(24);
+  });
+
   it('retransmits a run of one-byte holes as one segment, not one per hole (firstLost)', () => {
     // Bytes 8001, 8003, ... 8063 SACKed: [0, 8001) lost below them, then 31 one-byte holes.
     const at = (o: number): Seq => seqAdd(toSeq(0xffff_f000), o);
