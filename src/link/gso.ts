@@ -285,20 +285,26 @@ function sameOptions(a: TcpRepr, b: TcpRepr): boolean {
   return true;
 }
 
-/** The vnet header for a TCP super-frame the stack built: partial checksum, `size`-byte segments. */
-export function tcpGsoHeader(
+/**
+ * The vnet header for a super-frame the stack built: partial checksum, `size`-byte segments of
+ * `protocol` (TCP: TSO for the IP version, with ECN when the first segment carries CWR; UDP: USO).
+ */
+export function gsoHeader(
   version: 4 | 6,
+  protocol: number,
   l4: number,
   dataOffset: number,
   size: number,
   ecn: boolean,
 ): VnetHdr {
+  const udp = protocol === IPPROTO_UDP;
+  const tso = version === 4 ? VNET_GSO_TCPV4 : VNET_GSO_TCPV6;
   return {
     flags: VNET_F_NEEDS_CSUM,
-    gsoType: (version === 4 ? VNET_GSO_TCPV4 : VNET_GSO_TCPV6) | (ecn ? VNET_GSO_ECN : 0),
+    gsoType: udp ? VNET_GSO_UDP_L4 : tso | (ecn ? VNET_GSO_ECN : 0),
     hdrLen: dataOffset,
     gsoSize: size,
     csumStart: l4,
-    csumOffset: 16,
+    csumOffset: udp ? 6 : 16,
   };
 }

@@ -51,6 +51,7 @@ export const STACK_COUNTERS = [
   'icmpv6/error-rate-limited',
   'ndp/unreachable',
   'udp/sent',
+  'udp/uso-sent',
   'udp/received',
   'udp/no-socket',
   'udp/no-route',

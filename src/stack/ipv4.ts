@@ -32,7 +32,7 @@ import {
   type TransportError,
 } from './errors.js';
 import type { Interface } from './iface.js';
-import { tcpGsoHeader } from '../link/gso.js';
+import { gsoHeader } from '../link/gso.js';
 import { checksumTrusted, rxVnetOf } from '../link/vnet.js';
 import type { IpOutput, SendOptions, StackEnv, TimedCore, UpperProtocol } from './layer.js';
 import { finishForQuote, newGsoPacket, newPacket } from './packet.js';
@@ -71,8 +71,9 @@ export interface Ipv4Datagram {
 }
 
 /**
- * A TCP super-frame to send (GSO): `size`-byte segments, each behind a `headerLen`-byte TCP header,
- * the checksum field holding the pseudo-header sum (the device finishes it per segment).
+ * A super-frame to send (TCP: TSO, UDP: USO): `size`-byte segments, each behind a copy of the
+ * `headerLen`-byte transport header, whose checksum field holds the pseudo-header sum over the whole
+ * (the device adjusts it and finishes it per segment).
  */
 export interface GsoSend {
   readonly size: number;
@@ -358,6 +359,11 @@ export class Ipv4Layer implements IpOutput<Ipv4Addr, Ipv4Route>, TimedCore {
     else this.sendError(packet, false, { type: 'dest-unreachable', code: UNREACH_HOST, nextHopMtu: 0 });
   }
 
+  /** The MTU packets on `route` are sized for. */
+  mtuOf(route: Ipv4Route): number {
+    return route.iface.mtu;
+  }
+
   /**
    * Sends an upper-layer payload of `upperLen` bytes, written by `write` into the buffer it is given,
    * fragmenting to the interface MTU unless `dontFragment` (RFC 791 §3.2, RFC 1122 §3.3.3).
@@ -386,7 +392,7 @@ export class Ipv4Layer implements IpOutput<Ipv4Addr, Ipv4Route>, TimedCore {
     };
     this.ident = (this.ident + 1) & 0xffff;
     const hl = ipv4HeaderLen(repr);
-    const mtu = route.iface.mtu;
+    const mtu = this.mtuOf(route);
     if (hl + upperLen > 0xffff) return false;
     const gso = opts.gso;
     if (gso !== undefined && hl + upperLen > mtu && hl + gso.headerLen + gso.size <= mtu) {
@@ -394,7 +400,7 @@ export class Ipv4Layer implements IpOutput<Ipv4Addr, Ipv4Route>, TimedCore {
       // with the next Identification, so the next datagram's skips them.
       const packet = newGsoPacket(
         hl + upperLen,
-        tcpGsoHeader(4, 14 + hl, 14 + hl + gso.headerLen, gso.size, gso.ecn),
+        gsoHeader(4, protocol, 14 + hl, 14 + hl + gso.headerLen, gso.size, gso.ecn),
       );
       write(packet.subarray(hl));
       emitIpv4(repr, packet);

@@ -51,7 +51,7 @@ import {
   type TransportError,
 } from './errors.js';
 import type { Interface } from './iface.js';
-import { tcpGsoHeader } from '../link/gso.js';
+import { gsoHeader } from '../link/gso.js';
 import { checksumTrusted, rxVnetOf } from '../link/vnet.js';
 import { compactPacket, finishForQuote, newGsoPacket, newPacket, ownCopy } from './packet.js';
 import type { GsoSend } from './ipv4.js';
@@ -400,6 +400,11 @@ export class Ipv6Layer implements IpOutput<Ipv6Addr, Ipv6Route>, TimedCore {
     this.send(route, IPPROTO_ICMPV6, icmpv6HeaderLen(repr), (buf) => emitIcmpv6(repr, buf, ph), { ttl: 255 });
   }
 
+  /** The MTU packets on `route` are sized for: the interface's, or less when a router advertised less. */
+  mtuOf(route: Ipv6Route): number {
+    return Math.max(IPV6_MIN_MTU, Math.min(route.iface.mtu, linkMtu(route.iface.ndp)));
+  }
+
   /**
    * Sends an upper-layer payload of `upperLen` bytes written by `write`, fragmenting with a Fragment
    * header when it exceeds the link MTU (RFC 8200 §4.5; only the source fragments in IPv6).
@@ -413,7 +418,7 @@ export class Ipv6Layer implements IpOutput<Ipv6Addr, Ipv6Route>, TimedCore {
   ): boolean {
     const env = this.env;
     const iface = route.iface;
-    const mtu = Math.max(IPV6_MIN_MTU, Math.min(iface.mtu, linkMtu(iface.ndp)));
+    const mtu = this.mtuOf(route);
     const repr = {
       trafficClass: opts.ecn ?? 0,
       flowLabel: 0,
@@ -430,7 +435,7 @@ export class Ipv6Layer implements IpOutput<Ipv6Addr, Ipv6Route>, TimedCore {
       const l4 = 14 + IPV6_HEADER_LEN;
       const packet = newGsoPacket(
         IPV6_HEADER_LEN + upperLen,
-        tcpGsoHeader(6, l4, l4 + gso.headerLen, gso.size, gso.ecn),
+        gsoHeader(6, nextHeader, l4, l4 + gso.headerLen, gso.size, gso.ecn),
       );
       write(packet.subarray(IPV6_HEADER_LEN));
       emitIpv6(repr, packet);

@@ -5,6 +5,8 @@
  * ENETUNREACH) or the bytes sent, `connect`/`disconnect` (a connected socket sends without an
  * address, hears only its peer, and learns of ICMP errors about what it sent: RFC 1122 §4.1.3.3),
  * `address()`, `close(cb)`, and 'error' events for what goes wrong (EADDRINUSE from `bind` included).
+ * Beyond dgram: `setSegmentSize` (Linux's UDP_SEGMENT), many datagrams to a send, as one USO
+ * super-frame over a TAP with offloads (docs/TAP.md).
  *
  * `stack.udp.bind(port, address)` keeps the older shape the services use: a socket bound at once
  * (EADDRINUSE thrown), dual-stack on a wildcard address, sends that fail counted rather than reported.
@@ -23,10 +25,13 @@ import {
 import { u16 } from '../bytes.js';
 import type { PseudoHeader } from '../checksum/index.js';
 import { IPPROTO_UDP } from '../ipproto.js';
-import { emitUdp, parseUdp, UDP_HEADER_LEN } from '../udp/wire.js';
+import { IPV4_MIN_HEADER_LEN } from '../ipv4/wire.js';
+import { IPV6_HEADER_LEN } from '../ipv6/wire.js';
+import { offloadsOf } from '../link/vnet.js';
+import { emitUdp, parseUdp, UDP_HEADER_LEN, type UdpEmitOptions } from '../udp/wire.js';
 import { type SystemError, systemError, type TransportError } from './errors.js';
-import type { Ipv4Datagram, Ipv4Layer } from './ipv4.js';
-import type { Ipv6Datagram, Ipv6Layer } from './ipv6.js';
+import type { GsoSend, Ipv4Datagram, Ipv4Layer, Ipv4Route } from './ipv4.js';
+import type { Ipv6Datagram, Ipv6Layer, Ipv6Route } from './ipv6.js';
 import type { Random } from '../random.js';
 import type { StackEnv } from './layer.js';
 
@@ -61,8 +66,22 @@ const TRUSTED = { checksum: 'ignore' } as const;
 const EPHEMERAL_FIRST = 49152;
 const EPHEMERAL_COUNT = 65536 - EPHEMERAL_FIRST;
 /** Largest UDP payload: 65535 - 8 (UDP), less 20 more for the IPv4 header (Linux's EMSGSIZE bound). */
-const MAX_PAYLOAD_V4 = 65507;
+export const MAX_PAYLOAD_V4 = 65507;
 const MAX_PAYLOAD_V6 = 65527;
+/**
+ * Datagrams one send may carry with a segment size (Linux's UDP_MAX_SEGMENTS: 64 until 6.9, 128
+ * since; the smaller, so a super-frame is one every USO kernel takes).
+ */
+export const UDP_MAX_SEGMENTS = 64;
+
+/** Where a send goes: ports, family, route and destination. */
+interface UdpOut {
+  readonly srcPort: number;
+  readonly dstPort: number;
+  readonly v6: boolean;
+  readonly route: Ipv4Route | Ipv6Route;
+  readonly dst: IpAddr;
+}
 
 export interface UdpSocketEvents {
   message: [msg: Buffer, rinfo: RemoteInfo];
@@ -122,6 +141,7 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
   private bound: string | undefined;
   private peer: { readonly ip: IpAddr; readonly address: string; readonly port: number } | undefined;
   private connectPending = false;
+  private segment = 0;
 
   constructor(
     private readonly layer: UdpLayer,
@@ -310,6 +330,32 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
     }
     if (done) process.nextTick(done, null, data.length);
   }
+
+  /**
+   * Linux's UDP_SEGMENT socket option (Node's dgram has none): with a size, a send longer than it is
+   * cut into datagrams of `size` bytes (the last shorter), written as one USO super-frame where the
+   * link takes them (a TAP with offloads), else datagram by datagram. Such a send fails with EINVAL
+   * when one datagram would not fit the route's MTU or it would make more than 64 (UDP_MAX_SEGMENTS).
+   * 0 (the default) turns it off.
+   */
+  setSegmentSize(size: number): void {
+    if (!Number.isInteger(size) || size < 0 || size > MAX_PAYLOAD_V4)
+      throw new RangeError(`segment size must be an integer from 0 to ${MAX_PAYLOAD_V4}: ${size}`);
+    this.segment = size;
+  }
+
+  get segmentSize(): number {
+    return this.segment;
+  }
+
+  /**
+   * The largest segment size that fits the route to `address` (Linux's IP_MTU less the headers),
+   * 0 without a route: datagrams up to this size leave unfragmented.
+   */
+  maxSegmentSize(address: string): number {
+    return this.layer.maxSegmentSize(this, address);
+  }
+
   /** Like `dgram.Socket.close([callback])`: 'close' on the next tick. */
   close(callback?: () => void): this {
     if (this.state === 'closed') {
@@ -344,8 +390,8 @@ export class UdpLayer {
 
   constructor(
     private readonly env: StackEnv,
-    private readonly ip4: Pick<Ipv4Layer, 'route' | 'send' | 'isOurs' | 'transportErrors'>,
-    private readonly ip6: Pick<Ipv6Layer, 'route' | 'send' | 'isOurs' | 'transportErrors'>,
+    private readonly ip4: Pick<Ipv4Layer, 'route' | 'mtuOf' | 'send' | 'isOurs' | 'transportErrors'>,
+    private readonly ip6: Pick<Ipv6Layer, 'route' | 'mtuOf' | 'send' | 'isOurs' | 'transportErrors'>,
     /** Picks ephemeral ports. */
     private readonly ports: Random,
   ) {
@@ -430,10 +476,27 @@ export class UdpLayer {
 
   /** @internal can `socket` reach `ip`? */
   routable(socket: UdpSocket, ip: IpAddr): boolean {
+    return this.routeFor(socket, ip) !== undefined;
+  }
+
+  /** The route a datagram from `socket` to `ip` takes: from its bound address, if it has one. */
+  private routeFor(socket: UdpSocket, ip: IpAddr): Ipv4Route | Ipv6Route | undefined {
     const bound = socket.localAddress === undefined ? undefined : parseAddr(socket.localAddress);
-    if (isV6(ip))
-      return this.ip6.route(ip, bound !== undefined && isV6(bound) ? bound : undefined) !== undefined;
-    return this.ip4.route(ip, bound !== undefined && !isV6(bound) ? bound : undefined) !== undefined;
+    if (isV6(ip)) return this.ip6.route(ip, bound !== undefined && isV6(bound) ? bound : undefined);
+    return this.ip4.route(ip, bound !== undefined && !isV6(bound) ? bound : undefined);
+  }
+
+  /** The largest UDP payload a datagram on `route` carries unfragmented. */
+  private segmentRoom(route: Ipv4Route | Ipv6Route, v6: boolean): number {
+    const mtu = v6 ? this.ip6.mtuOf(route as Ipv6Route) : this.ip4.mtuOf(route as Ipv4Route);
+    return mtu - (v6 ? IPV6_HEADER_LEN : IPV4_MIN_HEADER_LEN) - UDP_HEADER_LEN;
+  }
+
+  /** See UdpSocket.maxSegmentSize. */
+  maxSegmentSize(socket: UdpSocket, address: string): number {
+    const ip = parseAddr(address);
+    const route = ip === undefined ? undefined : this.routeFor(socket, ip);
+    return route === undefined ? 0 : this.segmentRoom(route, isV6(ip!));
   }
 
   /**
@@ -446,41 +509,76 @@ export class UdpLayer {
       this.env.drop('udp/no-route');
       return quiet ? undefined : systemError('send', code, address, dstPort);
     };
-    const header = { srcPort: socket.port, dstPort };
+    const invalid = () => (quiet ? fail('EINVAL') : systemError('send', 'EINVAL', address, dstPort));
+    const dst = parseAddr(address);
+    // A udp4 socket has no IPv6 (Linux: EAFNOSUPPORT-like failure in Node's lookup; EINVAL here).
+    if (dst === undefined || (isV6(dst) && socket.type === 'udp4')) return invalid();
+    const v6 = isV6(dst);
+    if (payload.length > (v6 ? MAX_PAYLOAD_V6 : MAX_PAYLOAD_V4)) return fail('EMSGSIZE');
+    const route = this.routeFor(socket, dst);
+    if (!route) return fail('ENETUNREACH');
+    const out: UdpOut = { srcPort: socket.port, dstPort, v6, route, dst };
+    const size = socket.segmentSize;
+    if (size === 0 || payload.length <= size) {
+      this.sendDatagram(out, payload);
+      return undefined;
+    }
+    // UDP_SEGMENT (Linux udp_send_skb): every segment must fit the link, and there are at most
+    // UDP_MAX_SEGMENTS of them; otherwise EINVAL and nothing is sent.
+    if (size > this.segmentRoom(route, v6) || payload.length > size * UDP_MAX_SEGMENTS) return invalid();
+    const off = offloadsOf(route.iface.link);
+    const uso = off !== undefined && (v6 ? off.uso6 : off.uso4);
+    if (uso && payload.length > this.segmentRoom(route, v6)) {
+      // One super-frame; the kernel cuts it into datagrams (USO, src/link/gso.ts).
+      const segments = Math.ceil(payload.length / size);
+      this.env.counters.inc('udp/sent', segments);
+      this.env.counters.inc('udp/uso-sent');
+      const gso = { size, headerLen: UDP_HEADER_LEN, ecn: false };
+      this.emit(out, payload, { checksum: 'offload' }, { gso });
+      return undefined;
+    }
+    for (let at = 0; at < payload.length; at += size)
+      this.sendDatagram(out, payload.subarray(at, Math.min(payload.length, at + size)));
+    return undefined;
+  }
+
+  private sendDatagram(out: UdpOut, payload: Uint8Array): void {
+    this.env.counters.inc('udp/sent');
+    this.emit(out, payload, undefined, {});
+  }
+
+  /** Hands one datagram (or a USO super-frame, with `ip.gso`) to the IP layer of its route. */
+  private emit(
+    out: UdpOut,
+    payload: Uint8Array,
+    udp: UdpEmitOptions | undefined,
+    ip: { gso?: GsoSend },
+  ): void {
+    const header = { srcPort: out.srcPort, dstPort: out.dstPort };
     const write = (ph: PseudoHeader) => (buf: Uint8Array) => {
       buf.set(payload, UDP_HEADER_LEN);
-      emitUdp(header, buf, ph);
+      emitUdp(header, buf, ph, udp);
     };
-    const dst = parseAddr(address);
-    if (dst === undefined) return quiet ? fail('EINVAL') : systemError('send', 'EINVAL', address, dstPort);
-    const bound = socket.localAddress === undefined ? undefined : parseAddr(socket.localAddress);
-    if (!isV6(dst)) {
-      if (payload.length > MAX_PAYLOAD_V4) return fail('EMSGSIZE');
-      const route = this.ip4.route(dst, bound !== undefined && !isV6(bound) ? bound : undefined);
-      if (!route) return fail('ENETUNREACH');
-      this.env.counters.inc('udp/sent');
+    const len = UDP_HEADER_LEN + payload.length;
+    if (out.v6) {
+      const route = out.route as Ipv6Route;
+      this.ip6.send(
+        route,
+        IPPROTO_UDP,
+        len,
+        write({ version: 6, src: route.src, dst: out.dst as Ipv6Addr }),
+        ip,
+      );
+    } else {
+      const route = out.route as Ipv4Route;
       this.ip4.send(
         route,
         IPPROTO_UDP,
-        UDP_HEADER_LEN + payload.length,
-        write({ version: 4, src: route.src, dst }),
+        len,
+        write({ version: 4, src: route.src, dst: out.dst as Ipv4Addr }),
+        ip,
       );
-      return undefined;
     }
-    // A udp4 socket has no IPv6 (Linux: EAFNOSUPPORT-like failure in Node's lookup; EINVAL here).
-    if (socket.type === 'udp4')
-      return quiet ? fail('EINVAL') : systemError('send', 'EINVAL', address, dstPort);
-    if (payload.length > MAX_PAYLOAD_V6) return fail('EMSGSIZE');
-    const route = this.ip6.route(dst, bound !== undefined && isV6(bound) ? bound : undefined);
-    if (!route) return fail('ENETUNREACH');
-    this.env.counters.inc('udp/sent');
-    this.ip6.send(
-      route,
-      IPPROTO_UDP,
-      UDP_HEADER_LEN + payload.length,
-      write({ version: 6, src: route.src, dst }),
-    );
-    return undefined;
   }
 
   /**

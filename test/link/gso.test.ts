@@ -19,7 +19,7 @@ import {
   segmentFrame,
   tcpCanFollow,
   tcpCanLead,
-  tcpGsoHeader,
+  gsoHeader,
 } from '../../src/link/gso.js';
 import {
   VNET_F_DATA_VALID,
@@ -217,7 +217,7 @@ function superFrame(s: Stream): { frame: Uint8Array; vnet: VnetHdr } {
     emitTcp(repr, buf, ph(s.flow.version), { checksum: 'offload' }),
   );
   const l4 = 14 + (s.flow.version === 4 ? 20 : 40);
-  return { frame: f, vnet: tcpGsoHeader(s.flow.version, l4, l4 + hl, s.mss, s.cwr) };
+  return { frame: f, vnet: gsoHeader(s.flow.version, IPPROTO_TCP, l4, l4 + hl, s.mss, s.cwr) };
 }
 
 describe('segmentFrame (TCP)', () => {

@@ -10,7 +10,7 @@ import type { Ipv4Addr, Mac } from '../../src/addr.js';
 import { emitEthernet, ETHERTYPE_IPV4 } from '../../src/ethernet/wire.js';
 import { IPPROTO_TCP } from '../../src/ipproto.js';
 import { emitIpv4 } from '../../src/ipv4/wire.js';
-import { tcpGsoHeader } from '../../src/link/gso.js';
+import { gsoHeader } from '../../src/link/gso.js';
 import { TapLink } from '../../src/link/tap.js';
 import { tagGso, VNET_HDR_LEN } from '../../src/link/vnet.js';
 import type { Seq } from '../../src/tcp/seq.js';
@@ -25,7 +25,7 @@ function superFrame(): Uint8Array {
   const len = 14 + 20 + 32 + DATA;
   const buf = new Uint8Array(VNET_HDR_LEN + len);
   const frame = buf.subarray(VNET_HDR_LEN);
-  tagGso(buf.buffer, tcpGsoHeader(4, 34, 34 + 32, MSS, false));
+  tagGso(buf.buffer, gsoHeader(4, IPPROTO_TCP, 34, 34 + 32, MSS, false));
   emitEthernet(
     {
       dst: 0x02_00_00_00_00_01 as Mac,
@@ -130,7 +130,7 @@ describe.skipIf(!canTap)('TapLink with vnet headers', () => {
   });
 
   it('sendOffloaded: an untagged frame with its header written whole; refused without offloads', async () => {
-    const h = tcpGsoHeader(4, 34, 34 + 32, MSS, false);
+    const h = gsoHeader(4, IPPROTO_TCP, 34, 34 + 32, MSS, false);
     await withTap(true, async (tap, ns) => {
       const before = rxStats(ns, tap.name);
       // A copy: no tag on its buffer, no headroom; the header travels by argument alone.

@@ -9,7 +9,7 @@
  */
 import type { Scheduler, TimerId } from '../../clock.js';
 import type { TcpSocket } from '../../stack/tcp.js';
-import type { UdpSocket } from '../../stack/udp.js';
+import { MAX_PAYLOAD_V4, UDP_MAX_SEGMENTS, type UdpSocket } from '../../stack/udp.js';
 import {
   emitUdpHeader,
   parseUdpHeader,
@@ -245,6 +245,8 @@ export class UdpSender extends TestStream {
   private seq = 0;
   /** Bytes sent since begin(), for pacing. */
   private paced = 0;
+  /** Datagrams one send carries: many with a segment size (UDP_SEGMENT, USO on a TAP), else one. */
+  private readonly perSend: number;
   private readonly buf: Uint8Array;
 
   constructor(
@@ -254,7 +256,12 @@ export class UdpSender extends TestStream {
     private readonly o: UdpSenderOptions,
   ) {
     super(index, true, true, ends);
-    this.buf = new Uint8Array(o.len);
+    // Datagrams that fit the path unfragmented go out many to a send, as Linux senders batch them
+    // with UDP_SEGMENT; longer ones (iperf3 -l past the MTU) one by one, fragmented.
+    const batch = o.len <= socket.maxSegmentSize(ends.remoteHost);
+    this.perSend = batch ? Math.max(1, Math.min(UDP_MAX_SEGMENTS, Math.floor(MAX_PAYLOAD_V4 / o.len))) : 1;
+    if (this.perSend > 1) socket.setSegmentSize(o.len);
+    this.buf = new Uint8Array(o.len * this.perSend);
   }
 
   begin(): void {
@@ -273,22 +280,31 @@ export class UdpSender extends TestStream {
     if (!this.running) return;
     const s = this.o.scheduler;
     const now = s.now();
-    const allowed =
-      this.o.rate > 0 ? (this.o.rate * (now - this.t0)) / 8000 + this.o.len : Number.POSITIVE_INFINITY;
-    for (let n = 0; n < MAX_BURST && this.paced < allowed && this.running; n++) this.sendOne();
+    const len = this.o.len;
+    const credit = (this.o.rate * (now - this.t0)) / 8000 + len - this.paced;
+    let due = this.o.rate > 0 ? Math.min(MAX_BURST, Math.ceil(credit / len)) : MAX_BURST;
+    while (due > 0 && this.running) {
+      const n = Math.min(due, this.perSend);
+      this.sendBatch(n);
+      due -= n;
+    }
     this.timer = s.at(now + this.o.pacingUs / 1000, this.tick);
   };
 
-  private sendOne(): void {
+  /** `n` datagrams, each with its own sequence number and timestamp, in one send. */
+  private sendBatch(n: number): void {
     const wall = this.o.clock();
     const sec = Math.floor(wall);
     const usec = Math.min(999_999, Math.floor((wall - sec) * 1e6));
-    this.seq++;
-    emitUdpHeader({ sec: sec >>> 0, usec, seq: this.seq }, this.buf, this.o.counters64);
+    const len = this.o.len;
+    for (let i = 0; i < n; i++) {
+      this.seq++;
+      emitUdpHeader({ sec: sec >>> 0, usec, seq: this.seq }, this.buf.subarray(i * len), this.o.counters64);
+    }
     // UdpSocket.send copies the payload into the packet before returning: the buffer is reused.
-    this.socket.send(this.buf, this.ends.remotePort, this.ends.remoteHost);
-    this.paced += this.o.len;
-    if (this.counting) this.bytes += this.o.len;
+    this.socket.send(this.buf.subarray(0, n * len), this.ends.remotePort, this.ends.remoteHost);
+    this.paced += n * len;
+    if (this.counting) this.bytes += n * len;
   }
 
   halt(): void {
