@@ -101,6 +101,7 @@ import {
 import {
   emptyVnetHdr,
   gsoTagOf,
+  recycleGsoBuffer,
   type MutableVnetHdr,
   type OffloadLink,
   type Offloads,
@@ -794,6 +795,8 @@ export class TapLink implements Link, OffloadLink, OffloadSender {
           counters.framesOut++;
           counters.bytesOut += n - this.vnetLen;
         }
+        // Written (or lost): a super-frame the stack made is done with, its buffer reusable.
+        if (this.txVnet[h] !== undefined) recycleGsoBuffer(f);
       }
       this.release(h);
       this.txHead = (h + 1) % cap;

@@ -21,7 +21,9 @@
  * Sending a super-frame through the stack: the IP layer makes it in a buffer of its own
  * (`newGsoPacket` in stack/packet.ts) and tags that buffer here (`tagGso`); a link finds the tag by
  * the frame's buffer (`gsoTagOf`), so the tag survives the neighbour caches' queues without a field
- * on every frame, and untagged frames (every other one) cost one WeakMap miss.
+ * on every frame, and untagged frames (every other one) cost one WeakMap miss. A TAP that has written
+ * such a frame gives its buffer back (`recycleGsoBuffer`) for the next one: a fresh 64 KiB
+ * ArrayBuffer is zeroed and counted by the GC as external memory, per super-frame.
  */
 import { ok, type Result, unsupported, type WireError, malformed } from '../result.js';
 
@@ -158,6 +160,28 @@ export function emitVnetHdr(h: VnetHdr, buf: Uint8Array): void {
 
 /** Super-frames waiting in the stack or a link, by the buffer they own (see the file comment). */
 const gsoTags = new WeakMap<ArrayBufferLike, VnetHdr>();
+
+/** Room for a vnet header, an Ethernet header and the largest IP packet of a super-frame. */
+const GSO_BUFFER_LEN = VNET_HDR_LEN + 14 + 40 + 0xffff;
+/** Buffers given back, at most MAX_SPARE_GSO of them (2 MiB). */
+const spareGsoBuffers: ArrayBuffer[] = [];
+const MAX_SPARE_GSO = 32;
+
+/** A buffer for one super-frame of `bytes` in all: a spare one when it fits, else a fresh one. */
+export function gsoBuffer(bytes: number): ArrayBuffer {
+  if (bytes > GSO_BUFFER_LEN) return new ArrayBuffer(bytes);
+  return spareGsoBuffers.pop() ?? new ArrayBuffer(GSO_BUFFER_LEN);
+}
+
+/**
+ * Gives back the buffer of a super-frame made by the stack (`gsoBuffer`, tagged), once nothing refers
+ * to the frame any more: called by the link that wrote it. Any other frame is left alone.
+ */
+export function recycleGsoBuffer(frame: Uint8Array): void {
+  const b = frame.buffer;
+  if (b.byteLength !== GSO_BUFFER_LEN || !gsoTags.delete(b)) return;
+  if (spareGsoBuffers.length < MAX_SPARE_GSO) spareGsoBuffers.push(b as ArrayBuffer);
+}
 
 /** Marks `buffer`, which holds exactly one super-frame (and its headroom), as one. */
 export function tagGso(buffer: ArrayBufferLike, h: VnetHdr): void {

@@ -11,7 +11,15 @@
 import { Slabs } from '../bytes.js';
 import { finishPartialChecksum } from '../link/gso.js';
 import { ETHERNET_HEADER_LEN } from '../link/link.js';
-import { gsoTagOf, rxVnetOf, tagGso, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, type VnetHdr } from '../link/vnet.js';
+import {
+  gsoBuffer,
+  gsoTagOf,
+  rxVnetOf,
+  tagGso,
+  VNET_F_NEEDS_CSUM,
+  VNET_HDR_LEN,
+  type VnetHdr,
+} from '../link/vnet.js';
 
 export const LINK_HEADROOM = 14;
 
@@ -24,15 +32,15 @@ export function newPacket(length: number): Uint8Array {
 }
 
 /**
- * A fresh IP packet of `length` bytes to be sent as a super-frame (GSO, src/link/vnet.ts): in a
- * buffer of its own (the tag is found by buffer), with room for the vnet header in front of the
- * Ethernet header so that a TAP writes it without a copy. `vnet` is the header; the caller writes
- * the packet before it is sent.
+ * An IP packet of `length` bytes to be sent as a super-frame (GSO, src/link/vnet.ts): in a buffer of
+ * its own (the tag is found by buffer; one a TAP gave back, not zeroed), with room for the vnet
+ * header in front of the Ethernet header so that a TAP writes it without a copy. `vnet` is the
+ * header; the caller writes every byte of the packet before it is sent.
  */
 export function newGsoPacket(length: number, vnet: VnetHdr): Uint8Array {
-  const buf = new Uint8Array(VNET_HDR_LEN + LINK_HEADROOM + length);
-  tagGso(buf.buffer, vnet);
-  return buf.subarray(VNET_HDR_LEN + LINK_HEADROOM);
+  const buffer = gsoBuffer(VNET_HDR_LEN + LINK_HEADROOM + length);
+  tagGso(buffer, vnet);
+  return new Uint8Array(buffer, VNET_HDR_LEN + LINK_HEADROOM, length);
 }
 
 /**

@@ -11,10 +11,12 @@ import {
   checksumTrusted,
   emitVnetHdr,
   emptyVnetHdr,
+  gsoBuffer,
   gsoTagOf,
   offloadsOf,
   parseVnetHdr,
   readVnetHdr,
+  recycleGsoBuffer,
   rxVnetOf,
   tagGso,
   VNET_F_DATA_VALID,
@@ -140,5 +142,34 @@ describe('offload metadata on links and frames', () => {
     expect(checksumTrusted(rxVnetOf({}))).toBe(false);
     expect(offloadsOf({ offloads: off })).toBe(off);
     expect(offloadsOf({})).toBeUndefined();
+  });
+});
+
+describe('super-frame buffers given back by the TAP that wrote them', () => {
+  const H = { flags: 1, gsoType: 1, hdrLen: 54, gsoSize: 1448, csumStart: 34, csumOffset: 16 };
+
+  it('are reused for the next super-frame, once each, and only when the stack made them', () => {
+    const a = gsoBuffer(30_000);
+    tagGso(a, H);
+    const frame = new Uint8Array(a, 10, 30_000);
+    recycleGsoBuffer(frame);
+    // Given back twice (a bug elsewhere): kept once, or two frames would share it.
+    recycleGsoBuffer(frame);
+    expect(gsoTagOf(frame)).toBeUndefined();
+    expect(gsoBuffer(40_000)).toBe(a);
+    expect(gsoBuffer(40_000)).not.toBe(a);
+    // Not tagged (never a super-frame of the stack's), or of another size: left alone.
+    const untagged = gsoBuffer(1000);
+    recycleGsoBuffer(new Uint8Array(untagged));
+    const other = new ArrayBuffer(2000);
+    tagGso(other, H);
+    recycleGsoBuffer(new Uint8Array(other));
+    const next = gsoBuffer(1000);
+    expect(next).not.toBe(untagged);
+    expect(next).not.toBe(other);
+  });
+
+  it('a super-frame larger than the spare buffers gets one of its own', () => {
+    expect(gsoBuffer(70_000).byteLength).toBe(70_000);
   });
 });
