@@ -10,13 +10,10 @@ import { describe, expect, it } from 'vitest';
 import { type Ipv4Addr, parseIpv4Addr } from '../../src/addr.js';
 import { VirtualScheduler } from '../../src/clock.js';
 import { segmentFrame } from '../../src/link/gso.js';
-import type { FrameHandler, Link, CaptureHook } from '../../src/link/link.js';
+import type { FrameHandler, Link } from '../../src/link/link.js';
 import { memoryPair } from '../../src/link/memory.js';
 import {
-  emptyVnetHdr,
   gsoTagOf,
-  type MutableVnetHdr,
-  type OffloadLink,
   type Offloads,
   VNET_F_NEEDS_CSUM,
   VNET_GSO_NONE,
@@ -24,34 +21,26 @@ import {
 } from '../../src/link/vnet.js';
 import { Stack } from '../../src/stack/stack.js';
 import { settle } from '../../src/testing/time.js';
+import { OffloadPort } from '../support/offload-port.js';
 
 const TSO: Offloads = { csum: true, tso4: true, tso6: true, tsoEcn: true, uso4: false, uso6: false };
 
-/** A memory port dressed as an offload-capable TAP. */
-class OffloadEnd implements Link, OffloadLink {
-  readonly mtu = 1500;
-  readonly rxVnet: MutableVnetHdr = emptyVnetHdr();
-  capture?: CaptureHook | undefined;
+/** An offload port that cuts super-frames as the kernel does, or passes them on whole. */
+class OffloadEnd extends OffloadPort {
   /** Lengths of the super-frames the stack sent. */
   readonly supers: number[] = [];
   /** Frames longer than the MTU handed to the stack. */
   bigIn = 0;
 
   constructor(
-    private readonly inner: Link,
-    readonly offloads: Offloads | undefined,
+    inner: Link,
+    offloads: Offloads | undefined,
     /** 'cut': segment super-frames on send; 'whole': pass them on, for the peer to take whole. */
     private readonly mode: 'cut' | 'whole',
     /** Whether received super-frames are marked NEEDS_CSUM (the kernel's vouching). */
     private readonly vouch = true,
-  ) {}
-
-  get name(): string {
-    return this.inner.name;
-  }
-
-  get counters() {
-    return this.inner.counters;
+  ) {
+    super(inner, offloads);
   }
 
   send(frame: Uint8Array): void {
@@ -63,7 +52,7 @@ class OffloadEnd implements Link, OffloadLink {
     expect(r.ok).toBe(true);
   }
 
-  onFrame(handler: FrameHandler): void {
+  override onFrame(handler: FrameHandler): void {
     this.inner.onFrame((frame) => {
       const big = frame.length > this.mtu + 14;
       if (big) this.bigIn++;
@@ -71,10 +60,6 @@ class OffloadEnd implements Link, OffloadLink {
       this.rxVnet.gsoType = big ? VNET_GSO_TCPV4 : VNET_GSO_NONE;
       handler(frame);
     });
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }
 

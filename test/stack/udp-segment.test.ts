@@ -9,45 +9,22 @@ import { describe, expect, it } from 'vitest';
 import { type Ipv4Addr, type Ipv6Addr, parseIpv4Addr, parseIpv6Addr } from '../../src/addr.js';
 import { VirtualScheduler } from '../../src/clock.js';
 import { segmentFrame } from '../../src/link/gso.js';
-import type { CaptureHook, FrameHandler, Link } from '../../src/link/link.js';
 import { memoryPair } from '../../src/link/memory.js';
-import {
-  emptyVnetHdr,
-  gsoTagOf,
-  type MutableVnetHdr,
-  type OffloadLink,
-  type Offloads,
-  VNET_GSO_UDP_L4,
-} from '../../src/link/vnet.js';
+import { gsoTagOf, type Offloads, VNET_GSO_UDP_L4 } from '../../src/link/vnet.js';
 import { Stack } from '../../src/stack/stack.js';
 import type { RemoteInfo, UdpSocket } from '../../src/stack/udp.js';
 import { settle } from '../../src/testing/time.js';
+import { OffloadPort } from '../support/offload-port.js';
 import { propOptions } from '../support/props.js';
 
 const USO: Offloads = { csum: true, tso4: true, tso6: true, tsoEcn: true, uso4: true, uso6: true };
 
-/** A memory port that says it has `offloads`: records what the stack sends, cuts super-frames. */
-class RecordingEnd implements Link, OffloadLink {
-  readonly mtu = 1500;
-  readonly rxVnet: MutableVnetHdr = emptyVnetHdr();
-  capture?: CaptureHook | undefined;
-  /** UDP frames sent after `recording` was set, super-frames cut as the kernel cuts them. */
+/** An offload port that records the UDP frames the stack sends, super-frames cut as the kernel cuts them. */
+class RecordingEnd extends OffloadPort {
+  /** UDP frames sent after `recording` was set. */
   readonly wire: Uint8Array[] = [];
   supers = 0;
   recording = false;
-
-  constructor(
-    private readonly inner: Link,
-    readonly offloads: Offloads | undefined,
-  ) {}
-
-  get name(): string {
-    return this.inner.name;
-  }
-
-  get counters() {
-    return this.inner.counters;
-  }
 
   send(frame: Uint8Array): void {
     const tag = gsoTagOf(frame);
@@ -59,14 +36,6 @@ class RecordingEnd implements Link, OffloadLink {
     expect(tag.gsoType).toBe(VNET_GSO_UDP_L4);
     this.supers++;
     expect(segmentFrame(frame, tag, out).ok).toBe(true);
-  }
-
-  onFrame(handler: FrameHandler): void {
-    this.inner.onFrame(handler);
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }
 
