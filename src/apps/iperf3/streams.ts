@@ -260,7 +260,7 @@ export class UdpSender extends TestStream {
     // with UDP_SEGMENT; longer ones (iperf3 -l past the MTU) one by one, fragmented.
     const batch = o.len <= socket.maxSegmentSize(ends.remoteHost);
     this.perSend = batch ? Math.max(1, Math.min(UDP_MAX_SEGMENTS, Math.floor(MAX_PAYLOAD_V4 / o.len))) : 1;
-    if (this.perSend > 1) socket.setSegmentSize(o.len);
+    socket.setSegmentSize(this.perSend > 1 ? o.len : 0);
     this.buf = new Uint8Array(o.len * this.perSend);
   }
 
