@@ -28,7 +28,7 @@ import { IPPROTO_UDP } from '../ipproto.js';
 import { IPV4_MIN_HEADER_LEN } from '../ipv4/wire.js';
 import { IPV6_HEADER_LEN } from '../ipv6/wire.js';
 import { offloadsOf } from '../link/vnet.js';
-import { emitUdp, parseUdp, UDP_HEADER_LEN, type UdpEmitOptions } from '../udp/wire.js';
+import { emitUdp, parseUdp, UDP_HEADER_LEN, type UdpEmitOptions, type UdpRepr } from '../udp/wire.js';
 import { type SystemError, systemError, type TransportError } from './errors.js';
 import type { GsoSend, Ipv4Datagram, Ipv4Layer, Ipv4Route } from './ipv4.js';
 import type { Ipv6Datagram, Ipv6Layer, Ipv6Route } from './ipv6.js';
@@ -74,13 +74,11 @@ const MAX_PAYLOAD_V6 = 65527;
  */
 export const UDP_MAX_SEGMENTS = 64;
 
-/** Where a send goes: ports, family, route and destination. */
+/** Where a send goes: its ports, its route, and the pseudo-header of each of its datagrams. */
 interface UdpOut {
-  readonly srcPort: number;
-  readonly dstPort: number;
-  readonly v6: boolean;
+  readonly header: UdpRepr;
   readonly route: Ipv4Route | Ipv6Route;
-  readonly dst: IpAddr;
+  readonly ph: PseudoHeader;
 }
 
 export interface UdpSocketEvents {
@@ -517,7 +515,10 @@ export class UdpLayer {
     if (payload.length > (v6 ? MAX_PAYLOAD_V6 : MAX_PAYLOAD_V4)) return fail('EMSGSIZE');
     const route = this.routeFor(socket, dst);
     if (!route) return fail('ENETUNREACH');
-    const out: UdpOut = { srcPort: socket.port, dstPort, v6, route, dst };
+    const header = { srcPort: socket.port, dstPort };
+    const out: UdpOut = v6
+      ? { header, route, ph: { version: 6, src: (route as Ipv6Route).src, dst } }
+      : { header, route, ph: { version: 4, src: (route as Ipv4Route).src, dst } };
     const size = socket.segmentSize;
     if (size === 0 || payload.length <= size) {
       this.sendDatagram(out, payload);
@@ -554,31 +555,13 @@ export class UdpLayer {
     udp: UdpEmitOptions | undefined,
     ip: { gso?: GsoSend },
   ): void {
-    const header = { srcPort: out.srcPort, dstPort: out.dstPort };
-    const write = (ph: PseudoHeader) => (buf: Uint8Array) => {
+    const write = (buf: Uint8Array) => {
       buf.set(payload, UDP_HEADER_LEN);
-      emitUdp(header, buf, ph, udp);
+      emitUdp(out.header, buf, out.ph, udp);
     };
     const len = UDP_HEADER_LEN + payload.length;
-    if (out.v6) {
-      const route = out.route as Ipv6Route;
-      this.ip6.send(
-        route,
-        IPPROTO_UDP,
-        len,
-        write({ version: 6, src: route.src, dst: out.dst as Ipv6Addr }),
-        ip,
-      );
-    } else {
-      const route = out.route as Ipv4Route;
-      this.ip4.send(
-        route,
-        IPPROTO_UDP,
-        len,
-        write({ version: 4, src: route.src, dst: out.dst as Ipv4Addr }),
-        ip,
-      );
-    }
+    if (out.ph.version === 6) this.ip6.send(out.route as Ipv6Route, IPPROTO_UDP, len, write, ip);
+    else this.ip4.send(out.route as Ipv4Route, IPPROTO_UDP, len, write, ip);
   }
 
   /**
