@@ -184,7 +184,7 @@ describe('across a marking router (two cores, virtual time)', () => {
         (percent, salt, delay, bytes) => {
           // A deterministic pseudo-random choice of marked packets, like numgen random mod 100 < p.
           const ce = (n: number) => ((n * 2_654_435_761 + salt * 40_503) >>> 0) % 100 < percent;
-          const r = runPath({ mtu: 1500, tooBig: 'icmp', bytes, delay, ce, client: { ecn: 'on' } });
+          const r = runPath({ mtu: 1500, tooBig: 'icmp', bytes, delay, ce, client: { ecn: 'on' }, drain: true });
           expect(r.done).toBe(true);
           expect(r.clientCeMarks).toBe(r.clientCounters['ecn-ce-received']);
           // A small transfer at a low marking rate may see no mark at all.
@@ -194,10 +194,14 @@ describe('across a marking router (two cores, virtual time)', () => {
           for (const red of r.reductions) {
             if (red.prevMax !== null) expect(seqGe(toSeq(red.una), toSeq(red.prevMax))).toBe(true);
           }
-          // Every reduction is followed by a CWR from the sender (on new data), which ends the echo.
-          const cwrs = r.serverSegments.filter((s) => s.seg.repr.flags.cwr).length;
-          expect(cwrs).toBeGreaterThan(0);
-          expect(r.clientCounters['ecn-cwr-received']).toBeGreaterThan(0);
+          // A reduction is followed by a CWR on the next new data, which ends the echo (a mark on the
+          // last segment is echoed and reduces the window, but no data follows to carry a CWR).
+          const first = r.reductions[0]!;
+          if (r.serverSegments.some((s) => s.at > first.at && s.seg.payloadLen > 0)) {
+            const cwrs = r.serverSegments.filter((s) => s.seg.repr.flags.cwr).length;
+            expect(cwrs).toBeGreaterThan(0);
+            expect(r.clientCounters['ecn-cwr-received']).toBeGreaterThan(0);
+          }
         },
       ),
       propOptions(20),

@@ -57,6 +57,11 @@ export interface PathParams {
   readonly extraDelay?: (now: number, from: 'A' | 'B') => number;
   /** Drop the n-th segment `from` sends (n counts that side's segments from 0): random loss (BBR tests). */
   readonly drop?: (from: 'A' | 'B', n: number) => boolean;
+  /**
+   * Once the client has read every byte, still deliver what is in flight (timers stay off), so the
+   * server sees the last ACKs — an ECE echoing a CE mark on the final segment among them.
+   */
+  readonly drain?: boolean;
   /** Called after every step of the server with its connection (HyStart++ and F-RTO tests). */
   readonly onServer?: (now: number, conn: Tcb | undefined, counters: TcpCounters) => void;
 }
@@ -253,6 +258,17 @@ export function runPath(p: PathParams): PathResult {
       else stepB(q.event(now));
     } else if (da === next) stepA({ kind: 'tick', now });
     else stepB({ kind: 'tick', now });
+  }
+  if (p.drain === true && received >= p.bytes) {
+    queue.sort((x, y) => x.at - y.at || x.order - y.order);
+    // Replies to these deliveries (none are expected once the data is acknowledged) join the queue.
+    for (let guard = 0; guard < 10_000 && queue.length > 0; guard++) {
+      const q = queue.shift()!;
+      now = Math.max(now, q.at);
+      if (q.to === 'A') stepA(q.event(now));
+      else stepB(q.event(now));
+      queue.sort((x, y) => x.at - y.at || x.order - y.order);
+    }
   }
   const st = serverFlow === null ? undefined : tcpConnection(b, serverFlow);
   const ct = clientFlow === null ? undefined : tcpConnection(a, clientFlow);
