@@ -184,7 +184,15 @@ describe('across a marking router (two cores, virtual time)', () => {
         (percent, salt, delay, bytes) => {
           // A deterministic pseudo-random choice of marked packets, like numgen random mod 100 < p.
           const ce = (n: number) => ((n * 2_654_435_761 + salt * 40_503) >>> 0) % 100 < percent;
-          const r = runPath({ mtu: 1500, tooBig: 'icmp', bytes, delay, ce, client: { ecn: 'on' }, drain: true });
+          const r = runPath({
+            mtu: 1500,
+            tooBig: 'icmp',
+            bytes,
+            delay,
+            ce,
+            client: { ecn: 'on' },
+            drain: true,
+          });
           expect(r.done).toBe(true);
           expect(r.clientCeMarks).toBe(r.clientCounters['ecn-ce-received']);
           // A small transfer at a low marking rate may see no mark at all.
