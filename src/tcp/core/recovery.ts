@@ -53,6 +53,7 @@ export function undoBegin(t: MutTcb, prior: CcState): void {
     retransBytes: 0,
     until: null,
     extended: false,
+    quietSince: null,
     rto: false,
   };
 }
@@ -217,10 +218,14 @@ export function rackOnAck(d: Draft, t: MutTcb, a: AckSeen): void {
   }
   tlpAck(d, t, a);
   // Forget an episode a round of data after everything sent during it is acknowledged: its D-SACKs
-  // (duplicates delayed less than a round trip) came by then.
+  // (duplicates delayed less than a round trip) came by then. With nothing sent since (the end of a
+  // transfer) there is no such round: wait one RTO of time instead.
   const u = t.undo;
   if (u !== null && u.until !== null && seqGe(t.sndUna, u.until)) {
-    t.undo = u.extended || t.sndMax === u.until ? null : { ...u, until: t.sndMax, extended: true };
+    if (u.extended) t.undo = null;
+    else if (t.sndMax !== u.until) t.undo = { ...u, until: t.sndMax, extended: true, quietSince: null };
+    else if (u.quietSince === null) t.undo = { ...u, quietSince: now };
+    else if (now - u.quietSince >= t.rtt.rto) t.undo = null;
   }
   const sackedNow = scoreboardBytes(t.scoreboard);
   // Duplicates of go-back-N after a timeout are no sign of reordering.
@@ -300,6 +305,7 @@ function tlpAck(d: Draft, t: MutTcb, a: AckSeen): void {
     retransBytes: 1,
     until: t.sndMax,
     extended: false,
+    quietSince: null,
     rto: false,
   };
   t.lastRecover = t.sndMax;

@@ -220,6 +220,12 @@ export interface UndoState {
    */
   readonly until: Seq | null;
   readonly extended: boolean;
+  /**
+   * When SND.UNA reached `until` with nothing sent since (the end of a transfer): no round of data
+   * will come to wait for, so the episode is kept for one RTO of time instead (its D-SACKs trail the
+   * last ACK by the reordering delay).
+   */
+  readonly quietSince: number | null;
   /** A retransmission timeout fired during the episode: undoing it undoes a spurious timeout. */
   readonly rto: boolean;
 }
