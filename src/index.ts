@@ -99,6 +99,7 @@ export {
   type AddressInfo,
   type TcpConnectOptions,
   type TcpListenOptions,
+  type TcpOnread,
   TcpServer,
   type TcpServerOptions,
   TcpSocket,

@@ -118,6 +118,19 @@ const ECT0 = 2;
 const LISTEN_EPHEMERAL_FIRST = 49_152;
 const LISTEN_EPHEMERAL_COUNT = 65_536 - LISTEN_EPHEMERAL_FIRST;
 
+/**
+ * Node's `onread` (a `net.connect` option): received bytes are copied into `buffer` and handed to
+ * `callback` instead of being emitted as 'data'. Nothing is allocated per read, and the receive
+ * queue's blocks are reused, so a reader that consumes data as it comes (iperf3's receiver) costs
+ * less. 'end', 'error' and 'close' come as usual; `pause()` and `resume()` work.
+ */
+export interface TcpOnread {
+  /** Where the bytes go: one buffer used for every read, or a function giving the buffer for each. */
+  readonly buffer: Uint8Array | (() => Uint8Array);
+  /** The bytes copied and the buffer they are in, valid until the callback returns; false pauses. */
+  readonly callback: (bytesRead: number, buffer: Uint8Array) => boolean | undefined;
+}
+
 /** Options a socket takes from `connect` or from its server (Node's names). */
 export interface TcpSocketOptions {
   /** Keep the writable side open after the peer's FIN (default false: end it too, as node:net). */
@@ -127,6 +140,8 @@ export interface TcpSocketOptions {
   readonly keepAlive?: boolean;
   /** ms of idleness before the first keep-alive probe (with `keepAlive`). */
   readonly keepAliveInitialDelay?: number;
+  /** Read into a buffer instead of 'data' events (Node's option; for a server, every accepted socket). */
+  readonly onread?: TcpOnread;
 }
 
 export interface TcpConnectOptions extends TcpSocketOptions {
@@ -855,6 +870,7 @@ export class TcpSocket extends Duplex {
   /** `end()` before the connection was established: the FIN waits for it. */
   private pendingFinal: ((err?: Error | null) => void) | undefined;
   private options: ConnOptions;
+  private onread: TcpOnread | undefined;
   /** @internal the server that accepted it, told when it is destroyed (it counts its connections). */
   owner: TcpServer | undefined;
   private idleTimeout = 0;
@@ -883,6 +899,53 @@ export class TcpSocket extends Duplex {
             ...(opts.keepAlive === undefined ? {} : { keepalive: opts.keepAlive }),
             ...keepAliveIdle(opts.keepAlive ?? false, opts.keepAliveInitialDelay ?? 0),
           };
+    if (opts.onread !== undefined) this.setOnread(opts.onread);
+  }
+
+  /**
+   * Switches to reading into a buffer (`onread`), as the `onread` option does from the start: what
+   * the stream already holds is handed over first, in order. Not in Node's API, whose servers take no
+   * `onread`; here a server's socket can switch after reading a header with 'data' events.
+   */
+  setOnread(onread: TcpOnread): void {
+    const first = this.onread === undefined;
+    this.onread = onread;
+    if (!first) return;
+    // Nothing is pushed into the stream any more, so Readable never asks again (_read): resuming does.
+    // (Emitted before the stream flows again, so what it holds goes to the callback, not to 'data'.)
+    this.on('resume', () => {
+      this.handOverHeld();
+      this.wantsData = true;
+      if (this.connected) this.pull();
+    });
+    if (!this.isPaused()) {
+      this.handOverHeld();
+      this.wantsData = true;
+      if (this.connected) this.pull();
+    }
+  }
+
+  private onreadBuffer(): Uint8Array {
+    const b = this.onread!.buffer;
+    return typeof b === 'function' ? b() : b;
+  }
+
+  /** Copies `bytes` through the `onread` buffer to its callback, as many times as it takes. */
+  private callOnread(bytes: Uint8Array): void {
+    for (let at = 0; at < bytes.length; ) {
+      const into = this.onreadBuffer();
+      const n = Math.min(into.length, bytes.length - at);
+      into.set(bytes.subarray(at, at + n));
+      at += n;
+      if (this.onread!.callback(n, into) === false) this.pause();
+    }
+  }
+
+  /** With `onread`: what the stream holds (read before the switch, or kept while paused) goes first. */
+  private handOverHeld(): void {
+    for (let held = this.read() as Buffer | null; held !== null; held = this.read() as Buffer | null) {
+      this.callOnread(held);
+    }
   }
 
   /**
@@ -1077,7 +1140,8 @@ export class TcpSocket extends Duplex {
     if (unread !== undefined && !this.readDone) {
       for (const chunk of unread) {
         this.bytesRead += chunk.length;
-        this.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+        if (this.onread !== undefined && !this.isPaused()) this.callOnread(chunk);
+        else this.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
       }
     }
     switch (reason) {
@@ -1138,6 +1202,7 @@ export class TcpSocket extends Duplex {
     if (this.pulling || this.coreClosed || !this.flow) return;
     this.pulling = true;
     try {
+      if (this.onread !== undefined) return this.pullInto(this.onread);
       while ((this.forcePull || this.wantsData) && !this.readDone) {
         const r = this.layer.user({ kind: 'recv', now: this.layer.now, flow: this.flow, max: 64 * 1024 });
         if (r.kind !== 'data') return;
@@ -1154,6 +1219,27 @@ export class TcpSocket extends Duplex {
     } finally {
       this.pulling = false;
       this.forcePull = false;
+    }
+  }
+
+  /** pull() for `onread`: copies into the buffer and calls back until the queue is empty or paused. */
+  private pullInto(onread: TcpOnread): void {
+    while ((this.forcePull || this.wantsData) && !this.isPaused() && !this.readDone && !this.coreClosed) {
+      const into = this.onreadBuffer();
+      const r = this.layer.user({ kind: 'recv', now: this.layer.now, flow: this.flow, into });
+      if (r.kind !== 'data') return;
+      if (r.length > 0) {
+        this.bytesRead += r.length;
+        this.touch();
+        if (onread.callback(r.length, into) === false) this.pause();
+      }
+      if (r.eof) {
+        this.endReadable();
+        // With nothing in the stream, a read ends it ('end') whether it flows or not, as net.js does.
+        this.read(0);
+        return;
+      }
+      if (r.remaining === 0) return;
     }
   }
 

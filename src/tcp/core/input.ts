@@ -631,7 +631,7 @@ function processText(d: Draft, t: MutTcb, seq: Seq, payload: Uint8Array, fin: bo
     finInOrder = false;
   }
   if (data.length > 0) {
-    t.rcvq = ropeAppend(t.rcvq, data);
+    t.rcvq = ropeAppend(t.rcvq, data, true);
     t.rcvNxt = seqAdd(t.rcvNxt, data.length);
   }
   if (finInOrder && seqAdd(seq, payload.length) === t.rcvNxt) {
@@ -641,7 +641,7 @@ function processText(d: Draft, t: MutTcb, seq: Seq, payload: Uint8Array, fin: bo
   let filled = false;
   if (t.ooo.ranges.length > 0 || t.ooo.fin !== null) {
     const tk = oooTake(t.ooo, t.rcvNxt);
-    for (const v of tk.data) t.rcvq = ropeAppend(t.rcvq, v);
+    for (const v of tk.data) t.rcvq = ropeAppend(t.rcvq, v, true);
     filled = tk.rcvNxt !== t.rcvNxt || tk.fin;
     t.rcvNxt = tk.rcvNxt;
     t.ooo = tk.queue;

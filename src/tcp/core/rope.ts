@@ -23,10 +23,34 @@ export const ROPE_BLOCK_SIZE = 16 * 1024;
  */
 const smallBlocks = new Slabs(64 * 1024, 4 * 1024);
 
+/**
+ * Receive-queue appends of 32–64 KiB (a GSO super-frame's payload, docs/TAP.md) get a whole block of
+ * this size (at most twice their bytes), taken from `spareBlocks` when one is there. `ropeTakeInto`
+ * gives back the blocks it empties: a receiver that copies out then allocates nothing per
+ * super-frame. Without it every such block was a fresh ArrayBuffer, and ~1 GB/s of those kept V8
+ * collecting for external-memory pressure (bench/PROFILE.md). Send queues keep exact blocks: nothing
+ * gives theirs back, and a full-size block would double what a pinned queue holds.
+ */
+const SPARE_BLOCK_BYTES = 64 * 1024;
+/** Spare blocks kept (2 MiB); more are left to the GC. */
+const MAX_SPARE_BLOCKS = 32;
+const spareBlocks: ArrayBuffer[] = [];
+
 interface Block {
   readonly bytes: Uint8Array;
   /** Bytes written so far: the frontier. Only ever grows. */
   fill: number;
+  /** `bytes` starts a SPARE_BLOCK_BYTES buffer that this block alone uses: it may be given back. */
+  readonly spare: boolean;
+}
+
+/** A block for `n` bytes; a spare one (of exactly `n`: nothing is appended to it later) if asked and in range. */
+function newBlock(n: number, spare: boolean): Block {
+  if (spare && n >= SPARE_BLOCK_BYTES / 2 && n <= SPARE_BLOCK_BYTES) {
+    const buffer = spareBlocks.pop() ?? new ArrayBuffer(SPARE_BLOCK_BYTES);
+    return { bytes: new Uint8Array(buffer, 0, n), fill: 0, spare: true };
+  }
+  return { bytes: smallBlocks.take(n), fill: 0, spare: false };
 }
 
 interface Entry {
@@ -53,8 +77,11 @@ function entryLen(r: Rope, i: number): number {
   return i === r.end - 1 ? r.tailLen : r.entries[i]!.len;
 }
 
-/** `r` followed by a copy of `data`. */
-export function ropeAppend(r: Rope, data: Uint8Array): Rope {
+/**
+ * `r` followed by a copy of `data`. `spare`: a receive queue read with `ropeTakeInto`, whose large
+ * blocks may come from and go back to the spare pool.
+ */
+export function ropeAppend(r: Rope, data: Uint8Array, spare = false): Rope {
   if (data.length === 0) return r;
   let rest = data;
   let tailLen = r.tailLen;
@@ -80,9 +107,9 @@ export function ropeAppend(r: Rope, data: Uint8Array): Rope {
   }
   // Blocks grow with the rope (up to ROPE_BLOCK_SIZE): a queue drained after every append (the usual
   // receive path) allocates no spare room, one that accumulates amortises its copies.
-  const bytes = smallBlocks.take(Math.max(rest.length, Math.min(ROPE_BLOCK_SIZE, 2 * r.length)));
-  bytes.set(rest);
-  const block: Block = { bytes, fill: rest.length };
+  const block = newBlock(Math.max(rest.length, Math.min(ROPE_BLOCK_SIZE, 2 * r.length)), spare);
+  block.bytes.set(rest);
+  block.fill = rest.length;
   let entries: Entry[];
   let start = r.start;
   let end = r.end;
@@ -122,7 +149,7 @@ export function ropeConcat(a: Rope, b: Rope): Rope {
     const len = entryLen(b, i);
     if (i === b.start && b.headOff > 0) {
       const bytes = block.bytes.subarray(b.headOff, len);
-      entries.push({ block: { bytes, fill: bytes.length }, len: bytes.length });
+      entries.push({ block: { bytes, fill: bytes.length, spare: false }, len: bytes.length });
       if (i === b.end - 1) tailLen = bytes.length;
     } else {
       entries.push({ block, len });
@@ -145,7 +172,7 @@ export function ropeFlatten(r: Rope): Rope {
     bytes.set(v, at);
     at += v.length;
   }
-  const block: Block = { bytes, fill: r.length };
+  const block: Block = { bytes, fill: r.length, spare: false };
   return {
     entries: [{ block, len: r.length }],
     start: 0,
@@ -175,6 +202,31 @@ export function ropeDrop(r: Rope, n: number): Rope {
     return { entries, start: 0, end: entries.length, headOff: off, tailLen: r.tailLen, length };
   }
   return { entries: r.entries, start: i, end: r.end, headOff: off, tailLen: r.tailLen, length };
+}
+
+/**
+ * Copies the first `n` bytes of `r` (clamped) into `into` and returns `r` without them: ropeRead and
+ * ropeDrop for a reader that keeps no view. The spare blocks those bytes emptied are reused by later
+ * appends, so no earlier version of `r` may be read afterwards (the caller keeps only the newest).
+ */
+export function ropeTakeInto(r: Rope, n: number, into: Uint8Array): Rope {
+  const take = Math.min(n, r.length, into.length);
+  let at = 0;
+  for (const v of ropeRead(r, 0, take)) {
+    into.set(v, at);
+    at += v.length;
+  }
+  // Entries wholly inside the bytes taken (a spare block is exactly full: nothing is appended to it).
+  let left = r.headOff + take;
+  for (let i = r.start; i < r.end; i++) {
+    const len = entryLen(r, i);
+    if (left < len) break;
+    left -= len;
+    const block = r.entries[i]!.block;
+    if (block.spare && spareBlocks.length < MAX_SPARE_BLOCKS)
+      spareBlocks.push(block.bytes.buffer as ArrayBuffer);
+  }
+  return ropeDrop(r, take);
 }
 
 /** Views of the bytes [offset, offset + len) (clamped to the rope), in order, without copying. */

@@ -86,7 +86,7 @@ function dispatch(d: DraftT, e: TcpEvent): TcpReply {
     case 'send':
       return send(d, e.flow, e.data);
     case 'recv':
-      return recv(d, e.flow, e.max);
+      return recv(d, e.flow, e.max, e.into);
     case 'shutdown':
       return shutdown(d, e.flow);
     case 'close':

@@ -621,8 +621,18 @@ export type TcpEvent =
   | { readonly kind: 'connect'; readonly now: number; readonly params: ConnectParams }
   /** Queue bytes (copied) for sending; the reply says how many were taken. */
   | { readonly kind: 'send'; readonly now: number; readonly flow: FlowKey; readonly data: Uint8Array }
-  /** Take up to `max` bytes of received data (all when absent). */
-  | { readonly kind: 'recv'; readonly now: number; readonly flow: FlowKey; readonly max?: number }
+  /**
+   * Take up to `max` bytes of received data (all when absent), as views, or copied into `into` (up
+   * to its length; the reply's `data` is then empty). With `into` the receive queue's emptied blocks
+   * are reused, so the state stepped must be the newest: no older state is stepped or read again.
+   */
+  | {
+      readonly kind: 'recv';
+      readonly now: number;
+      readonly flow: FlowKey;
+      readonly max?: number;
+      readonly into?: Uint8Array;
+    }
   /** Close the sending side (FIN after the queued data): half-close. */
   | { readonly kind: 'shutdown'; readonly now: number; readonly flow: FlowKey }
   /** Close both sides: FIN, no more reads; RST if unread data remains (RFC 9293 SHLD-3). */

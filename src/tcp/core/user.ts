@@ -6,7 +6,7 @@
 import { canWrite, type Draft, sendSpace } from './draft.js';
 import { dataEnd, sendReset, sendSyn, windowUpdateDue } from './output.js';
 import { pathMtuLowered } from './pmtu.js';
-import { ropeAppend, ropeDrop, ropeRead } from './rope.js';
+import { ropeAppend, ropeDrop, ropeRead, ropeTakeInto } from './rope.js';
 import { flowKey, initialSeq, portHashes, tsOffset } from './secrets.js';
 import { newTcb } from './tcb.js';
 import {
@@ -137,13 +137,29 @@ export function send(d: Draft, flow: FlowKey, data: Uint8Array): TcpReply {
   return { kind: 'sent', accepted: n };
 }
 
-/** RECEIVE (§3.10.3): take received bytes; reading may open the window enough for an update. */
-export function recv(d: Draft, flow: FlowKey, max: number | undefined): TcpReply {
+/**
+ * RECEIVE (§3.10.3): take received bytes, as views or copied `into` a buffer; reading may open the
+ * window enough for an update.
+ */
+export function recv(
+  d: Draft,
+  flow: FlowKey,
+  max: number | undefined,
+  into: Uint8Array | undefined,
+): TcpReply {
   const t = d.get(flow);
   if (t === undefined) return fail('no-connection');
-  const n = Math.min(max ?? Number.POSITIVE_INFINITY, t.rcvq.length);
-  const data = n > 0 ? ropeRead(t.rcvq, 0, n) : [];
-  if (n > 0) t.rcvq = ropeDrop(t.rcvq, n);
+  const n = Math.min(
+    max ?? Number.POSITIVE_INFINITY,
+    into?.length ?? Number.POSITIVE_INFINITY,
+    t.rcvq.length,
+  );
+  let data: Uint8Array[] = [];
+  if (n > 0 && into !== undefined) t.rcvq = ropeTakeInto(t.rcvq, n, into);
+  else if (n > 0) {
+    data = ropeRead(t.rcvq, 0, n);
+    t.rcvq = ropeDrop(t.rcvq, n);
+  }
   if (n > 0 && isSynchronized(t.state) && !t.rcvFin && windowUpdateDue(d, t)) {
     d.count('window-update');
     t.ackNow = true;

@@ -92,6 +92,21 @@ describe('FinWait1 / FinWait2 / TimeWait (active close, Figure 12)', () => {
   });
 });
 
+describe('RECEIVE into a buffer (recv `into`)', () => {
+  it('copies at most the buffer (and `max`), returns no views, and reports what remains and EOF', () => {
+    const { ep, L, R } = established();
+    ep.recv({ flags: 'ACK,PSH', seq: R, ack: L, data: 'hello world' });
+    ep.recv({ flags: 'FIN,ACK', seq: seqAdd(R, 11), ack: L });
+    const into = new Uint8Array(8).fill(0x2e);
+    const first = ep.step({ kind: 'recv', now: ep.now, flow: ep.key, into, max: 5 });
+    expect(first).toEqual({ kind: 'data', data: [], length: 5, remaining: 6, eof: false });
+    expect(new TextDecoder().decode(into)).toBe('hello...');
+    const second = ep.step({ kind: 'recv', now: ep.now, flow: ep.key, into });
+    expect(second).toEqual({ kind: 'data', data: [], length: 6, remaining: 0, eof: true });
+    expect(new TextDecoder().decode(into.subarray(0, 6))).toBe(' world');
+  });
+});
+
 describe('Closing (simultaneous close, Figure 13)', () => {
   it('FIN-WAIT-1 -> CLOSING -> TIME-WAIT', () => {
     const { ep, L, R } = established();

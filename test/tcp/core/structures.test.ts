@@ -32,6 +32,7 @@ import {
   ropeCopy,
   ropeDrop,
   ropeRead,
+  ropeTakeInto,
 } from '../../../src/tcp/core/rope.js';
 import { acceptable } from '../../../src/tcp/core/input.js';
 import { rttBackoff, rttInit, rttSample } from '../../../src/tcp/core/rtt.js';
@@ -124,6 +125,11 @@ describe('persistent heap', () => {
   });
 });
 
+/** Byte equality, fast on long arrays (toEqual walks them element by element). */
+function same(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.compare(a, b) === 0;
+}
+
 describe('rope', () => {
   type Op =
     | { kind: 'append'; n: number; from: number }
@@ -177,6 +183,65 @@ describe('rope', () => {
       propOptions(100),
     );
   }, 300_000);
+
+  it('copies out with ropeTakeInto, and the blocks it reuses never change a live rope', () => {
+    // Three receive queues (newest versions only, as a driver keeps them) sharing the spare blocks.
+    const opArb = fc.record({
+      rope: fc.nat(2),
+      take: fc.boolean(),
+      n: fc.integer({ min: 0, max: 70_000 }),
+      from: fc.nat(255),
+    });
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 60 }), (ops) => {
+        const ropes: Rope[] = [EMPTY_ROPE, EMPTY_ROPE, EMPTY_ROPE];
+        const models: Uint8Array[] = [new Uint8Array(0), new Uint8Array(0), new Uint8Array(0)];
+        for (const op of ops) {
+          const r = ropes[op.rope]!;
+          const model = models[op.rope]!;
+          if (op.take) {
+            const into = new Uint8Array(op.n).fill(0xee);
+            const next = ropeTakeInto(r, op.n, into);
+            const took = Math.min(op.n, model.length);
+            expect(same(into.subarray(0, took), model.subarray(0, took))).toBe(true);
+            expect(into.subarray(took).every((b) => b === 0xee)).toBe(true);
+            ropes[op.rope] = next;
+            models[op.rope] = model.slice(took);
+          } else {
+            const data = new Uint8Array(op.n);
+            for (let i = 0; i < op.n; i++) data[i] = (op.from + i * 7) & 255;
+            ropes[op.rope] = ropeAppend(r, data, op.from % 4 !== 0);
+            const nm = new Uint8Array(model.length + data.length);
+            nm.set(model);
+            nm.set(data, model.length);
+            models[op.rope] = nm;
+          }
+          for (let i = 0; i < 3; i++) expect(same(ropeCopy(ropes[i]!), models[i]!)).toBe(true);
+        }
+      }),
+      propOptions(100),
+    );
+  }, 300_000);
+
+  it('gives a block emptied by ropeTakeInto to the next super-frame-sized append', () => {
+    const a = ropeAppend(EMPTY_ROPE, new Uint8Array(60_000).fill(1), true);
+    const block = ropeRead(a, 0, 1)[0]!.buffer;
+    expect(block.byteLength).toBe(64 * 1024);
+    expect(ropeTakeInto(a, 60_000, new Uint8Array(60_000)).length).toBe(0);
+    const b = ropeAppend(EMPTY_ROPE, new Uint8Array(40_000).fill(2), true);
+    expect(ropeRead(b, 0, 1)[0]!.buffer).toBe(block);
+    // ropeDrop keeps the views it handed out valid: its blocks are never reused.
+    const c = ropeAppend(EMPTY_ROPE, new Uint8Array(60_000).fill(3), true);
+    const kept = ropeRead(c, 0, 60_000)[0]!;
+    ropeDrop(c, 60_000);
+    ropeAppend(EMPTY_ROPE, new Uint8Array(60_000).fill(4), true);
+    expect(kept.every((x) => x === 3)).toBe(true);
+    // A send queue's block is exact, and small appends never take a spare block.
+    expect(ropeRead(ropeAppend(EMPTY_ROPE, new Uint8Array(60_000)), 0, 1)[0]!.buffer.byteLength).toBe(60_000);
+    expect(ropeRead(ropeAppend(EMPTY_ROPE, new Uint8Array(20_000), true), 0, 1)[0]!.buffer.byteLength).toBe(
+      20_000,
+    );
+  });
 
   it('holds a bounded number of blocks however long a queue lives (send-buffer use: append, drop less)', () => {
     fc.assert(
