@@ -871,6 +871,7 @@ export class TcpSocket extends Duplex {
   private pendingFinal: ((err?: Error | null) => void) | undefined;
   private options: ConnOptions;
   private onread: TcpOnread | undefined;
+  private zeroCopyWrites = false;
   /** @internal the server that accepted it, told when it is destroyed (it counts its connections). */
   owner: TcpServer | undefined;
   private idleTimeout = 0;
@@ -1041,6 +1042,17 @@ export class TcpSocket extends Duplex {
 
   setNoDelay(noDelay = true): this {
     this.setOptions({ noDelay });
+    return this;
+  }
+
+  /**
+   * Zero-copy writes (not in Node; Linux's MSG_ZEROCOPY without its completion notices): each chunk
+   * written afterwards is queued as it is, not copied, so the writer must never modify a chunk once
+   * written — TCP reads it until the peer acknowledges it, retransmissions included. For data that
+   * never changes (a file's cached bytes, iperf3's block).
+   */
+  setZeroCopyWrites(enable = true): this {
+    this.zeroCopyWrites = enable;
     return this;
   }
 
@@ -1261,7 +1273,8 @@ export class TcpSocket extends Duplex {
   private writeChunk(data: Uint8Array, cb: (err?: Error | null) => void): void {
     if (this.peerReset) return cb(systemError('write', 'EPIPE'));
     if (this.coreClosed) return cb(systemError('write', 'EPIPE'));
-    const r = this.layer.user({ kind: 'send', now: this.layer.now, flow: this.flow, data });
+    const shared = this.zeroCopyWrites;
+    const r = this.layer.user({ kind: 'send', now: this.layer.now, flow: this.flow, data, shared });
     if (r.kind === 'error') return cb(systemError('write', 'EPIPE'));
     const accepted = r.kind === 'sent' ? r.accepted : 0;
     this.bytesWritten += accepted;

@@ -112,6 +112,8 @@ export class TcpSender extends TestStream {
   ) {
     super(index, true, false, ends);
     quiet(socket);
+    // The block never changes: TCP may queue it without a copy.
+    socket.setZeroCopyWrites();
     socket.resume();
     socket.on('drain', this.pump);
   }

@@ -110,6 +110,21 @@ export function ropeAppend(r: Rope, data: Uint8Array, spare = false): Rope {
   const block = newBlock(Math.max(rest.length, Math.min(ROPE_BLOCK_SIZE, 2 * r.length)), spare);
   block.bytes.set(rest);
   block.fill = rest.length;
+  return withBlock(r, tailLen, block, rest.length, data.length);
+}
+
+/**
+ * `r` followed by `data` itself, without a copy: the caller promises never to write `data` again
+ * (it is read until the bytes are dropped, however long that is). A block of its own, full, so no
+ * later append writes into its buffer.
+ */
+export function ropeAppendShared(r: Rope, data: Uint8Array): Rope {
+  if (data.length === 0) return r;
+  return withBlock(r, r.tailLen, { bytes: data, fill: data.length, spare: false }, data.length, data.length);
+}
+
+/** `r` (its last entry now `tailLen` long) with `block` as a new last entry of `len` bytes; `added` bytes in all. */
+function withBlock(r: Rope, tailLen: number, block: Block, len: number, added: number): Rope {
   let entries: Entry[];
   let start = r.start;
   let end = r.end;
@@ -127,9 +142,9 @@ export function ropeAppend(r: Rope, data: Uint8Array, spare = false): Rope {
     start = 0;
   }
   if (end > start) entries[end - 1] = { block: entries[end - 1]!.block, len: tailLen };
-  entries.push({ block, len: rest.length });
+  entries.push({ block, len });
   const headOff = r.length === 0 ? 0 : r.headOff;
-  return { entries, start, end: end + 1, headOff, tailLen: rest.length, length: r.length + data.length };
+  return { entries, start, end: end + 1, headOff, tailLen: len, length: r.length + added };
 }
 
 /**

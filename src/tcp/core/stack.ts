@@ -84,7 +84,7 @@ function dispatch(d: DraftT, e: TcpEvent): TcpReply {
     case 'connect':
       return connect(d, e.params);
     case 'send':
-      return send(d, e.flow, e.data);
+      return send(d, e.flow, e.data, e.shared === true);
     case 'recv':
       return recv(d, e.flow, e.max, e.into);
     case 'shutdown':

@@ -619,8 +619,18 @@ export type TcpEvent =
     }
   | { readonly kind: 'unlisten'; readonly now: number; readonly port: number }
   | { readonly kind: 'connect'; readonly now: number; readonly params: ConnectParams }
-  /** Queue bytes (copied) for sending; the reply says how many were taken. */
-  | { readonly kind: 'send'; readonly now: number; readonly flow: FlowKey; readonly data: Uint8Array }
+  /**
+   * Queue bytes for sending; the reply says how many were taken. They are copied, unless `shared`:
+   * then the queue keeps `data` itself, and the caller must never write it again (TCP reads it until
+   * the peer acknowledges it, retransmissions included).
+   */
+  | {
+      readonly kind: 'send';
+      readonly now: number;
+      readonly flow: FlowKey;
+      readonly data: Uint8Array;
+      readonly shared?: boolean;
+    }
   /**
    * Take up to `max` bytes of received data (all when absent), as views, or copied into `into` (up
    * to its length; the reply's `data` is then empty). With `into` the receive queue's emptied blocks

@@ -6,7 +6,7 @@
 import { canWrite, type Draft, sendSpace } from './draft.js';
 import { dataEnd, sendReset, sendSyn, windowUpdateDue } from './output.js';
 import { pathMtuLowered } from './pmtu.js';
-import { ropeAppend, ropeDrop, ropeRead, ropeTakeInto } from './rope.js';
+import { ropeAppend, ropeAppendShared, ropeDrop, ropeRead, ropeTakeInto } from './rope.js';
 import { flowKey, initialSeq, portHashes, tsOffset } from './secrets.js';
 import { newTcb } from './tcb.js';
 import {
@@ -123,13 +123,19 @@ export function connect(d: Draft, p: ConnectParams): TcpReply {
   return { kind: 'connected', flow: t.key, localPort };
 }
 
-/** SEND (§3.10.2): queue what fits in the send buffer (queued before ESTABLISHED too). */
-export function send(d: Draft, flow: FlowKey, data: Uint8Array): TcpReply {
+/**
+ * SEND (§3.10.2): queue what fits in the send buffer (queued before ESTABLISHED too); copied, or
+ * `shared` (kept as it is: the caller never writes it again).
+ */
+export function send(d: Draft, flow: FlowKey, data: Uint8Array, shared: boolean): TcpReply {
   const t = d.get(flow);
   if (t === undefined) return fail('no-connection');
   if (!canWrite(t)) return fail('closing');
   const n = Math.min(sendSpace(t, d.config, d.sndMem), data.length);
-  if (n > 0) t.sndq = ropeAppend(t.sndq, data.subarray(0, n));
+  if (n > 0) {
+    const taken = data.subarray(0, n);
+    t.sndq = shared ? ropeAppendShared(t.sndq, taken) : ropeAppend(t.sndq, taken);
+  }
   if (n < data.length) {
     t.writeBlocked = true;
     if (n < d.config.sndBuf - t.sndq.length) d.count('send-memory-pressure');

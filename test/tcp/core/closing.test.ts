@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { concatChunks } from '../../../src/tcp/core/index.js';
+import { ropeRead } from '../../../src/tcp/core/rope.js';
 import { seqAdd } from '../../../src/tcp/seq.js';
 import { establishedPassive, s } from './harness.js';
 
@@ -92,8 +93,20 @@ describe('FinWait1 / FinWait2 / TimeWait (active close, Figure 12)', () => {
   });
 });
 
-describe('RECEIVE into a buffer (recv `into`)', () => {
-  it('copies at most the buffer (and `max`), returns no views, and reports what remains and EOF', () => {
+describe('SEND and RECEIVE without copies', () => {
+  it("send `shared` queues the caller's bytes themselves; a plain send copies them", () => {
+    const { ep } = established();
+    const shared = new TextEncoder().encode('shared bytes');
+    ep.step({ kind: 'send', now: ep.now, flow: ep.key, data: shared, shared: true });
+    const copied = new TextEncoder().encode('copied');
+    ep.step({ kind: 'send', now: ep.now, flow: ep.key, data: copied });
+    const views = ropeRead(ep.tcb!.sndq, 0, ep.tcb!.sndq.length);
+    expect(views[0]!.buffer).toBe(shared.buffer);
+    expect(views.some((v) => v.buffer === copied.buffer)).toBe(false);
+    expect(new TextDecoder().decode(concatChunks(views))).toBe('shared bytescopied');
+  });
+
+  it('recv `into` copies at most the buffer (and `max`), returns no views, and reports what remains and EOF', () => {
     const { ep, L, R } = established();
     ep.recv({ flags: 'ACK,PSH', seq: R, ack: L, data: 'hello world' });
     ep.recv({ flags: 'FIN,ACK', seq: seqAdd(R, 11), ack: L });

@@ -29,6 +29,7 @@ import {
   EMPTY_ROPE,
   type Rope,
   ropeAppend,
+  ropeAppendShared,
   ropeCopy,
   ropeDrop,
   ropeRead,
@@ -132,12 +133,12 @@ function same(a: Uint8Array, b: Uint8Array): boolean {
 
 describe('rope', () => {
   type Op =
-    | { kind: 'append'; n: number; from: number }
+    | { kind: 'append' | 'share'; n: number; from: number }
     | { kind: 'drop'; n: number }
     | { kind: 'branch'; v: number };
   const opArb: fc.Arbitrary<Op> = fc.oneof(
     fc.record({
-      kind: fc.constant('append' as const),
+      kind: fc.constantFrom('append' as const, 'share' as const),
       n: fc.integer({ min: 0, max: 40_000 }),
       from: fc.nat(255),
     }),
@@ -156,11 +157,13 @@ describe('rope', () => {
             continue;
           }
           let next: [Rope, Uint8Array];
-          if (op.kind === 'append') {
+          if (op.kind === 'append' || op.kind === 'share') {
             const data = Uint8Array.from({ length: op.n }, (_, i) => (op.from + i) & 255);
             const input = data.slice();
-            const nr = ropeAppend(r, input);
-            input.fill(0); // the rope copied what it keeps
+            // A shared append keeps `input` itself (never written again); a copying one may not.
+            const nr = op.kind === 'share' ? ropeAppendShared(r, input) : ropeAppend(r, input);
+            if (op.kind === 'append') input.fill(0);
+            else if (op.n > 0) expect(ropeRead(nr, r.length, op.n)[0]!.buffer).toBe(input.buffer);
             const nm = new Uint8Array(model.length + data.length);
             nm.set(model);
             nm.set(data, model.length);
