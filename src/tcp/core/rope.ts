@@ -4,11 +4,14 @@
  * and ownership"), drop from the front, read any range as views without copying.
  *
  * Bytes are copied into blocks (growing with the rope up to ROPE_BLOCK_SIZE, or the exact size of a
- * bigger append). A block's bytes
- * below its `fill` mark are never written again, so views handed out stay valid forever. A version of
+ * bigger append), or kept as they are where the caller promises never to write them again
+ * (`ropeAppendShared`). A block's bytes below its `fill` mark are never written again, so views handed
+ * out stay valid forever; the one exception is a receive queue's spare block that `ropeTakeInto`
+ * emptied by copying out, of which no view was handed out. A version of
  * the rope may write into the spare room of its last block, or push onto the shared entry array, only
  * when it is the frontier (nothing was written after it); otherwise it copies first. Every version
- * therefore behaves as an immutable value (old versions read the same bytes as before), while the
+ * therefore behaves as an immutable value (old versions read the same bytes as before, until a
+ * ropeTakeInto on a newer one), while the
  * common linear use (each version replaced by the next) appends in amortised O(1).
  */
 
