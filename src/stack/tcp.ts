@@ -912,18 +912,15 @@ export class TcpSocket extends Duplex {
     const first = this.onread === undefined;
     this.onread = onread;
     if (!first) return;
+    const start = () => {
+      this.handOverHeld();
+      this.wantsData = true;
+      if (this.connected) this.pull();
+    };
     // Nothing is pushed into the stream any more, so Readable never asks again (_read): resuming does.
     // (Emitted before the stream flows again, so what it holds goes to the callback, not to 'data'.)
-    this.on('resume', () => {
-      this.handOverHeld();
-      this.wantsData = true;
-      if (this.connected) this.pull();
-    });
-    if (!this.isPaused()) {
-      this.handOverHeld();
-      this.wantsData = true;
-      if (this.connected) this.pull();
-    }
+    this.on('resume', start);
+    if (!this.isPaused()) start();
   }
 
   private onreadBuffer(): Uint8Array {

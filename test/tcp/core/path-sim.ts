@@ -239,36 +239,38 @@ export function runPath(p: PathParams): PathResult {
   if (c.reply.kind === 'connected') clientFlow = c.reply.flow;
   for (const o of c.outputs) if (o.kind === 'segment') wire('A', o);
 
-  for (let guard = 0; guard < 2_000_000 && received < p.bytes && now <= limit; guard++) {
-    const da = tcpDeadline(a) ?? Number.POSITIVE_INFINITY;
-    const db = tcpDeadline(b) ?? Number.POSITIVE_INFINITY;
+  /** The index of the next delivery (earliest, then first queued), or -1. */
+  const nextDelivery = (): number => {
     let qi = -1;
     for (let i = 0; i < queue.length; i++) {
       const q = queue[i]!;
       const best = qi < 0 ? undefined : queue[qi]!;
       if (best === undefined || q.at < best.at || (q.at === best.at && q.order < best.order)) qi = i;
     }
+    return qi;
+  };
+  const deliver = (qi: number) => {
+    const q = queue.splice(qi, 1)[0]!;
+    now = Math.max(now, q.at);
+    if (q.to === 'A') stepA(q.event(now));
+    else stepB(q.event(now));
+  };
+
+  for (let guard = 0; guard < 2_000_000 && received < p.bytes && now <= limit; guard++) {
+    const da = tcpDeadline(a) ?? Number.POSITIVE_INFINITY;
+    const db = tcpDeadline(b) ?? Number.POSITIVE_INFINITY;
+    const qi = nextDelivery();
     const qa = qi < 0 ? Number.POSITIVE_INFINITY : queue[qi]!.at;
     const next = Math.min(da, db, qa);
     if (next === Number.POSITIVE_INFINITY) break;
     now = Math.max(now, next);
-    if (qa === next) {
-      const q = queue.splice(qi, 1)[0]!;
-      if (q.to === 'A') stepA(q.event(now));
-      else stepB(q.event(now));
-    } else if (da === next) stepA({ kind: 'tick', now });
+    if (qa === next) deliver(qi);
+    else if (da === next) stepA({ kind: 'tick', now });
     else stepB({ kind: 'tick', now });
   }
   if (p.drain === true && received >= p.bytes) {
-    queue.sort((x, y) => x.at - y.at || x.order - y.order);
     // Replies to these deliveries (none are expected once the data is acknowledged) join the queue.
-    for (let guard = 0; guard < 10_000 && queue.length > 0; guard++) {
-      const q = queue.shift()!;
-      now = Math.max(now, q.at);
-      if (q.to === 'A') stepA(q.event(now));
-      else stepB(q.event(now));
-      queue.sort((x, y) => x.at - y.at || x.order - y.order);
-    }
+    for (let guard = 0; guard < 10_000 && queue.length > 0; guard++) deliver(nextDelivery());
   }
   const st = serverFlow === null ? undefined : tcpConnection(b, serverFlow);
   const ct = clientFlow === null ? undefined : tcpConnection(a, clientFlow);
