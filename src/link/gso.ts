@@ -46,6 +46,9 @@ const CWR = 0x80;
 /** The largest IP packet a super-frame may hold (IPv4 Total Length, IPv6 Payload Length + 40). */
 export const GSO_MAX_IP_LEN = 0xffff;
 
+/** The largest super-frame: an IP packet of 64 KiB - 1 behind an Ethernet header and two VLAN tags. */
+export const MAX_GSO_FRAME = GSO_MAX_IP_LEN + 14 + 8;
+
 /** Where the headers of a frame lie. */
 export interface FrameLayout {
   /** Offset of the IP header (after the Ethernet header and its VLAN tags). */
@@ -307,4 +310,19 @@ export function gsoHeader(
     csumStart: l4,
     csumOffset: udp ? 6 : 16,
   };
+}
+
+/**
+ * Shows a capture `frame` as a wire would carry it: a super-frame cut into its segments, a partial
+ * checksum finished (copies); a frame with nothing to finish as it is; one the segmenter cannot
+ * read, as it is too.
+ */
+export function captureAsWire(
+  cap: (frame: Uint8Array, direction: 'in' | 'out') => void,
+  frame: Uint8Array,
+  h: VnetHdr,
+  direction: 'in' | 'out',
+): void {
+  if (h.gsoType === VNET_GSO_NONE && (h.flags & VNET_F_NEEDS_CSUM) === 0) return cap(frame, direction);
+  if (!segmentFrame(frame, h, (seg) => cap(seg, direction)).ok) cap(frame, direction);
 }

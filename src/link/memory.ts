@@ -15,8 +15,14 @@
  * - A pair can model a bottleneck: with `rate` (bit/s) each frame occupies the wire for
  *   len * 8 / rate, frames wait behind each other, and a bounded transmit queue tail-drops.
  * - Impairments (loss, reorder, ...) use the same code as for any link: see impair.ts.
+ * - A pair can carry offloads as a veth with TSO and checksum offload does (`offloads`): a TCP
+ *   super-frame the stack built (src/link/vnet.ts `tagGso`, partial checksum) crosses whole and
+ *   reaches the peer as one segment, its header in the receiving port's `rxVnet`; a capture sees the
+ *   segments a wire would carry. Impairments and a line rate act on wire frames, so they take no
+ *   offloads. docs/TAP.md "Offloads" has the model.
  */
 import type { Scheduler } from '../clock.js';
+import { captureAsWire, MAX_GSO_FRAME } from './gso.js';
 import { impair, type ImpairOptions } from './impair.js';
 import {
   type CaptureHook,
@@ -29,6 +35,7 @@ import {
   type LinkCounters,
   newCounters,
 } from './link.js';
+import { emptyVnetHdr, gsoTagOf, type MutableVnetHdr, type OffloadLink, type Offloads } from './vnet.js';
 
 export interface MemoryLinkOptions {
   /** IP MTU (default 1500). */
@@ -46,17 +53,38 @@ export interface MemoryLinkOptions {
    * from different streams derived from `impair.seed`).
    */
   readonly impair?: ImpairOptions;
+  /**
+   * Pairs only: carry TCP super-frames whole and partial checksums, as a veth with TSO and checksum
+   * offload does (default false: every frame fits the MTU and has its checksums). Not with `impair`
+   * or `rate`, which act on wire frames.
+   */
+  readonly offloads?: boolean;
 }
 
 const DEFAULT_MTU = 1500;
+const EMPTY_VNET = Object.freeze(emptyVnetHdr());
 const DEFAULT_QUEUE_BYTES = 64 * 1024;
 /** Frames in flight towards one port at most (bounds memory when a sender outruns the clock). */
 const MAX_IN_FLIGHT = 1 << 17;
 
+/** What a pair with `offloads` takes: TCP segmentation and checksum offload, no USO (as a veth has by default). */
+const PAIR_OFFLOADS: Offloads = Object.freeze({
+  csum: true,
+  tso4: true,
+  tso6: true,
+  tsoEcn: true,
+  uso4: false,
+  uso6: false,
+});
+
 /** One end of a memory medium. */
-export class MemoryPort implements Link {
+export class MemoryPort implements Link, OffloadLink {
   readonly counters: LinkCounters = newCounters();
   capture?: CaptureHook | undefined;
+  /** PAIR_OFFLOADS on a pair made with `offloads`, else undefined. */
+  readonly offloads: Offloads | undefined;
+  /** The vnet header of the frame being delivered (all zero for a wire frame); valid during the handler. */
+  readonly rxVnet: MutableVnetHdr = emptyVnetHdr();
   private handler: FrameHandler | undefined;
   private closedFlag = false;
   /** Frames travelling towards this port. */
@@ -67,7 +95,9 @@ export class MemoryPort implements Link {
     readonly mtu: number,
     scheduler: Scheduler,
     private readonly medium: Medium,
+    offloads = false,
   ) {
+    this.offloads = offloads ? PAIR_OFFLOADS : undefined;
     this.inbound = new DeliveryQueue(scheduler, (frame) => this.receive(frame));
   }
 
@@ -76,7 +106,18 @@ export class MemoryPort implements Link {
   }
 
   send(frame: Uint8Array): void {
-    if (admitOutgoing(this, frame, this.closedFlag)) this.medium.transmit(this, keepable(this, frame));
+    const tag = this.offloads === undefined ? undefined : gsoTagOf(frame);
+    if (tag === undefined) {
+      if (admitOutgoing(this, frame, this.closedFlag)) this.medium.transmit(this, keepable(this, frame));
+      return;
+    }
+    // A super-frame the stack built: its own buffer, never a lent one.
+    if (this.closedFlag) this.counters.drops.closed++;
+    else if (frame.length > MAX_GSO_FRAME) this.counters.drops.oversize++;
+    else {
+      if (this.capture !== undefined) captureAsWire(this.capture, frame, tag, 'out');
+      this.medium.transmit(this, frame);
+    }
   }
 
   onFrame(handler: FrameHandler): void {
@@ -107,7 +148,21 @@ export class MemoryPort implements Link {
   }
 
   private receive(frame: Uint8Array): void {
-    deliverIncoming(this, this.handler, frame);
+    if (this.offloads === undefined) return deliverIncoming(this, this.handler, frame);
+    // The header travels with the super-frame's buffer (tagGso); a wire frame has an empty one.
+    const h = this.rxVnet;
+    const tag = gsoTagOf(frame) ?? EMPTY_VNET;
+    h.flags = tag.flags;
+    h.gsoType = tag.gsoType;
+    h.hdrLen = tag.hdrLen;
+    h.gsoSize = tag.gsoSize;
+    h.csumStart = tag.csumStart;
+    h.csumOffset = tag.csumOffset;
+    if (tag === EMPTY_VNET || this.handler === undefined) return deliverIncoming(this, this.handler, frame);
+    this.counters.framesIn++;
+    this.counters.bytesIn += frame.length;
+    if (this.capture !== undefined) captureAsWire(this.capture, frame, tag, 'in');
+    this.handler(frame);
   }
 }
 
@@ -164,10 +219,13 @@ export function memoryPair(scheduler: Scheduler, opts: MemoryLinkOptions = {}): 
   checkMedium(mtu, delay);
   if (opts.rate !== undefined && !(opts.rate > 0 && opts.rate < Number.POSITIVE_INFINITY))
     throw new Error(`memoryPair: rate must be a positive number of bit/s, got ${opts.rate}`);
+  const offloads = opts.offloads ?? false;
+  if (offloads && (opts.impair !== undefined || opts.rate !== undefined))
+    throw new Error('memoryPair: offloads cannot be combined with impair or rate, which act on wire frames');
   const wire = new Wire(scheduler, delay, opts.rate, opts.queueBytes ?? DEFAULT_QUEUE_BYTES);
   const [na, nb] = opts.names ?? ['mem0', 'mem1'];
-  const a = new MemoryPort(na, mtu, scheduler, wire);
-  const b = new MemoryPort(nb, mtu, scheduler, wire);
+  const a = new MemoryPort(na, mtu, scheduler, wire, offloads);
+  const b = new MemoryPort(nb, mtu, scheduler, wire, offloads);
   wire.ends = [a, b];
   const im = opts.impair;
   if (im === undefined) return [a, b];

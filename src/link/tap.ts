@@ -82,7 +82,7 @@ import {
   newCounters,
   removeLendingArea,
 } from './link.js';
-import { segmentFrame } from './gso.js';
+import { captureAsWire, MAX_GSO_FRAME, segmentFrame } from './gso.js';
 import {
   type Attachment,
   attachPoll,
@@ -168,8 +168,6 @@ const IFF_TAP = 0x0002;
 const IFF_NO_PI = 0x1000;
 const IFF_VNET_HDR = 0x4000;
 const EINVAL = 22;
-/** The largest super-frame: an IP packet of 64 KiB - 1 behind an Ethernet header and two VLAN tags. */
-const MAX_GSO_FRAME = 0xffff + 14 + 8;
 const IFNAMSIZ = 16;
 const IFREQ_SIZE = 40;
 const IFR_FLAGS = 16;
@@ -376,16 +374,6 @@ function enableOffloads(c: Libc, fd: number, name: string): Offloads {
     if (c.errno() !== EINVAL) break;
   }
   throw systemError(`TapLink.open(${name}): TUNSETOFFLOAD`, c.errno());
-}
-
-/**
- * Shows a capture `frame` as a wire would carry it: a super-frame cut into its segments, a partial
- * checksum finished (copies); a frame with nothing to finish as it is; one the segmenter cannot
- * read, as it is too.
- */
-function captureAsWire(cap: CaptureHook, frame: Uint8Array, h: VnetHdr, dir: 'in' | 'out'): void {
-  if (h.gsoType === VNET_GSO_NONE && (h.flags & VNET_F_NEEDS_CSUM) === 0) return cap(frame, dir);
-  if (!segmentFrame(frame, h, (seg) => cap(seg, dir)).ok) cap(frame, dir);
 }
 
 /**

@@ -20,6 +20,8 @@
  *   OASIS_PROP_RUNS=1000000 npx vitest run test/fuzz/live.test.ts      10^6 frames per class
  *   OASIS_FUZZ_SEED=<seed> OASIS_FUZZ_PATH=<path> ...                 replays a failure: fast-check
  *       prints both ({ seed: ..., path: "..." }); keep the same OASIS_PROP_RUNS.
+ *   OASIS_FUZZ_NO_SHRINK=1 ...                                         stops at the first failure
+ *       unshrunk (a broken world runs 10 virtual minutes, ~10 s, so shrinking one takes long).
  *
  * OASIS_PROP_RUNS counts frames here (runs = frames / FRAMES_PER_RUN, the average per world).
  */
@@ -180,6 +182,7 @@ function options(seed: number): fc.Parameters<[Run]> {
     numRuns: Math.ceil(frames / FRAMES_PER_RUN),
     seed: envSeed === undefined ? seed : Number(envSeed),
     ...(path === undefined ? {} : { path }),
+    ...(process.env.OASIS_FUZZ_NO_SHRINK === '1' ? { endOnFailure: true } : {}),
   };
 }
 
