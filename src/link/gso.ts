@@ -15,8 +15,8 @@
  * - UDP (USO): each segment a datagram of its own, with its Length and full checksum (RFC 768).
  * A frame without GSO but with NEEDS_CSUM only has its checksum finished.
  *
- * Which consecutive TCP segments of one step may travel as one super-frame is decided here too
- * (`tcpCanFollow`), so the driver and the tests share one rule.
+ * The TCP core makes its super-frames itself (TSO outputs, src/tcp/core/tso.ts `cutSegment` states
+ * the same rule for them).
  *
  * Pure: no Node API; never throws on any bytes (a frame it cannot cut is an error value).
  */
@@ -25,7 +25,6 @@ import { finish, type PseudoHeader, pseudoHeaderSum, sum16 } from '../checksum/i
 import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_QINQ, ETHERTYPE_VLAN } from '../ethernet/wire.js';
 import { IPPROTO_TCP, IPPROTO_UDP } from '../ipproto.js';
 import { malformed, ok, type Result, unsupported, type WireError } from '../result.js';
-import { type TcpRepr, tcpFlagBits } from '../tcp/wire.js';
 import {
   VNET_F_NEEDS_CSUM,
   VNET_GSO_ECN,
@@ -37,10 +36,7 @@ import {
 } from './vnet.js';
 
 const FIN = 0x01;
-const SYN = 0x02;
-const RST = 0x04;
 const PSH = 0x08;
-const URG = 0x20;
 const CWR = 0x80;
 
 /** The largest IP packet a super-frame may hold (IPv4 Total Length, IPv6 Payload Length + 40). */
@@ -245,47 +241,6 @@ export function gsoSegmentIpLen(packet: Uint8Array, h: VnetHdr): number {
   const proto = version === 4 ? packet[9]! : packet[6]!;
   const data = proto === IPPROTO_TCP ? l4 + (packet[l4 + 12]! >> 4) * 4 : l4 + 8;
   return Math.min(total, data + h.gsoSize);
-}
-
-/**
- * Whether TCP segment `b` (`bLen` payload bytes) may follow segment `a` in one super-frame whose
- * segments carry `size` bytes: the kernel cuts a super-frame into `size`-byte payloads that differ
- * only in sequence number, in PSH and FIN (last segment only) and CWR (first only), so `a` must be
- * full and carry none of those, and `b` must continue it with the same acknowledgment, window and
- * options. SYN, RST and URG segments travel alone.
- */
-export function tcpCanFollow(a: TcpRepr, aLen: number, b: TcpRepr, bLen: number, size: number): boolean {
-  if (aLen !== size || bLen === 0 || bLen > size) return false;
-  if (b.seq !== (a.seq + aLen) >>> 0) return false;
-  const fa = tcpFlagBits(a.flags);
-  if ((fa & (FIN | SYN | RST | PSH | URG | CWR)) !== 0) return false;
-  if ((tcpFlagBits(b.flags) & ~PSH) !== fa) return false;
-  if (a.ack !== b.ack || a.window !== b.window || a.urgentPointer !== b.urgentPointer) return false;
-  if (a.srcPort !== b.srcPort || a.dstPort !== b.dstPort) return false;
-  return sameOptions(a, b);
-}
-
-/** Whether a segment may open a super-frame (it carries data and no SYN, RST or URG). */
-export function tcpCanLead(a: TcpRepr, aLen: number): boolean {
-  return aLen > 0 && (tcpFlagBits(a.flags) & (SYN | RST | URG)) === 0;
-}
-
-function sameOptions(a: TcpRepr, b: TcpRepr): boolean {
-  const x = a.options;
-  const y = b.options;
-  if (x.mss !== y.mss || x.windowScale !== y.windowScale || x.sackPermitted !== y.sackPermitted) return false;
-  const tx = x.timestamps;
-  const ty = y.timestamps;
-  if (
-    tx === undefined ? ty !== undefined : ty === undefined || tx.tsVal !== ty.tsVal || tx.tsEcr !== ty.tsEcr
-  )
-    return false;
-  const sx = x.sack ?? [];
-  const sy = y.sack ?? [];
-  if (sx.length !== sy.length) return false;
-  for (let i = 0; i < sx.length; i++)
-    if (sx[i]!.left !== sy[i]!.left || sx[i]!.right !== sy[i]!.right) return false;
-  return true;
 }
 
 /**

@@ -38,7 +38,6 @@ import {
   type IpAddr,
   type KeepaliveConfig,
   type SegmentOut,
-  type TcpOutput,
   type SoftError,
   type TcpConfig,
   type TcpEvent,
@@ -53,26 +52,23 @@ import {
   tcpListener,
   tcpStep,
   addrKey,
+  cutSegment,
 } from '../tcp/core/index.js';
 import { digestStep, encodeTraceLine } from '../tcp/core/trace.js';
 import type { Seq } from '../tcp/seq.js';
 import { emitTcp, parseTcp, tcpHeaderLen } from '../tcp/wire.js';
-import { GSO_MAX_IP_LEN, tcpCanFollow, tcpCanLead } from '../link/gso.js';
+import { GSO_MAX_IP_LEN } from '../link/gso.js';
 import { offloadsOf } from '../link/vnet.js';
 import { listenError, notFoundError, type SystemError, systemError, type TransportError } from './errors.js';
-import type { Ipv4Datagram, Ipv4Layer } from './ipv4.js';
-import type { Ipv6Datagram, Ipv6Layer } from './ipv6.js';
+import type { GsoSend, Ipv4Datagram, Ipv4Layer, Ipv4Route } from './ipv4.js';
+import type { Ipv6Datagram, Ipv6Layer, Ipv6Route } from './ipv6.js';
 import type { StackEnv, TimedCore } from './layer.js';
+
+/** Payload bytes one TSO super-frame holds whatever its IP and TCP headers (at most 60 each). */
+const TSO_MAX = GSO_MAX_IP_LEN - 60 - 60;
 
 /** Parse options for a segment whose checksum the link vouches for. */
 const TRUSTED = { checksum: 'ignore' } as const;
-
-function sameAddr(a: IpAddr, b: IpAddr): boolean {
-  if (a === b) return true;
-  if (!isV6(a) || !isV6(b) || a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 function isV6(a: IpAddr): a is Ipv6Addr {
   return typeof a !== 'number';
@@ -250,122 +246,64 @@ export class TcpLayer implements TimedCore {
         this.notify(o);
         continue;
       }
-      // Consecutive data segments of one flow go as one super-frame where the link takes them.
-      const end = this.superRunEnd(outputs, i);
-      if (end > i + 1) this.transmitSuper(outputs.slice(i, end) as SegmentOut[]);
-      else this.transmit(o);
-      i = end - 1;
+      this.transmit(o);
     }
     this.env.rearm();
     return r.reply;
   }
 
   /**
-   * Where the run of segments from `outputs[i]` that one super-frame may carry ends (exclusive):
-   * `tcpCanFollow` (src/link/gso.ts) between each pair, one flow, at most 64 KiB, and a link whose
-   * offloads take TCP segmentation for the family. `i + 1` when there is no run.
+   * Sends one output of the core. A TSO output (`segmentSize`: several segments, the connection's
+   * `tsoMax` set from the link's offloads) leaves as one super-frame with a partial checksum where
+   * the route's link cuts TCP for the family (docs/TAP.md "Offloads"), else as the segments it
+   * stands for (`cutSegment`): the route may have moved to a link without offloads.
    */
-  private superRunEnd(outputs: readonly TcpOutput[], i: number): number {
-    const first = outputs[i] as SegmentOut;
-    const next = outputs[i + 1];
-    if (next?.kind !== 'segment' || !tcpCanLead(first.repr, first.payloadLen)) return i + 1;
-    const size = first.payloadLen;
-    if (!tcpCanFollow(first.repr, size, next.repr, next.payloadLen, size)) return i + 1;
-    const v6 = isV6(first.dst);
-    const iface = v6
-      ? this.ip6.route(first.dst as Ipv6Addr, first.src as Ipv6Addr)?.iface
-      : this.ip4.route(first.dst as Ipv4Addr, first.src as Ipv4Addr)?.iface;
-    const off = iface === undefined ? undefined : offloadsOf(iface.link);
-    if (off === undefined || !(v6 ? off.tso6 : off.tso4)) return i + 1;
-    // Room for the IP header (IPv4 Total Length counts it) under 64 KiB.
-    const room = GSO_MAX_IP_LEN - 60 - tcpHeaderLen(first.repr);
-    let total = size;
-    let j = i + 1;
-    for (; j < outputs.length; j++) {
-      const a = outputs[j - 1] as SegmentOut;
-      const b = outputs[j]!;
-      if (b.kind !== 'segment' || total + b.payloadLen > room) break;
-      if (!sameAddr(a.src, b.src) || !sameAddr(a.dst, b.dst) || a.ect !== b.ect) break;
-      if (!tcpCanFollow(a.repr, a.payloadLen, b.repr, b.payloadLen, size)) break;
-      total += b.payloadLen;
-    }
-    // A run that fits in one frame would leave as one bigger segment (the IP layer cuts only what
-    // exceeds the MTU), with its checksum left to an offload nobody does, and past the path MTU the
-    // core sized the segments for (a lowered MSS, tcp/core/pmtu.ts): send it segment by segment.
-    if ((v6 ? 40 : 20) + tcpHeaderLen(first.repr) + total <= iface!.mtu) return i + 1;
-    return j;
-  }
-
-  /** Sends `run` (see superRunEnd) as one super-frame: the first header, the last's PSH, a partial checksum. */
-  private transmitSuper(run: readonly SegmentOut[]): void {
-    const first = run[0]!;
-    const last = run[run.length - 1]!;
-    const repr = { ...first.repr, flags: last.repr.flags };
-    const hl = tcpHeaderLen(repr);
-    let len = 0;
-    for (const seg of run) len += seg.payloadLen;
-    const write = (ph: PseudoHeader) => (buf: Uint8Array) => {
-      let off = hl;
-      for (const seg of run)
-        for (const chunk of seg.payload) {
-          buf.set(chunk, off);
-          off += chunk.length;
-        }
-      emitTcp(repr, buf, ph, { checksum: 'offload' });
-    };
-    const gso = { size: first.payloadLen, headerLen: hl, ecn: false };
-    if (isV6(first.dst)) {
-      const route = this.ip6.route(first.dst, first.src as Ipv6Addr);
-      if (!route) return this.env.drop('tcp/no-route');
-      const ph = { version: 6, src: route.src, dst: route.dst } as const;
-      this.ip6.send(route, IPPROTO_TCP, hl + len, write(ph), first.ect ? { ecn: ECT0, gso } : { gso });
-      return;
-    }
-    const route = this.ip4.route(first.dst as Ipv4Addr, first.src as Ipv4Addr);
-    if (!route) return this.env.drop('tcp/no-route');
-    const ph = { version: 4, src: route.src, dst: route.dst } as const;
-    const opts = first.ect ? { dontFragment: true, ecn: ECT0, gso } : { dontFragment: true, gso };
-    this.ip4.send(route, IPPROTO_TCP, hl + len, write(ph), opts);
-  }
-
   private transmit(seg: SegmentOut): void {
     const env = this.env;
     const hl = tcpHeaderLen(seg.repr);
+    const size = seg.segmentSize;
+    const v6 = isV6(seg.dst);
+    const route = v6
+      ? this.ip6.route(seg.dst as Ipv6Addr, seg.src as Ipv6Addr)
+      : this.ip4.route(seg.dst as Ipv4Addr, seg.src as Ipv4Addr);
+    if (!route) return env.drop('tcp/no-route');
+    let gso: GsoSend | undefined;
+    if (size !== undefined) {
+      const cwr = seg.repr.flags.cwr;
+      const off = offloadsOf(route.iface.link);
+      if (off === undefined || !(v6 ? off.tso6 : off.tso4) || (cwr && !off.tsoEcn)) {
+        for (const one of cutSegment(seg)) this.transmit(one);
+        return;
+      }
+      gso = { size, headerLen: hl, ecn: cwr };
+    }
+    const checksum = gso === undefined ? 'fill' : 'offload';
     const write = (ph: PseudoHeader) => (buf: Uint8Array) => {
       let off = hl;
       for (const chunk of seg.payload) {
         buf.set(chunk, off);
         off += chunk.length;
       }
-      emitTcp(seg.repr, buf, ph);
+      emitTcp(seg.repr, buf, ph, { checksum });
     };
-    if (isV6(seg.dst)) {
-      const route = this.ip6.route(seg.dst, seg.src as Ipv6Addr);
-      if (!route) return env.drop('tcp/no-route');
-      this.ip6.send(
-        route,
-        IPPROTO_TCP,
-        hl + seg.payloadLen,
-        write({ version: 6, src: route.src, dst: route.dst }),
-        seg.ect ? { ecn: ECT0 } : {},
-      );
+    const ecn = seg.ect ? { ecn: ECT0 } : {};
+    const upper = hl + seg.payloadLen;
+    if (v6) {
+      const r = route as Ipv6Route;
+      const ph = { version: 6, src: r.src, dst: r.dst } as const;
+      this.ip6.send(r, IPPROTO_TCP, upper, write(ph), gso === undefined ? ecn : { ...ecn, gso });
       return;
     }
-    const route = this.ip4.route(seg.dst as Ipv4Addr, seg.src as Ipv4Addr);
-    if (!route) return env.drop('tcp/no-route');
+    const r = route as Ipv4Route;
+    const ph = { version: 4, src: r.src, dst: r.dst } as const;
     // RFC 1191 §3: TCP sets DF so that the path MTU is learned rather than fragments sent.
-    this.ip4.send(
-      route,
-      IPPROTO_TCP,
-      hl + seg.payloadLen,
-      write({ version: 4, src: route.src, dst: route.dst }),
-      seg.ect ? { dontFragment: true, ecn: ECT0 } : { dontFragment: true },
-    );
+    const opts = gso === undefined ? { dontFragment: true, ...ecn } : { dontFragment: true, ...ecn, gso };
+    this.ip4.send(r, IPPROTO_TCP, upper, write(ph), opts);
   }
 
   private notify(n: TcpNotification): void {
     // A new connection starts with the path MTU already learnt towards its peer (RFC 1191 §6.3).
-    if (n.kind === 'established') this.applyPathMtu(n.flow, n.remote);
+    if (n.kind === 'established') this.applyPathOptions(n.flow, n.local, n.remote);
     if (n.kind === 'established' && n.role === 'passive') {
       const server = this.servers.get(n.localPort);
       if (!server?.listening) {
@@ -508,10 +446,20 @@ export class TcpLayer implements TimedCore {
     return this.pathMtu(addrKey(remote), this.env.now());
   }
 
-  private applyPathMtu(flow: FlowKey, remote: IpAddr): void {
+  /**
+   * What the driver knows of a new connection's path: the path MTU already learnt towards the peer
+   * (RFC 1191 §6.3), and TSO where the route's link cuts TCP for the family (docs/TAP.md "Offloads").
+   */
+  private applyPathOptions(flow: FlowKey, local: IpAddr, remote: IpAddr): void {
     const mtu = this.pathMtu(addrKey(remote), this.env.now());
-    if (mtu !== undefined)
-      this.step({ kind: 'set-options', now: this.env.now(), flow, options: { pathMtu: mtu } });
+    const route = isV6(remote)
+      ? this.ip6.route(remote, local as Ipv6Addr)
+      : this.ip4.route(remote as Ipv4Addr, local as Ipv4Addr);
+    const off = route === undefined ? undefined : offloadsOf(route.iface.link);
+    const tso = off !== undefined && (isV6(remote) ? off.tso6 : off.tso4);
+    if (mtu === undefined && !tso) return;
+    const options = { ...(mtu === undefined ? {} : { pathMtu: mtu }), ...(tso ? { tsoMax: TSO_MAX } : {}) };
+    this.step({ kind: 'set-options', now: this.env.now(), flow, options });
   }
 
   deadline(): number {

@@ -6,21 +6,14 @@
  * pseudo-header sum in the checksum field, NEEDS_CSUM).
  */
 import fc from 'fast-check';
-import { describe, expect, it, test } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Ipv4Addr, Ipv6Addr, Mac } from '../../src/addr.js';
 import type { PseudoHeader } from '../../src/checksum/index.js';
 import { emitEthernet, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../../src/ethernet/wire.js';
 import { IPPROTO_TCP, IPPROTO_UDP } from '../../src/ipproto.js';
 import { emitIpv4 } from '../../src/ipv4/wire.js';
 import { emitIpv6 } from '../../src/ipv6/wire.js';
-import {
-  finishPartialChecksum,
-  frameLayout,
-  segmentFrame,
-  tcpCanFollow,
-  tcpCanLead,
-  gsoHeader,
-} from '../../src/link/gso.js';
+import { finishPartialChecksum, frameLayout, segmentFrame, gsoHeader } from '../../src/link/gso.js';
 import {
   VNET_F_DATA_VALID,
   VNET_F_NEEDS_CSUM,
@@ -29,6 +22,7 @@ import {
   VNET_GSO_UDP_L4,
   type VnetHdr,
 } from '../../src/link/vnet.js';
+import { cutSegment, type SegmentOut } from '../../src/tcp/core/index.js';
 import type { Seq } from '../../src/tcp/seq.js';
 import {
   emitTcp,
@@ -126,6 +120,7 @@ interface Stream {
   /** The segments' payloads: all `mss` long but the last. */
   readonly data: Uint8Array;
   readonly psh: boolean;
+  readonly fin: boolean;
   readonly cwr: boolean;
 }
 
@@ -158,6 +153,7 @@ const stream: fc.Arbitrary<Stream> = fc
     window: fc.integer({ min: 0, max: 0xffff }),
     ports: fc.tuple(fc.integer({ min: 1, max: 0xffff }), fc.integer({ min: 1, max: 0xffff })),
     psh: fc.boolean(),
+    fin: fc.boolean(),
     ece: fc.boolean(),
     cwr: fc.boolean(),
     options,
@@ -184,20 +180,28 @@ const stream: fc.Arbitrary<Stream> = fc
       repr,
       data,
       psh: s.psh,
+      fin: s.fin,
       cwr: s.cwr,
     };
   });
 
-/** The stream as the core emits it: MSS segments, PSH on the last, CWR on the first. */
+/** The stream as the core emits it without TSO: MSS segments, PSH and FIN on the last, CWR on the first. */
 function mssSegments(s: Stream): { repr: TcpRepr; payload: Uint8Array }[] {
   const out: { repr: TcpRepr; payload: Uint8Array }[] = [];
   const n = Math.ceil(s.data.length / s.mss);
   for (let i = 0; i < n; i++) {
     const payload = s.data.subarray(i * s.mss, Math.min(s.data.length, (i + 1) * s.mss));
-    const flags = { ...s.repr.flags, psh: s.psh && i === n - 1, cwr: s.cwr && i === 0 };
+    const last = i === n - 1;
+    const flags = { ...s.repr.flags, psh: s.psh && last, fin: s.fin && last, cwr: s.cwr && i === 0 };
     out.push({ repr: { ...s.repr, seq: ((s.repr.seq + i * s.mss) >>> 0) as Seq, flags }, payload });
   }
   return out;
+}
+
+/** The header of the stream's TSO output: the first segment's, with the stream's PSH and FIN. */
+function tsoRepr(s: Stream): TcpRepr {
+  const first = mssSegments(s)[0]!.repr;
+  return { ...first, flags: { ...first.flags, psh: s.psh, fin: s.fin } };
 }
 
 function mssFrames(s: Stream): Uint8Array[] {
@@ -208,10 +212,9 @@ function mssFrames(s: Stream): Uint8Array[] {
   );
 }
 
-/** The stream as one super-frame, built as the stack builds it (see src/stack/tcp.ts transmitSuper). */
+/** The stream as one super-frame, built as the stack builds it (src/stack/tcp.ts `transmit`). */
 function superFrame(s: Stream): { frame: Uint8Array; vnet: VnetHdr } {
-  const segs = mssSegments(s);
-  const repr = { ...segs[0]!.repr, flags: { ...segs[0]!.repr.flags, psh: s.psh } };
+  const repr = tsoRepr(s);
   const hl = tcpHeaderLen(repr);
   const f = frame(s.flow, s.flow.ident, IPPROTO_TCP, hl, s.data, (buf) =>
     emitTcp(repr, buf, ph(s.flow.version), { checksum: 'offload' }),
@@ -240,50 +243,39 @@ describe('segmentFrame (TCP)', () => {
     );
   });
 
-  it('the stack merges exactly the segments the kernel would cut back (tcpCanLead / tcpCanFollow)', () => {
+  it("the core's TSO output cut by cutSegment is the same MSS segments, whatever its chunks", () => {
     fc.assert(
-      fc.property(stream, (s) => {
-        const segs = mssSegments(s);
-        const cwrFirst = s.cwr && segs.length > 1;
-        expect(tcpCanLead(segs[0]!.repr, segs[0]!.payload.length)).toBe(true);
-        for (let i = 1; i < segs.length; i++) {
-          const a = segs[i - 1]!;
-          const b = segs[i]!;
-          // CWR travels alone (the driver never asks for VIRTIO_NET_HDR_GSO_ECN); everything else merges.
-          const expected = !(cwrFirst && i === 1);
-          expect(tcpCanFollow(a.repr, a.payload.length, b.repr, b.payload.length, s.mss)).toBe(expected);
-        }
+      fc.property(stream, fc.array(fc.nat(), { maxLength: 6 }), (s, cuts) => {
+        // The payload in views cut at arbitrary places, as the send queue's rope gives it.
+        const at = [...new Set(cuts.map((c) => c % (s.data.length + 1)))].sort((x, y) => x - y);
+        const payload = [...at, s.data.length]
+          .map((end, i) => s.data.subarray(i === 0 ? 0 : at[i - 1]!, end))
+          .filter((c) => c.length > 0);
+        const tso: SegmentOut = {
+          kind: 'segment',
+          src: V4_SRC,
+          dst: V4_DST,
+          repr: tsoRepr(s),
+          payload,
+          payloadLen: s.data.length,
+          segmentSize: s.mss,
+        };
+        const got = cutSegment(tso).map((o) => ({
+          repr: o.repr,
+          payload: Uint8Array.from(Buffer.concat(o.payload)),
+          payloadLen: o.payloadLen,
+          segmentSize: o.segmentSize,
+        }));
+        const want = mssSegments(s).map((w) => ({
+          repr: w.repr,
+          payload: Uint8Array.from(w.payload),
+          payloadLen: w.payload.length,
+          segmentSize: undefined,
+        }));
+        expect(got).toEqual(want);
       }),
       propOptions(),
     );
-  });
-
-  test.each<[string, (r: TcpRepr) => TcpRepr, number]>([
-    ['a gap in sequence numbers', (r) => ({ ...r, seq: ((r.seq + 101) >>> 0) as Seq }), 100],
-    ['another acknowledgment', (r) => ({ ...r, ack: ((r.ack + 1) >>> 0) as Seq }), 100],
-    ['another window', (r) => ({ ...r, window: r.window + 1 }), 100],
-    ['a FIN', (r) => ({ ...r, flags: { ...r.flags, fin: true } }), 100],
-    ['other timestamps', (r) => ({ ...r, options: { timestamps: { tsVal: 2, tsEcr: 1 } } }), 100],
-    ['a payload longer than the first', (r) => r, 101],
-  ])('does not merge a segment with %s', (_why, change, bLen) => {
-    const a: TcpRepr = {
-      srcPort: 1,
-      dstPort: 2,
-      seq: 1000 as Seq,
-      ack: 5 as Seq,
-      flags: tcpFlags({ ack: true }),
-      window: 100,
-      urgentPointer: 0,
-      options: { timestamps: { tsVal: 1, tsEcr: 1 } },
-    };
-    const b = { ...a, seq: 1100 as Seq };
-    expect(tcpCanFollow(a, 100, b, 100, 100)).toBe(true);
-    expect(tcpCanFollow(a, 100, change(b), bLen, 100)).toBe(false);
-    // The first segment must be full and carry no PSH.
-    expect(tcpCanFollow(a, 99, b, 100, 100)).toBe(false);
-    expect(tcpCanFollow({ ...a, flags: tcpFlags({ ack: true, psh: true }) }, 100, b, 100, 100)).toBe(false);
-    expect(tcpCanLead({ ...a, flags: tcpFlags({ syn: true }) }, 100)).toBe(false);
-    expect(tcpCanLead(a, 0)).toBe(false);
   });
 });
 
@@ -400,6 +392,7 @@ describe('segmentFrame (UDP, USO) and partial checksums', () => {
       },
       data: new Uint8Array(25),
       psh: false,
+      fin: false,
       cwr: false,
     });
     // A TCPv4 header on an IPv6 frame.

@@ -146,7 +146,9 @@ export class Draft {
 
   emit(seg: SegmentOut): void {
     this.segments.push(seg);
-    this.countAt(SEGMENT_COUNTERS.segmentsOut);
+    // A TSO output counts as the segments it stands for.
+    const size = seg.segmentSize;
+    this.countAt(SEGMENT_COUNTERS.segmentsOut, size === undefined ? 1 : Math.ceil(seg.payloadLen / size));
     if (seg.payloadLen > 0) this.countAt(SEGMENT_COUNTERS.bytesOut, seg.payloadLen);
     if (seg.repr.flags.rst) this.count('rst-sent');
   }

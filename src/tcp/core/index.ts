@@ -4,6 +4,7 @@ export { connDeadline } from './timers.js';
 export { encodeSegment, segmentLength, segmentPseudoHeader } from './encode.js';
 export { addrKey, flowKey } from './secrets.js';
 export { concatChunks, ropeCopy } from './rope.js';
+export { cutSegment } from './tso.js';
 export {
   tcpConfig,
   tcpConnection,

@@ -138,6 +138,7 @@ function emitFrom(
   len: number,
   options: TcpOptions,
   window: number,
+  segmentSize?: number,
 ): void {
   let ect = false;
   if (t.ecnOk && !flags.syn) {
@@ -156,7 +157,11 @@ function emitFrom(
     urgentPointer: 0,
     options,
   };
-  d.emit({ kind: 'segment', src: t.local, dst: t.remote, repr, payload, payloadLen: len, ect });
+  d.emit(
+    segmentSize === undefined
+      ? { kind: 'segment', src: t.local, dst: t.remote, repr, payload, payloadLen: len, ect }
+      : { kind: 'segment', src: t.local, dst: t.remote, repr, payload, payloadLen: len, ect, segmentSize },
+  );
   if (options.sack !== undefined && t.dsack !== null) {
     t.dsack = null;
     d.count('dsack-sent');
@@ -169,11 +174,24 @@ function emitFrom(
   }
 }
 
-/** A data and/or FIN segment carrying the current ACK and window. */
-function sendData(d: Draft, t: MutTcb, seq: Seq, len: number, fin: boolean, options: TcpOptions): void {
+/**
+ * A data and/or FIN segment carrying the current ACK and window; with `segmentSize` below `len`, a
+ * TSO output standing for segments of that size (SegmentOut.segmentSize).
+ */
+function sendData(
+  d: Draft,
+  t: MutTcb,
+  seq: Seq,
+  len: number,
+  fin: boolean,
+  options: TcpOptions,
+  segmentSize?: number,
+): void {
   const payload = len > 0 ? ropeRead(t.sndq, seqDiff(seq, sndqSeq(t)), len) : [];
   const psh = len > 0 && seqAdd(seq, len) === dataEnd(t);
-  emitFrom(d, t, seq, { ack: true, psh, fin }, payload, len, options, advertiseWindow(d, t));
+  const window = advertiseWindow(d, t);
+  const size = segmentSize !== undefined && len > segmentSize ? segmentSize : undefined;
+  emitFrom(d, t, seq, { ack: true, psh, fin }, payload, len, options, window, size);
   // Karn (RFC 6298 §3): time only new data, one segment at a time, when timestamps do not do it.
   if (!t.tsOk && t.rttSeq === null && seqGe(seq, t.sndMax)) {
     t.rttSeq = seq;
@@ -360,7 +378,7 @@ function transmit(d: Draft, t: MutTcb): void {
       const windowed = seqDiff(sendLimit(t), t.sndNxt);
       const sentData = seqDiff(finSent(t) ? t.finSeq! : t.sndMax, t.sndNxt);
       const usable = head ? Math.max(windowed, Math.min(maxPay, sentData)) : windowed;
-      const len = Math.min(avail, maxPay, usable);
+      let len = Math.min(avail, maxPay, usable);
       if (len <= 0) return;
       // Go-back-N after a timeout: a window that has room for only part of a segment waits for
       // the next ACK, as new data does (RFC 9293 §3.8.6.2.1), instead of sending the part: cwnd
@@ -374,8 +392,9 @@ function transmit(d: Draft, t: MutTcb): void {
         if (!nagleOk && !swsOk) return;
       }
       if (paceWait(d, t)) return;
+      if (!isRetx && len === maxPay) len = tsoLen(t, maxPay, Math.min(avail, usable));
       const fin = t.finSeq !== null && seqAdd(t.sndNxt, len) === t.finSeq;
-      sendData(d, t, t.sndNxt, len, fin, opts);
+      sendData(d, t, t.sndNxt, len, fin, opts, maxPay);
       if (isRetx) d.count('retransmit-rto');
       t.sndNxt = seqAdd(t.sndNxt, len + (fin ? 1 : 0));
       t.sndMax = seqMax(t.sndMax, t.sndNxt);
@@ -390,6 +409,18 @@ function transmit(d: Draft, t: MutTcb): void {
     }
     return;
   }
+}
+
+/**
+ * TSO (`tsoMax`): the full segments of new data that `room` bytes hold, up to tsoMax, leave as one
+ * output. They are exactly the segments sent one by one would be: same options and flags (a D-SACK
+ * block goes on the first segment only, so such a segment leaves alone), and the part of a segment
+ * that remains goes through Nagle's test on the next round as before.
+ */
+function tsoLen(t: Tcb, maxPay: number, room: number): number {
+  if (t.tsoMax < 2 * maxPay || t.dsack !== null) return maxPay;
+  const n = Math.floor(Math.min(room, t.tsoMax) / maxPay);
+  return Math.max(1, n) * maxPay;
 }
 
 /**

@@ -381,6 +381,11 @@ export interface Tcb {
   // Per-connection switches.
   readonly noDelay: boolean;
   readonly keepalive: boolean;
+  /**
+   * Largest payload of one output of new data (`ConnOptions.tsoMax`); 0: one segment per output.
+   * Past one segment, the output stands for several (`SegmentOut.segmentSize`).
+   */
+  readonly tsoMax: number;
 
   // RFC 5961 §7 throttling.
   readonly challengeWindowAt: number;
@@ -569,6 +574,12 @@ export interface ConnOptions {
    * connection's segments are sized for it (pmtu.ts); only ever lowers the MSS.
    */
   readonly pathMtu?: number;
+  /**
+   * TCP segmentation offload (docs/TAP.md "Offloads"): full segments of new data leave as one output
+   * of up to this many payload bytes (`SegmentOut.segmentSize`), which the driver hands to a link
+   * that cuts it, or cuts itself. 0 (the default) or less than two segments: one segment per output.
+   */
+  readonly tsoMax?: number;
 }
 
 /**
@@ -738,6 +749,13 @@ export interface SegmentOut {
   readonly payloadLen: number;
   /** Send with ECT(0) in the IP header (RFC 3168 §6.1.2: new data of an ECN connection). */
   readonly ect?: boolean;
+  /**
+   * Set when the output stands for several segments (TSO, `ConnOptions.tsoMax`): payloads of this
+   * many bytes, the last one possibly shorter, each with this header but for its sequence number;
+   * PSH and FIN on the last only, CWR on the first only (`cutSegment`, src/link/gso.ts for frames).
+   * It is never sent as one segment: the peer's MSS is `segmentSize`.
+   */
+  readonly segmentSize?: number;
 }
 
 export type TcpOutput = SegmentOut | TcpNotification;

@@ -247,6 +247,10 @@ export function setOptions(d: Draft, flow: FlowKey, o: ConnOptions): TcpReply {
   const t = d.get(flow);
   if (t === undefined) return fail('no-connection');
   if (o.noDelay !== undefined) t.noDelay = o.noDelay;
+  if (o.tsoMax !== undefined) {
+    if (!(Number.isInteger(o.tsoMax) && o.tsoMax >= 0 && o.tsoMax <= 0xffff)) return fail('invalid-argument');
+    t.tsoMax = o.tsoMax;
+  }
   if (o.keepaliveTimes !== undefined) {
     if (!validKeepalive(o.keepaliveTimes)) return fail('invalid-argument');
     t.keepaliveTimes = o.keepaliveTimes;

@@ -7,6 +7,7 @@
  */
 import { ipv4 } from '../../../src/addr.js';
 import {
+  cutSegment,
   type FlowKey,
   type SegmentOut,
   type Tcb,
@@ -62,6 +63,11 @@ export interface PathParams {
    * server sees the last ACKs — an ECE echoing a CE mark on the final segment among them.
    */
   readonly drain?: boolean;
+  /**
+   * The server connection's `tsoMax` (set once it is established): its TSO outputs are cut into the
+   * segments they stand for (`cutSegment`, as a device does) before they reach the wire.
+   */
+  readonly tso?: number;
   /** Called after every step of the server with its connection (HyStart++ and F-RTO tests). */
   readonly onServer?: (now: number, conn: Tcb | undefined, counters: TcpCounters) => void;
 }
@@ -83,6 +89,8 @@ export interface PathResult {
   readonly reductions: { readonly at: number; readonly una: number; readonly prevMax: number | null }[];
   /** When the bottleneck's queue dropped a segment of the server's. */
   readonly drops: number[];
+  /** Outputs of the server's core that stood for several segments (TSO, `tso`). */
+  readonly tsoOutputs: number;
 }
 
 interface Pending {
@@ -120,7 +128,13 @@ export function runPath(p: PathParams): PathResult {
     queue.push({ at, order: order++, to, event });
   };
 
-  const wire = (from: 'A' | 'B', seg: SegmentOut) => {
+  let tsoOutputs = 0;
+  const wire = (from: 'A' | 'B', out: SegmentOut) => {
+    if (out.segmentSize !== undefined) tsoOutputs++;
+    for (const seg of cutSegment(out)) wireOne(from, seg);
+  };
+
+  const wireOne = (from: 'A' | 'B', seg: SegmentOut) => {
     const ipLen = 20 + tcpHeaderLen(seg.repr) + seg.payloadLen;
     if (from === 'B') serverSegments.push({ seg, ipLen, at: now });
     else clientSegments.push(seg);
@@ -198,6 +212,8 @@ export function runPath(p: PathParams): PathResult {
       if (o.kind === 'segment') wire('B', o);
       else if (o.kind === 'established') {
         serverFlow = o.flow;
+        if (p.tso !== undefined)
+          b = tcpStep(b, { kind: 'set-options', now, flow: o.flow, options: { tsoMax: p.tso } }).state;
       }
     }
     feedServer();
@@ -287,5 +303,6 @@ export function runPath(p: PathParams): PathResult {
     clientCeMarks: ct?.stats.ceMarks ?? 0,
     reductions,
     drops,
+    tsoOutputs,
   };
 }
