@@ -22,7 +22,7 @@ import {
 import { parseIpv4 } from '../../src/ipv4/wire.js';
 import { Stack } from '../../src/stack/stack.js';
 import { parseTcp } from '../../src/tcp/wire.js';
-import { settle } from '../../src/testing/time.js';
+import { runUntil, settle } from '../../src/testing/time.js';
 import { OffloadPort } from '../support/offload-port.js';
 
 const TSO: Offloads = { csum: true, tso4: true, tso6: true, tsoEcn: true, uso4: false, uso6: false };
@@ -126,6 +126,45 @@ describe('TCP over a link with TSO', () => {
     // came as single retransmitted segments, whose checksums are full).
     expect(r.b.bigIn).toBeGreaterThan(0);
     expect(r.bStack.counters.snapshot()['tcp/bad-checksum'] ?? 0).toBe(r.b.bigIn);
+  });
+
+  it('cuts TSO outputs itself when the link loses its offloads mid-connection (a TAP reopened without them)', async () => {
+    const scheduler = new VirtualScheduler();
+    const [ra, rb] = memoryPair(scheduler, { mtu: 1500, delay: 0.05 });
+    const a = new OffloadEnd(ra, TSO, 'cut');
+    const b = new OffloadEnd(rb, undefined, 'cut');
+    let offloads: Offloads | undefined = TSO;
+    Object.defineProperty(a, 'offloads', { get: () => offloads });
+    const sizes: number[] = [];
+    ra.capture = (f, dir) => {
+      if (dir === 'out' && offloads === undefined) sizes.push(f.length);
+    };
+    const sa = new Stack({ scheduler, seed: 1 });
+    const sb = new Stack({ scheduler, seed: 2 });
+    sa.addInterface({ link: a, ipv4: [{ address: ip('10.0.0.1'), prefixLen: 24 }], ipv6Enabled: false });
+    sb.addInterface({ link: b, ipv4: [{ address: ip('10.0.0.2'), prefixLen: 24 }], ipv6Enabled: false });
+    const data = new Uint8Array(2_000_000).map((_, i) => (i * 13 + (i >> 9)) & 0xff);
+    const chunks: Buffer[] = [];
+    const done = new Promise<void>((resolve) => {
+      sb.tcp
+        .createServer((s) => {
+          s.on('data', (c: Buffer) => chunks.push(c));
+          s.on('end', () => resolve());
+        })
+        .listen(80);
+    });
+    sa.tcp.connect({ host: '10.0.0.2', port: 80 }).end(data);
+    expect(await runUntil(scheduler, () => a.supers.length >= 3, { limitMs: 10_000 })).toBe(true);
+    const supersBefore = a.supers.length;
+    offloads = undefined;
+    await settle(scheduler, done, { limitMs: 60_000 });
+    await sa.close();
+    await sb.close();
+    expect(Buffer.concat(chunks).equals(Buffer.from(data))).toBe(true);
+    // No super-frame after the loss, and the segments that replaced them fit the MTU.
+    expect(a.supers.length).toBe(supersBefore);
+    expect(sizes.length).toBeGreaterThan(100);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(1514);
   });
 
   it('sends no super-frame where the link has no offloads', async () => {
