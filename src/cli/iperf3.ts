@@ -136,6 +136,7 @@ export function parseIperf3Args(args: string[]): { test: Iperf3Args; up: ReturnT
     'host-ip6': values['host-ip6'],
     pcap: values.pcap,
     seed: values.seed,
+    'no-offload': values['no-offload'],
   };
   return { test, up: upOptionsFrom(hostValues) };
 }

@@ -22,6 +22,9 @@ describe('oasis iperf3 arguments', () => {
       json: true,
     });
     expect(up).toMatchObject({ tap: 't0', mtu: 9000, seed: 5, hostIp: '10.0.0.1/24' });
+    expect(up.noOffload).toBeUndefined();
+    // The TAP without vnet headers, as for oasis up (this flag was once parsed and dropped).
+    expect(parseIperf3Args(`-c 10.0.0.1 ${HOST} --no-offload`.split(' ')).up.noOffload).toBe(true);
     expect(up.ipv4).toEqual([{ address: parseIpv4Addr('10.0.0.2'), prefixLen: 24 }]);
   });
 
