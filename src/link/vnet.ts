@@ -163,9 +163,15 @@ const gsoTags = new WeakMap<ArrayBufferLike, VnetHdr>();
 
 /** Room for a vnet header, an Ethernet header and the largest IP packet of a super-frame. */
 const GSO_BUFFER_LEN = VNET_HDR_LEN + 14 + 40 + 0xffff;
-/** Buffers given back, at most MAX_SPARE_GSO of them (2 MiB). */
+/**
+ * Buffers given back, at most MAX_SPARE_GSO of them (4 MiB). A TAP writes what one driver callback
+ * queued only when the callback ends, so one ACK burst may take a buffer for every super-frame that
+ * several connections' windows release at once (16 per 1 MiB send buffer). With 32, `oasis iperf3 -c
+ * -P 4` ran dry: fresh buffers, their external memory and a Mark-Compact every ~90 ms (58 in 5 s
+ * against 4), and 11.7 against 14.8 Gbit/s (bench/PROFILE.md).
+ */
 const spareGsoBuffers: ArrayBuffer[] = [];
-const MAX_SPARE_GSO = 32;
+const MAX_SPARE_GSO = 64;
 
 /** A buffer for one super-frame of `bytes` in all: a spare one when it fits, else a fresh one. */
 export function gsoBuffer(bytes: number): ArrayBuffer {
