@@ -134,37 +134,44 @@ function rawJson(results: unknown): string {
 }
 
 /** tcp-memory.ts (two stacks in one process) exports no chart or goals: read its bulk rows here. */
-function tcpMemoryBulk(results: unknown): { mtu: number; gbps: number }[] {
+function tcpMemoryBulk(results: unknown): { mtu: number; offloads: boolean; gbps: number }[] {
   const bulk = isRecord(results) && Array.isArray(results.bulk) ? results.bulk : [];
   return bulk
     .filter(isRecord)
     .flatMap((b) =>
-      typeof b.mtu === 'number' && typeof b.gbps === 'number' ? [{ mtu: b.mtu, gbps: b.gbps }] : [],
+      typeof b.mtu === 'number' && typeof b.gbps === 'number'
+        ? [{ mtu: b.mtu, offloads: b.offloads === true, gbps: b.gbps }]
+        : [],
     );
 }
 
 const IN_PROCESS_GOAL_GBPS = 4;
 
+function bulkLabel(b: { mtu: number; offloads: boolean }): string {
+  return `MTU ${b.mtu}${b.offloads ? ' with offloads' : ''}`;
+}
+
 const tcpMemory: BenchModule = {
   chart: (results) =>
     tcpMemoryBulk(results).map((b) => ({
-      label: `Oasis↔Oasis in-process, MTU ${b.mtu}`,
+      label: `Oasis↔Oasis in-process, ${bulkLabel(b)}`,
       bars: [{ series: 'Oasis', gbps: b.gbps }],
     })),
-  // Judged at MTU 1500, the MTU of the TAP figures; the largest MTU is shown beside it.
+  // Judged at MSS 1460 (MTU 1500, the MTU of the TAP figures) with the pair's offloads, as the
+  // kernel's veth figures are; frame by frame and the largest MTU are shown beside it.
   goals: (results) => {
     const bulk = tcpMemoryBulk(results);
-    const at1500 = bulk.find((b) => b.mtu === 1500);
-    const others = bulk.filter((b) => b.mtu !== 1500).map((b) => `${fmt(b.gbps)} at MTU ${b.mtu}`);
+    const judged = bulk.find((b) => b.mtu === 1500 && b.offloads);
+    const others = bulk.filter((b) => b !== judged).map((b) => `${fmt(b.gbps)} at ${bulkLabel(b)}`);
     return [
       {
-        what: 'two Oasis stacks in-process, MTU 1500',
+        what: 'two Oasis stacks in-process, MTU 1500 with offloads',
         target: `≥ ${IN_PROCESS_GOAL_GBPS} Gbit/s`,
-        ...(at1500 === undefined
+        ...(judged === undefined
           ? {}
           : {
-              figure: `${fmt(at1500.gbps)} Gbit/s${others.length > 0 ? ` (${others.join(', ')})` : ''}`,
-              met: at1500.gbps >= IN_PROCESS_GOAL_GBPS,
+              figure: `${fmt(judged.gbps)} Gbit/s${others.length > 0 ? ` (${others.join(', ')})` : ''}`,
+              met: judged.gbps >= IN_PROCESS_GOAL_GBPS,
             }),
       },
     ];
