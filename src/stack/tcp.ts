@@ -302,7 +302,7 @@ export class TcpLayer implements TimedCore {
   }
 
   private notify(n: TcpNotification): void {
-    // A new connection starts with the path MTU already learnt towards its peer (RFC 1191 §6.3).
+    // A new connection starts with what the driver knows of its path: the MTU learnt, TSO.
     if (n.kind === 'established') this.applyPathOptions(n.flow, n.local, n.remote);
     if (n.kind === 'established' && n.role === 'passive') {
       const server = this.servers.get(n.localPort);
