@@ -67,22 +67,16 @@ class OffloadEnd extends OffloadPort {
 
 const ip = (s: string) => parseIpv4Addr(s) as Ipv4Addr;
 
-/** Sends `size` bytes from a to b over TCP; returns what b received and the two ends. */
-async function transfer(
-  mode: 'cut' | 'whole',
-  opts: { offloads?: Offloads | undefined; vouch?: boolean; size?: number } = {},
-): Promise<{ sent: string; got: string; a: OffloadEnd; b: OffloadEnd; bStack: Stack }> {
-  const scheduler = new VirtualScheduler();
-  // The medium takes super-frames whole in 'whole' mode; the stacks still see an MTU of 1500.
-  const [ra, rb] = memoryPair(scheduler, { mtu: mode === 'whole' ? 65_535 : 1500, delay: 0.05 });
-  const offloads = 'offloads' in opts ? opts.offloads : TSO;
-  const a = new OffloadEnd(ra, offloads, mode);
-  const b = new OffloadEnd(rb, offloads, mode, opts.vouch ?? true);
+/**
+ * Two stacks, 10.0.0.1 on `a` and 10.0.0.2 on `b`; a writes `size` patterned bytes to b's server,
+ * which collects them. `done` resolves at the server's end of stream.
+ */
+function startTransfer(scheduler: VirtualScheduler, a: Link, b: Link, size: number) {
   const sa = new Stack({ scheduler, seed: 1 });
   const sb = new Stack({ scheduler, seed: 2 });
-  sa.addInterface({ link: a, ipv4: [{ address: ip('10.0.0.1'), prefixLen: 24 }] });
-  sb.addInterface({ link: b, ipv4: [{ address: ip('10.0.0.2'), prefixLen: 24 }] });
-  const data = new Uint8Array(opts.size ?? 1_000_000);
+  sa.addInterface({ link: a, ipv4: [{ address: ip('10.0.0.1'), prefixLen: 24 }], ipv6Enabled: false });
+  sb.addInterface({ link: b, ipv4: [{ address: ip('10.0.0.2'), prefixLen: 24 }], ipv6Enabled: false });
+  const data = new Uint8Array(size);
   for (let i = 0; i < data.length; i++) data[i] = (i * 131 + (i >> 10)) & 0xff;
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve) => {
@@ -96,11 +90,34 @@ async function transfer(
   const c = sa.tcp.connect({ host: '10.0.0.2', port: 80 });
   c.on('error', () => undefined);
   c.end(data);
-  await settle(scheduler, done, { limitMs: 60_000 }).catch(() => undefined);
-  await sa.close();
-  await sb.close();
+  return {
+    sb,
+    data,
+    done,
+    received: () => Buffer.concat(chunks),
+    close: async () => {
+      await sa.close();
+      await sb.close();
+    },
+  };
+}
+
+/** Sends `size` bytes from a to b over TCP; returns what b received and the two ends. */
+async function transfer(
+  mode: 'cut' | 'whole',
+  opts: { offloads?: Offloads | undefined; vouch?: boolean; size?: number } = {},
+): Promise<{ sent: string; got: string; a: OffloadEnd; b: OffloadEnd; bStack: Stack }> {
+  const scheduler = new VirtualScheduler();
+  // The medium takes super-frames whole in 'whole' mode; the stacks still see an MTU of 1500.
+  const [ra, rb] = memoryPair(scheduler, { mtu: mode === 'whole' ? 65_535 : 1500, delay: 0.05 });
+  const offloads = 'offloads' in opts ? opts.offloads : TSO;
+  const a = new OffloadEnd(ra, offloads, mode);
+  const b = new OffloadEnd(rb, offloads, mode, opts.vouch ?? true);
+  const t = startTransfer(scheduler, a, b, opts.size ?? 1_000_000);
+  await settle(scheduler, t.done, { limitMs: 60_000 }).catch(() => undefined);
+  await t.close();
   const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-  return { sent: sha(data), got: sha(Buffer.concat(chunks)), a, b, bStack: sb };
+  return { sent: sha(t.data), got: sha(t.received()), a, b, bStack: t.sb };
 }
 
 describe('TCP over a link with TSO', () => {
@@ -139,28 +156,13 @@ describe('TCP over a link with TSO', () => {
     ra.capture = (f, dir) => {
       if (dir === 'out' && offloads === undefined) sizes.push(f.length);
     };
-    const sa = new Stack({ scheduler, seed: 1 });
-    const sb = new Stack({ scheduler, seed: 2 });
-    sa.addInterface({ link: a, ipv4: [{ address: ip('10.0.0.1'), prefixLen: 24 }], ipv6Enabled: false });
-    sb.addInterface({ link: b, ipv4: [{ address: ip('10.0.0.2'), prefixLen: 24 }], ipv6Enabled: false });
-    const data = new Uint8Array(2_000_000).map((_, i) => (i * 13 + (i >> 9)) & 0xff);
-    const chunks: Buffer[] = [];
-    const done = new Promise<void>((resolve) => {
-      sb.tcp
-        .createServer((s) => {
-          s.on('data', (c: Buffer) => chunks.push(c));
-          s.on('end', () => resolve());
-        })
-        .listen(80);
-    });
-    sa.tcp.connect({ host: '10.0.0.2', port: 80 }).end(data);
+    const t = startTransfer(scheduler, a, b, 2_000_000);
     expect(await runUntil(scheduler, () => a.supers.length >= 3, { limitMs: 10_000 })).toBe(true);
     const supersBefore = a.supers.length;
     offloads = undefined;
-    await settle(scheduler, done, { limitMs: 60_000 });
-    await sa.close();
-    await sb.close();
-    expect(Buffer.concat(chunks).equals(Buffer.from(data))).toBe(true);
+    await settle(scheduler, t.done, { limitMs: 60_000 });
+    await t.close();
+    expect(t.received().equals(Buffer.from(t.data))).toBe(true);
     // No super-frame after the loss, and the segments that replaced them fit the MTU.
     expect(a.supers.length).toBe(supersBefore);
     expect(sizes.length).toBeGreaterThan(100);
@@ -181,27 +183,11 @@ describe('a memory pair with offloads (as a veth with TSO between two namespaces
     const [a, b] = memoryPair(scheduler, { mtu: 1500, delay: 0.05, offloads: true });
     const seen: { frame: Uint8Array; dir: Direction }[] = [];
     for (const l of [a, b]) l.capture = (frame, dir) => seen.push({ frame: frame.slice(), dir });
-    const sa = new Stack({ scheduler, seed: 1 });
-    const sb = new Stack({ scheduler, seed: 2 });
-    sa.addInterface({ link: a, ipv4: [{ address: ip('10.0.0.1'), prefixLen: 24 }], ipv6Enabled: false });
-    sb.addInterface({ link: b, ipv4: [{ address: ip('10.0.0.2'), prefixLen: 24 }], ipv6Enabled: false });
-    const data = new Uint8Array(1_000_000);
-    for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 12)) & 0xff;
-    const chunks: Buffer[] = [];
-    const done = new Promise<void>((resolve) => {
-      sb.tcp
-        .createServer((s) => {
-          s.on('data', (c: Buffer) => chunks.push(c));
-          s.on('end', () => resolve());
-        })
-        .listen(80);
-    });
-    sa.tcp.connect({ host: '10.0.0.2', port: 80 }).end(data);
-    await settle(scheduler, done, { limitMs: 60_000 });
-    const counters = sb.counters.snapshot();
-    await sa.close();
-    await sb.close();
-    return { data, got: Buffer.concat(chunks), a, seen, counters };
+    const t = startTransfer(scheduler, a, b, 1_000_000);
+    await settle(scheduler, t.done, { limitMs: 60_000 });
+    const counters = t.sb.counters.snapshot();
+    await t.close();
+    return { data: t.data, got: t.received(), a, seen, counters };
   }
 
   it('carries super-frames whole to the peer stack, and its captures show the MSS segments a wire carries', async () => {
