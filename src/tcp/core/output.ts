@@ -462,7 +462,8 @@ function sackTransmit(d: Draft, t: MutTcb): void {
   for (let n = 0; n < BURST_LIMIT; n++) {
     const r = t.recovery;
     if (r === null || r.kind !== 'sack') return;
-    if (t.cc.cwnd - pipe(t) < segmentRoom(t)) {
+    const room = t.cc.cwnd - pipe(t);
+    if (room < segmentRoom(t)) {
       if (hasUnsent(t) || t.rack.lost.length > 0) d.count('prr-limited');
       return;
     }
@@ -477,10 +478,12 @@ function sackTransmit(d: Draft, t: MutTcb): void {
     if (t.sndNxt === t.sndMax && hasUnsent(t)) {
       const before = t.sndMax;
       const saved = t.cc;
-      // One segment of new data within the receive window (cwnd is governed by pipe here).
+      // One segment of new data within the receive window (cwnd is governed by pipe here); with
+      // TSO, the full segments this loop would send one by one while pipe stays under cwnd.
       t.cc = { ...saved, cwnd: Number.MAX_SAFE_INTEGER };
       const limit = seqAdd(t.sndUna, t.sndWnd);
-      if (seqLt(t.sndNxt, limit) || (t.finSeq !== null && t.sndNxt === t.finSeq)) transmitOne(d, t);
+      if (seqLt(t.sndNxt, limit) || (t.finSeq !== null && t.sndNxt === t.finSeq))
+        transmitOne(d, t, room - segmentRoom(t));
       t.cc = saved;
       if (t.sndMax !== before) continue;
     }
@@ -488,16 +491,22 @@ function sackTransmit(d: Draft, t: MutTcb): void {
   }
 }
 
-/** Sends at most one new segment (or the FIN) from SND.NXT, no Nagle (RFC 6675 NextSeg rule 2). */
-function transmitOne(d: Draft, t: MutTcb): void {
+/**
+ * Sends at most one new segment (or the FIN) from SND.NXT, no Nagle (RFC 6675 NextSeg rule 2). With
+ * TSO and `more` bytes of congestion window left after one segment, the full segments that fit
+ * leave as one output.
+ */
+function transmitOne(d: Draft, t: MutTcb, more = 0): void {
   const end = dataEnd(t);
   const opts = dataOptions(t, d.now);
   if (seqLt(t.sndNxt, end)) {
     const maxPay = Math.max(1, t.mss - tcpOptionsLen(opts));
-    const len = Math.min(seqDiff(end, t.sndNxt), maxPay, seqDiff(seqAdd(t.sndUna, t.sndWnd), t.sndNxt));
+    const room = Math.min(seqDiff(end, t.sndNxt), seqDiff(seqAdd(t.sndUna, t.sndWnd), t.sndNxt));
+    let len = Math.min(room, maxPay);
     if (len <= 0) return;
+    if (len === maxPay) len = tsoLen(t, maxPay, Math.min(room, more + maxPay));
     const fin = t.finSeq !== null && seqAdd(t.sndNxt, len) === t.finSeq;
-    sendData(d, t, t.sndNxt, len, fin, opts);
+    sendData(d, t, t.sndNxt, len, fin, opts, maxPay);
     t.sndNxt = seqAdd(t.sndNxt, len + (fin ? 1 : 0));
   } else if (t.finSeq !== null && t.sndNxt === t.finSeq) {
     sendData(d, t, t.sndNxt, 0, true, opts);
