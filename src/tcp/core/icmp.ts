@@ -26,7 +26,7 @@ export function icmpError(d: Draft, e: Extract<TcpEvent, { kind: 'icmp-error' }>
     d.count('icmp-no-connection');
     return;
   }
-  if (!(seqLe(t.sndUna, e.seq) && seqLt(e.seq, t.sndMax))) {
+  if (d.config.rfc5927 && !(seqLe(t.sndUna, e.seq) && seqLt(e.seq, t.sndMax))) {
     d.count('icmp-out-of-window');
     return;
   }

@@ -490,7 +490,7 @@ function otherStates(d: Draft, t: MutTcb, a: Arrival): void {
       d.count('time-wait-rst-ignored');
       return;
     }
-    if (repr.seq !== t.rcvNxt) {
+    if (repr.seq !== t.rcvNxt && d.config.rfc5961) {
       challengeAck(d, t, 'rst-challenged');
       return;
     }
@@ -505,6 +505,13 @@ function otherStates(d: Draft, t: MutTcb, a: Arrival): void {
       // "return this connection to the LISTEN state": the listener is still there.
       d.count('syn-received-reset');
       d.remove(t.key, 'refused');
+      return;
+    }
+    if (!d.config.rfc5961) {
+      // RFC 793 §3.9 "check the SYN bit": a SYN in the window is an error; reset, enter CLOSED.
+      d.count('syn-in-window-reset');
+      sendReset(d, t, t.sndMax, false);
+      d.remove(t.key, 'reset');
       return;
     }
     challengeAck(d, t, 'syn-challenged');

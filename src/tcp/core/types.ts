@@ -113,6 +113,17 @@ export interface TcpConfig {
   /** RFC 5961 §7 challenge-ACK throttling: at most `challengeAckLimit` per `challengeAckInterval` ms per connection. */
   readonly challengeAckLimit: number;
   readonly challengeAckInterval: number;
+  /**
+   * RFC 5961 §3-4 against blind in-window attacks (default true): a RST must carry exactly RCV.NXT
+   * and a SYN in a synchronized state draws only a challenge ACK. Off: RFC 793's rules, under which a
+   * RST or a SYN anywhere in the receive window resets the connection (the hardening tests' switch).
+   */
+  readonly rfc5961: boolean;
+  /**
+   * RFC 5927 §4.1 (default true): an ICMP error is believed only when the sequence number it quotes is
+   * in flight. Off: every error about the connection is believed (the hardening tests' switch).
+   */
+  readonly rfc5927: boolean;
   /** Answer SYNs past a full backlog with SYN cookies (RFC 4987 §3.6) instead of dropping them. */
   readonly synCookies: boolean;
   /**
@@ -166,6 +177,8 @@ export const TCP_DEFAULTS: Omit<TcpConfig, 'secret'> = {
   ephemeralMax: 65_535,
   challengeAckLimit: 10,
   challengeAckInterval: 1_000,
+  rfc5961: true,
+  rfc5927: true,
   synCookies: true,
   ecn: 'accept',
   frto: true,
@@ -435,6 +448,7 @@ export const COUNTER_NAMES = [
   'syn-sent-dropped',
   'syn-received-bad-ack',
   'syn-received-reset',
+  'syn-in-window-reset',
   'out-of-window',
   'paws-rejected',
   'timestamp-missing',

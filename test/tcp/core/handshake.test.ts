@@ -304,6 +304,24 @@ describe('RFC 5961 (blind reset, SYN and data injection)', () => {
     expect(ep.counter('ack-old')).toBe(1);
   });
 
+  it('rfc5961 is the switch: off, a blind RST or SYN anywhere in the window resets (RFC 793)', () => {
+    // The attack: an off-path sender who knows the 4-tuple but not RCV.NXT, hitting the window.
+    const off = est({ rfc5961: false });
+    off.ep.recv({ flags: 'RST', seq: seqAdd(off.R, 10) });
+    off.ep.expectState('reset by a guess', 'none');
+    const syn = est({ rfc5961: false });
+    syn.ep.recv({ flags: 'SYN', seq: seqAdd(syn.R, 10) });
+    syn.ep.expectSent('RST', { flags: 'RST', seq: syn.L });
+    syn.ep.expectState('reset by a guess', 'none');
+    expect(syn.ep.counter('syn-in-window-reset')).toBe(1);
+    // On (the default): the same segments only draw challenge ACKs.
+    const on = est();
+    on.ep.recv({ flags: 'RST', seq: seqAdd(on.R, 10) });
+    on.ep.recv({ flags: 'SYN', seq: seqAdd(on.R, 10) });
+    on.ep.expectState('still open', 'Established');
+    expect(on.ep.counter('rst-challenged') + on.ep.counter('syn-challenged')).toBe(2);
+  });
+
   it('§7: challenge ACKs are throttled per connection', () => {
     const { ep, R } = est({ challengeAckLimit: 3, challengeAckInterval: 1000 });
     for (let i = 0; i < 5; i++) ep.recv({ flags: 'RST', seq: seqAdd(R, 1 + i) });

@@ -201,4 +201,19 @@ describe('Fragmentation Needed / Packet Too Big (path MTU information, pmtu.ts)'
     expect(ep.counter('icmp-out-of-window')).toBe(1);
     expect(ep.tcb?.mss).toBe(1460);
   });
+
+  it('rfc5927 is the switch: off, a forged Packet Too Big quoting no data in flight lowers the MSS', () => {
+    // The attack (CVE-2004-0790 family, RFC 5927 §7): an off-path sender forges errors quoting any
+    // sequence number; with the check off, each is believed.
+    const off = establishedPassive(1000, { timestamps: false, sack: false, rfc5927: false });
+    off.ep.send(new Uint8Array(1460));
+    tooBig(off.ep, seqAdd(off.iss, 1 + 100_000), 576);
+    expect(off.ep.tcb?.mss).toBe(576 - 40);
+    expect(off.ep.counter('icmp-out-of-window')).toBe(0);
+    const on = establishedPassive(1000, { timestamps: false, sack: false });
+    on.ep.send(new Uint8Array(1460));
+    tooBig(on.ep, seqAdd(on.iss, 1 + 100_000), 576);
+    expect(on.ep.tcb?.mss).toBe(1460);
+    expect(on.ep.counter('icmp-out-of-window')).toBe(1);
+  });
 });
