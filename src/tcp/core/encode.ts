@@ -6,6 +6,7 @@
  */
 import type { PseudoHeader } from '../../checksum/index.js';
 import { emitTcp, type TcpEmitOptions, tcpHeaderLen } from '../wire.js';
+import { setChunks } from './rope.js';
 import { isV6 } from './secrets.js';
 import type { SegmentOut } from './types.js';
 
@@ -25,10 +26,6 @@ export function segmentPseudoHeader(seg: SegmentOut): PseudoHeader {
 export function encodeSegment(seg: SegmentOut, buf: Uint8Array, opts?: TcpEmitOptions): void {
   if (buf.length !== segmentLength(seg))
     throw new RangeError('encodeSegment: buffer must be segmentLength bytes');
-  let p = tcpHeaderLen(seg.repr);
-  for (const chunk of seg.payload) {
-    buf.set(chunk, p);
-    p += chunk.length;
-  }
+  setChunks(buf, seg.payload, tcpHeaderLen(seg.repr));
   emitTcp(seg.repr, buf, segmentPseudoHeader(seg), opts);
 }

@@ -3,7 +3,7 @@ export type { CcState, CongestionName } from './congestion/index.js';
 export { connDeadline } from './timers.js';
 export { encodeSegment, segmentLength, segmentPseudoHeader } from './encode.js';
 export { addrKey, flowKey } from './secrets.js';
-export { concatChunks, ropeCopy } from './rope.js';
+export { concatChunks, ropeCopy, setChunks } from './rope.js';
 export { cutSegment } from './tso.js';
 export {
   tcpConfig,

@@ -185,11 +185,7 @@ export function ropeChunks(r: Rope): number {
 export function ropeFlatten(r: Rope): Rope {
   if (r.end - r.start <= 1) return r;
   const bytes = smallBlocks.take(r.length);
-  let at = 0;
-  for (const v of ropeRead(r, 0, r.length)) {
-    bytes.set(v, at);
-    at += v.length;
-  }
+  setChunks(bytes, ropeRead(r, 0, r.length));
   const block: Block = { bytes, fill: r.length, spare: false };
   return {
     entries: [{ block, len: r.length }],
@@ -229,11 +225,7 @@ export function ropeDrop(r: Rope, n: number): Rope {
  */
 export function ropeTakeInto(r: Rope, n: number, into: Uint8Array): Rope {
   const take = Math.min(n, r.length, into.length);
-  let at = 0;
-  for (const v of ropeRead(r, 0, take)) {
-    into.set(v, at);
-    at += v.length;
-  }
+  setChunks(into, ropeRead(r, 0, take));
   // Entries wholly inside the bytes taken (a spare block is exactly full: nothing is appended to it).
   let left = r.headOff + take;
   for (let i = r.start; i < r.end; i++) {
@@ -276,10 +268,16 @@ export function concatChunks(chunks: readonly Uint8Array[]): Uint8Array {
   let n = 0;
   for (const c of chunks) n += c.length;
   const out = new Uint8Array(n);
-  let p = 0;
+  setChunks(out, chunks);
+  return out;
+}
+
+/** Copies `chunks` one after the other into `into` from `at`; returns where they end. */
+export function setChunks(into: Uint8Array, chunks: readonly Uint8Array[], at = 0): number {
+  let p = at;
   for (const c of chunks) {
-    out.set(c, p);
+    into.set(c, p);
     p += c.length;
   }
-  return out;
+  return p;
 }
