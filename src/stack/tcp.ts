@@ -53,6 +53,7 @@ import {
   tcpStep,
   addrKey,
   cutSegment,
+  setChunks,
 } from '../tcp/core/index.js';
 import { digestStep, encodeTraceLine } from '../tcp/core/trace.js';
 import type { Seq } from '../tcp/seq.js';
@@ -66,6 +67,12 @@ import type { StackEnv, TimedCore } from './layer.js';
 
 /** Payload bytes one TSO super-frame holds whatever its IP and TCP headers (at most 60 each). */
 const TSO_MAX = GSO_MAX_IP_LEN - 60 - 60;
+
+/** Whether `link` cuts TCP super-frames of the family (carrying CWR: with TSO_ECN too). */
+function takesTso(link: object, v6: boolean, cwr: boolean): boolean {
+  const off = offloadsOf(link);
+  return off !== undefined && (v6 ? off.tso6 : off.tso4) && (!cwr || off.tsoEcn);
+}
 
 /** Parse options for a segment whose checksum the link vouches for. */
 const TRUSTED = { checksum: 'ignore' } as const;
@@ -263,15 +270,12 @@ export class TcpLayer implements TimedCore {
     const hl = tcpHeaderLen(seg.repr);
     const size = seg.segmentSize;
     const v6 = isV6(seg.dst);
-    const route = v6
-      ? this.ip6.route(seg.dst as Ipv6Addr, seg.src as Ipv6Addr)
-      : this.ip4.route(seg.dst as Ipv4Addr, seg.src as Ipv4Addr);
+    const route = this.routeTo(seg.dst, seg.src);
     if (!route) return env.drop('tcp/no-route');
     let gso: GsoSend | undefined;
     if (size !== undefined) {
       const cwr = seg.repr.flags.cwr;
-      const off = offloadsOf(route.iface.link);
-      if (off === undefined || !(v6 ? off.tso6 : off.tso4) || (cwr && !off.tsoEcn)) {
+      if (!takesTso(route.iface.link, v6, cwr)) {
         for (const one of cutSegment(seg)) this.transmit(one);
         return;
       }
@@ -279,11 +283,7 @@ export class TcpLayer implements TimedCore {
     }
     const checksum = gso === undefined ? 'fill' : 'offload';
     const write = (ph: PseudoHeader) => (buf: Uint8Array) => {
-      let off = hl;
-      for (const chunk of seg.payload) {
-        buf.set(chunk, off);
-        off += chunk.length;
-      }
+      setChunks(buf, seg.payload, hl);
       emitTcp(seg.repr, buf, ph, { checksum });
     };
     const ecn = seg.ect ? { ecn: ECT0 } : {};
@@ -452,14 +452,18 @@ export class TcpLayer implements TimedCore {
    */
   private applyPathOptions(flow: FlowKey, local: IpAddr, remote: IpAddr): void {
     const mtu = this.pathMtu(addrKey(remote), this.env.now());
-    const route = isV6(remote)
-      ? this.ip6.route(remote, local as Ipv6Addr)
-      : this.ip4.route(remote as Ipv4Addr, local as Ipv4Addr);
-    const off = route === undefined ? undefined : offloadsOf(route.iface.link);
-    const tso = off !== undefined && (isV6(remote) ? off.tso6 : off.tso4);
+    const route = this.routeTo(remote, local);
+    const tso = route !== undefined && takesTso(route.iface.link, isV6(remote), false);
     if (mtu === undefined && !tso) return;
     const options = { ...(mtu === undefined ? {} : { pathMtu: mtu }), ...(tso ? { tsoMax: TSO_MAX } : {}) };
     this.step({ kind: 'set-options', now: this.env.now(), flow, options });
+  }
+
+  /** The route from `src` (any of our addresses when absent) towards `dst`. */
+  private routeTo(dst: IpAddr, src: IpAddr | undefined): Ipv4Route | Ipv6Route | undefined {
+    return isV6(dst)
+      ? this.ip6.route(dst, src as Ipv6Addr | undefined)
+      : this.ip4.route(dst as Ipv4Addr, src as Ipv4Addr | undefined);
   }
 
   deadline(): number {
@@ -566,9 +570,7 @@ export class TcpLayer implements TimedCore {
         (isV6(local) ? this.ip6.isOurs(local) : this.ip4.isOurs(local as Ipv4Addr));
       if (!ours) return fail(systemError('bind', 'EADDRNOTAVAIL', opts.localAddress, opts.localPort ?? 0));
     }
-    const route = isV6(remote)
-      ? this.ip6.route(remote, local as Ipv6Addr | undefined)
-      : this.ip4.route(remote as Ipv4Addr, local as Ipv4Addr | undefined);
+    const route = this.routeTo(remote, local);
     // Linux's connect() fails at once without a route; Node adds the (unbound) local end.
     if (!route) return fail(systemError('connect', 'ENETUNREACH', host, port, `${wildcard}:0`));
     local ??= route.src;
