@@ -35,7 +35,7 @@ import {
   type LinkCounters,
   newCounters,
 } from './link.js';
-import { emptyVnetHdr, gsoTagOf, type MutableVnetHdr, type OffloadLink, type Offloads } from './vnet.js';
+import { emptyVnetHdr, gsoTagOf, type OffloadLink, type Offloads, type VnetHdr } from './vnet.js';
 
 export interface MemoryLinkOptions {
   /** IP MTU (default 1500). */
@@ -83,8 +83,8 @@ export class MemoryPort implements Link, OffloadLink {
   capture?: CaptureHook | undefined;
   /** PAIR_OFFLOADS on a pair made with `offloads`, else undefined. */
   readonly offloads: Offloads | undefined;
-  /** The vnet header of the frame being delivered (all zero for a wire frame); valid during the handler. */
-  readonly rxVnet: MutableVnetHdr = emptyVnetHdr();
+  /** The vnet header of the frame being delivered (empty for a wire frame); read during the handler. */
+  private rx: VnetHdr = EMPTY_VNET;
   private handler: FrameHandler | undefined;
   private closedFlag = false;
   /** Frames travelling towards this port. */
@@ -99,6 +99,10 @@ export class MemoryPort implements Link, OffloadLink {
   ) {
     this.offloads = offloads ? PAIR_OFFLOADS : undefined;
     this.inbound = new DeliveryQueue(scheduler, (frame) => this.receive(frame));
+  }
+
+  get rxVnet(): VnetHdr {
+    return this.rx;
   }
 
   get closed(): boolean {
@@ -150,14 +154,8 @@ export class MemoryPort implements Link, OffloadLink {
   private receive(frame: Uint8Array): void {
     if (this.offloads === undefined) return deliverIncoming(this, this.handler, frame);
     // The header travels with the super-frame's buffer (tagGso); a wire frame has an empty one.
-    const h = this.rxVnet;
     const tag = gsoTagOf(frame) ?? EMPTY_VNET;
-    h.flags = tag.flags;
-    h.gsoType = tag.gsoType;
-    h.hdrLen = tag.hdrLen;
-    h.gsoSize = tag.gsoSize;
-    h.csumStart = tag.csumStart;
-    h.csumOffset = tag.csumOffset;
+    this.rx = tag;
     if (tag === EMPTY_VNET || this.handler === undefined) return deliverIncoming(this, this.handler, frame);
     this.counters.framesIn++;
     this.counters.bytesIn += frame.length;
