@@ -434,7 +434,6 @@ export class PacketLink implements Link {
   private backlogCount = 0;
   private blocked = false;
   private flushQueued = false;
-  private readonly flushTask = (): void => this.flush();
   private readonly owned: Owned | undefined;
   /** Until handleClosed() has closed the socket. */
   private fdOpen = true;
@@ -685,7 +684,6 @@ export class PacketLink implements Link {
     if (!this.flushQueued) {
       this.flushQueued = true;
       markUnflushed(this);
-      queueMicrotask(this.flushTask);
     }
     return true;
   }

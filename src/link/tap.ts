@@ -453,7 +453,6 @@ export class TapLink implements Link, OffloadLink, OffloadSender {
   private blocked = false;
   private closed: Promise<void> | undefined;
   private resolveClosed: (() => void) | undefined;
-  private readonly flushTask = (): void => this.flush();
 
   private constructor(name: string, opts: TapOptions, offloads: Offloads | undefined) {
     this.name = name;
@@ -664,7 +663,6 @@ export class TapLink implements Link, OffloadLink, OffloadSender {
     if (!this.flushQueued && !this.blocked) {
       this.flushQueued = true;
       markUnflushed(this);
-      queueMicrotask(this.flushTask);
     }
   }
 

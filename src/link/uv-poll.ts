@@ -6,8 +6,9 @@
  * One poll callback and one close callback are registered with koffi for the whole process; they
  * find their owner by the address of the poll handle. After a callback has run, every link that
  * queued frames during it writes them (`flushAll`): the microtask queue would run only some 25 µs
- * after a callback made through koffi returns (measured). An exception thrown by an owner would
- * vanish into libuv, so it is rethrown from `process.nextTick`.
+ * after a callback made through koffi returns (measured). Frames queued outside a callback (from a
+ * timer, from the application) are written by one microtask for every link. An exception thrown by
+ * an owner would vanish into libuv, so it is rethrown from `process.nextTick`.
  */
 import koffi from 'koffi';
 
@@ -54,8 +55,12 @@ let uv: Uv | undefined;
 let libcLib: koffi.IKoffiLib | undefined;
 /** Attachments by the address of their poll handle, until libuv has closed the handle. */
 const byHandle = new Map<bigint, Attachment>();
-/** Links with frames queued for writing (each also has a flush microtask pending). */
+/** Links with frames queued for writing. */
 const unflushed: Flushable[] = [];
+/** A poll callback is running: its end writes what links queued. */
+let inCallback = false;
+/** The microtask that writes what was queued outside a callback is pending. */
+let microtaskQueued = false;
 
 /** libc, loaded once for every link. */
 export function libcLibrary(): koffi.IKoffiLib {
@@ -152,9 +157,21 @@ export function freePollHandle(a: Attachment): void {
   koffi.free(a.handle);
 }
 
-/** Queues `link` to be flushed at the end of the current callback (see the module comment). */
+/**
+ * Queues `link` to be flushed at the end of the current callback, or from a microtask when no
+ * callback is running (see the module comment). One microtask, not one per link and burst: Node's
+ * `queueMicrotask` makes an AsyncResource per call.
+ */
 export function markUnflushed(link: Flushable): void {
   unflushed.push(link);
+  if (inCallback || microtaskQueued) return;
+  microtaskQueued = true;
+  queueMicrotask(flushFromMicrotask);
+}
+
+function flushFromMicrotask(): void {
+  microtaskQueued = false;
+  flushAll();
 }
 
 export function flushAll(): void {
@@ -169,12 +186,24 @@ export function flushAll(): void {
 function guarded(handle: unknown, fn: (a: Attachment) => void): void {
   const a = byHandle.get(koffi.address(handle));
   if (a === undefined) return;
+  inCallback = true;
   try {
     fn(a);
+  } catch (e) {
+    rethrowLater(e);
+  } finally {
+    inCallback = false;
+  }
+  // Also after a throw: what the callback queued before it would otherwise wait for the next one.
+  try {
     flushAll();
   } catch (e) {
-    process.nextTick(() => {
-      throw e;
-    });
+    rethrowLater(e);
   }
+}
+
+function rethrowLater(e: unknown): void {
+  process.nextTick(() => {
+    throw e;
+  });
 }
