@@ -18,8 +18,10 @@ export function readMac(b: Uint8Array, off: number): Mac {
 }
 
 export function writeMac(b: Uint8Array, off: number, mac: Mac): void {
-  setU16(b, off, Math.floor(mac / 0x1_0000_0000));
-  setU32(b, off + 2, mac % 0x1_0000_0000);
+  const high = Math.floor(mac / 0x1_0000_0000);
+  setU16(b, off, high);
+  // A subtraction, not `%`: a remainder of doubles is a call into the C library on every frame.
+  setU32(b, off + 2, mac - high * 0x1_0000_0000);
 }
 
 export function macToString(mac: Mac): string {

@@ -87,6 +87,11 @@ export class EthernetFrame {
     return this.typeOffset + 2;
   }
 
+  /** Whether the frame carries VLAN tags (`vlans` lists them). */
+  get tagged(): boolean {
+    return this.typeOffset !== TYPE;
+  }
+
   get vlans(): VlanTag[] {
     const tags: VlanTag[] = [];
     for (let off = TYPE; off < this.typeOffset; off += TAG_LEN) {

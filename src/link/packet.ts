@@ -421,8 +421,13 @@ export class PacketLink implements Link {
   private rxFrame = 0;
   private readonly rxLen: number;
   private readonly maxFrame: number;
-  /** views[frame offset >> 4]: a view of the frame at that offset, valid when its length matches. */
-  private readonly views: (Uint8Array | undefined)[] = [];
+  /**
+   * Views of received frames, reused while a frame's offset and length match: TPACKET_V2 by slot
+   * (a dense array: an array written at scattered large indexes turns into a dictionary, and its
+   * lookups megamorphic), TPACKET_V3 by offset (its frames are packed, so offsets are sparse).
+   */
+  private readonly slotViews: (Uint8Array | undefined)[];
+  private readonly offsetViews = new Map<number, Uint8Array>();
   private readonly txFrameSize: number;
   private readonly txFrames: number;
   private txHead = 0;
@@ -475,6 +480,9 @@ export class PacketLink implements Link {
     this.blockNr = geometry.blockNr;
     this.rxFrameSize = geometry.rxFrameSize;
     this.rxFrames = geometry.rxLen / geometry.rxFrameSize;
+    this.slotViews = new Array<Uint8Array | undefined>(this.hdr.version === 2 ? this.rxFrames : 0).fill(
+      undefined,
+    );
     this.rxLen = geometry.rxLen;
     this.maxFrame = maxFrameLen(mtu, 2);
     this.txFrameSize = geometry.txFrameSize;
@@ -769,7 +777,8 @@ export class PacketLink implements Link {
         this.counters.drops.closed++;
       }
       removeLendingArea(this.area);
-      this.views.length = 0;
+      this.slotViews.fill(undefined);
+      this.offsetViews.clear();
       this.closed = new Promise((resolve) => {
         this.resolveClosed = resolve;
       });
@@ -836,6 +845,18 @@ export class PacketLink implements Link {
     if (walked > 0) this.packetCounters.wakeups++;
   }
 
+  /** A view of the `n` bytes at `mac` of the frame whose header is at `h`. */
+  private viewOf(h: number, mac: number, n: number): Uint8Array {
+    const slot = this.hdr.version === 2 ? h / this.rxFrameSize : -1;
+    let view = slot >= 0 ? this.slotViews[slot] : this.offsetViews.get(mac);
+    if (view === undefined || view.length !== n || view.byteOffset !== mac) {
+      view = new Uint8Array(this.ring, mac, n);
+      if (slot >= 0) this.slotViews[slot] = view;
+      else this.offsetViews.set(mac, view);
+    }
+    return view;
+  }
+
   /** One received frame, its header (`tpacket3_hdr` or `tpacket2_hdr`) at `h`. */
   private frame(h: number): void {
     const u32 = this.u32;
@@ -878,12 +899,7 @@ export class PacketLink implements Link {
       counters.drops.oversize++;
       return;
     }
-    const k = mac >> 4;
-    let view = this.views[k];
-    if (view === undefined || view.length !== n || view.byteOffset !== mac) {
-      view = new Uint8Array(this.ring, mac, n);
-      this.views[k] = view;
-    }
+    const view = this.viewOf(h, mac, n);
     const bad = checkFrameSize(view, this.mtu);
     if (bad !== undefined) {
       if (bad === 'oversize') pc.superFrames++;

@@ -232,7 +232,7 @@ export class Stack implements StackEnv, LinkOutput {
     if (dst !== iface.mac && dst !== MAC_BROADCAST && !this.acceptsMulticast(iface, dst)) {
       return this.drop('ethernet/not-for-us');
     }
-    if (f.vlans.length > 0) return this.drop('ethernet/vlan-unsupported');
+    if (f.tagged) return this.drop('ethernet/vlan-unsupported');
     switch (f.ethertype) {
       case ETHERTYPE_ARP:
         this.arp.input(iface, f.payload, f.src);

@@ -25,6 +25,7 @@ describe('EthernetFrame', () => {
     expect(f.value.src).toBe(parseMac('02:00:00:00:00:0a'));
     expect(f.value.ethertype).toBe(ETHERTYPE_ARP);
     expect(f.value.vlans).toEqual([]);
+    expect(f.value.tagged).toBe(false);
     expect(f.value.headerLen).toBe(14);
     expect(Array.from(f.value.payload)).toEqual([0, 1, 8, 0]);
   });
@@ -34,6 +35,7 @@ describe('EthernetFrame', () => {
     const f = EthernetFrame.check(tagged);
     if (!f.ok) throw new Error(f.error.kind);
     expect(f.value.vlans).toEqual([{ tpid: 0x8100, pcp: 5, dei: false, vid: 10 }]);
+    expect(f.value.tagged).toBe(true);
     expect(f.value.ethertype).toBe(ETHERTYPE_IPV4);
     expect(f.value.payload.length).toBe(1);
   });
@@ -72,6 +74,8 @@ describe('ethernet properties', () => {
         const r = parseEthernet(buf);
         expect(r.ok && r.value.repr).toEqual(repr);
         expect(r.ok && Array.from(r.value.payload)).toEqual(Array.from(payload));
+        const f = EthernetFrame.check(buf);
+        expect(f.ok && f.value.tagged).toBe(repr.vlans.length > 0);
       }),
       propOptions(),
     );
