@@ -5,6 +5,8 @@
  *   (10.61.2.0/24), `--masquerade A,B --no-offload`; the TAPs' kernel ends with offloads off.
  * - Linux: namespace L with forwarding on and a veth pair to each of A', B' (test/support/topology.ts,
  *   offloads off on every end) and `type nat hook postrouting` ... `oif B masquerade` in nftables.
+ * - Oasis on veths: Linux's picture with `oasis router --masquerade` in L's place on its veth ends
+ *   through AF_PACKET (`kind=packet,ring=v2`), the issue's own setting (veth, offloads off).
  * For each:
  * - TCP: iperf3 3.12 A→B, the median of OASIS_BENCH_REPEAT runs (3) of OASIS_BENCH_SECONDS (5);
  * - new connections: CONNECTOR (one python3 process in A) connects, waits for the server's close and
@@ -19,6 +21,7 @@ import { cpus, release } from 'node:os';
 import { NetNs, uniqueIfName, waitFor } from '../test/support/netns.js';
 import {
   createLinuxTopology,
+  createPacketTopology,
   iperf3Server,
   offloadsOff,
   ping,
@@ -109,9 +112,17 @@ export interface NatResults {
   readonly repeat: number;
   readonly generator: string;
   readonly linux: NatSide | Failed;
+  /** Oasis on TAPs. */
   readonly oasis: NatSide | Failed;
+  /** Oasis on veth ends through AF_PACKET rings (absent in runs before it was measured). */
+  readonly oasisPacket?: NatSide | Failed;
   /** Oasis over Linux (higher is better). */
-  readonly ratios: { readonly tcp: number | null; readonly connections: number | null };
+  readonly ratios: {
+    readonly tcp: number | null;
+    readonly connections: number | null;
+    readonly tcpPacket?: number | null;
+    readonly connectionsPacket?: number | null;
+  };
   readonly oasisExit?: {
     readonly routerCounters: Record<string, number>;
     /** The exit JSON's `nat` section (mappings made, refused, ...) as the router printed it. */
@@ -251,6 +262,22 @@ async function oasisSide(
   }
 }
 
+/** `oasis router --masquerade` on the veth ends of Linux's picture, through AF_PACKET rings. */
+async function oasisPacketSide(seconds: number, repeat: number): Promise<NatSide> {
+  const topo = await createPacketTopology({
+    ring: 'v2',
+    bin: OASIS_BIN,
+    extraArgs: (devs) => ['--masquerade', `${devs.a},${devs.b}`],
+  });
+  try {
+    const { a, b } = topo.hosts;
+    b.ns.run('ip', 'route', 'del', 'default');
+    return await side('Oasis over AF_PACKET', a.ns, b.ns, topo.router!.pid, seconds, repeat);
+  } finally {
+    topo.delete();
+  }
+}
+
 function exitFigures(stats: RouterStats): NonNullable<NatResults['oasisExit']> {
   const nat = (stats as RouterStats & { nat?: unknown }).nat;
   return {
@@ -288,8 +315,15 @@ async function measure(): Promise<NatResults> {
   } catch (e) {
     oasis = { error: message(e) };
   }
+  let oasisPacket: NatSide | Failed;
+  try {
+    oasisPacket = await oasisPacketSide(seconds, repeat);
+  } catch (e) {
+    oasisPacket = { error: message(e) };
+  }
   const l = value(linux);
   const o = value(oasis);
+  const op = value(oasisPacket);
   return {
     date: new Date().toISOString(),
     cpuModel: cpuModel(),
@@ -302,9 +336,12 @@ async function measure(): Promise<NatResults> {
     generator: `python3 connect/recv-to-FIN/close loop, one process, round-robin over ${PORTS} server ports`,
     linux,
     oasis,
+    oasisPacket,
     ratios: {
       tcp: ratio(value(o?.tcp)?.gbps, value(l?.tcp)?.gbps),
       connections: ratio(value(o?.connections)?.perSecond, value(l?.connections)?.perSecond),
+      tcpPacket: ratio(value(op?.tcp)?.gbps, value(l?.tcp)?.gbps),
+      connectionsPacket: ratio(value(op?.connections)?.perSecond, value(l?.connections)?.perSecond),
     },
     ...(oasisExit === undefined ? {} : { oasisExit }),
   };
@@ -327,8 +364,16 @@ export function goals(x: unknown): Goal[] {
     ...(v === null || v === undefined ? {} : { figure: `${fmt(v, 2)}×`, met: v >= 0.5 }),
   });
   return [
-    ratioGoal('NAT, TCP A→B through Oasis masquerade vs nftables masquerade', r?.ratios.tcp),
-    ratioGoal('NAT, new TCP connections per second vs nftables', r?.ratios.connections),
+    ratioGoal('NAT, TCP A→B through Oasis masquerade vs nftables masquerade (TAPs)', r?.ratios.tcp),
+    ratioGoal(
+      'NAT, TCP A→B through Oasis masquerade on veths (AF_PACKET v2) vs nftables',
+      r?.ratios.tcpPacket,
+    ),
+    ratioGoal('NAT, new TCP connections per second vs nftables (TAPs)', r?.ratios.connections),
+    ratioGoal(
+      'NAT, new TCP connections per second on veths (AF_PACKET v2) vs nftables',
+      r?.ratios.connectionsPacket,
+    ),
   ];
 }
 
@@ -346,21 +391,22 @@ export function markdown(x: unknown): string {
   };
   const cpu = (v: { oasisCpuPercent?: number; machineBusyPercent: number }) =>
     `${v.oasisCpuPercent === undefined ? '' : `; Oasis CPU ${fmt(v.oasisCpuPercent)} %`}; machine ${fmt(v.machineBusyPercent)} %`;
+  const packet = r.oasisPacket ?? { error: 'not measured' };
   const rows = [
     [
       'TCP, iperf3 A→B, Gbit/s (median; runs)',
-      ...[r.oasis, r.linux].map((s) =>
+      ...[r.oasis, packet, r.linux].map((s) =>
         cell(
           s,
           (x) => x.tcp,
           (v: TcpFigure) => `${fmt(v.gbps)} (${v.runs.map((g) => fmt(g)).join(', ')})${cpu(v)}`,
         ),
       ),
-      fmt(r.ratios.tcp, 2),
+      `${fmt(r.ratios.tcp, 2)} / ${fmt(r.ratios.tcpPacket, 2)}`,
     ],
     [
       'new TCP connections/s (median; runs)',
-      ...[r.oasis, r.linux].map((s) =>
+      ...[r.oasis, packet, r.linux].map((s) =>
         cell(
           s,
           (x) => x.connections,
@@ -368,7 +414,7 @@ export function markdown(x: unknown): string {
             `${fmt(v.perSecond)} (${v.runs.map((g) => fmt(g)).join(', ')}); failed ${v.failed}${cpu(v)}`,
         ),
       ),
-      fmt(r.ratios.connections, 2),
+      `${fmt(r.ratios.connections, 2)} / ${fmt(r.ratios.connectionsPacket, 2)}`,
     ],
   ];
   return [
@@ -376,10 +422,14 @@ export function markdown(x: unknown): string {
     '',
     `Measured ${r.date} on ${r.cpuModel} (${r.cpus} CPUs), kernel ${r.kernel}, Node ${r.node}.`,
     'Linux: a namespace with forwarding on, veths with offloads off, `nft ... type nat hook postrouting ...',
-    "masquerade`. Oasis: TAPs without vnet headers (`--no-offload`), kernel ends' offloads off. B has no route back to A's prefix.",
+    "masquerade`. Oasis: TAPs without vnet headers (`--no-offload`), kernel ends' offloads off; and on Linux's veth",
+    "ends through AF_PACKET rings (`kind=packet,ring=v2`), offloads off. B has no route back to A's prefix.",
     `New connections: ${r.generator}; B accepts and closes first. Ratios are Oasis/Linux.`,
     '',
-    table(['A→B', 'Oasis', 'Linux (nftables)', 'Oasis/Linux'], rows),
+    table(
+      ['A→B', 'Oasis, TAPs', 'Oasis, AF_PACKET v2', 'Linux (nftables)', 'Oasis/Linux (TAPs / AF_PACKET)'],
+      rows,
+    ),
     ...(r.oasisExit === undefined
       ? []
       : [

@@ -25,18 +25,14 @@
 import { cpus, release } from 'node:os';
 import { NetNs, uniqueIfName } from '../test/support/netns.js';
 import {
-  addrOf,
   createLinuxTopology,
   createOasisTopology,
-  type Host,
+  createPacketTopology,
   iperf3Server,
-  type LinkName,
   offloadsOff,
-  type OasisRouter,
-  PLAN,
+  type PacketTopologyOptions,
   ping,
   type RouterStats,
-  startRouter,
   type Topology,
 } from '../test/support/topology.js';
 import { rttStats } from './ping.js';
@@ -155,6 +151,8 @@ export interface RouterResults {
   /** The same with TPACKET_V2 receive rings (a wake-up per frame instead of per block). */
   readonly packetV2?: PacketSide;
 }
+
+type PacketRing = PacketTopologyOptions['ring'];
 
 export interface PacketSide {
   /** The receive ring's TPACKET version (absent: v3, before both were measured). */
@@ -382,58 +380,6 @@ async function measure(): Promise<RouterResults> {
   };
 }
 
-/**
- * The Linux reference's picture (test/support/topology.ts, A and B) with `oasis router` in the middle
- * namespace on its veth ends through AF_PACKET (`kind=packet`), offloads off on every end.
- */
-type PacketRing = 'v2' | 'v3';
-
-async function createPacketTopology(ring: PacketRing): Promise<Topology> {
-  const [r, a, b] = [NetNs.create(), NetNs.create(), NetNs.create()];
-  let router: OasisRouter | undefined;
-  const del = () => {
-    if (router && router.child.exitCode === null) router.child.kill('SIGKILL');
-    for (const ns of [a, b, r]) ns.delete();
-  };
-  try {
-    const hosts = {} as Record<LinkName, Host>;
-    const routerDevs = {} as Record<LinkName, string>;
-    const args: string[] = [];
-    for (const [link, ns] of [
-      ['a', a],
-      ['b', b],
-    ] as const) {
-      const p = PLAN[link];
-      const [rd, hd] = [uniqueIfName(), uniqueIfName()];
-      r.run('ip', 'link', 'add', rd, 'mtu', `${p.mtu}`, 'type', 'veth', 'peer', 'name', hd, 'netns', ns.name);
-      ns.run('ip', 'link', 'set', hd, 'mtu', `${p.mtu}`);
-      offloadsOff(r, rd);
-      offloadsOff(ns, hd);
-      ns.run('ip', 'addr', 'add', p.host4, 'dev', hd);
-      ns.run('ip', 'link', 'set', hd, 'up');
-      ns.run('ip', 'route', 'add', 'default', 'via', addrOf(p.router4));
-      args.push('--if', `${rd},kind=packet,ring=${ring},ip=${p.router4},mtu=${p.mtu}`);
-      routerDevs[link] = rd;
-      hosts[link] = {
-        link,
-        ns,
-        dev: hd,
-        ip: addrOf(p.host4),
-        ip6: addrOf(p.host6),
-        router: addrOf(p.router4),
-        router6: addrOf(p.router6),
-      };
-    }
-    hosts.c = hosts.a;
-    routerDevs.c = routerDevs.a;
-    router = await startRouter(r, args, { bin: OASIS_BIN });
-    return { kind: 'oasis', routerNs: r, hosts, router, routerDevs, delete: del };
-  } catch (e) {
-    del();
-    throw e;
-  }
-}
-
 /** TCP, 64-byte frames and latency through `oasis router` over AF_PACKET, against this run's Linux. */
 async function packetSide(
   seconds: number,
@@ -445,7 +391,7 @@ async function packetSide(
   let rings: Record<string, Record<string, number>> | undefined;
   let topo: Topology | undefined;
   try {
-    topo = await createPacketTopology(ring);
+    topo = await createPacketTopology({ ring, bin: OASIS_BIN });
     oasis = await side(`Oasis over AF_PACKET (${ring})`, topo, topo.router!.pid, seconds);
     const { stats } = await topo.router!.stop();
     oasisExit = exitFigures(stats);

@@ -387,6 +387,65 @@ export async function awaitSlaac(h: Host, timeoutMs: number): Promise<string> {
   return slaacAddress(h)!;
 }
 
+export interface PacketTopologyOptions {
+  /** The receive ring: TPACKET_V2 (a slot per frame) or V3 (blocks). */
+  readonly ring: 'v2' | 'v3';
+  /** More router arguments, given the router's veth end of each link. */
+  readonly extraArgs?: (routerDevs: Readonly<Record<'a' | 'b', string>>) => readonly string[];
+  readonly bin?: string;
+}
+
+/**
+ * The Linux reference's picture (A and B, veth pairs, offloads off on every end) with `oasis router`
+ * in the middle namespace on its veth ends through AF_PACKET (`kind=packet`). C is A (two links).
+ */
+export async function createPacketTopology(opts: PacketTopologyOptions): Promise<Topology> {
+  const [r, a, b] = [NetNs.create(), NetNs.create(), NetNs.create()];
+  let router: OasisRouter | undefined;
+  const del = () => {
+    if (router && router.child.exitCode === null) router.child.kill('SIGKILL');
+    for (const ns of [a, b, r]) ns.delete();
+  };
+  try {
+    const hosts = {} as Record<LinkName, Host>;
+    const routerDevs = {} as Record<LinkName, string>;
+    const args: string[] = [];
+    for (const [link, ns] of [
+      ['a', a],
+      ['b', b],
+    ] as const) {
+      const p = PLAN[link];
+      const [rd, hd] = [uniqueIfName(), uniqueIfName()];
+      r.run('ip', 'link', 'add', rd, 'mtu', `${p.mtu}`, 'type', 'veth', 'peer', 'name', hd, 'netns', ns.name);
+      ns.run('ip', 'link', 'set', hd, 'mtu', `${p.mtu}`);
+      offloadsOff(r, rd);
+      offloadsOff(ns, hd);
+      ns.run('ip', 'addr', 'add', p.host4, 'dev', hd);
+      ns.run('ip', 'link', 'set', hd, 'up');
+      ns.run('ip', 'route', 'add', 'default', 'via', addrOf(p.router4));
+      args.push('--if', `${rd},kind=packet,ring=${opts.ring},ip=${p.router4},mtu=${p.mtu}`);
+      routerDevs[link] = rd;
+      hosts[link] = {
+        link,
+        ns,
+        dev: hd,
+        ip: addrOf(p.host4),
+        ip6: addrOf(p.host6),
+        router: addrOf(p.router4),
+        router6: addrOf(p.router6),
+      };
+    }
+    hosts.c = hosts.a;
+    routerDevs.c = routerDevs.a;
+    args.push(...(opts.extraArgs?.(routerDevs) ?? []));
+    router = await startRouter(r, args, opts.bin === undefined ? {} : { bin: opts.bin });
+    return { kind: 'oasis', routerNs: r, hosts, router, routerDevs, delete: del };
+  } catch (e) {
+    del();
+    throw e;
+  }
+}
+
 export interface LinuxTopologyOptions {
   /** Also C' behind a 1280-byte veth (default true). */
   readonly withC?: boolean;
