@@ -2,9 +2,10 @@
  * `oasis router` with offloads (its default): namespaces A and B joined only through it, their TAPs
  * opened with vnet headers, so the kernel hands it TCP super-frames of up to 64 KiB and takes them
  * back whole (docs/ROUTER.md "Offloads"). Plain forwarding, then the same through --masquerade:
- * - iperf3 TCP both ways (A→B and -R), and curl of 20 MB from B with its SHA-256 checked;
- * - the kernel's checksum error counter (`nstat` TcpInCsumErrors) stays 0 in A and B: the
- *   router's rewrites (TTL, NAT addresses and ports over partial checksums) are right;
+ * - iperf3 TCP both ways (A→B and -R) and UDP A→B, and curl of 20 MB each way (a GET from B, a POST
+ *   to B), each checked by SHA-256;
+ * - the kernel's checksum error counters (`nstat` TcpInCsumErrors, UdpInCsumErrors) stay 0 in A and
+ *   B: the router's rewrites (TTL, NAT addresses and ports over partial checksums) are right;
  * - the router's exit counters show super-frames forwarded whole (`offload.gsoWhole`) and, with no
  *   masquerade, no payload byte copied.
  * A frame written whole with a partial checksum is CHECKSUM_PARTIAL in the receiving kernel, which
@@ -32,16 +33,39 @@ interface OffloadStats {
 }
 
 interface Doc {
-  end: { sum_sent: { bytes: number }; sum_received: { bytes: number; bits_per_second: number } };
+  end: {
+    sum_sent: { bytes: number; packets?: number };
+    sum_received: { bytes: number; bits_per_second: number };
+    sum?: { lost_percent?: number };
+  };
   error?: string;
 }
 
-/** nstat's absolute TcpInCsumErrors in `ns` (a fresh namespace starts at 0). */
-function tcpCsumErrors(ns: NetNs): number {
-  const out = ns.run('nstat', '-asz', 'TcpInCsumErrors');
-  const m = /^TcpInCsumErrors\s+(\d+)/m.exec(out);
+/** nstat's absolute `counter` (TcpInCsumErrors, UdpInCsumErrors) in `ns` (a fresh namespace starts at 0). */
+function nstat(ns: NetNs, counter: string): number {
+  const out = ns.run('nstat', '-asz', counter);
+  const m = new RegExp(`^${counter}\\s+(\\d+)`, 'm').exec(out);
   return m ? Number(m[1]) : Number.NaN;
 }
+
+/** An HTTP server on ADDR:PORT answering a POST with the SHA-256 of its body. Prints `listening`. */
+const HASHING_SERVER = `
+import hashlib, http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(s):
+        left, h = int(s.headers['Content-Length']), hashlib.sha256()
+        while left > 0:
+            chunk = s.rfile.read(min(left, 1 << 16))
+            if not chunk: break
+            h.update(chunk); left -= len(chunk)
+        body = h.hexdigest().encode()
+        s.send_response(200); s.send_header('Content-Length', str(len(body))); s.end_headers()
+        s.wfile.write(body)
+    def log_message(s, *a): pass
+srv = http.server.HTTPServer((sys.argv[1], int(sys.argv[2])), H)
+print('listening', flush=True)
+srv.serve_forever()
+`;
 
 describe.skipIf(!canTap)('oasis router with offloads: super-frames forwarded whole', () => {
   let dir: string;
@@ -65,7 +89,7 @@ describe.skipIf(!canTap)('oasis router with offloads: super-frames forwarded who
     ['through --masquerade', true, true],
     ['through --masquerade to B without offloads', true, false],
   ] as const)(
-    '%s: iperf3 both ways, curl 20 MB, no checksum error',
+    '%s: iperf3 TCP both ways and UDP, curl 20 MB each way, no checksum error',
     async (name, masquerade, offloadB) => {
       const r = NetNs.create();
       const a = NetNs.create();
@@ -94,17 +118,24 @@ describe.skipIf(!canTap)('oasis router with offloads: super-frames forwarded who
         b.run('ping', '-c', '1', '-W', '2', '10.71.2.1');
         expect(a.run('ping', '-c', '2', '-i', '0.2', '-W', '2', '10.71.2.2')).toMatch(/2 received/);
 
-        for (const args of [[], ['-R']]) {
+        for (const args of [[], ['-R'], ['-u', '-b', '100M']]) {
           const server = await iperf3Server(b, ['-1']);
           children.push(server);
           const res = await a.exec('iperf3', ['-c', '10.71.2.2', '-t', '2', '--json', ...args], 30_000);
           expect(res.code, res.stdout + res.stderr).toBe(0);
           const doc = JSON.parse(res.stdout) as Doc;
           expect(doc.error).toBeUndefined();
-          expect(doc.end.sum_received.bytes).toBeGreaterThan(0.9 * doc.end.sum_sent.bytes);
-          expect(doc.end.sum_received.bytes).toBeGreaterThan(1_000_000);
+          const udp = args.includes('-u');
+          if (udp) {
+            // 100 Mbit/s for 2 s in datagrams of at most 1448 bytes: over 17,000 sent.
+            expect(doc.end.sum_sent.packets).toBeGreaterThan(12_000);
+            expect(doc.end.sum?.lost_percent).toBeLessThan(20);
+          } else {
+            expect(doc.end.sum_received.bytes).toBeGreaterThan(0.9 * doc.end.sum_sent.bytes);
+            expect(doc.end.sum_received.bytes).toBeGreaterThan(1_000_000);
+          }
           measured.push(
-            `${name} iperf3 ${args.includes('-R') ? 'B→A' : 'A→B'}: ${(doc.end.sum_received.bits_per_second / 1e6).toFixed(0)} Mbit/s`,
+            `${name} iperf3 ${udp ? 'UDP ' : ''}${args.includes('-R') ? 'B→A' : 'A→B'}: ${(doc.end.sum_received.bits_per_second / 1e6).toFixed(0)} Mbit/s`,
           );
         }
 
@@ -133,8 +164,27 @@ describe.skipIf(!canTap)('oasis router with offloads: super-frames forwarded who
         expect(got.stdout.split(' ')[0]).toBe(fileSha);
         measured.push(`${name} curl 20 MB B→A: ${((performance.now() - t0) / 1000).toFixed(2)} s`);
 
-        expect(tcpCsumErrors(a)).toBe(0);
-        expect(tcpCsumErrors(b)).toBe(0);
+        const hashing = b.spawn('python3', ['-c', HASHING_SERVER, '10.71.2.2', '8001']);
+        children.push(hashing);
+        let said = '';
+        hashing.stdout?.on('data', (d: Buffer) => {
+          said += d.toString();
+        });
+        await waitFor('the hashing server to listen', () => said.includes('listening'), 10_000);
+        const t1 = performance.now();
+        const sent = await a.exec(
+          'curl',
+          ['-sS', '-m', '60', '--data-binary', `@${join(dir, 'data')}`, 'http://10.71.2.2:8001/'],
+          70_000,
+        );
+        expect(sent.code, sent.stderr).toBe(0);
+        expect(sent.stdout.trim()).toBe(fileSha);
+        measured.push(`${name} curl 20 MB A→B: ${((performance.now() - t1) / 1000).toFixed(2)} s`);
+
+        for (const ns of [a, b]) {
+          expect(nstat(ns, 'TcpInCsumErrors')).toBe(0);
+          expect(nstat(ns, 'UdpInCsumErrors')).toBe(0);
+        }
 
         const { code, stats } = await router.stop();
         expect(code).toBe(0);
