@@ -4,10 +4,18 @@
  * NAT can make a conversation work.
  */
 import { describe, expect, it } from 'vitest';
-import type { RouterFilterOptions } from '../../src/router/driver.js';
+import type { Mac } from '../../src/addr.js';
+import { setU16, u16 } from '../../src/bytes.js';
+import { VirtualScheduler } from '../../src/clock.js';
+import { ETHERTYPE_IPV4, emitEthernet } from '../../src/ethernet/wire.js';
+import { IPPROTO_TCP } from '../../src/ipproto.js';
+import { emitIpv4 } from '../../src/ipv4/wire.js';
+import { memoryPair } from '../../src/link/memory.js';
+import { Router, type RouterFilterOptions } from '../../src/router/driver.js';
+import { Stack } from '../../src/stack/stack.js';
 import { firewallFromFlags, parseFirewallConfig } from '../../src/router/firewall-config.js';
 import type { TcpSocket } from '../../src/stack/tcp.js';
-import { settle } from '../../src/testing/time.js';
+import { runFor, settle } from '../../src/testing/time.js';
 import { ip, natLine as natLineWith } from './nat-line.js';
 
 const SECRET = new Uint8Array(16).fill(7);
@@ -115,5 +123,118 @@ describe('a NAT router', () => {
     expect(err.code).toBe('ECONNREFUSED');
     expect(await settle(scheduler, a.ipv4.ping(ip('10.9.0.2'), { timeoutMs: 500 }))).toBeUndefined();
     expect(a.counters.get('icmpv4/in-dest-unreachable')).toBe(1);
+  });
+});
+
+/**
+ * RFC 1858 §3 (tiny fragments) and §4 (overlapping fragments), RFC 3128: a rule judges the
+ * reassembled packet (Linux's defrag before conntrack), and what leaves is that packet, so neither
+ * trick gets a forbidden port past the firewall. Raw fragments go in at the inside; B's link
+ * records what it receives.
+ */
+describe('a NAT router against fragments crafted to evade its rules', () => {
+  const SPORT = 40000;
+
+  function rawLine() {
+    const flags = firewallFromFlags(['in,tcp:80'], ['in,drop'], ['in', 'out']);
+    if (!flags.ok) throw new Error(flags.error);
+    const scheduler = new VirtualScheduler();
+    const [aEnd, inEnd] = memoryPair(scheduler, { delay: 0.05, names: ['a', 'in'] });
+    const [outEnd, bEnd] = memoryPair(scheduler, { delay: 0.05, names: ['out', 'b'] });
+    const router = new Router({ scheduler, seed: 3 });
+    const inside = router.addInterface({
+      link: inEnd,
+      ipv4: [{ address: ip('10.1.0.1'), prefixLen: 24 }],
+      ipv6Enabled: false,
+    });
+    router.addInterface({
+      link: outEnd,
+      ipv4: [{ address: ip('10.9.0.1'), prefixLen: 24 }],
+      ipv6Enabled: false,
+    });
+    expect(
+      router.filterWith({
+        masquerade: [{ inside: 'in', outside: 'out' }],
+        firewall: flags.value,
+        secret: SECRET,
+      }),
+    ).toBeUndefined();
+    const b = new Stack({ scheduler, seed: 2 });
+    b.addInterface({ link: bEnd, ipv4: [{ address: ip('10.9.0.2'), prefixLen: 24 }], ipv6Enabled: false });
+    // The destination ports of the TCP packets (or first fragments) B's link delivers.
+    const ports: number[] = [];
+    bEnd.capture = (frame, direction) => {
+      if (direction !== 'in' || u16(frame, 12) !== ETHERTYPE_IPV4 || frame[23] !== IPPROTO_TCP) return;
+      if ((u16(frame, 20) & 0x1fff) === 0) ports.push(u16(frame, 14 + (frame[14]! & 0x0f) * 4 + 2));
+    };
+    aEnd.onFrame(() => {});
+    const send = (fragOffset: number, more: boolean, data: Uint8Array): void => {
+      const frame = new Uint8Array(14 + 20 + data.length);
+      emitEthernet(
+        { dst: inside.mac, src: 0x02_00_00_00_00_0a as Mac, vlans: [], ethertype: ETHERTYPE_IPV4 },
+        frame,
+      );
+      frame.set(data, 34);
+      emitIpv4(
+        {
+          src: ip('10.1.0.2'),
+          dst: ip('10.9.0.2'),
+          protocol: IPPROTO_TCP,
+          ttl: 64,
+          dscp: 0,
+          ecn: 0,
+          ident: 7,
+          dontFragment: false,
+          moreFragments: more,
+          fragOffset,
+          options: new Uint8Array(0),
+        },
+        frame.subarray(14),
+      );
+      aEnd.send(frame);
+    };
+    return { scheduler, router, ports, send };
+  }
+
+  /** A 20-byte TCP SYN header to `dport` (its checksum is not what is at stake here). */
+  function syn(dport: number): Uint8Array {
+    const t = new Uint8Array(20);
+    setU16(t, 0, SPORT);
+    setU16(t, 2, dport);
+    t[12] = 5 << 4;
+    t[13] = 0x02;
+    setU16(t, 14, 65535);
+    return t;
+  }
+
+  it('forwards a fragmented SYN to the allowed port (the control: fragments do get through)', async () => {
+    const { scheduler, ports, send } = rawLine();
+    const s = syn(80);
+    send(0, true, s.subarray(0, 8));
+    send(8, false, s.subarray(8));
+    await runFor(scheduler, 1000);
+    expect(ports).toContain(80);
+  });
+
+  it('drops a tiny first fragment that leaves the forbidden port to be judged alone (RFC 1858 §3)', async () => {
+    const { scheduler, router, ports, send } = rawLine();
+    const s = syn(23);
+    send(0, true, s.subarray(0, 8));
+    send(8, false, s.subarray(8));
+    await runFor(scheduler, 1000);
+    expect(ports).toEqual([]);
+    expect(router.stack.counters.get('router/firewall-drop')).toBeGreaterThan(0);
+  });
+
+  it('never lets an overlapping fragment turn an allowed port into a forbidden one (RFC 1858 §4)', async () => {
+    const { scheduler, router, ports, send } = rawLine();
+    // The first fragment says port 80; a second one at offset 0 (overlapping it) says port 23.
+    send(0, true, syn(80).subarray(0, 16));
+    send(0, false, syn(23));
+    await runFor(scheduler, 1000);
+    // Whichever bytes the reassembly keeps, the rule judged them: port 23 never reaches B (here the
+    // later fragment won, and the firewall dropped the whole).
+    expect(ports.filter((p) => p !== 80)).toEqual([]);
+    expect(router.stack.counters.get('router/firewall-drop') ?? 0).toBe(ports.length === 0 ? 1 : 0);
   });
 });
