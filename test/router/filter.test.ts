@@ -6,17 +6,15 @@
 import { describe, expect, it } from 'vitest';
 import type { Mac } from '../../src/addr.js';
 import { setU16, u16 } from '../../src/bytes.js';
-import { VirtualScheduler } from '../../src/clock.js';
 import { ETHERTYPE_IPV4, emitEthernet } from '../../src/ethernet/wire.js';
 import { IPPROTO_TCP } from '../../src/ipproto.js';
 import { emitIpv4 } from '../../src/ipv4/wire.js';
-import { memoryPair } from '../../src/link/memory.js';
-import { Router, type RouterFilterOptions } from '../../src/router/driver.js';
+import type { RouterFilterOptions } from '../../src/router/driver.js';
 import { Stack } from '../../src/stack/stack.js';
 import { firewallFromFlags, parseFirewallConfig } from '../../src/router/firewall-config.js';
 import type { TcpSocket } from '../../src/stack/tcp.js';
 import { runFor, settle } from '../../src/testing/time.js';
-import { ip, natLine as natLineWith } from './nat-line.js';
+import { ip, natLine as natLineWith, natLinks } from './nat-line.js';
 
 const SECRET = new Uint8Array(16).fill(7);
 
@@ -138,27 +136,11 @@ describe('a NAT router against fragments crafted to evade its rules', () => {
   function rawLine() {
     const flags = firewallFromFlags(['in,tcp:80'], ['in,drop'], ['in', 'out']);
     if (!flags.ok) throw new Error(flags.error);
-    const scheduler = new VirtualScheduler();
-    const [aEnd, inEnd] = memoryPair(scheduler, { delay: 0.05, names: ['a', 'in'] });
-    const [outEnd, bEnd] = memoryPair(scheduler, { delay: 0.05, names: ['out', 'b'] });
-    const router = new Router({ scheduler, seed: 3 });
-    const inside = router.addInterface({
-      link: inEnd,
-      ipv4: [{ address: ip('10.1.0.1'), prefixLen: 24 }],
-      ipv6Enabled: false,
-    });
-    router.addInterface({
-      link: outEnd,
-      ipv4: [{ address: ip('10.9.0.1'), prefixLen: 24 }],
-      ipv6Enabled: false,
-    });
-    expect(
-      router.filterWith({
-        masquerade: [{ inside: 'in', outside: 'out' }],
-        firewall: flags.value,
-        secret: SECRET,
-      }),
-    ).toBeUndefined();
+    const { scheduler, aEnd, bEnd, router } = natLinks(
+      { masquerade: [{ inside: 'in', outside: 'out' }], firewall: flags.value },
+      SECRET,
+    );
+    const inside = router.interfaces[0]!;
     const b = new Stack({ scheduler, seed: 2 });
     b.addInterface({ link: bEnd, ipv4: [{ address: ip('10.9.0.2'), prefixLen: 24 }], ipv6Enabled: false });
     // The destination ports of the TCP packets (or first fragments) B's link delivers.

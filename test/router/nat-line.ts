@@ -13,11 +13,24 @@ import { Stack } from '../../src/stack/stack.js';
 export const ip = (s: string): Ipv4Addr => parseIpv4Addr(s)!;
 
 export function natLine(filter: Omit<RouterFilterOptions, 'secret'>, secret: Uint8Array) {
+  const { scheduler, aEnd, bEnd, router } = natLinks(filter, secret);
+  const a = new Stack({ scheduler, seed: 1 });
+  const b = new Stack({ scheduler, seed: 2 });
+  a.addInterface({
+    link: aEnd,
+    ipv4: [{ address: ip('10.1.0.2'), prefixLen: 24 }],
+    gateway4: ip('10.1.0.1'),
+  });
+  // B knows nothing of 10.1.0.0/24: no gateway.
+  b.addInterface({ link: bEnd, ipv4: [{ address: ip('10.9.0.2'), prefixLen: 24 }] });
+  return { scheduler, a, b, router };
+}
+
+/** The line without its hosts: the router (`in` its interface 0) and the ends where A and B go. */
+export function natLinks(filter: Omit<RouterFilterOptions, 'secret'>, secret: Uint8Array) {
   const scheduler = new VirtualScheduler();
   const [aEnd, inEnd] = memoryPair(scheduler, { delay: 0.05, names: ['a', 'in'] });
   const [outEnd, bEnd] = memoryPair(scheduler, { delay: 0.05, names: ['out', 'b'] });
-  const a = new Stack({ scheduler, seed: 1 });
-  const b = new Stack({ scheduler, seed: 2 });
   const router = new Router({ scheduler, seed: 3 });
   router.addInterface({
     link: inEnd,
@@ -30,12 +43,5 @@ export function natLine(filter: Omit<RouterFilterOptions, 'secret'>, secret: Uin
     ipv6Enabled: false,
   });
   expect(router.filterWith({ ...filter, secret })).toBeUndefined();
-  a.addInterface({
-    link: aEnd,
-    ipv4: [{ address: ip('10.1.0.2'), prefixLen: 24 }],
-    gateway4: ip('10.1.0.1'),
-  });
-  // B knows nothing of 10.1.0.0/24: no gateway.
-  b.addInterface({ link: bEnd, ipv4: [{ address: ip('10.9.0.2'), prefixLen: 24 }] });
-  return { scheduler, a, b, router };
+  return { scheduler, aEnd, bEnd, router };
 }
