@@ -42,6 +42,7 @@
 import type { Mac } from '../addr.js';
 import { type Scheduler, type TimerId, TimeQueue } from '../clock.js';
 import { ETHERTYPE_QINQ, ETHERTYPE_VLAN } from '../ethernet/wire.js';
+import { captureAsWire } from './gso.js';
 import type { VnetHdr } from './vnet.js';
 
 export type Direction = 'in' | 'out';
@@ -172,15 +173,28 @@ export function admitOutgoing(link: Link, frame: Uint8Array, closed: boolean): b
   return true;
 }
 
-/** The receive side every driver shares: count the frame, show it to the capture hook, hand it over. */
-export function deliverIncoming(link: Link, handler: FrameHandler | undefined, frame: Uint8Array): void {
+/**
+ * The receive side every driver shares: count the frame, show it to the capture hook, hand it over.
+ * With the frame's offload metadata `vnet` (a super-frame, a partial checksum), the capture sees the
+ * frame as a wire would carry it (`captureAsWire`).
+ */
+export function deliverIncoming(
+  link: Link,
+  handler: FrameHandler | undefined,
+  frame: Uint8Array,
+  vnet?: VnetHdr,
+): void {
   if (handler === undefined) {
     link.counters.drops['no-handler']++;
     return;
   }
   link.counters.framesIn++;
   link.counters.bytesIn += frame.length;
-  link.capture?.(frame, 'in');
+  const capture = link.capture;
+  if (capture !== undefined) {
+    if (vnet === undefined) capture(frame, 'in');
+    else captureAsWire(capture, frame, vnet, 'in');
+  }
   handler(frame);
 }
 

@@ -156,11 +156,7 @@ export class MemoryPort implements Link, OffloadLink {
     // The header travels with the super-frame's buffer (tagGso); a wire frame has an empty one.
     const tag = gsoTagOf(frame) ?? EMPTY_VNET;
     this.rx = tag;
-    if (tag === EMPTY_VNET || this.handler === undefined) return deliverIncoming(this, this.handler, frame);
-    this.counters.framesIn++;
-    this.counters.bytesIn += frame.length;
-    if (this.capture !== undefined) captureAsWire(this.capture, frame, tag, 'in');
-    this.handler(frame);
+    deliverIncoming(this, this.handler, frame, tag);
   }
 }
 

@@ -992,14 +992,6 @@ export class TapLink implements Link, OffloadLink, OffloadSender {
       oc.gsoIn++;
       oc.gsoInBytes += view.length;
     }
-    const handler = this.handler;
-    if (handler === undefined) {
-      counters.drops['no-handler']++;
-      return;
-    }
-    counters.framesIn++;
-    counters.bytesIn += view.length;
-    if (this.capture !== undefined) captureAsWire(this.capture, view, h, 'in');
-    handler(view);
+    deliverIncoming(this, this.handler, view, h);
   }
 }
