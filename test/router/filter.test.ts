@@ -4,16 +4,16 @@
  * NAT can make a conversation work.
  */
 import { describe, expect, it } from 'vitest';
-import type { Mac } from '../../src/addr.js';
+import { writeMac } from '../../src/addr.js';
 import { setU16, u16 } from '../../src/bytes.js';
-import { ETHERTYPE_IPV4, emitEthernet } from '../../src/ethernet/wire.js';
+import { ETHERTYPE_IPV4 } from '../../src/ethernet/wire.js';
 import { IPPROTO_TCP } from '../../src/ipproto.js';
-import { emitIpv4 } from '../../src/ipv4/wire.js';
 import type { RouterFilterOptions } from '../../src/router/driver.js';
 import { Stack } from '../../src/stack/stack.js';
 import { firewallFromFlags, parseFirewallConfig } from '../../src/router/firewall-config.js';
 import type { TcpSocket } from '../../src/stack/tcp.js';
 import { runFor, settle } from '../../src/testing/time.js';
+import { frameOf, ipv4Packet, MAC_A } from './forward-arb.js';
 import { ip, natLine as natLineWith, natLinks } from './nat-line.js';
 
 const SECRET = new Uint8Array(16).fill(7);
@@ -151,28 +151,18 @@ describe('a NAT router against fragments crafted to evade its rules', () => {
     };
     aEnd.onFrame(() => {});
     const send = (fragOffset: number, more: boolean, data: Uint8Array): void => {
-      const frame = new Uint8Array(14 + 20 + data.length);
-      emitEthernet(
-        { dst: inside.mac, src: 0x02_00_00_00_00_0a as Mac, vlans: [], ethertype: ETHERTYPE_IPV4 },
-        frame,
-      );
-      frame.set(data, 34);
-      emitIpv4(
-        {
-          src: ip('10.1.0.2'),
-          dst: ip('10.9.0.2'),
-          protocol: IPPROTO_TCP,
-          ttl: 64,
-          dscp: 0,
-          ecn: 0,
-          ident: 7,
-          dontFragment: false,
-          moreFragments: more,
-          fragOffset,
-          options: new Uint8Array(0),
-        },
-        frame.subarray(14),
-      );
+      const packet = ipv4Packet({
+        src: ip('10.1.0.2'),
+        dst: ip('10.9.0.2'),
+        protocol: IPPROTO_TCP,
+        ident: 7,
+        mf: more,
+        fragOffset,
+        payload: data,
+      });
+      const frame = frameOf(packet, ETHERTYPE_IPV4);
+      writeMac(frame, 0, inside.mac);
+      writeMac(frame, 6, MAC_A);
       aEnd.send(frame);
     };
     return { scheduler, router, ports, send };
