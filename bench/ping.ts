@@ -4,8 +4,11 @@
  * resolution below 1 ms). `OASIS_BENCH_PINGS` sets the count per run (default 1000), one every 10 ms
  * and then one every 1 ms: steady rates, not floods. The rate moves both figures (idle CPUs wake
  * slower and with cold caches: kernel veth ~7 µs at 2 ms and ~37 µs at 10 ms on a 2-vCPU VM), so
- * both are kept; the goal is judged at 10 ms. Oasis's CPU is read from proc(5) during each rate and
- * over 5 s without traffic (the goal forbids busy polling).
+ * both are kept. Then a flood of WARMUP_PINGS pings lets V8 optimise the reply path, and the rate of
+ * 10 ms is measured again: the goal is judged on that run (a host that has been up a while), the
+ * first ones show a fresh start. Oasis's CPU is read from proc(5) during each run and over 5 s without
+ * traffic (the goal forbids busy polling). The same warm-up and rate go to bench/ping-floor.ts, Node
+ * answering on a TAP without the stack, which parts Oasis's figure into the stack's and Node's.
  *
  * Two figures say what a reply costs where the machine is cold (`coldPath`): the stack answering an
  * echo request handed to it in this process (no TAP, no system call; its code optimised by a warm-up),
@@ -14,6 +17,8 @@
  * comes back with its caches emptied, so a path costs in proportion to the memory it touches.
  * Writes bench/results/ping.json, or `{ skipped }` where TAPs cannot be made.
  */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ipv4, type Mac } from '../src/addr.js';
 import { type ArpRepr, emitArp } from '../src/arp/wire.js';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, emitEthernet } from '../src/ethernet/wire.js';
@@ -29,6 +34,9 @@ import { brief, fmt, type Goal, isRecord, metText, round, table } from './summar
 import { message, sleep, startOasis, systemBench, vethPair } from './system.js';
 
 const INTERVALS_S = [0.01, 0.001] as const;
+/** Pings flooded before the last run at 10 ms (and before the floor's). */
+const WARMUP_PINGS = 20_000;
+const FLOOR_BIN = join(dirname(fileURLToPath(import.meta.url)), 'ping-floor.js');
 const GOAL_P50_US = 80;
 const GOAL_P99_US = 300;
 
@@ -43,6 +51,8 @@ export interface RttStats {
 
 export interface PingRun {
   readonly intervalMs: number;
+  /** Pings flooded at Oasis just before this run (none: the first pings since it started). */
+  readonly warmup?: number;
   readonly oasis: RttStats | { readonly error: string };
   readonly kernel: RttStats | { readonly error: string };
   /** Oasis's CPU while it answered, percent of one core, and per ping in µs. */
@@ -63,6 +73,8 @@ export interface ColdPath {
 export interface PingResults {
   readonly date: string;
   readonly runs: readonly PingRun[];
+  /** bench/ping-floor.ts, every 10 ms after the same warm-up: Node and the TAP link without the stack. */
+  readonly floor?: RttStats | { readonly error: string };
   /** Oasis's CPU over 5 s without traffic, percent of one core. */
   readonly idleCpuPercent?: number;
   readonly coldPath?: ColdPath;
@@ -125,35 +137,64 @@ async function measure(): Promise<PingResults> {
     const idle = await withCpu(host.pid, () => sleep(5000));
     console.log(`ping: Oasis idle: ${idle.oasisCpuPercent} % CPU`);
     const runs: PingRun[] = [];
-    for (const interval of INTERVALS_S) {
+    const measureRun = async (interval: number, warmup?: number): Promise<void> => {
+      const label = `every ${interval * 1000} ms${warmup === undefined ? '' : ` after ${warmup} pings`}`;
       const kernel = await pingFrom(b, '10.93.0.1', count, interval);
-      console.log(`ping: every ${interval * 1000} ms: kernel↔kernel veth: ${show(kernel)}`);
+      console.log(`ping: ${label}: kernel↔kernel veth: ${show(kernel)}`);
       const { value: oasis, oasisCpuPercent } = await withCpu(host.pid, () =>
         pingFrom(ns, '10.93.1.2', count, interval),
       );
-      console.log(
-        `ping: every ${interval * 1000} ms: kernel→Oasis TAP: ${show(oasis)}; Oasis ${oasisCpuPercent} % CPU`,
-      );
+      console.log(`ping: ${label}: kernel→Oasis TAP: ${show(oasis)}; Oasis ${oasisCpuPercent} % CPU`);
       runs.push({
         intervalMs: interval * 1000,
+        ...(warmup === undefined ? {} : { warmup }),
         oasis,
         kernel,
         ...(oasisCpuPercent === undefined
           ? {}
           : { oasisCpuPercent, oasisCpuUsPerPing: round((oasisCpuPercent / 100) * interval * 1e6) }),
       });
-    }
+    };
+    for (const interval of INTERVALS_S) await measureRun(interval);
+    await warm(ns);
+    await measureRun(INTERVALS_S[0], WARMUP_PINGS);
     await host.stop().catch((e) => console.log(`ping: oasis up did not stop cleanly: ${message(e)}`));
+    const floor = await measureFloor(count);
+    console.log(`ping: the Node floor (TapLink and an echo, no stack): ${show(floor)}`);
     const coldPath = await measureColdPath();
     console.log(`ping: cold path: ${JSON.stringify(coldPath)}`);
     return {
       date: new Date().toISOString(),
       runs,
+      floor,
       ...(idle.oasisCpuPercent === undefined ? {} : { idleCpuPercent: idle.oasisCpuPercent }),
       coldPath,
     };
   } finally {
     for (const ns of spaces) ns.delete();
+  }
+}
+
+/** A flood of WARMUP_PINGS pings from `ns`: enough calls for V8 to optimise the reply path. */
+async function warm(ns: NetNs): Promise<void> {
+  const r = await ns.exec('ping', ['-f', '-q', '-c', `${WARMUP_PINGS}`, '-W', '1', '10.93.1.2'], 120_000);
+  if (r.code !== 0) console.log(`ping: the warm-up flood failed: ${r.stderr.trim() || r.stdout.trim()}`);
+}
+
+/** ping every 10 ms, after the same warm-up, to bench/ping-floor.ts in a namespace of its own. */
+async function measureFloor(count: number): Promise<RttStats | { error: string }> {
+  const ns = NetNs.create();
+  try {
+    const tap = uniqueIfName();
+    await startOasis(ns, [tap], 15_000, FLOOR_BIN);
+    ns.run('ip', 'addr', 'add', '10.93.1.1/24', 'dev', tap);
+    ns.run('ip', 'link', 'set', tap, 'up');
+    await warm(ns);
+    return await pingFrom(ns, '10.93.1.2', count, INTERVALS_S[0]);
+  } catch (e) {
+    return { error: message(e) };
+  } finally {
+    ns.delete();
   }
 }
 
@@ -297,19 +338,38 @@ function runsOf(results: unknown): PingRun[] {
   return isRecord(results) && Array.isArray(results.runs) ? (results.runs as PingRun[]) : [];
 }
 
+/** The run the goal is judged on: at 10 ms after the warm-up (V8 has optimised the reply path). */
+function judged(results: unknown): PingRun | undefined {
+  const runs = runsOf(results);
+  return runs.find((r) => r.warmup !== undefined) ?? runs[0];
+}
+
+function floorOf(results: unknown): RttStats | undefined {
+  return isRecord(results) ? stats(results.floor) : undefined;
+}
+
 export function goals(results: unknown): Goal[] {
+  const run = judged(results);
   const first = runsOf(results)[0];
-  const s = stats(first?.oasis);
+  const s = stats(run?.oasis);
+  const cold = run === first ? undefined : stats(first?.oasis);
+  const floor = floorOf(results);
   const idle = isRecord(results) ? results.idleCpuPercent : undefined;
-  const cpu = `; Oasis CPU ${first?.oasisCpuPercent ?? '?'} % (idle ${idle ?? '?'} %)`;
+  const notes = [
+    `Oasis CPU ${run?.oasisCpuPercent ?? '?'} % (idle ${idle ?? '?'} %)`,
+    ...(cold === undefined ? [] : [`from start ${cold.p50Us} / ${cold.p99Us} µs`]),
+    ...(floor === undefined ? [] : [`Node floor without the stack ${floor.p50Us} / ${floor.p99Us} µs`]),
+  ];
   return [
     {
-      what: `ping kernel→Oasis p50 / p99 (one every ${first?.intervalMs ?? '?'} ms)`,
+      what: `ping kernel→Oasis p50 / p99 (one every ${run?.intervalMs ?? '?'} ms${
+        run?.warmup === undefined ? '' : `, after ${run.warmup} pings`
+      })`,
       target: `≤ ${GOAL_P50_US} / ${GOAL_P99_US} µs`,
       ...(s === undefined
         ? {}
         : {
-            figure: `${s.p50Us} / ${s.p99Us} µs${cpu}`,
+            figure: `${s.p50Us} / ${s.p99Us} µs; ${notes.join('; ')}`,
             met: s.p50Us <= GOAL_P50_US && s.p99Us <= GOAL_P99_US,
           }),
     },
@@ -324,16 +384,28 @@ export function markdown(results: unknown): string {
       return [name, `failed: ${brief(isRecord(x) ? String(x.error) : '?')}`, '', '', '', ''];
     return [name, `${s.received}/${s.sent}`, `${s.p50Us}`, `${s.p99Us}`, `${s.minUs}`, `${s.maxUs}`];
   };
-  const rows = runsOf(results).flatMap((r) => [
-    [
-      ...row(`kernel → Oasis (TAP), every ${r.intervalMs} ms`, r.oasis),
-      r.oasisCpuPercent === undefined ? '?' : `${r.oasisCpuPercent} % (${r.oasisCpuUsPerPing} µs a ping)`,
-    ],
-    [...row(`kernel ↔ kernel (veth), every ${r.intervalMs} ms`, r.kernel), ''],
-  ]);
-  const first = runsOf(results)[0];
-  const o = stats(first?.oasis);
-  const k = stats(first?.kernel);
+  const rows = runsOf(results).flatMap((r) => {
+    const when = `every ${r.intervalMs} ms${r.warmup === undefined ? '' : `, after ${r.warmup} pings`}`;
+    return [
+      [
+        ...row(`kernel → Oasis (TAP), ${when}`, r.oasis),
+        r.oasisCpuPercent === undefined ? '?' : `${r.oasisCpuPercent} % (${r.oasisCpuUsPerPing} µs a ping)`,
+      ],
+      [...row(`kernel ↔ kernel (veth), ${when}`, r.kernel), ''],
+    ];
+  });
+  if (results.floor !== undefined) {
+    rows.push([
+      ...row(
+        `kernel → the Node floor (TAP, no stack), every 10 ms, after ${WARMUP_PINGS} pings`,
+        results.floor,
+      ),
+      '',
+    ]);
+  }
+  const run = judged(results);
+  const o = stats(run?.oasis);
+  const k = stats(run?.kernel);
   const met = o === undefined ? undefined : o.p50Us <= GOAL_P50_US && o.p99Us <= GOAL_P99_US;
   const c = isRecord(results.coldPath) ? (results.coldPath as unknown as ColdPath) : undefined;
   return [
@@ -346,8 +418,14 @@ export function markdown(results: unknown): string {
     '',
     table(['path', 'replies', 'p50 µs', 'p99 µs', 'min µs', 'max µs', 'Oasis CPU'], rows),
     '',
-    `Oasis/kernel p50 at ${first?.intervalMs ?? '?'} ms: ${o && k ? fmt(o.p50Us / k.p50Us, 2) : '—'}; ` +
-      `goal p50 ≤ ${GOAL_P50_US} µs and p99 ≤ ${GOAL_P99_US} µs: ${metText(met)}`,
+    'The first runs begin right after start-up, while V8 still runs the reply path unoptimised; the goal',
+    `is judged on the run after a flood of ${WARMUP_PINGS} pings, as a host that has been up a while answers.`,
+    'The Node floor (bench/ping-floor.ts) opens the TAP as Oasis does and answers with rewritten copies,',
+    "without the stack: what Oasis takes beyond it is the stack's, what it takes beyond the kernel is",
+    "Node's, libuv's and koffi's.",
+    '',
+    `Oasis/kernel p50 at ${run?.intervalMs ?? '?'} ms${run?.warmup === undefined ? '' : ' after the warm-up'}: ` +
+      `${o && k ? fmt(o.p50Us / k.p50Us, 2) : '—'}; goal p50 ≤ ${GOAL_P50_US} µs and p99 ≤ ${GOAL_P99_US} µs: ${metText(met)}`,
     ...(c === undefined
       ? []
       : [

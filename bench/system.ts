@@ -119,13 +119,17 @@ export interface OasisProcess {
   stop(): Promise<Record<string, unknown>>;
 }
 
-/** Starts the CLI in `ns` and waits for its `ready` line. */
+/**
+ * Starts the CLI in `ns` (or another Node program of the benchmarks, `bin`) and waits for its
+ * `ready` line.
+ */
 export async function startOasis(
   ns: NetNs,
   args: readonly string[],
   timeoutMs = 15_000,
+  bin = OASIS_BIN,
 ): Promise<OasisProcess> {
-  const child = ns.spawn(process.execPath, [OASIS_BIN, ...args]);
+  const child = ns.spawn(process.execPath, [bin, ...args]);
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => {
