@@ -29,7 +29,7 @@ export interface Attachment {
   readonly link: PollOwner;
   readonly fd: number;
   readonly handle: unknown;
-  readonly address: bigint;
+  readonly address: number;
 }
 
 /** The libuv calls, made on the main thread's default loop. */
@@ -54,7 +54,7 @@ export interface Flushable {
 let uv: Uv | undefined;
 let libcLib: koffi.IKoffiLib | undefined;
 /** Attachments by the address of their poll handle, until libuv has closed the handle. */
-const byHandle = new Map<bigint, Attachment>();
+const byHandle = new Map<number, Attachment>();
 /** Links with frames queued for writing. */
 const unflushed: Flushable[] = [];
 /** A poll callback is running: its end writes what links queued. */
@@ -81,8 +81,10 @@ export function loadUv(): Uv {
   if (uv !== undefined) return uv;
   // The running node binary itself: it exports libuv for native addons.
   const self = koffi.load(null as unknown as string);
-  const pollCb = koffi.proto('void oasis_uv_poll_cb(void *handle, int status, int events)');
-  const closeCb = koffi.proto('void oasis_uv_close_cb(void *handle)');
+  // The handle as a number, not a `void *`: koffi would wrap a pointer in a new External object for
+  // every call, and the lookup by it would need a BigInt.
+  const pollCb = koffi.proto('void oasis_uv_poll_cb(uintptr_t handle, int status, int events)');
+  const closeCb = koffi.proto('void oasis_uv_close_cb(uintptr_t handle)');
   let api: Omit<Uv, 'onPoll' | 'onClose'>;
   try {
     api = {
@@ -100,12 +102,12 @@ export function loadUv(): Uv {
   uv = {
     ...api,
     onPoll: koffi.register(
-      (handle: unknown, status: number, events: number) =>
+      (handle: number, status: number, events: number) =>
         guarded(handle, (a) => a.link.handleEvents(a, status, events)),
       koffi.pointer(pollCb),
     ),
     onClose: koffi.register(
-      (handle: unknown) => guarded(handle, (a) => a.link.handleClosed(a)),
+      (handle: number) => guarded(handle, (a) => a.link.handleClosed(a)),
       koffi.pointer(closeCb),
     ),
   };
@@ -129,7 +131,7 @@ export function newPollHandle(fd: number, what: string): unknown {
 
 /** Registers `fd` and its poll handle for `owner`: the poll callbacks find it from now on. */
 export function attachPoll(owner: PollOwner, fd: number, handle: unknown): Attachment {
-  const a: Attachment = { link: owner, fd, handle, address: koffi.address(handle) };
+  const a: Attachment = { link: owner, fd, handle, address: Number(koffi.address(handle)) };
   byHandle.set(a.address, a);
   return a;
 }
@@ -183,8 +185,8 @@ export function flushAll(): void {
  * router forwards to other interfaces). An exception would vanish into libuv, so it is rethrown
  * from a tick.
  */
-function guarded(handle: unknown, fn: (a: Attachment) => void): void {
-  const a = byHandle.get(koffi.address(handle));
+function guarded(handle: number, fn: (a: Attachment) => void): void {
+  const a = byHandle.get(handle);
   if (a === undefined) return;
   inCallback = true;
   try {
