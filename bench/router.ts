@@ -18,7 +18,8 @@
  * forwarded whole; reported with both ratios (against Linux with and without offloads).
  * Then the three offloads-off measurements again with `oasis router` on veth ends through AF_PACKET
  * rings (`--if NAME,kind=packet`, docs/PACKET.md): the Linux reference's picture with Oasis in
- * the middle namespace, offloads off on every end, beside the TAP figures.
+ * the middle namespace, offloads off on every end, beside the TAP figures: TPACKET_V3, TPACKET_V2,
+ * and TPACKET_V3 with `tx-thread=off` (what the transmit thread buys, in the same run).
  * Writes bench/results/router.json (under the working directory), or `{ skipped }` where TAPs cannot
  * be made.
  */
@@ -150,6 +151,8 @@ export interface RouterResults {
   readonly packet?: PacketSide;
   /** The same with TPACKET_V2 receive rings (a wake-up per frame instead of per block). */
   readonly packetV2?: PacketSide;
+  /** TPACKET_V3 with `tx-thread=off`: what the transmit thread buys (absent before it existed). */
+  readonly packetNoThread?: PacketSide;
 }
 
 type PacketRing = PacketTopologyOptions['ring'];
@@ -157,6 +160,8 @@ type PacketRing = PacketTopologyOptions['ring'];
 export interface PacketSide {
   /** The receive ring's TPACKET version (absent: v3, before both were measured). */
   readonly ring?: PacketRing;
+  /** `tx-thread=off` on both interfaces (absent: the default, on with more than one CPU). */
+  readonly txThread?: false;
   readonly oasis: RouterSide | Failed;
   /** Oasis over AF_PACKET over Linux, same run. */
   readonly ratios: { readonly tcp: number | null; readonly pps: number | null };
@@ -354,6 +359,7 @@ async function measure(): Promise<RouterResults> {
   const o = value(oasis);
   const packet = await packetSide(seconds, l, 'v3');
   const packetV2 = await packetSide(seconds, l, 'v2');
+  const packetNoThread = await packetSide(seconds, l, 'v3', false);
   const offloadsOn = await withOffloads(seconds, value(l?.tcp)?.gbps);
   return {
     date: new Date().toISOString(),
@@ -377,6 +383,7 @@ async function measure(): Promise<RouterResults> {
     offloadsOn,
     packet,
     packetV2,
+    packetNoThread,
   };
 }
 
@@ -385,14 +392,16 @@ async function packetSide(
   seconds: number,
   linux: RouterSide | undefined,
   ring: PacketRing,
+  txThread?: false,
 ): Promise<PacketSide> {
   let oasis: RouterSide | Failed;
   let oasisExit: OasisExit | undefined;
   let rings: Record<string, Record<string, number>> | undefined;
   let topo: Topology | undefined;
   try {
-    topo = await createPacketTopology({ ring, bin: OASIS_BIN });
-    oasis = await side(`Oasis over AF_PACKET (${ring})`, topo, topo.router!.pid, seconds);
+    topo = await createPacketTopology({ ring, bin: OASIS_BIN, ...(txThread === false ? { txThread } : {}) });
+    const what = `Oasis over AF_PACKET (${ring}${txThread === false ? ', tx-thread=off' : ''})`;
+    oasis = await side(what, topo, topo.router!.pid, seconds);
     const { stats } = await topo.router!.stop();
     oasisExit = exitFigures(stats);
     rings = (stats as unknown as { packet?: Record<string, Record<string, number>> }).packet;
@@ -404,6 +413,7 @@ async function packetSide(
   const o = value(oasis);
   return {
     ring,
+    ...(txThread === false ? { txThread } : {}),
     oasis,
     ratios: {
       tcp: ratio(value(o?.tcp)?.gbps, value(linux?.tcp)?.gbps),
@@ -666,6 +676,7 @@ export function markdown(x: unknown): string {
     table(['A→B', 'Oasis', 'Linux', 'Oasis/Linux'], rows),
     ...(r.packet === undefined ? [] : packetLines(r.packet, r)),
     ...(r.packetV2 === undefined ? [] : packetLines(r.packetV2, r)),
+    ...(r.packetNoThread === undefined ? [] : packetLines(r.packetNoThread, r)),
     ...(r.offloadsOn === undefined ? [] : offloadLines(r.offloadsOn)),
     ...(r.oasisExit === undefined
       ? []
@@ -706,14 +717,23 @@ function packetLines(p: PacketSide, r: RouterResults): string[] {
   const all = o === undefined ? fail(p.oasis) : undefined;
   return [
     '',
-    p.ring === 'v2'
-      ? 'The same with TPACKET_V2 receive rings (`ring=v2`: fixed slots, a wake-up per frame):'
-      : 'Oasis on veth ends through AF_PACKET rings (`--if NAME,kind=packet`: a TPACKET_V3 receive ring whose ' +
-        'blocks go up when full or at their retire timer, a PACKET_TX_RING; docs/PACKET.md), the Linux ' +
-        "reference's picture with Oasis in the middle namespace, offloads off on every end:",
+    p.txThread === false
+      ? 'The same (TPACKET_V3) with `tx-thread=off`: every `send()` made by the event loop, so the kernel ' +
+        'delivers to the veth\'s peer on the event loop\'s thread (docs/PACKET.md "The transmit thread"):'
+      : p.ring === 'v2'
+        ? 'The same with TPACKET_V2 receive rings (`ring=v2`: fixed slots, a wake-up per frame):'
+        : 'Oasis on veth ends through AF_PACKET rings (`--if NAME,kind=packet`: a TPACKET_V3 receive ring whose ' +
+          'blocks go up when full or at their retire timer, a PACKET_TX_RING; docs/PACKET.md), the Linux ' +
+          "reference's picture with Oasis in the middle namespace, offloads off on every end:",
     '',
     table(
-      ['A→B, offloads off', `Oasis, AF_PACKET ${p.ring ?? 'v3'}`, 'Oasis, TAP', 'Linux', 'AF_PACKET/Linux'],
+      [
+        'A→B, offloads off',
+        `Oasis, AF_PACKET ${p.ring ?? 'v3'}${p.txThread === false ? ', tx-thread=off' : ''}`,
+        'Oasis, TAP',
+        'Linux',
+        'AF_PACKET/Linux',
+      ],
       [
         [
           'TCP, iperf3 A→B, Gbit/s (median; runs)',

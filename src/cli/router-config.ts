@@ -35,6 +35,8 @@ export interface RouterInterfaceSpec {
   readonly kind: 'tap' | 'packet';
   /** kind=packet: the ring format, TPACKET_V3 (3, by blocks) or TPACKET_V2 (2, per frame). */
   readonly ring: 2 | 3;
+  /** kind=packet: hand bursts to the kernel from a thread (PacketOptions.txThread); unset: the default. */
+  readonly txThread?: boolean;
   readonly ipv4: readonly { address: Ipv4Addr; prefixLen: number }[];
   readonly ipv6: readonly { address: Ipv6Addr; prefixLen: number }[];
   readonly mtu: number;
@@ -90,6 +92,8 @@ Interface options (comma-separated after the name; ip and ip6 may repeat):
                       must have TSO/GSO off (netns, host-ip, host-ip6 and offload do not apply)
   ring=v3|v2          kind=packet: TPACKET_V3 rings (default: frames by blocks, a lone frame waits
                       for its block's timer, a few ms) or TPACKET_V2 (woken per frame)
+  tx-thread=on|off    kind=packet: hand bursts to the kernel from a thread of their own, so its
+                      work for them runs on another CPU (default: on with more than one CPU)
   ip=A/L, ip6=A/L     the router's addresses on that link
   mtu=N               IP MTU of the link, both ends (default 1500)
   netns=NS            move the TAP's kernel end into network namespace NS
@@ -177,6 +181,7 @@ function interfaceFromSpec(spec: string): RouterInterfaceSpec {
   let offload = true;
   let kind: RouterInterfaceSpec['kind'] = 'tap';
   let ring: RouterInterfaceSpec['ring'] = 3;
+  let txThread: boolean | undefined;
   for (const [key, v] of pairs) {
     switch (key) {
       case 'kind': {
@@ -189,6 +194,12 @@ function interfaceFromSpec(spec: string): RouterInterfaceSpec {
         const r = text(v, key, what);
         if (r !== 'v2' && r !== 'v3') fail(`${what}: ring: v2 or v3`);
         ring = r === 'v2' ? 2 : 3;
+        break;
+      }
+      case 'tx-thread': {
+        const mode = text(v, key, what);
+        if (mode !== 'on' && mode !== 'off') fail(`${what}: tx-thread: on or off`);
+        txThread = mode === 'on';
         break;
       }
       case 'ip':
@@ -240,6 +251,7 @@ function interfaceFromSpec(spec: string): RouterInterfaceSpec {
   if (name.length > 15 || /[\s/]/.test(name))
     fail(`${what}: interface names are at most 15 characters, no spaces or '/'`);
   if (kind !== 'packet' && ring !== 3) fail(`${what}: ring applies to kind=packet only`);
+  if (kind !== 'packet' && txThread !== undefined) fail(`${what}: tx-thread applies to kind=packet only`);
   if (kind === 'packet') {
     if (netns !== undefined)
       fail(`${what}: netns does not apply to kind=packet (the interface stays where it is)`);
@@ -263,6 +275,7 @@ function interfaceFromSpec(spec: string): RouterInterfaceSpec {
     rpFilter,
     // AF_PACKET carries wire frames only (docs/PACKET.md).
     offload: kind === 'tap' && offload,
+    ...(txThread === undefined ? {} : { txThread }),
     ...(netns === undefined ? {} : { netns }),
     ...(hostIp === undefined ? {} : { hostIp }),
     ...(hostIp6 === undefined ? {} : { hostIp6 }),

@@ -88,7 +88,11 @@ async function routeUntilStopped(
     for (const spec of config.interfaces)
       taps.push(
         spec.kind === 'packet'
-          ? PacketLink.open(spec.name, { mtu: spec.mtu, version: spec.ring })
+          ? PacketLink.open(spec.name, {
+              mtu: spec.mtu,
+              version: spec.ring,
+              ...(spec.txThread === undefined ? {} : { txThread: spec.txThread }),
+            })
           : TapLink.open(spec.name, { mtu: spec.mtu, vnetHdr: spec.offload }),
       );
     for (const spec of config.interfaces) configureKernelEnd(spec);

@@ -39,16 +39,18 @@
  * Sending (PACKET_TX_RING, TPACKET_V3 frames of fixed size): send() copies the frame into the next
  * free slot behind its 48-byte `tpacket3_hdr`, sets `tp_len` and marks it TP_STATUS_SEND_REQUEST;
  * one `send(fd, NULL, 0, MSG_DONTWAIT)` at the end of the callback (or microtask) hands the kernel
- * every frame marked. A slot is free again once the kernel has released its skb
+ * every frame marked: made here for a frame or two, by the transmit thread (transmit-thread.ts) for
+ * a burst, so the kernel's work for them runs on another CPU. A slot is free again once the kernel has released its skb
  * (TP_STATUS_AVAILABLE). When the ring is full, frames wait in a bounded queue (`txQueueLen`; past
  * it a `queue-full` drop) and the poll also waits for writability, as TapLink does on EAGAIN.
  *
- * Lifetime: the poll handle keeps the process alive; close() flushes, stops the poll, closes the
- * socket, unmaps the rings and restores the interface. Views of the receive ring must not be used
+ * Lifetime: the poll handle keeps the process alive; close() flushes, stops the poll, stops the
+ * transmit thread after its last send(), closes the socket, unmaps the rings and restores the interface. Views of the receive ring must not be used
  * after close() (they are valid during the handler only, as the Link contract says).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import koffi from 'koffi';
 import { frameLayout, finishPartialChecksum } from './gso.js';
 import {
@@ -67,6 +69,7 @@ import {
   newCounters,
   removeLendingArea,
 } from './link.js';
+import { TransmitThread } from './transmit-thread.js';
 import {
   type Attachment,
   attachPoll,
@@ -97,10 +100,20 @@ export interface PacketOptions {
    * wake-up per frame at low rates, no timer: the latency of a TAP). Both rings take it.
    */
   readonly version?: 2 | 3;
-  /** Transmit ring slots (default 1024). */
+  /**
+   * Transmit ring slots (default 4096, 8 MiB at MTU 1500): room for the event loop to run ahead of
+   * the transmit thread through a burst of reads, rather than drop what the queue cannot hold.
+   */
   readonly txFrames?: number;
   /** Frames that may wait for a free transmit slot before tail drop (default 1024). */
   readonly txQueueLen?: number;
+  /**
+   * Hand bursts of frames to the kernel from a thread of their own (default: where the machine has
+   * more than one CPU), so the kernel's work for them (a veth peer's whole receive path) runs beside
+   * the event loop, not in it; a frame or two with the thread idle still goes out at once from the
+   * event loop. See transmit-thread.ts.
+   */
+  readonly txThread?: boolean;
   /**
    * Take the interface over (default true): refuse it while the kernel has IPv4 or global IPv6
    * addresses on it, turn the kernel's ARP and IPv6 off there and bring it up; close() restores.
@@ -125,8 +138,10 @@ export interface PacketCounters {
   outgoingSkipped: number;
   /** Sends that found the transmit ring full (the frame waited, or was dropped past txQueueLen). */
   txRingFull: number;
-  /** `send()` calls that handed marked frames to the kernel. */
+  /** Hand-overs of marked frames to the kernel: `send()` calls, and kicks of the transmit thread. */
   txKicks: number;
+  /** The part of txKicks that went to the transmit thread. */
+  txThreadKicks: number;
   /** Frames the kernel dropped because the receive ring was full (PACKET_STATISTICS tp_drops). */
   kernelDrops: number;
   /** Errors the socket reported (ENETDOWN while the interface went down), cleared and polled again. */
@@ -257,7 +272,9 @@ const TPACKET_ALIGNMENT = 16;
 const DEFAULT_BLOCK_SIZE = 32 * 1024;
 const DEFAULT_BLOCKS = 256;
 const DEFAULT_RETIRE_MS = 1;
-const DEFAULT_TX_FRAMES = 1024;
+const DEFAULT_TX_FRAMES = 4096;
+/** Marked frames from which a hand-over goes to the transmit thread rather than a send() here. */
+const TX_THREAD_BURST = 4;
 /** The receive ring's nominal frame size (TPACKET_V3 packs frames by their size; this only checks). */
 const RX_FRAME_SIZE = 2048;
 
@@ -394,6 +411,7 @@ export class PacketLink implements Link {
     outgoingSkipped: 0,
     txRingFull: 0,
     txKicks: 0,
+    txThreadKicks: 0,
     kernelDrops: 0,
     socketErrors: 0,
   };
@@ -428,6 +446,7 @@ export class PacketLink implements Link {
    */
   private readonly slotViews: (Uint8Array | undefined)[];
   private readonly offsetViews = new Map<number, Uint8Array>();
+  private txThread: TransmitThread | undefined;
   private readonly txFrameSize: number;
   private readonly txFrames: number;
   private txHead = 0;
@@ -628,6 +647,7 @@ export class PacketLink implements Link {
       addLendingArea(link.area);
       link.att = attachPoll(link, fd, handle);
       link.watch();
+      if (opts.txThread ?? availableParallelism() > 1) link.txThread = new TransmitThread(fd);
       return link;
     } catch (e) {
       if (owned !== undefined) restore(c, fd, name, owned);
@@ -709,13 +729,22 @@ export class PacketLink implements Link {
       this.backlogCount--;
     }
     if (this.marked > 0) {
+      // A frame or two go at once (latency), unless the thread is at it already: a second sender
+      // would wait on the kernel's ring lock while the thread's send() works.
+      const thread = this.txThread;
+      const byThread = thread !== undefined && (this.marked >= TX_THREAD_BURST || thread.busy);
       this.marked = 0;
       this.packetCounters.txKicks++;
-      const c = loadLibc();
-      if (c.send(this.fd, null, 0, MSG_DONTWAIT) < 0) {
-        const e = c.errno();
-        // ENETDOWN while the interface is down: the frames stay marked and go with the next send.
-        if (e !== c.EAGAIN && e !== 105 /* ENOBUFS */) this.counters.drops['io-error']++;
+      if (byThread) {
+        this.packetCounters.txThreadKicks++;
+        thread.kick();
+      } else {
+        const c = loadLibc();
+        if (c.send(this.fd, null, 0, MSG_DONTWAIT) < 0) {
+          const e = c.errno();
+          // ENETDOWN while the interface is down: the frames stay marked and go with the next send.
+          if (e !== c.EAGAIN && e !== 105 /* ENOBUFS */) this.counters.drops['io-error']++;
+        }
       }
     }
     const wantWritable = this.backlogCount > 0;
@@ -745,6 +774,8 @@ export class PacketLink implements Link {
   /** @internal libuv has let go of the handle. */
   handleClosed(a: Attachment): void {
     freePollHandle(a);
+    // Its last send() before the fd goes (it would otherwise send on whatever reuses the number).
+    this.txThread?.stop();
     const c = loadLibc();
     this.readKernelStats();
     if (this.owned !== undefined) restore(c, this.fd, this.name, this.owned);

@@ -30,6 +30,17 @@ describe('oasis router arguments', () => {
     expect(c).toMatchObject({ clampMss: true, statsInterval: 2, seed: 9 });
   });
 
+  it('parses kind=packet interfaces with their ring and transmit thread', () => {
+    const c = parseRouterArgs(
+      '--if veth0,kind=packet,ring=v2,tx-thread=off,ip=10.1.0.1/24 --if veth1,kind=packet,ip=10.2.0.1/24'.split(
+        ' ',
+      ),
+    );
+    expect(c.interfaces[0]).toMatchObject({ kind: 'packet', ring: 2, txThread: false, offload: false });
+    expect(c.interfaces[1]).toMatchObject({ kind: 'packet', ring: 3 });
+    expect(c.interfaces[1]!.txThread).toBeUndefined();
+  });
+
   it('takes the same configuration from a JSON file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'oasis-router-'));
     const file = join(dir, 'r.json');
@@ -91,6 +102,8 @@ describe('oasis router arguments', () => {
     [`${A} --if tapb,ip=10.2.0.1/24,ra`, 'ra needs an ip6'],
     [`${A} --if tapb,ip=10.2.0.1/24,colour=blue`, "unknown option 'colour'"],
     [`${A} ${A}`, 'given twice'],
+    [`${A} --if tapb,ip=10.2.0.1/24,tx-thread=on`, 'tx-thread applies to kind=packet only'],
+    [`${A} --if veth1,kind=packet,ip=10.2.0.1/24,tx-thread=yes`, 'tx-thread: on or off'],
     [`${A} ${B} --masquerade tapa`, 'INSIDE,OUTSIDE'],
     [`${A} ${B} --masquerade tapa,tapz`, 'no --if tapz'],
     [`${A} ${B} --forward tapb,tcp:8080=10.1.0.5`, 'OUTSIDE,tcp:PORT=ADDR:PORT'],

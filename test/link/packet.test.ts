@@ -152,6 +152,44 @@ async function inject(ns: NetNs, dev: string, count: number, size = 0): Promise<
   if (!r.stdout.includes(`sent ${count}`)) throw new Error(`inject: ${r.stderr}`);
 }
 
+/**
+ * python3 in the namespace listens for frames of the test EtherType on `dev` (before this returns)
+ * and prints the sequence numbers of the first `count`, or of those that came within 5 s.
+ */
+const LISTEN_PY = `
+import socket, struct, sys
+dev, count = sys.argv[1], int(sys.argv[2])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x${ETHERTYPE_TEST.toString(16)}))
+s.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)  # SO_RCVBUFFORCE: a whole burst waits here
+s.bind((dev, 0))
+print('listening', flush=True)
+s.settimeout(5)
+seqs = []
+try:
+    while len(seqs) < count:
+        seqs.append(struct.unpack('!I', s.recv(2048)[14:18])[0])
+except socket.timeout:
+    pass
+print('heard', *seqs, flush=True)
+`;
+
+/** Starts LISTEN_PY; resolves once it listens, to the sequence numbers it will have heard. */
+async function listen(ns: NetNs, dev: string, count: number): Promise<{ heard: Promise<number[]> }> {
+  const child = ns.spawn('python3', ['-c', LISTEN_PY, dev, String(count)]);
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const done = collect(child, 20_000);
+  await waitFor('the listener', () => out.includes('listening'), 10_000);
+  const heard = done.then((r) => {
+    const line = out.split('\n').find((l) => l.startsWith('heard'));
+    if (line === undefined) throw new Error(`listen: ${r.stderr}`);
+    return line.split(' ').slice(1).map(Number);
+  });
+  return { heard };
+}
+
 function expectTestFrame(f: Uint8Array, seq: number): void {
   expect(u16(f, 12)).toBe(ETHERTYPE_TEST);
   expect(new DataView(f.buffer, f.byteOffset, f.byteLength).getUint32(14)).toBe(seq);
@@ -294,31 +332,49 @@ describe.skipIf(!canTap)('PacketLink (AF_PACKET rings on a veth end)', () => {
     }, ring);
   });
 
-  it('writes a burst larger than the transmit ring: the rest waits, nothing is lost', async () => {
+  it.each([
+    ['from the event loop', false],
+    ['from the transmit thread', true],
+  ] as const)('writes a burst larger than the transmit ring %s: the rest waits, nothing is lost, the order kept', async (_, txThread) => {
     await withLink(
       async (link, { ns, peer }) => {
         link.onFrame(() => {});
         const kmac = macOf(ns, peer);
-        const before = ns.linkStats(peer).rxPackets;
         const count = 3000;
+        const { heard } = await listen(ns, peer, count);
         for (let i = 0; i < count; i++) link.send(testFrame(kmac, i, 1000));
         // 3000 frames through 64 slots: most waited for the kernel to free slots.
         expect(link.txQueued).toBeGreaterThan(0);
         await waitFor('the queue to drain', () => link.txQueued === 0, 10_000);
-        await waitFor(
-          'the peer to count every frame',
-          () => ns.linkStats(peer).rxPackets - before >= count,
-          10_000,
-        );
-        expect(ns.linkStats(peer).rxPackets - before).toBe(count);
+        expect(await heard).toEqual(Array.from({ length: count }, (_, i) => i));
         expect(link.counters.framesOut).toBe(count);
         expect(link.counters.bytesOut).toBe(count * 1000);
         expect(link.counters.drops['queue-full']).toBe(0);
         expect(link.packetCounters.txRingFull).toBeGreaterThan(0);
         expect(link.packetCounters.txKicks).toBeGreaterThan(1);
+        if (txThread) expect(link.packetCounters.txThreadKicks).toBeGreaterThan(0);
+        else expect(link.packetCounters.txThreadKicks).toBe(0);
       },
-      { txFrames: 64, txQueueLen: 4096 },
+      { txFrames: 64, txQueueLen: 4096, txThread },
     );
+  });
+
+  it('sends what was marked before close() through the transmit thread', async () => {
+    const pair = makePair();
+    try {
+      const link = PacketLink.open(pair.ours, { mtu: 1500, txThread: true });
+      link.onFrame(() => {});
+      const kmac = macOf(pair.ns, pair.peer);
+      const { heard } = await listen(pair.ns, pair.peer, 200);
+      for (let i = 0; i < 200; i++) link.send(testFrame(kmac, i, 500));
+      // No turn of the event loop between: close() hands them to the thread and stops it.
+      await link.close();
+      expect(link.packetCounters.txThreadKicks).toBe(1);
+      expect(await heard).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    } finally {
+      pair.ns.delete();
+      deleteLink(pair.ours);
+    }
   });
 
   it('drops what does not fit its queue as queue-full, and never throws', async () => {

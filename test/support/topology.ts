@@ -390,6 +390,8 @@ export async function awaitSlaac(h: Host, timeoutMs: number): Promise<string> {
 export interface PacketTopologyOptions {
   /** The receive ring: TPACKET_V2 (a slot per frame) or V3 (blocks). */
   readonly ring: 'v2' | 'v3';
+  /** `tx-thread=on|off` on both interfaces (unset: the router's default). */
+  readonly txThread?: boolean;
   /** More router arguments, given the router's veth end of each link. */
   readonly extraArgs?: (routerDevs: Readonly<Record<'a' | 'b', string>>) => readonly string[];
   readonly bin?: string;
@@ -423,7 +425,8 @@ export async function createPacketTopology(opts: PacketTopologyOptions): Promise
       ns.run('ip', 'addr', 'add', p.host4, 'dev', hd);
       ns.run('ip', 'link', 'set', hd, 'up');
       ns.run('ip', 'route', 'add', 'default', 'via', addrOf(p.router4));
-      args.push('--if', `${rd},kind=packet,ring=${opts.ring},ip=${p.router4},mtu=${p.mtu}`);
+      const thread = opts.txThread === undefined ? '' : `,tx-thread=${opts.txThread ? 'on' : 'off'}`;
+      args.push('--if', `${rd},kind=packet,ring=${opts.ring}${thread},ip=${p.router4},mtu=${p.mtu}`);
       routerDevs[link] = rd;
       hosts[link] = {
         link,
