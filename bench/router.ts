@@ -19,7 +19,8 @@
  * Then the three offloads-off measurements again with `oasis router` on veth ends through AF_PACKET
  * rings (`--if NAME,kind=packet`, docs/PACKET.md): the Linux reference's picture with Oasis in
  * the middle namespace, offloads off on every end, beside the TAP figures: TPACKET_V3, TPACKET_V2,
- * and TPACKET_V3 with `tx-thread=off` (what the transmit thread buys, in the same run).
+ * and TPACKET_V3 with `tx-thread=off` (what the transmit thread buys, in the same run); and the TAP
+ * router once more with `tx-thread=on` on its TAPs.
  * Writes bench/results/router.json (under the working directory), or `{ skipped }` where TAPs cannot
  * be made.
  */
@@ -153,6 +154,12 @@ export interface RouterResults {
   readonly packetV2?: PacketSide;
   /** TPACKET_V3 with `tx-thread=off`: what the transmit thread buys (absent before it existed). */
   readonly packetNoThread?: PacketSide;
+  /** The TAP router with `tx-thread=on` on its TAPs (absent before it existed). */
+  readonly tapThread?: {
+    readonly oasis: RouterSide | Failed;
+    readonly ratios: { readonly tcp: number | null; readonly pps: number | null };
+    readonly oasisExit?: OasisExit;
+  };
 }
 
 type PacketRing = PacketTopologyOptions['ring'];
@@ -334,29 +341,11 @@ async function measure(): Promise<RouterResults> {
     reference.delete();
   }
 
-  let oasis: RouterSide | Failed;
-  let oasisOffloads = '?';
-  let oasisExit: RouterResults['oasisExit'];
-  let topo: Topology | undefined;
-  try {
-    topo = await createOasisTopology({ wantSlaac: false, bin: OASIS_BIN, extraArgs: ['--no-offload'] });
-    // The TAPs' kernel ends set like the veths; Oasis itself opens its TAPs without IFF_VNET_HDR
-    // (--no-offload), so it gets and gives whole, checksummed frames: no offload on its side at all.
-    for (const h of [topo.hosts.a, topo.hosts.b]) {
-      offloadsOff(h.ns, h.dev); // what it keeps (fixed features) is recorded below
-    }
-    oasisOffloads = `TAP without IFF_VNET_HDR (no offloads in Oasis); kernel end: ${offloadFeatures(topo.hosts.a.ns, topo.hosts.a.dev)}`;
-    oasis = await side('Oasis', topo, topo.router!.pid, seconds);
-    const { stats } = await topo.router!.stop();
-    oasisExit = exitFigures(stats);
-  } catch (e) {
-    oasis = { error: message(e) };
-  } finally {
-    topo?.delete();
-  }
-
+  const { oasis, oasisOffloads, oasisExit } = await tapSide(seconds, false);
   const l = value(linux);
   const o = value(oasis);
+  const tapThread = await tapSide(seconds, true);
+  const t = value(tapThread.oasis);
   const packet = await packetSide(seconds, l, 'v3');
   const packetV2 = await packetSide(seconds, l, 'v2');
   const packetNoThread = await packetSide(seconds, l, 'v3', false);
@@ -384,7 +373,48 @@ async function measure(): Promise<RouterResults> {
     packet,
     packetV2,
     packetNoThread,
+    tapThread: {
+      oasis: tapThread.oasis,
+      ratios: {
+        tcp: ratio(value(t?.tcp)?.gbps, value(l?.tcp)?.gbps),
+        pps: ratio(value(t?.pps)?.forwardedPps, value(l?.pps)?.forwardedPps),
+      },
+      ...(tapThread.oasisExit === undefined ? {} : { oasisExit: tapThread.oasisExit }),
+    },
   };
+}
+
+/** `oasis router --no-offload` on TAPs (`tx-thread=on` on each with `txThread`), offloads off on the kernel ends. */
+async function tapSide(
+  seconds: number,
+  txThread: boolean,
+): Promise<{ oasis: RouterSide | Failed; oasisOffloads: string; oasisExit?: OasisExit }> {
+  let oasis: RouterSide | Failed;
+  let oasisOffloads = '?';
+  let oasisExit: OasisExit | undefined;
+  let topo: Topology | undefined;
+  try {
+    topo = await createOasisTopology({
+      wantSlaac: false,
+      bin: OASIS_BIN,
+      extraArgs: ['--no-offload'],
+      ...(txThread ? { ifOptions: ['tx-thread=on'] } : {}),
+    });
+    // The TAPs' kernel ends set like the veths; Oasis itself opens its TAPs without IFF_VNET_HDR
+    // (--no-offload), so it gets and gives whole, checksummed frames: no offload on its side at all.
+    for (const h of [topo.hosts.a, topo.hosts.b]) {
+      offloadsOff(h.ns, h.dev); // what it keeps (fixed features) is recorded below
+    }
+    oasisOffloads = `TAP without IFF_VNET_HDR (no offloads in Oasis); kernel end: ${offloadFeatures(topo.hosts.a.ns, topo.hosts.a.dev)}`;
+    oasis = await side(txThread ? 'Oasis, tx-thread=on' : 'Oasis', topo, topo.router!.pid, seconds);
+    const { stats } = await topo.router!.stop();
+    oasisExit = exitFigures(stats);
+  } catch (e) {
+    oasis = { error: message(e) };
+  } finally {
+    topo?.delete();
+  }
+  return { oasis, oasisOffloads, ...(oasisExit === undefined ? {} : { oasisExit }) };
 }
 
 /** TCP, 64-byte frames and latency through `oasis router` over AF_PACKET, against this run's Linux. */
@@ -547,6 +577,14 @@ export function goals(x: unknown): Goal[] {
   });
   return [
     ratioGoal('router, TCP A→B through Oasis vs Linux forwarding (offloads off both)', r?.ratios.tcp),
+    ...(r?.tapThread === undefined
+      ? []
+      : [
+          ratioGoal(
+            'router on TAPs with tx-thread=on, TCP A→B vs Linux (offloads off both)',
+            r.tapThread.ratios.tcp,
+          ),
+        ]),
     ...[r?.packet, r?.packetV2].flatMap((p) =>
       p === undefined
         ? []
@@ -677,6 +715,7 @@ export function markdown(x: unknown): string {
     ...(r.packet === undefined ? [] : packetLines(r.packet, r)),
     ...(r.packetV2 === undefined ? [] : packetLines(r.packetV2, r)),
     ...(r.packetNoThread === undefined ? [] : packetLines(r.packetNoThread, r)),
+    ...(r.tapThread === undefined ? [] : tapThreadLines(r.tapThread)),
     ...(r.offloadsOn === undefined ? [] : offloadLines(r.offloadsOn)),
     ...(r.oasisExit === undefined
       ? []
@@ -772,6 +811,23 @@ function packetLines(p: PacketSide, r: RouterResults): string[] {
             )
             .join('; ')}.`,
         ]),
+  ];
+}
+
+/** The TAP router with `tx-thread=on`: its TCP and 64-byte figures against this run's Linux. */
+function tapThreadLines(t: NonNullable<RouterResults['tapThread']>): string[] {
+  const o = value(t.oasis);
+  if (o === undefined)
+    return ['', `The TAP router with \`tx-thread=on\`: failed: ${brief((t.oasis as Failed).error)}`];
+  const tcp = value(o.tcp);
+  const pps = value(o.pps);
+  return [
+    '',
+    'The TAP router with `tx-thread=on` on its TAPs (each frame copied once into a thread that writes it,',
+    "so the kernel's receive path behind the TAP runs beside the event loop; docs/TAP.md): TCP " +
+      `${tcp ? `${fmt(tcp.gbps)} Gbit/s (${tcp.runs.map((g) => fmt(g)).join(', ')}; Oasis CPU ${fmt(tcp.oasisCpuPercent)} %)` : 'failed'}` +
+      `, ${fmt(t.ratios.tcp, 2)}× Linux; 64-byte frames ${pps ? `${fmt(pps.forwardedPps)} /s (offered ${fmt(pps.offeredPps)})` : 'failed'}` +
+      `, ${fmt(t.ratios.pps, 2)}× Linux.`,
   ];
 }
 

@@ -35,7 +35,10 @@ export interface RouterInterfaceSpec {
   readonly kind: 'tap' | 'packet';
   /** kind=packet: the ring format, TPACKET_V3 (3, by blocks) or TPACKET_V2 (2, per frame). */
   readonly ring: 2 | 3;
-  /** kind=packet: hand bursts to the kernel from a thread (PacketOptions.txThread); unset: the default. */
+  /**
+   * Hand bursts to the kernel from a thread (PacketOptions.txThread, TapOptions.txThread: a TAP
+   * without offloads only); unset: the link's default (packet: on with more than one CPU; tap: off).
+   */
   readonly txThread?: boolean;
   readonly ipv4: readonly { address: Ipv4Addr; prefixLen: number }[];
   readonly ipv6: readonly { address: Ipv6Addr; prefixLen: number }[];
@@ -92,8 +95,9 @@ Interface options (comma-separated after the name; ip and ip6 may repeat):
                       must have TSO/GSO off (netns, host-ip, host-ip6 and offload do not apply)
   ring=v3|v2          kind=packet: TPACKET_V3 rings (default: frames by blocks, a lone frame waits
                       for its block's timer, a few ms) or TPACKET_V2 (woken per frame)
-  tx-thread=on|off    kind=packet: hand bursts to the kernel from a thread of their own, so its
-                      work for them runs on another CPU (default: on with more than one CPU)
+  tx-thread=on|off    hand bursts to the kernel from a thread of their own, so its work for them
+                      runs on another CPU: kind=packet (default on with more than one CPU), or a
+                      TAP with offload=off (default off: each frame is then copied once)
   ip=A/L, ip6=A/L     the router's addresses on that link
   mtu=N               IP MTU of the link, both ends (default 1500)
   netns=NS            move the TAP's kernel end into network namespace NS
@@ -251,7 +255,6 @@ function interfaceFromSpec(spec: string): RouterInterfaceSpec {
   if (name.length > 15 || /[\s/]/.test(name))
     fail(`${what}: interface names are at most 15 characters, no spaces or '/'`);
   if (kind !== 'packet' && ring !== 3) fail(`${what}: ring applies to kind=packet only`);
-  if (kind !== 'packet' && txThread !== undefined) fail(`${what}: tx-thread applies to kind=packet only`);
   if (kind === 'packet') {
     if (netns !== undefined)
       fail(`${what}: netns does not apply to kind=packet (the interface stays where it is)`);
@@ -375,6 +378,9 @@ export function parseRouterArgs(args: string[]): RouterConfig {
   const ifs = [...strings(file.if, 'if'), ...(values.if ?? [])];
   const noOffload = (values['no-offload'] ?? (file['no-offload'] as boolean | undefined)) === true;
   const interfaces = ifs.map(interfaceFromSpec).map((i) => (noOffload ? { ...i, offload: false } : i));
+  for (const i of interfaces)
+    if (i.kind === 'tap' && i.offload && i.txThread === true)
+      fail(`--if ${i.name}: tx-thread=on needs offload=off (or --no-offload) on a TAP`);
   if (interfaces.length < 2) fail('give at least two --if (a router joins links)');
   const names = new Set<string>();
   for (const i of interfaces) {

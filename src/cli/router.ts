@@ -85,16 +85,14 @@ async function routeUntilStopped(
       for (const spec of config.interfaces)
         pcaps.push(PcapWriter.open(join(config.pcapDir, `${spec.name}.pcap`), { flushIntervalMs: FLUSH_MS }));
     }
-    for (const spec of config.interfaces)
+    for (const spec of config.interfaces) {
+      const thread = spec.txThread === undefined ? {} : { txThread: spec.txThread };
       taps.push(
         spec.kind === 'packet'
-          ? PacketLink.open(spec.name, {
-              mtu: spec.mtu,
-              version: spec.ring,
-              ...(spec.txThread === undefined ? {} : { txThread: spec.txThread }),
-            })
-          : TapLink.open(spec.name, { mtu: spec.mtu, vnetHdr: spec.offload }),
+          ? PacketLink.open(spec.name, { mtu: spec.mtu, version: spec.ring, ...thread })
+          : TapLink.open(spec.name, { mtu: spec.mtu, vnetHdr: spec.offload, ...thread }),
       );
+    }
     for (const spec of config.interfaces) configureKernelEnd(spec);
     if (config.user !== undefined) dropPrivileges(config.user);
   } catch (e) {
@@ -195,6 +193,16 @@ async function routeUntilStopped(
     // frames a TAP had to copy because its write was blocked while the lender needed its buffer.
     copiedPayloadBytes: router.copiedPayloadBytes,
     lentFramesCopied: taps.reduce((n, t) => n + t.counters.lentCopied, 0),
+    // Frames copied into the TAPs' transmit threads (tx-thread=on), and the flushes that went there.
+    ...(taps.some((t) => t instanceof TapLink && t.txThreadFlushes > 0)
+      ? {
+          txThread: Object.fromEntries(
+            taps.flatMap((t) =>
+              t instanceof TapLink ? [[t.name, { flushes: t.txThreadFlushes, bytes: t.txThreadBytes }]] : [],
+            ),
+          ),
+        }
+      : {}),
     // Super-frames and partial checksums: forwarded whole, or cut / finished in software; and what
     // each TAP read and wrote with vnet headers.
     offload: router.offload,

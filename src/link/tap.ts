@@ -98,6 +98,7 @@ import {
   UV_READABLE,
   UV_WRITABLE,
 } from './uv-poll.js';
+import { WriteThread } from './transmit-thread.js';
 import {
   emptyVnetHdr,
   gsoTagOf,
@@ -148,6 +149,14 @@ export interface TapOptions {
    * wait for writability (EAGAIN).
    */
   readonly sendBuffer?: number;
+  /**
+   * Without vnet headers: write bursts from a thread of their own (default false), so the kernel's
+   * receive path for them (the namespace's TCP behind the TAP) runs beside the event loop; a frame
+   * or two with the thread idle are written at once. Each frame is then copied once, into the
+   * thread's ring (counted in `txThreadBytes`): a forwarded frame is no longer written from its
+   * receive slot. See transmit-thread.ts and docs/TAP.md "The transmit thread".
+   */
+  readonly txThread?: boolean;
 }
 
 /**
@@ -173,6 +182,8 @@ const IFREQ_SIZE = 40;
 const IFR_FLAGS = 16;
 
 const DEFAULT_RECEIVE_SLOTS = 16;
+/** Queued frames from which a flush goes to the transmit thread rather than `write()`s here. */
+const TX_THREAD_BURST = 4;
 const MAX_RECEIVE_SLOTS = 1024;
 /** Slot sizes are rounded up to this (cache lines; keeps every slot at an even address for sum16). */
 const SLOT_ALIGN = 64;
@@ -414,6 +425,9 @@ export class TapLink implements Link, OffloadLink, OffloadSender {
     softSegmented: 0,
     badVnet: 0,
   };
+  /** Flushes handed to the transmit thread, and the bytes copied into its ring (`TapOptions.txThread`). */
+  txThreadFlushes = 0;
+  txThreadBytes = 0;
   /** The vnet header of the frame being handled (all zero without offloads); valid during the handler. */
   readonly rxVnet: MutableVnetHdr = emptyVnetHdr();
   capture?: CaptureHook | undefined;
@@ -449,6 +463,11 @@ export class TapLink implements Link, OffloadLink, OffloadSender {
   private txHead = 0;
   private txCount = 0;
   private flushQueued = false;
+  /** Writes bursts beside the event loop (`TapOptions.txThread`); made at the first burst. */
+  private readonly useTxThread: boolean;
+  private writer: WriteThread | undefined;
+  /** The fd `writer` writes to. */
+  private writerFd = -1;
   /** A write hit EAGAIN: the poll waits for writability too. */
   private blocked = false;
   private closed: Promise<void> | undefined;
@@ -463,6 +482,7 @@ export class TapLink implements Link, OffloadLink, OffloadSender {
       offloads === undefined ? maxFrameLen(this.mtu, 2) : Math.max(MAX_GSO_FRAME, maxFrameLen(this.mtu, 2));
     this.stage = offloads === undefined ? undefined : new Uint8Array(VNET_HDR_LEN + this.maxFrame);
     this.readBurst = opts.readBurst ?? 256;
+    this.useTxThread = offloads === undefined && opts.txThread === true;
     this.sendBuffer = opts.sendBuffer;
     const txLen = opts.txQueueLen ?? 1024;
     this.tx = new Array(txLen);
@@ -729,6 +749,11 @@ export class TapLink implements Link, OffloadLink, OffloadSender {
   /** @internal libuv has let go of a handle: free it and release its fd. */
   handleClosed(a: Attachment): void {
     freePollHandle(a);
+    // The transmit thread writes what it holds before the fd goes.
+    if (this.writer !== undefined && this.writerFd === a.fd) {
+      this.writer.stop();
+      this.writer = undefined;
+    }
     // Closing a TAP fd waits for an RCU grace period in the kernel (about 15 ms measured): do it on
     // the thread pool rather than stall the event loop.
     loadLibc().close.async(a.fd, () => {
@@ -760,6 +785,14 @@ export class TapLink implements Link, OffloadLink, OffloadSender {
     const c = loadLibc();
     const cap = this.tx.length;
     const counters = this.counters;
+    // A burst goes to the transmit thread; so does anything while it still writes (order).
+    if (
+      a !== undefined &&
+      this.useTxThread &&
+      (this.txCount >= TX_THREAD_BURST || (this.writer !== undefined && !this.writer.idle))
+    ) {
+      return this.flushToThread(a);
+    }
     while (this.txCount > 0) {
       const h = this.txHead;
       if (a === undefined) {
@@ -788,6 +821,39 @@ export class TapLink implements Link, OffloadLink, OffloadSender {
       this.txHead = (h + 1) % cap;
       this.txCount--;
     }
+  }
+
+  /** Hands every queued frame to the transmit thread, copied: their slots and buffers are free at once. */
+  private flushToThread(a: Attachment): void {
+    if (this.writer !== undefined && this.writerFd !== a.fd) {
+      // Reopened on a new fd: the old thread finishes on the old one, still open until handleClosed.
+      this.writer.stop();
+      this.writer = undefined;
+    }
+    if (this.writer === undefined) {
+      this.writer = new WriteThread(a.fd, this.maxFrame);
+      this.writerFd = a.fd;
+    }
+    const w = this.writer;
+    const cap = this.tx.length;
+    const counters = this.counters;
+    while (this.txCount > 0) {
+      const h = this.txHead;
+      const f = this.tx[h]!;
+      if (w.push(f)) {
+        counters.framesOut++;
+        counters.bytesOut += f.length;
+        this.txThreadBytes += f.length;
+      } else {
+        counters.drops.oversize++;
+      }
+      this.release(h);
+      this.txHead = (h + 1) % cap;
+      this.txCount--;
+    }
+    w.kick();
+    this.txThreadFlushes++;
+    counters.drops['io-error'] += w.takeErrors();
   }
 
   /**

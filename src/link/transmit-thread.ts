@@ -1,93 +1,224 @@
 /**
- * A thread that makes a transmit ring's `send()` calls for a PacketLink (docs/PACKET.md "The
- * transmit thread").
+ * Threads that hand a link's frames to the kernel beside the event loop (docs/PACKET.md "The
+ * transmit thread", docs/TAP.md "The transmit thread").
  *
- * `send(fd, NULL, 0, MSG_DONTWAIT)` on a PACKET_TX_RING socket does far more than hand frames over:
- * the kernel takes each marked frame through the device in the calling thread, and for a veth that
- * means the peer's whole receive path (its TCP, the ACKs it sends back, the sender's reaction to
- * them) in softirq on the caller's CPU. In a router forwarding TCP that was two thirds of Oasis's
- * thread. A worker thread that makes the call instead moves that work to another CPU while the
- * event loop goes on with the next frames.
+ * Handing a frame to a virtual device does far more than copy it: the kernel takes it through the
+ * device in the calling thread, and for a veth or a TAP that means the receiving namespace's whole
+ * receive path (its TCP, the ACK it sends back, the sender's reaction to that) in softirq on the
+ * caller's CPU. In a router forwarding TCP without offloads that was two thirds of Oasis's thread.
+ * A worker thread that makes the call instead moves that work to another CPU while the event loop
+ * goes on with the next frames.
  *
- * The worker sleeps in `Atomics.wait` on one shared word until `kick()` sets it, sends, and sleeps
- * again once nothing is pending; a kick while it sends makes it send again. Two threads may call
- * `send()` on the same ring: the kernel serialises them (pg_vec_lock) and walks the ring in order,
- * so frames still leave in the order they were marked. Stopping sends once more, so frames marked
- * before it still leave. The worker's code is a string evaluated in
- * the worker, so it works from the bundled CLI as from `dist/`; it loads koffi itself.
+ * - `TransmitThread` (PacketLink): the frames already lie in the socket's mapped transmit ring; the
+ *   thread only calls `send(fd, NULL, 0, MSG_DONTWAIT)` when kicked. Two threads may call it on one
+ *   ring: the kernel serialises them (pg_vec_lock) and walks the ring in order.
+ * - `WriteThread` (TapLink without vnet headers): frames are copied into a ring of fixed slots in
+ *   shared memory, and the thread `write()`s them in order; a full ring makes `push` wait.
+ *
+ * Both sleep in `Atomics.wait` on a shared word until kicked, work until nothing is pending, and
+ * sleep again. Stopping makes them finish what was handed over first, and waits for that, so the fd
+ * may then be closed (a thread would otherwise use whatever file reuses the number). The worker's
+ * code is a string evaluated in the worker, so it works from the bundled CLI as from `dist/`; it
+ * loads koffi itself. Each thread is a V8 isolate of its own (~9.5 MB of RSS).
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
-// The shared words: [0] the request, [1] the worker's state.
+// Words of the shared control array.
 const REQUEST = 0;
-const STATE = 1;
+const EXITED = 1;
+/** WriteThread: frames pushed, frames written (both counting up, wrapping at 2^32). */
+const PRODUCED = 2;
+const CONSUMED = 3;
+/** WriteThread: the event loop waits for room (the thread then notifies on CONSUMED). */
+const WAITING = 4;
+/** WriteThread: `write()`s that failed (not EAGAIN), counted up. */
+const ERRORS = 5;
+/** TransmitThread: 1 while it is in `send()`. */
+const SENDING = 6;
+const CONTROL_WORDS = 7;
+
 const IDLE = 0;
 const KICKED = 1;
 const STOP = 2;
-const SLEEPING = 0;
-const SENDING = 1;
-const EXITED = 2;
 
-const WORKER_SOURCE = `
+/** The worker's loop around `work()`: sleep until kicked, work, and once more on the way out. */
+function loop(prelude: string, work: string): string {
+  return `
 const { workerData } = require('node:worker_threads');
 const koffi = require(workerData.koffi);
-const send = koffi.load('libc.so.6').func('long send(int fd, const void *buf, size_t len, int flags)');
-const words = new Int32Array(workerData.words);
+const libc = koffi.load('libc.so.6');
+const ctrl = new Int32Array(workerData.ctrl);
 const fd = workerData.fd;
+${prelude}
 for (;;) {
-  Atomics.wait(words, ${REQUEST}, ${IDLE});
-  const request = Atomics.exchange(words, ${REQUEST}, ${IDLE});
-  Atomics.store(words, ${STATE}, ${SENDING});
-  // Also on the way out: what was marked before stop() still leaves.
-  send(fd, null, 0, ${0x40} /* MSG_DONTWAIT */);
+  Atomics.wait(ctrl, ${REQUEST}, ${IDLE});
+  const request = Atomics.exchange(ctrl, ${REQUEST}, ${IDLE});
+  ${work}
   if (request === ${STOP}) break;
-  Atomics.store(words, ${STATE}, ${SLEEPING});
 }
-Atomics.store(words, ${STATE}, ${EXITED});
-Atomics.notify(words, ${STATE});
+Atomics.store(ctrl, ${EXITED}, 1);
+Atomics.notify(ctrl, ${EXITED});
 `;
+}
 
+const SEND_SOURCE = loop(
+  `const send = libc.func('long send(int fd, const void *buf, size_t len, int flags)');`,
+  `Atomics.store(ctrl, ${SENDING}, 1);
+  send(fd, null, 0, ${0x40} /* MSG_DONTWAIT */);
+  Atomics.store(ctrl, ${SENDING}, 0);`,
+);
+
+const WRITE_SOURCE = loop(
+  `const write = libc.func('long write(int fd, const void *buf, unsigned long n)');
+const poll = libc.func('int poll(void *fds, unsigned long n, int timeout)');
+const lens = new Int32Array(workerData.lens);
+const data = new Uint8Array(workerData.data);
+const { slots, slotSize } = workerData;
+// struct pollfd: fd, events POLLOUT, revents.
+const pfd = new Int32Array([fd, 4]);
+const EAGAIN = koffi.os.errno.EAGAIN ?? 11;`,
+  `let c = Atomics.load(ctrl, ${CONSUMED});
+  while (c !== Atomics.load(ctrl, ${PRODUCED})) {
+    const i = (c >>> 0) % slots;
+    const len = lens[i];
+    let n = write(fd, data.subarray(i * slotSize, i * slotSize + len), len);
+    // A send buffer that is full (TUNSETSNDBUF): wait for room, then the same frame again.
+    while (n < 0 && koffi.errno() === EAGAIN) {
+      poll(pfd, 1, 100);
+      n = write(fd, data.subarray(i * slotSize, i * slotSize + len), len);
+    }
+    if (n < 0) Atomics.add(ctrl, ${ERRORS}, 1);
+    c = (c + 1) | 0;
+    Atomics.store(ctrl, ${CONSUMED}, c);
+    if (Atomics.load(ctrl, ${WAITING}) !== 0) Atomics.notify(ctrl, ${CONSUMED});
+  }`,
+);
+
+/** A worker for `fd` running `source`, sharing `ctrl`; it does not keep the process alive. */
+function startWorker(source: string, fd: number, ctrl: Int32Array, more: Record<string, unknown> = {}): void {
+  const koffi = createRequire(import.meta.url).resolve('koffi');
+  new Worker(source, { eval: true, workerData: { koffi, fd, ctrl: ctrl.buffer, ...more } }).unref();
+}
+
+function kick(ctrl: Int32Array): void {
+  if (Atomics.exchange(ctrl, REQUEST, KICKED) === IDLE) Atomics.notify(ctrl, REQUEST);
+}
+
+/** Asks the worker to finish and waits (at most `timeoutMs`) until it has. */
+function stop(ctrl: Int32Array, timeoutMs: number): void {
+  Atomics.store(ctrl, REQUEST, STOP);
+  Atomics.notify(ctrl, REQUEST);
+  const deadline = Date.now() + timeoutMs;
+  while (Atomics.load(ctrl, EXITED) === 0) {
+    const left = deadline - Date.now();
+    if (left <= 0) break;
+    Atomics.wait(ctrl, EXITED, 0, left);
+  }
+}
+
+/** Calls `send()` on a PACKET_TX_RING socket when kicked (see the module comment). */
 export class TransmitThread {
-  private readonly words = new Int32Array(new SharedArrayBuffer(8));
+  private readonly ctrl = new Int32Array(new SharedArrayBuffer(4 * CONTROL_WORDS));
   private stopped = false;
 
-  /** Starts the worker for `fd` (a PACKET_TX_RING socket); it does not keep the process alive. */
   constructor(fd: number) {
-    const koffi = createRequire(import.meta.url).resolve('koffi');
-    const worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { koffi, fd, words: this.words.buffer },
-    });
-    worker.unref();
+    startWorker(SEND_SOURCE, fd, this.ctrl);
   }
 
-  /** The worker is calling `send()` now, or has a kick pending. */
+  /** The thread is calling `send()` now, or has a kick pending. */
   get busy(): boolean {
-    return Atomics.load(this.words, STATE) === SENDING || Atomics.load(this.words, REQUEST) === KICKED;
+    return Atomics.load(this.ctrl, SENDING) === 1 || Atomics.load(this.ctrl, REQUEST) === KICKED;
   }
 
-  /** Has the worker call `send()` once more after this (one wake-up for any number of kicks). */
+  /** Has the thread call `send()` once more after this (one wake-up for any number of kicks). */
   kick(): void {
-    if (this.stopped) return;
-    if (Atomics.exchange(this.words, REQUEST, KICKED) === IDLE) Atomics.notify(this.words, REQUEST);
+    if (!this.stopped) kick(this.ctrl);
   }
 
-  /**
-   * Stops the worker and waits (at most `timeoutMs`) until it has made its last `send()` and left
-   * its loop. After this the fd may be closed (the worker would otherwise call
-   * `send()` on whatever file reuses the number).
-   */
+  /** A last `send()` (frames marked before this still leave), then the thread ends. */
   stop(timeoutMs = 1000): void {
     if (this.stopped) return;
     this.stopped = true;
-    Atomics.store(this.words, REQUEST, STOP);
-    Atomics.notify(this.words, REQUEST);
-    const deadline = Date.now() + timeoutMs;
-    for (let s = Atomics.load(this.words, STATE); s !== EXITED; s = Atomics.load(this.words, STATE)) {
-      const left = deadline - Date.now();
-      if (left <= 0) break;
-      Atomics.wait(this.words, STATE, s, left);
+    stop(this.ctrl, timeoutMs);
+  }
+}
+
+/** Bytes of shared ring a WriteThread takes (fewer, larger slots for a larger MTU). */
+const WRITE_RING_BYTES = 8 << 20;
+
+/** `write()`s frames to an fd from a ring of slots in shared memory (see the module comment). */
+export class WriteThread {
+  private readonly ctrl = new Int32Array(new SharedArrayBuffer(4 * CONTROL_WORDS));
+  private readonly lens: Int32Array;
+  private readonly data: Uint8Array;
+  private readonly slots: number;
+  private readonly slotSize: number;
+  private produced = 0;
+  private errorsSeen = 0;
+  private stopped = false;
+
+  /** For frames of at most `maxFrame` bytes. */
+  constructor(fd: number, maxFrame: number) {
+    let slotSize = 64;
+    while (slotSize < maxFrame) slotSize *= 2;
+    this.slotSize = slotSize;
+    this.slots = Math.max(16, Math.min(4096, Math.floor(WRITE_RING_BYTES / slotSize)));
+    this.lens = new Int32Array(new SharedArrayBuffer(4 * this.slots));
+    this.data = new Uint8Array(new SharedArrayBuffer(this.slots * slotSize));
+    startWorker(WRITE_SOURCE, fd, this.ctrl, {
+      lens: this.lens.buffer,
+      data: this.data.buffer,
+      slots: this.slots,
+      slotSize,
+    });
+  }
+
+  /** Every frame pushed has been written. */
+  get idle(): boolean {
+    return Atomics.load(this.ctrl, CONSUMED) === this.produced;
+  }
+
+  /**
+   * Copies `frame` into the next slot; false (nothing done) when it is longer than `maxFrame` allows.
+   * While the ring is full it waits for the thread to write one, as a `write()` of its own would
+   * have taken that long.
+   */
+  push(frame: Uint8Array): boolean {
+    if (frame.length > this.slotSize) return false;
+    for (;;) {
+      const written = Atomics.load(this.ctrl, CONSUMED);
+      if (((this.produced - written) | 0) < this.slots) break;
+      Atomics.store(this.ctrl, WAITING, 1);
+      kick(this.ctrl);
+      Atomics.wait(this.ctrl, CONSUMED, written, 10);
+      Atomics.store(this.ctrl, WAITING, 0);
     }
+    const i = (this.produced >>> 0) % this.slots;
+    this.data.set(frame, i * this.slotSize);
+    this.lens[i] = frame.length;
+    this.produced = (this.produced + 1) | 0;
+    Atomics.store(this.ctrl, PRODUCED, this.produced);
+    return true;
+  }
+
+  /** Has the thread write what was pushed. */
+  kick(): void {
+    if (!this.stopped) kick(this.ctrl);
+  }
+
+  /** `write()`s that failed since the last call. */
+  takeErrors(): number {
+    const all = Atomics.load(this.ctrl, ERRORS);
+    const n = (all - this.errorsSeen) | 0;
+    this.errorsSeen = all;
+    return n;
+  }
+
+  /** Writes what was pushed, then the thread ends (waits at most `timeoutMs`). */
+  stop(timeoutMs = 1000): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    stop(this.ctrl, timeoutMs);
   }
 }

@@ -39,6 +39,8 @@ describe('oasis router arguments', () => {
     expect(c.interfaces[0]).toMatchObject({ kind: 'packet', ring: 2, txThread: false, offload: false });
     expect(c.interfaces[1]).toMatchObject({ kind: 'packet', ring: 3 });
     expect(c.interfaces[1]!.txThread).toBeUndefined();
+    const taps = parseRouterArgs(`--no-offload ${A},tx-thread=on ${B}`.split(' '));
+    expect(taps.interfaces[0]).toMatchObject({ kind: 'tap', offload: false, txThread: true });
   });
 
   it('takes the same configuration from a JSON file', () => {
@@ -102,7 +104,7 @@ describe('oasis router arguments', () => {
     [`${A} --if tapb,ip=10.2.0.1/24,ra`, 'ra needs an ip6'],
     [`${A} --if tapb,ip=10.2.0.1/24,colour=blue`, "unknown option 'colour'"],
     [`${A} ${A}`, 'given twice'],
-    [`${A} --if tapb,ip=10.2.0.1/24,tx-thread=on`, 'tx-thread applies to kind=packet only'],
+    [`${A} --if tapb,ip=10.2.0.1/24,tx-thread=on`, 'tx-thread=on needs offload=off'],
     [`${A} --if veth1,kind=packet,ip=10.2.0.1/24,tx-thread=yes`, 'tx-thread: on or off'],
     [`${A} ${B} --masquerade tapa`, 'INSIDE,OUTSIDE'],
     [`${A} ${B} --masquerade tapa,tapz`, 'no --if tapz'],

@@ -26,13 +26,16 @@ const ROOT = resolve(import.meta.dirname, '../..');
 /** A TAP in a fresh namespace with the kernel side addressed and up. */
 async function withTap(
   fn: (tap: TapLink, ns: NetNs) => Promise<void>,
-  opts: { mtu?: number; kernelMtu?: number } = {},
+  opts: { mtu?: number; kernelMtu?: number; txThread?: boolean } = {},
 ): Promise<void> {
   const name = uniqueIfName();
   let tap: TapLink | undefined;
   let ns: NetNs | undefined;
   try {
-    tap = TapLink.open(name, opts.mtu === undefined ? {} : { mtu: opts.mtu });
+    tap = TapLink.open(name, {
+      ...(opts.mtu === undefined ? {} : { mtu: opts.mtu }),
+      ...(opts.txThread === undefined ? {} : { txThread: opts.txThread }),
+    });
     ns = NetNs.create();
     ns.adopt(name);
     if (opts.kernelMtu !== undefined) ns.run('ip', 'link', 'set', name, 'mtu', String(opts.kernelMtu));
@@ -92,6 +95,41 @@ function udpFrame(dstMac: Mac, sport: number, dport: number, payload: Uint8Array
   udp[6] = sum >>> 8;
   udp[7] = sum & 0xff;
   return f;
+}
+
+/**
+ * python3 in `ns` listens on UDP `port` (before this returns) and reports the first 4 bytes of each
+ * of the first `count` datagrams, or of those that came within 5 s, as numbers.
+ */
+async function listenUdp(ns: NetNs, port: number, count: number): Promise<{ heard: Promise<number[]> }> {
+  const py = `
+import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)  # SO_RCVBUFFORCE: a whole burst waits here
+s.bind(('0.0.0.0', int(sys.argv[1])))
+print('listening', flush=True)
+s.settimeout(5)
+seqs = []
+try:
+    while len(seqs) < int(sys.argv[2]):
+        seqs.append(struct.unpack('!I', s.recv(2048)[:4])[0])
+except socket.timeout:
+    pass
+print('heard', *seqs, flush=True)
+`;
+  const child = ns.spawn('python3', ['-c', py, String(port), String(count)]);
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const done = collect(child, 20_000);
+  await waitFor('the listener', () => out.includes('listening'), 10_000);
+  const heard = done.then((r) => {
+    const line = out.split('\n').find((l) => l.startsWith('heard'));
+    if (line === undefined) throw new Error(`listenUdp: ${r.stderr}`);
+    return line.split(' ').slice(1).map(Number);
+  });
+  return { heard };
 }
 
 function kernelMac(ns: NetNs, ifname: string): Mac {
@@ -179,19 +217,32 @@ describe.skipIf(!canTap)('TapLink (Linux TAP in a private namespace)', () => {
     });
   });
 
-  it('writes every frame of a burst queued in one event-loop turn', async () => {
-    await withTap(async (tap, ns) => {
-      const kmac = kernelMac(ns, tap.name);
-      tap.onFrame(() => {});
-      const before = ns.linkStats(tap.name).rxPackets;
-      const payload = new Uint8Array(1000);
-      for (let i = 0; i < 500; i++) tap.send(udpFrame(kmac, 40000, 9, payload));
-      expect(tap.txQueued).toBe(500);
-      await new Promise((r) => setImmediate(r));
-      expect(tap.txQueued).toBe(0);
-      expect(tap.counters.framesOut).toBe(500);
-      expect(ns.linkStats(tap.name).rxPackets - before).toBe(500);
-    });
+  it.each([
+    ['here', false],
+    ['by the write thread', true],
+  ] as const)('writes every frame of a burst queued in one event-loop turn, %s, in order', async (_, txThread) => {
+    await withTap(
+      async (tap, ns) => {
+        const kmac = kernelMac(ns, tap.name);
+        tap.onFrame(() => {});
+        const { heard } = await listenUdp(ns, 9, 500);
+        const before = ns.linkStats(tap.name).rxPackets;
+        for (let i = 0; i < 500; i++) {
+          const payload = new Uint8Array(1000);
+          new DataView(payload.buffer).setUint32(0, i);
+          tap.send(udpFrame(kmac, 40000, 9, payload));
+        }
+        expect(tap.txQueued).toBe(500);
+        await new Promise((r) => setImmediate(r));
+        expect(tap.txQueued).toBe(0);
+        expect(tap.counters.framesOut).toBe(500);
+        // Written in the flush here; by the thread soon after.
+        if (!txThread) expect(ns.linkStats(tap.name).rxPackets - before).toBe(500);
+        expect(await heard).toEqual(Array.from({ length: 500 }, (_, i) => i));
+        expect(tap.txThreadFlushes).toBe(txThread ? 1 : 0);
+      },
+      { txThread },
+    );
   });
 
   it('counts frames from the kernel above our MTU as oversize drops', async () => {
@@ -368,12 +419,16 @@ describe.skipIf(!canTap)('TapLink: lent frames, and a device that goes away', ()
     });
   });
 
-  it('a blocked writer copies the frames it holds when the lender needs its slots: nothing lost or reordered', async () => {
+  it.each([
+    ['a blocked writer copies the frames it holds when the lender needs its slots', false],
+    ['the write thread waits for room on a full fd (EAGAIN) while A reads on', true],
+  ] as const)('%s: nothing lost or reordered', async (_, txThread) => {
     const n = 300;
     const frames = Array.from({ length: n }, (_, i) => testFrame(i, 7000 + ((i * 131) % 1000)));
     // B's kernel side is bridged to a veth whose tbf qdisc holds frames, and B's fd may have only
     // 64 KiB of them in flight: B's writes hit EAGAIN while A goes on reading into its 4 slots.
-    await withTwoTaps({ mtu: 9000, receiveSlots: 4 }, { mtu: 9000, sendBuffer: 65536 }, async (a, b) => {
+    const blocked = { mtu: 9000, sendBuffer: 65536, txThread };
+    await withTwoTaps({ mtu: 9000, receiveSlots: 4 }, blocked, async (a, b) => {
       const ns = b.ns;
       ns.run('ip', 'link', 'add', 'br0', 'mtu', '9000', 'type', 'bridge');
       ns.run('ip', 'link', 'add', 'd0', 'mtu', '9000', 'type', 'veth', 'peer', 'name', 'd1', 'mtu', '9000');
@@ -404,7 +459,9 @@ describe.skipIf(!canTap)('TapLink: lent frames, and a device that goes away', ()
       const got = await forward(a, b, frames);
       expect(mismatches(got, frames)).toEqual([]);
       expect(b.tap.counters.lent).toBe(n);
-      expect(b.tap.counters.lentCopied).toBeGreaterThan(0);
+      // Here the frames wait in B's queue, lent, until A needs its slots; the thread takes copies.
+      if (txThread) expect(b.tap.txThreadFlushes).toBeGreaterThan(0);
+      else expect(b.tap.counters.lentCopied).toBeGreaterThan(0);
       expect(b.tap.counters.framesOut).toBe(n);
       expect(totalDrops(a.tap) + totalDrops(b.tap)).toBe(0);
     });

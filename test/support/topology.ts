@@ -237,6 +237,8 @@ export interface OasisTopologyOptions {
   readonly slaacTimeoutMs?: number;
   readonly wantSlaac?: boolean;
   readonly extraArgs?: readonly string[];
+  /** More options for every `--if` (`tx-thread=on`). */
+  readonly ifOptions?: readonly string[];
   readonly bin?: string;
 }
 
@@ -293,7 +295,10 @@ export async function createOasisTopology(opts: OasisTopologyOptions = {}): Prom
     }
     if (opts.unsolicitedOnlyC) c.run('sysctl', '-qw', 'net.ipv6.conf.default.router_solicitations=0');
     const args = [
-      ...LINK_NAMES.flatMap((l) => ['--if', ifSpec(devs[l], l, spaces[l])]),
+      ...LINK_NAMES.flatMap((l) => [
+        '--if',
+        [ifSpec(devs[l], l, spaces[l]), ...(opts.ifOptions ?? [])].join(','),
+      ]),
       ...(opts.clampMss ? ['--clamp-mss'] : []),
       ...(opts.pcapDir === undefined ? [] : ['--pcap-dir', opts.pcapDir]),
       ...(opts.extraArgs ?? []),
