@@ -40,6 +40,7 @@ Host options (as for 'oasis up'):
   --host-ip6 ADDR/LEN configure the kernel's side of the TAP with this IPv6 address and bring it up
   --pcap FILE         write every frame sent and received to FILE (pcap, Ethernet)
   --no-offload        no vnet headers on the TAP (no TSO/GSO, no checksum offload)
+  --tx-thread on|off  as for 'oasis up': bursts handed to the kernel from a thread of their own
   --seed N            seed of the MAC (default: random); the TCP secret comes from the OS
   -h, --help          show this help`;
 
@@ -56,6 +57,7 @@ const OPTIONS = {
   pcap: UP_OPTIONS.pcap,
   seed: UP_OPTIONS.seed,
   'no-offload': UP_OPTIONS['no-offload'],
+  'tx-thread': UP_OPTIONS['tx-thread'],
   client: { type: 'string', short: 'c' },
   port: { type: 'string', short: 'p' },
   reverse: { type: 'boolean', short: 'R' },
@@ -137,6 +139,7 @@ export function parseIperf3Args(args: string[]): { test: Iperf3Args; up: ReturnT
     pcap: values.pcap,
     seed: values.seed,
     'no-offload': values['no-offload'],
+    'tx-thread': values['tx-thread'],
   };
   return { test, up: upOptionsFrom(hostValues) };
 }

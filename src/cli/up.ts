@@ -74,6 +74,9 @@ Options:
   --pcap FILE         write every frame sent and received to FILE (pcap, Ethernet)
   --no-offload        open the TAP without vnet headers: no TSO/GSO super-frames, no checksum
                       offload (the default asks the kernel for them; --impair implies this)
+  --tx-thread on|off  hand bursts of frames to the kernel from a thread of their own, so its work
+                      for them runs on another CPU: --packet (default on with more than one CPU),
+                      or a TAP with --no-offload (default off: each frame is then copied once)
   --tcp-trace FILE    log every event of the TCP core to FILE, for 'oasis replay'
   --max-connections N TCP connections held at once (default 65536); SYNs past it are ignored, counted
   --tcp-memory SIZE   bytes queued for sending across all connections (default 16M; 0: no limit);
@@ -122,6 +125,8 @@ export interface UpOptions {
   iperf3?: boolean;
   /** Open the TAP without vnet headers (no TSO/GSO, no checksum offload). */
   noOffload?: boolean;
+  /** Hand bursts to the kernel from a thread (PacketOptions / TapOptions `txThread`); absent: the link's default. */
+  txThread?: boolean;
   seed: number;
 }
 
@@ -189,6 +194,7 @@ export const UP_OPTIONS = {
   seed: { type: 'string' },
   iperf3: { type: 'boolean' },
   'no-offload': { type: 'boolean' },
+  'tx-thread': { type: 'string' },
 } as const;
 
 /** Parsed values of `UP_OPTIONS` (any subset of them). */
@@ -219,6 +225,7 @@ export interface UpValues {
   seed?: string | undefined;
   iperf3?: boolean | undefined;
   'no-offload'?: boolean | undefined;
+  'tx-thread'?: string | undefined;
 }
 
 export function parseUpArgs(args: string[]): UpOptions {
@@ -314,6 +321,13 @@ export function upOptionsFrom(values: UpValues): UpOptions {
   }
   if (values.iperf3) opts.iperf3 = true;
   if (values['no-offload']) opts.noOffload = true;
+  const thread = values['tx-thread'];
+  if (thread !== undefined) {
+    if (thread !== 'on' && thread !== 'off') throw new UsageError(`--tx-thread: on or off: ${thread}`);
+    if (thread === 'on' && opts.packet === undefined && !opts.noOffload && opts.impair === undefined)
+      throw new UsageError('--tx-thread on: a TAP needs --no-offload for it');
+    opts.txThread = thread === 'on';
+  }
   checkPorts(opts);
   return opts;
 }
@@ -477,10 +491,11 @@ export async function startHost(o: UpOptions, opts: StartHostOptions = {}): Prom
     // Offloads (docs/TAP.md): vnet headers and super-frames, unless refused or impaired (the
     // impairments' queues carry frames, not their offload metadata).
     // AF_PACKET (docs/PACKET.md): the interface is taken over, and given back on close.
+    const thread = o.txThread === undefined ? {} : { txThread: o.txThread };
     const tap =
       o.packet !== undefined
-        ? PacketLink.open(o.packet, { mtu: o.mtu, version: o.packetRing ?? 3 })
-        : TapLink.open(o.tap!, { mtu: o.mtu, vnetHdr: !(o.noOffload || o.impair) });
+        ? PacketLink.open(o.packet, { mtu: o.mtu, version: o.packetRing ?? 3, ...thread })
+        : TapLink.open(o.tap!, { mtu: o.mtu, vnetHdr: !(o.noOffload || o.impair), ...thread });
     undo.push(() => tap.close());
     const scheduler = new RealScheduler();
     undo.push(() => scheduler.cancelAll());

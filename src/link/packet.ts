@@ -39,14 +39,16 @@
  * Sending (PACKET_TX_RING, TPACKET_V3 frames of fixed size): send() copies the frame into the next
  * free slot behind its 48-byte `tpacket3_hdr`, sets `tp_len` and marks it TP_STATUS_SEND_REQUEST;
  * one `send(fd, NULL, 0, MSG_DONTWAIT)` at the end of the callback (or microtask) hands the kernel
- * every frame marked: made here for a frame or two, by the transmit thread (transmit-thread.ts) for
- * a burst, so the kernel's work for them runs on another CPU. A slot is free again once the kernel has released its skb
- * (TP_STATUS_AVAILABLE). When the ring is full, frames wait in a bounded queue (`txQueueLen`; past
- * it a `queue-full` drop) and the poll also waits for writability, as TapLink does on EAGAIN.
+ * every frame marked: made here for a frame or two, by the transmit thread (transmit-thread.ts)
+ * for a burst, so the kernel's work for them runs on another CPU. A slot is free again once the
+ * kernel has released its skb (TP_STATUS_AVAILABLE). When the ring is full, frames wait in a
+ * bounded queue (`txQueueLen`; past it a `queue-full` drop) and the poll also waits for
+ * writability, as TapLink does on EAGAIN.
  *
  * Lifetime: the poll handle keeps the process alive; close() flushes, stops the poll, stops the
- * transmit thread after its last send(), closes the socket, unmaps the rings and restores the interface. Views of the receive ring must not be used
- * after close() (they are valid during the handler only, as the Link contract says).
+ * transmit thread after its last send(), closes the socket, unmaps the rings and restores the
+ * interface. Views of the receive ring must not be used after close() (they are valid during the
+ * handler only, as the Link contract says).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';

@@ -21,6 +21,14 @@ describe('oasis up arguments', () => {
     expect(o.impair).toMatchObject({ loss: 0.01, seed: 3 });
   });
 
+  it('takes --tx-thread for a TAP without offloads and for --packet', () => {
+    expect(parseUpArgs('--tap t0 --ip 10.0.0.2/24 --no-offload --tx-thread on'.split(' ')).txThread).toBe(
+      true,
+    );
+    expect(parseUpArgs('--packet v0 --ip 10.0.0.2/24 --tx-thread off'.split(' ')).txThread).toBe(false);
+    expect(parseUpArgs('--tap t0 --ip 10.0.0.2/24'.split(' ')).txThread).toBeUndefined();
+  });
+
   it.each([
     ['--ip 10.0.0.2/24', '--tap is required'],
     ['--tap t0', 'give at least one --ip or --ip6'],
@@ -37,6 +45,8 @@ describe('oasis up arguments', () => {
     ['--tap t0 --ip6 2001:db8::2/64 --host-ip6 2001:db8::1', '--host-ip6: give the prefix length'],
     ['--tap t0 --ip 10.0.0.2/24 --seed=-1', '--seed: not an integer in [0, 2^32)'],
     ['--tap t0 --ip 10.0.0.2/24 --seed 4294967296', '--seed'],
+    ['--tap t0 --ip 10.0.0.2/24 --tx-thread on', '--tx-thread on: a TAP needs --no-offload'],
+    ['--tap t0 --ip 10.0.0.2/24 --no-offload --tx-thread yes', '--tx-thread: on or off'],
   ])('rejects %s', (args, message) => {
     expect(() => parseUpArgs(args.split(' '))).toThrow(UsageError);
     expect(() => parseUpArgs(args.split(' '))).toThrow(message);

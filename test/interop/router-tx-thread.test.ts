@@ -34,10 +34,10 @@ it.skipIf(!canTap)(
       const { code, stats } = await topo.router!.stop();
       expect(code).toBe(0);
       const s = stats as unknown as {
-          txThread?: Record<string, { flushes: number; bytes: number }>;
+        txThread?: Record<string, { flushes: number; bytes: number }>;
         interfaces: Record<string, { drops: Record<string, number> }>;
       };
-        // The bulk went through the threads of A's and B's TAPs; every frame they took was written.
+      // The bulk went through the threads of A's and B's TAPs; every frame they took was written.
       for (const dev of [topo.routerDevs.a, topo.routerDevs.b]) {
         expect(s.txThread?.[dev]?.flushes ?? 0).toBeGreaterThan(0);
         expect(s.txThread?.[dev]?.bytes ?? 0).toBeGreaterThan(bytes.length);

@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { type Mac, macToString, parseMac, writeMac } from '../../src/addr.js';
 import { u16 } from '../../src/bytes.js';
 import { PacketLink, type PacketOptions } from '../../src/link/packet.js';
-import { canTap, collect, deleteLink, NetNs, uniqueIfName, waitFor } from '../support/netns.js';
+import { canTap, collect, deleteLink, listenFor, NetNs, uniqueIfName, waitFor } from '../support/netns.js';
 
 const KERNEL_IP = [10, 198, 0, 1];
 const OUR_IP = [10, 198, 0, 2];
@@ -174,20 +174,8 @@ print('heard', *seqs, flush=True)
 `;
 
 /** Starts LISTEN_PY; resolves once it listens, to the sequence numbers it will have heard. */
-async function listen(ns: NetNs, dev: string, count: number): Promise<{ heard: Promise<number[]> }> {
-  const child = ns.spawn('python3', ['-c', LISTEN_PY, dev, String(count)]);
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const done = collect(child, 20_000);
-  await waitFor('the listener', () => out.includes('listening'), 10_000);
-  const heard = done.then((r) => {
-    const line = out.split('\n').find((l) => l.startsWith('heard'));
-    if (line === undefined) throw new Error(`listen: ${r.stderr}`);
-    return line.split(' ').slice(1).map(Number);
-  });
-  return { heard };
+function listen(ns: NetNs, dev: string, count: number): Promise<{ heard: Promise<number[]> }> {
+  return listenFor(ns, LISTEN_PY, [dev, String(count)]);
 }
 
 function expectTestFrame(f: Uint8Array, seq: number): void {

@@ -16,7 +16,16 @@ import { describe, expect, it } from 'vitest';
 import { type Mac, macToString, parseMac, writeMac } from '../../src/addr.js';
 import { u16 } from '../../src/bytes.js';
 import { TapLink, type TapOptions } from '../../src/link/tap.js';
-import { canTap, collect, deleteLink, linkExists, NetNs, uniqueIfName, waitFor } from '../support/netns.js';
+import {
+  canTap,
+  collect,
+  deleteLink,
+  linkExists,
+  listenFor,
+  NetNs,
+  uniqueIfName,
+  waitFor,
+} from '../support/netns.js';
 
 const KERNEL_IP = [10, 199, 0, 1];
 const OUR_IP = [10, 199, 0, 2];
@@ -117,19 +126,7 @@ except socket.timeout:
     pass
 print('heard', *seqs, flush=True)
 `;
-  const child = ns.spawn('python3', ['-c', py, String(port), String(count)]);
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const done = collect(child, 20_000);
-  await waitFor('the listener', () => out.includes('listening'), 10_000);
-  const heard = done.then((r) => {
-    const line = out.split('\n').find((l) => l.startsWith('heard'));
-    if (line === undefined) throw new Error(`listenUdp: ${r.stderr}`);
-    return line.split(' ').slice(1).map(Number);
-  });
-  return { heard };
+  return listenFor(ns, py, [String(port), String(count)]);
 }
 
 function kernelMac(ns: NetNs, ifname: string): Mac {

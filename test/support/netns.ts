@@ -162,6 +162,30 @@ export function collect(child: ChildProcess, timeoutMs = 10_000): Promise<RunRes
   });
 }
 
+/**
+ * Starts `python3 -c script ...args` in `ns`: a listener that prints `listening` once it listens
+ * and, when it is done, `heard` and the numbers it heard. Resolves once it listens, to those numbers.
+ */
+export async function listenFor(
+  ns: NetNs,
+  script: string,
+  args: readonly string[],
+): Promise<{ heard: Promise<number[]> }> {
+  const child = ns.spawn('python3', ['-c', script, ...args]);
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const done = collect(child, 20_000);
+  await waitFor('the listener', () => out.includes('listening'), 10_000);
+  const heard = done.then((r) => {
+    const line = out.split('\n').find((l) => l.startsWith('heard'));
+    if (line === undefined) throw new Error(`listener: ${r.stderr}`);
+    return line.split(' ').slice(1).map(Number);
+  });
+  return { heard };
+}
+
 /** Polls `cond` every few ms until it holds; rejects after `timeoutMs` with `what`. */
 export async function waitFor(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
   const end = performance.now() + timeoutMs;
