@@ -776,16 +776,21 @@ export class PacketLink implements Link {
   /** @internal libuv has let go of the handle. */
   handleClosed(a: Attachment): void {
     freePollHandle(a);
-    // Its last send() before the fd goes (it would otherwise send on whatever reuses the number).
-    this.txThread?.stop();
     const c = loadLibc();
-    this.readKernelStats();
-    if (this.owned !== undefined) restore(c, this.fd, this.name, this.owned);
-    c.close(this.fd);
-    this.fdOpen = false;
-    // No view of the rings is used past here (the handler's views were valid during its call only).
-    c.munmap(this.map, this.mapLen);
-    this.resolveClosed?.();
+    const finish = () => {
+      this.readKernelStats();
+      if (this.owned !== undefined) restore(c, this.fd, this.name, this.owned);
+      c.close(this.fd);
+      this.fdOpen = false;
+      // No view of the rings is used past here (the handler's views were valid during its call only).
+      c.munmap(this.map, this.mapLen);
+      this.resolveClosed?.();
+    };
+    // The thread's last send() before the interface is given back and the fd goes (it would
+    // otherwise send on whatever reuses the number); one that has not ended by then keeps both.
+    const thread = this.txThread;
+    if (thread === undefined || thread.stop()) finish();
+    else void thread.exited.then(finish);
   }
 
   /** Adds what the kernel dropped for want of room in the receive ring to `kernelDrops` (and resets it there). */

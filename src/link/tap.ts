@@ -465,9 +465,8 @@ export class TapLink implements Link, OffloadLink, OffloadSender {
   private flushQueued = false;
   /** Writes bursts beside the event loop (`TapOptions.txThread`); made at the first burst. */
   private readonly useTxThread: boolean;
-  private writer: WriteThread | undefined;
-  /** The fd `writer` writes to. */
-  private writerFd = -1;
+  /** By the fd each writes to (a reopened link has a new fd while the old one is being closed). */
+  private readonly writers = new Map<number, WriteThread>();
   /** A write hit EAGAIN: the poll waits for writability too. */
   private blocked = false;
   private closed: Promise<void> | undefined;
@@ -749,17 +748,19 @@ export class TapLink implements Link, OffloadLink, OffloadSender {
   /** @internal libuv has let go of a handle: free it and release its fd. */
   handleClosed(a: Attachment): void {
     freePollHandle(a);
-    // The transmit thread writes what it holds before the fd goes.
-    if (this.writer !== undefined && this.writerFd === a.fd) {
-      this.writer.stop();
-      this.writer = undefined;
-    }
     // Closing a TAP fd waits for an RCU grace period in the kernel (about 15 ms measured): do it on
     // the thread pool rather than stall the event loop.
-    loadLibc().close.async(a.fd, () => {
-      this.retiring--;
-      this.settleClose();
-    });
+    const close = () =>
+      loadLibc().close.async(a.fd, () => {
+        this.retiring--;
+        this.settleClose();
+      });
+    // The transmit thread writes what it holds before the fd goes; one that has not ended by then
+    // keeps the fd until it has.
+    const writer = this.writers.get(a.fd);
+    this.writers.delete(a.fd);
+    if (writer === undefined || writer.stop()) close();
+    else void writer.exited.then(close);
   }
 
   /** @internal libuv's poll callback. */
@@ -789,7 +790,7 @@ export class TapLink implements Link, OffloadLink, OffloadSender {
     if (
       a !== undefined &&
       this.useTxThread &&
-      (this.txCount >= TX_THREAD_BURST || (this.writer !== undefined && !this.writer.idle))
+      (this.txCount >= TX_THREAD_BURST || !(this.writers.get(a.fd)?.idle ?? true))
     ) {
       return this.flushToThread(a);
     }
@@ -825,16 +826,11 @@ export class TapLink implements Link, OffloadLink, OffloadSender {
 
   /** Hands every queued frame to the transmit thread, copied: their slots and buffers are free at once. */
   private flushToThread(a: Attachment): void {
-    if (this.writer !== undefined && this.writerFd !== a.fd) {
-      // Reopened on a new fd: the old thread finishes on the old one, still open until handleClosed.
-      this.writer.stop();
-      this.writer = undefined;
+    let w = this.writers.get(a.fd);
+    if (w === undefined) {
+      w = new WriteThread(a.fd, this.maxFrame);
+      this.writers.set(a.fd, w);
     }
-    if (this.writer === undefined) {
-      this.writer = new WriteThread(a.fd, this.maxFrame);
-      this.writerFd = a.fd;
-    }
-    const w = this.writer;
     const cap = this.tx.length;
     const counters = this.counters;
     while (this.txCount > 0) {

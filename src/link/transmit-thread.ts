@@ -17,7 +17,8 @@
  *
  * Both sleep in `Atomics.wait` on a shared word until kicked, work until nothing is pending, and
  * sleep again. Stopping makes them finish what was handed over first, and waits for that, so the fd
- * may then be closed (a thread would otherwise use whatever file reuses the number). The worker's
+ * may then be closed (a thread would otherwise use whatever file reuses the number); a thread that
+ * has not ended by then (one still starting on a loaded machine) keeps the fd until `exited`. The worker's
  * code is a string evaluated in the worker, so it works from the bundled CLI as from `dist/`; it
  * loads koffi itself. Each thread is a V8 isolate of its own (~9.5 MB of RSS).
  */
@@ -95,35 +96,48 @@ const EAGAIN = koffi.os.errno.EAGAIN ?? 11;`,
   }`,
 );
 
-/** A worker for `fd` running `source`, sharing `ctrl`; it does not keep the process alive. */
-function startWorker(source: string, fd: number, ctrl: Int32Array, more: Record<string, unknown> = {}): void {
+/**
+ * A worker for `fd` running `source`, sharing `ctrl`; it does not keep the process alive. Resolves
+ * when it has ended.
+ */
+function startWorker(
+  source: string,
+  fd: number,
+  ctrl: Int32Array,
+  more: Record<string, unknown> = {},
+): Promise<void> {
   const koffi = createRequire(import.meta.url).resolve('koffi');
-  new Worker(source, { eval: true, workerData: { koffi, fd, ctrl: ctrl.buffer, ...more } }).unref();
+  const worker = new Worker(source, { eval: true, workerData: { koffi, fd, ctrl: ctrl.buffer, ...more } });
+  worker.unref();
+  return new Promise((resolve) => worker.once('exit', () => resolve()));
 }
 
 function kick(ctrl: Int32Array): void {
   if (Atomics.exchange(ctrl, REQUEST, KICKED) === IDLE) Atomics.notify(ctrl, REQUEST);
 }
 
-/** Asks the worker to finish and waits (at most `timeoutMs`) until it has. */
-function stop(ctrl: Int32Array, timeoutMs: number): void {
+/** Asks the worker to finish and waits (at most `timeoutMs`) until it has; false if it has not. */
+function stop(ctrl: Int32Array, timeoutMs: number): boolean {
   Atomics.store(ctrl, REQUEST, STOP);
   Atomics.notify(ctrl, REQUEST);
   const deadline = Date.now() + timeoutMs;
   while (Atomics.load(ctrl, EXITED) === 0) {
     const left = deadline - Date.now();
-    if (left <= 0) break;
+    if (left <= 0) return false;
     Atomics.wait(ctrl, EXITED, 0, left);
   }
+  return true;
 }
 
 /** Calls `send()` on a PACKET_TX_RING socket when kicked (see the module comment). */
 export class TransmitThread {
+  /** The worker has ended (after `stop`). */
+  readonly exited: Promise<void>;
   private readonly ctrl = new Int32Array(new SharedArrayBuffer(4 * CONTROL_WORDS));
   private stopped = false;
 
   constructor(fd: number) {
-    startWorker(SEND_SOURCE, fd, this.ctrl);
+    this.exited = startWorker(SEND_SOURCE, fd, this.ctrl);
   }
 
   /** The thread is calling `send()` now, or has a kick pending. */
@@ -136,11 +150,13 @@ export class TransmitThread {
     if (!this.stopped) kick(this.ctrl);
   }
 
-  /** A last `send()` (frames marked before this still leave), then the thread ends. */
-  stop(timeoutMs = 1000): void {
-    if (this.stopped) return;
+  /**
+   * A last `send()` (frames marked before this still leave), then the thread ends; false when it has
+   * not ended within `timeoutMs` (the fd must stay open until `exited`).
+   */
+  stop(timeoutMs = 1000): boolean {
     this.stopped = true;
-    stop(this.ctrl, timeoutMs);
+    return stop(this.ctrl, timeoutMs);
   }
 }
 
@@ -149,6 +165,8 @@ const WRITE_RING_BYTES = 8 << 20;
 
 /** `write()`s frames to an fd from a ring of slots in shared memory (see the module comment). */
 export class WriteThread {
+  /** The worker has ended (after `stop`). */
+  readonly exited: Promise<void>;
   private readonly ctrl = new Int32Array(new SharedArrayBuffer(4 * CONTROL_WORDS));
   private readonly lens: Int32Array;
   private readonly data: Uint8Array;
@@ -166,7 +184,7 @@ export class WriteThread {
     this.slots = Math.max(16, Math.min(4096, Math.floor(WRITE_RING_BYTES / slotSize)));
     this.lens = new Int32Array(new SharedArrayBuffer(4 * this.slots));
     this.data = new Uint8Array(new SharedArrayBuffer(this.slots * slotSize));
-    startWorker(WRITE_SOURCE, fd, this.ctrl, {
+    this.exited = startWorker(WRITE_SOURCE, fd, this.ctrl, {
       lens: this.lens.buffer,
       data: this.data.buffer,
       slots: this.slots,
@@ -215,10 +233,12 @@ export class WriteThread {
     return n;
   }
 
-  /** Writes what was pushed, then the thread ends (waits at most `timeoutMs`). */
-  stop(timeoutMs = 1000): void {
-    if (this.stopped) return;
+  /**
+   * Writes what was pushed, then the thread ends; false when it has not ended within `timeoutMs`
+   * (the fd must stay open until `exited`).
+   */
+  stop(timeoutMs = 1000): boolean {
     this.stopped = true;
-    stop(this.ctrl, timeoutMs);
+    return stop(this.ctrl, timeoutMs);
   }
 }
