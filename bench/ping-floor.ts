@@ -9,7 +9,7 @@
 import { TapLink } from '../src/link/tap.js';
 
 const MAC = [0x02, 0x00, 0x00, 0x00, 0x00, 0x02];
-export const FLOOR_IP = [10, 93, 1, 2] as const;
+const FLOOR_IP = [10, 93, 1, 2] as const;
 
 function isOurs(f: Uint8Array, at: number): boolean {
   return (
@@ -21,7 +21,7 @@ function isOurs(f: Uint8Array, at: number): boolean {
 }
 
 /** The reply to `f` (an Ethernet frame), or undefined when it is not a request for FLOOR_IP. */
-export function floorReply(f: Uint8Array): Uint8Array | undefined {
+function floorReply(f: Uint8Array): Uint8Array | undefined {
   if (f.length >= 42 && f[12] === 0x08 && f[13] === 0x06 && f[21] === 1 && isOurs(f, 38)) {
     // RFC 826: the reply goes back to the sender, with our address as the sender's.
     const r = new Uint8Array(42);
@@ -64,12 +64,10 @@ export function floorReply(f: Uint8Array): Uint8Array | undefined {
   return r;
 }
 
-if (process.argv[1]?.endsWith('ping-floor.js')) {
-  const link = TapLink.open(process.argv[2]!, { vnetHdr: true });
-  link.onFrame((f) => {
-    const r = floorReply(f);
-    if (r !== undefined) link.send(r);
-  });
-  process.on('SIGINT', () => void link.close().then(() => process.exit(0)));
-  console.log('ready');
-}
+const link = TapLink.open(process.argv[2]!, { vnetHdr: true });
+link.onFrame((f) => {
+  const r = floorReply(f);
+  if (r !== undefined) link.send(r);
+});
+process.on('SIGINT', () => void link.close().then(() => process.exit(0)));
+console.log('ready');

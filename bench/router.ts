@@ -345,7 +345,6 @@ async function measure(): Promise<RouterResults> {
   const l = value(linux);
   const o = value(oasis);
   const tapThread = await tapSide(seconds, true);
-  const t = value(tapThread.oasis);
   const packet = await packetSide(seconds, l, 'v3');
   const packetV2 = await packetSide(seconds, l, 'v2');
   const packetNoThread = await packetSide(seconds, l, 'v3', false);
@@ -363,8 +362,7 @@ async function measure(): Promise<RouterResults> {
     linux,
     oasis,
     ratios: {
-      tcp: ratio(value(o?.tcp)?.gbps, value(l?.tcp)?.gbps),
-      pps: ratio(value(o?.pps)?.forwardedPps, value(l?.pps)?.forwardedPps),
+      ...sideRatios(o, l),
       addedLatencyP50: ratio(value(o?.latency)?.addedP50Us, value(l?.latency)?.addedP50Us),
       addedLatencyP99: ratio(value(o?.latency)?.addedP99Us, value(l?.latency)?.addedP99Us),
     },
@@ -375,10 +373,7 @@ async function measure(): Promise<RouterResults> {
     packetNoThread,
     tapThread: {
       oasis: tapThread.oasis,
-      ratios: {
-        tcp: ratio(value(t?.tcp)?.gbps, value(l?.tcp)?.gbps),
-        pps: ratio(value(t?.pps)?.forwardedPps, value(l?.pps)?.forwardedPps),
-      },
+      ratios: sideRatios(value(tapThread.oasis), l),
       ...(tapThread.oasisExit === undefined ? {} : { oasisExit: tapThread.oasisExit }),
     },
   };
@@ -417,6 +412,17 @@ async function tapSide(
   return { oasis, oasisOffloads, ...(oasisExit === undefined ? {} : { oasisExit }) };
 }
 
+/** An Oasis side's TCP and 64-byte frame rates over Linux's in the same run. */
+function sideRatios(
+  oasis: RouterSide | undefined,
+  linux: RouterSide | undefined,
+): { tcp: number | null; pps: number | null } {
+  return {
+    tcp: ratio(value(oasis?.tcp)?.gbps, value(linux?.tcp)?.gbps),
+    pps: ratio(value(oasis?.pps)?.forwardedPps, value(linux?.pps)?.forwardedPps),
+  };
+}
+
 /** TCP, 64-byte frames and latency through `oasis router` over AF_PACKET, against this run's Linux. */
 async function packetSide(
   seconds: number,
@@ -440,15 +446,11 @@ async function packetSide(
   } finally {
     topo?.delete();
   }
-  const o = value(oasis);
   return {
     ring,
     ...(txThread === false ? { txThread } : {}),
     oasis,
-    ratios: {
-      tcp: ratio(value(o?.tcp)?.gbps, value(linux?.tcp)?.gbps),
-      pps: ratio(value(o?.pps)?.forwardedPps, value(linux?.pps)?.forwardedPps),
-    },
+    ratios: sideRatios(value(oasis), linux),
     ...(oasisExit === undefined ? {} : { oasisExit }),
     ...(rings === undefined ? {} : { rings }),
   };

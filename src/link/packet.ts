@@ -71,7 +71,7 @@ import {
   newCounters,
   removeLendingArea,
 } from './link.js';
-import { TransmitThread } from './transmit-thread.js';
+import { TransmitThread, TX_THREAD_BURST } from './transmit-thread.js';
 import {
   type Attachment,
   attachPoll,
@@ -275,8 +275,6 @@ const DEFAULT_BLOCK_SIZE = 32 * 1024;
 const DEFAULT_BLOCKS = 256;
 const DEFAULT_RETIRE_MS = 1;
 const DEFAULT_TX_FRAMES = 4096;
-/** Marked frames from which a hand-over goes to the transmit thread rather than a send() here. */
-const TX_THREAD_BURST = 4;
 /** The receive ring's nominal frame size (TPACKET_V3 packs frames by their size; this only checks). */
 const RX_FRAME_SIZE = 2048;
 

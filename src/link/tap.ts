@@ -98,7 +98,7 @@ import {
   UV_READABLE,
   UV_WRITABLE,
 } from './uv-poll.js';
-import { WriteThread } from './transmit-thread.js';
+import { TX_THREAD_BURST, WriteThread } from './transmit-thread.js';
 import {
   emptyVnetHdr,
   gsoTagOf,
@@ -182,8 +182,6 @@ const IFREQ_SIZE = 40;
 const IFR_FLAGS = 16;
 
 const DEFAULT_RECEIVE_SLOTS = 16;
-/** Queued frames from which a flush goes to the transmit thread rather than `write()`s here. */
-const TX_THREAD_BURST = 4;
 const MAX_RECEIVE_SLOTS = 1024;
 /** Slot sizes are rounded up to this (cache lines; keeps every slot at an even address for sum16). */
 const SLOT_ALIGN = 64;
@@ -783,9 +781,6 @@ export class TapLink implements Link, OffloadLink, OffloadSender {
     this.flushQueued = false;
     if (this.closing || this.blocked) return;
     const a = this.att;
-    const c = loadLibc();
-    const cap = this.tx.length;
-    const counters = this.counters;
     // A burst goes to the transmit thread; so does anything while it still writes (order).
     if (
       a !== undefined &&
@@ -794,6 +789,9 @@ export class TapLink implements Link, OffloadLink, OffloadSender {
     ) {
       return this.flushToThread(a);
     }
+    const c = loadLibc();
+    const cap = this.tx.length;
+    const counters = this.counters;
     while (this.txCount > 0) {
       const h = this.txHead;
       if (a === undefined) {

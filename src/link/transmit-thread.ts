@@ -18,9 +18,12 @@
  * Both sleep in `Atomics.wait` on a shared word until kicked, work until nothing is pending, and
  * sleep again. Stopping makes them finish what was handed over first, and waits for that, so the fd
  * may then be closed (a thread would otherwise use whatever file reuses the number); a thread that
- * has not ended by then (one still starting on a loaded machine) keeps the fd until `exited`. The worker's
- * code is a string evaluated in the worker, so it works from the bundled CLI as from `dist/`; it
- * loads koffi itself. Each thread is a V8 isolate of its own (~9.5 MB of RSS).
+ * has not ended by then (one still starting on a loaded machine) keeps the fd until `exited`. The
+ * worker's code is a string evaluated in the worker, so it works from the bundled CLI as from
+ * `dist/`; it loads koffi itself. Each thread is a V8 isolate of its own (~9.5 MB of RSS).
+ *
+ * Both links hand a flush to their thread when it holds `TX_THREAD_BURST` frames or more, or while
+ * the thread is still at work (order); a frame or two with the thread idle go out at once (latency).
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
@@ -42,6 +45,9 @@ const CONTROL_WORDS = 7;
 const IDLE = 0;
 const KICKED = 1;
 const STOP = 2;
+
+/** Frames from which a link's flush goes to its thread rather than a system call of its own. */
+export const TX_THREAD_BURST = 4;
 
 /** The worker's loop around `work()`: sleep until kicked, work, and once more on the way out. */
 function loop(prelude: string, work: string): string {
@@ -112,51 +118,53 @@ function startWorker(
   return new Promise((resolve) => worker.once('exit', () => resolve()));
 }
 
-function kick(ctrl: Int32Array): void {
-  if (Atomics.exchange(ctrl, REQUEST, KICKED) === IDLE) Atomics.notify(ctrl, REQUEST);
-}
+/**
+ * What both threads share: the control words, a worker, the kick and the stop. `more` goes to the
+ * worker beside the fd and the control words.
+ */
+abstract class KickedThread {
+  /** The worker has ended (after `stop`). */
+  readonly exited: Promise<void>;
+  protected readonly ctrl = new Int32Array(new SharedArrayBuffer(4 * CONTROL_WORDS));
+  private stopped = false;
 
-/** Asks the worker to finish and waits (at most `timeoutMs`) until it has; false if it has not. */
-function stop(ctrl: Int32Array, timeoutMs: number): boolean {
-  Atomics.store(ctrl, REQUEST, STOP);
-  Atomics.notify(ctrl, REQUEST);
-  const deadline = Date.now() + timeoutMs;
-  while (Atomics.load(ctrl, EXITED) === 0) {
-    const left = deadline - Date.now();
-    if (left <= 0) return false;
-    Atomics.wait(ctrl, EXITED, 0, left);
+  protected constructor(source: string, fd: number, more: Record<string, unknown> = {}) {
+    this.exited = startWorker(source, fd, this.ctrl, more);
   }
-  return true;
+
+  /** Has the thread work once more after this (one wake-up for any number of kicks). */
+  kick(): void {
+    if (this.stopped) return;
+    if (Atomics.exchange(this.ctrl, REQUEST, KICKED) === IDLE) Atomics.notify(this.ctrl, REQUEST);
+  }
+
+  /**
+   * Has the thread finish what it was handed, then end; false when it has not ended within
+   * `timeoutMs` (the fd must then stay open until `exited`).
+   */
+  stop(timeoutMs = 1000): boolean {
+    this.stopped = true;
+    Atomics.store(this.ctrl, REQUEST, STOP);
+    Atomics.notify(this.ctrl, REQUEST);
+    const deadline = Date.now() + timeoutMs;
+    while (Atomics.load(this.ctrl, EXITED) === 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      Atomics.wait(this.ctrl, EXITED, 0, left);
+    }
+    return true;
+  }
 }
 
 /** Calls `send()` on a PACKET_TX_RING socket when kicked (see the module comment). */
-export class TransmitThread {
-  /** The worker has ended (after `stop`). */
-  readonly exited: Promise<void>;
-  private readonly ctrl = new Int32Array(new SharedArrayBuffer(4 * CONTROL_WORDS));
-  private stopped = false;
-
+export class TransmitThread extends KickedThread {
   constructor(fd: number) {
-    this.exited = startWorker(SEND_SOURCE, fd, this.ctrl);
+    super(SEND_SOURCE, fd);
   }
 
   /** The thread is calling `send()` now, or has a kick pending. */
   get busy(): boolean {
     return Atomics.load(this.ctrl, SENDING) === 1 || Atomics.load(this.ctrl, REQUEST) === KICKED;
-  }
-
-  /** Has the thread call `send()` once more after this (one wake-up for any number of kicks). */
-  kick(): void {
-    if (!this.stopped) kick(this.ctrl);
-  }
-
-  /**
-   * A last `send()` (frames marked before this still leave), then the thread ends; false when it has
-   * not ended within `timeoutMs` (the fd must stay open until `exited`).
-   */
-  stop(timeoutMs = 1000): boolean {
-    this.stopped = true;
-    return stop(this.ctrl, timeoutMs);
   }
 }
 
@@ -164,32 +172,26 @@ export class TransmitThread {
 const WRITE_RING_BYTES = 8 << 20;
 
 /** `write()`s frames to an fd from a ring of slots in shared memory (see the module comment). */
-export class WriteThread {
-  /** The worker has ended (after `stop`). */
-  readonly exited: Promise<void>;
-  private readonly ctrl = new Int32Array(new SharedArrayBuffer(4 * CONTROL_WORDS));
+export class WriteThread extends KickedThread {
   private readonly lens: Int32Array;
   private readonly data: Uint8Array;
   private readonly slots: number;
   private readonly slotSize: number;
   private produced = 0;
   private errorsSeen = 0;
-  private stopped = false;
 
   /** For frames of at most `maxFrame` bytes. */
   constructor(fd: number, maxFrame: number) {
     let slotSize = 64;
     while (slotSize < maxFrame) slotSize *= 2;
+    const slots = Math.max(16, Math.min(4096, Math.floor(WRITE_RING_BYTES / slotSize)));
+    const lens = new Int32Array(new SharedArrayBuffer(4 * slots));
+    const data = new Uint8Array(new SharedArrayBuffer(slots * slotSize));
+    super(WRITE_SOURCE, fd, { lens: lens.buffer, data: data.buffer, slots, slotSize });
+    this.lens = lens;
+    this.data = data;
+    this.slots = slots;
     this.slotSize = slotSize;
-    this.slots = Math.max(16, Math.min(4096, Math.floor(WRITE_RING_BYTES / slotSize)));
-    this.lens = new Int32Array(new SharedArrayBuffer(4 * this.slots));
-    this.data = new Uint8Array(new SharedArrayBuffer(this.slots * slotSize));
-    this.exited = startWorker(WRITE_SOURCE, fd, this.ctrl, {
-      lens: this.lens.buffer,
-      data: this.data.buffer,
-      slots: this.slots,
-      slotSize,
-    });
   }
 
   /** Every frame pushed has been written. */
@@ -198,7 +200,7 @@ export class WriteThread {
   }
 
   /**
-   * Copies `frame` into the next slot; false (nothing done) when it is longer than `maxFrame` allows.
+   * Copies `frame` into the next slot; false (nothing done) when it is longer than a slot.
    * While the ring is full it waits for the thread to write one, as a `write()` of its own would
    * have taken that long.
    */
@@ -208,7 +210,7 @@ export class WriteThread {
       const written = Atomics.load(this.ctrl, CONSUMED);
       if (((this.produced - written) | 0) < this.slots) break;
       Atomics.store(this.ctrl, WAITING, 1);
-      kick(this.ctrl);
+      this.kick();
       Atomics.wait(this.ctrl, CONSUMED, written, 10);
       Atomics.store(this.ctrl, WAITING, 0);
     }
@@ -220,25 +222,11 @@ export class WriteThread {
     return true;
   }
 
-  /** Has the thread write what was pushed. */
-  kick(): void {
-    if (!this.stopped) kick(this.ctrl);
-  }
-
   /** `write()`s that failed since the last call. */
   takeErrors(): number {
     const all = Atomics.load(this.ctrl, ERRORS);
     const n = (all - this.errorsSeen) | 0;
     this.errorsSeen = all;
     return n;
-  }
-
-  /**
-   * Writes what was pushed, then the thread ends; false when it has not ended within `timeoutMs`
-   * (the fd must stay open until `exited`).
-   */
-  stop(timeoutMs = 1000): boolean {
-    this.stopped = true;
-    return stop(this.ctrl, timeoutMs);
   }
 }

@@ -16,16 +16,6 @@ function frame(seq: number, len: number): Uint8Array {
   return f;
 }
 
-function concat(frames: readonly Uint8Array[]): Uint8Array {
-  const all = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
-  let at = 0;
-  for (const f of frames) {
-    all.set(f, at);
-    at += f.length;
-  }
-  return all;
-}
-
 describe('WriteThread', () => {
   const dirs: string[] = [];
   afterEach(() => {
@@ -51,7 +41,7 @@ describe('WriteThread', () => {
     expect(w.stop()).toBe(true);
     await w.exited;
     closeSync(fd);
-    expect(Buffer.compare(readFileSync(path), concat(frames))).toBe(0);
+    expect(Buffer.compare(readFileSync(path), Buffer.concat(frames))).toBe(0);
     expect(w.takeErrors()).toBe(0);
   });
 
@@ -64,6 +54,6 @@ describe('WriteThread', () => {
     expect(w.stop(0)).toBe(false);
     await w.exited;
     closeSync(fd);
-    expect(Buffer.compare(readFileSync(path), concat(frames))).toBe(0);
+    expect(Buffer.compare(readFileSync(path), Buffer.concat(frames))).toBe(0);
   });
 });
