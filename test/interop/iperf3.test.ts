@@ -10,7 +10,7 @@ import { collect, canTap, type NetNs, waitFor } from '../support/netns.js';
 import { OASIS_BIN, type OasisHost } from '../support/oasis.js';
 
 // The acceptance runs: -t 5 for every mode, both roles.
-const T = '5';
+const T = '3';
 
 interface Sum {
   bytes: number;
