@@ -253,19 +253,19 @@ export function emitIpv4(repr: Ipv4Repr, buf: Uint8Array): number {
 }
 
 /**
- * Decrements the TTL of the IPv4 header at the start of `bytes` in place and patches the header
- * checksum incrementally (RFC 1624 eqn. 3 on the TTL/protocol word), as a router does when it
+ * Decrements the TTL of the IPv4 header at `at` in `bytes` (its start by default) in place and
+ * patches the header checksum incrementally (RFC 1624 eqn. 3 on the TTL/protocol word), as a router does when it
  * forwards (RFC 1812 §5.3.1). A bad checksum stays bad, as RFC 1624 §5 intends. Returns the new TTL.
  * Calling it on TTL 0 is a bug: the caller drops (and answers Time Exceeded) before forwarding.
  */
-export function decrementTtl(bytes: Uint8Array): number {
-  const ttl = bytes[TTL];
-  if (ttl === undefined || bytes.length < IPV4_MIN_HEADER_LEN)
+export function decrementTtl(bytes: Uint8Array, at = 0): number {
+  const ttl = bytes[at + TTL];
+  if (ttl === undefined || bytes.length < at + IPV4_MIN_HEADER_LEN)
     throw new RangeError('decrementTtl: no header');
   if (ttl === 0) throw new RangeError('decrementTtl: TTL already 0');
-  const oldWord = u16(bytes, TTL);
+  const oldWord = u16(bytes, at + TTL);
   const newWord = oldWord - 0x100;
-  bytes[TTL] = ttl - 1;
-  setU16(bytes, CHECKSUM, updateChecksum(u16(bytes, CHECKSUM), oldWord, newWord));
+  bytes[at + TTL] = ttl - 1;
+  setU16(bytes, at + CHECKSUM, updateChecksum(u16(bytes, at + CHECKSUM), oldWord, newWord));
   return ttl - 1;
 }

@@ -98,6 +98,12 @@ export interface Link {
   /** Sets (replaces) the receive handler. */
   onFrame(handler: FrameHandler): void;
   /**
+   * Present on links that deliver frames in bursts (all a poll wake-up drains): sets (replaces) a
+   * function called after the last frame of each burst, so a handler can leave work that may wait
+   * until then (re-arming a timer) out of its per-frame path. No timer can run within a burst.
+   */
+  onBurstEnd?(fn: () => void): void;
+  /**
    * Stops the link: frames queued for writing are flushed where the driver can (TAP) or dropped and
    * counted; frames travelling towards this end are dropped. Resolves once the driver has released
    * its resources. Idempotent (returns the same promise).

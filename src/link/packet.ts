@@ -420,6 +420,7 @@ export class PacketLink implements Link {
   readonly ifindex: number;
 
   private handler: FrameHandler | undefined;
+  private burstEnd: (() => void) | undefined;
   private readonly fd: number;
   private att: Attachment | undefined;
   private readonly map: unknown;
@@ -666,6 +667,10 @@ export class PacketLink implements Link {
     this.handler = handler;
   }
 
+  onBurstEnd(fn: () => void): void {
+    this.burstEnd = fn;
+  }
+
   send(frame: Uint8Array): void {
     if (!admitOutgoing(this, frame, this.closing)) return;
     if (this.backlogCount === 0 && this.put(frame)) {
@@ -768,7 +773,13 @@ export class PacketLink implements Link {
       return;
     }
     if (events & UV_WRITABLE) this.flush();
-    if (events & UV_READABLE) this.drain();
+    if (events & UV_READABLE) {
+      try {
+        this.drain();
+      } finally {
+        this.burstEnd?.();
+      }
+    }
   }
 
   /** @internal libuv has let go of the handle. */

@@ -438,6 +438,7 @@ export class TapLink implements Link, OffloadLink, OffloadSender {
   private stateNow: TapState = 'up';
   private closing = false;
   private handler: FrameHandler | undefined;
+  private burstEnd: (() => void) | undefined;
   private goneHandler: (() => void) | undefined;
   private lastErrorNow: Error | undefined;
   /** The fd and poll handle; undefined once the device is gone or the link closed. */
@@ -687,6 +688,10 @@ export class TapLink implements Link, OffloadLink, OffloadSender {
     this.handler = handler;
   }
 
+  onBurstEnd(fn: () => void): void {
+    this.burstEnd = fn;
+  }
+
   /**
    * Sets (replaces) what is called when the device goes away (state 'gone'), from the poll callback
    * that saw it; the handler may call reopen().
@@ -773,7 +778,13 @@ export class TapLink implements Link, OffloadLink, OffloadSender {
       this.flush();
       if (!this.blocked) this.watch();
     }
-    if (events & UV_READABLE) this.drain();
+    if (events & UV_READABLE) {
+      try {
+        this.drain();
+      } finally {
+        this.burstEnd?.();
+      }
+    }
   }
 
   /** @internal Writes what is queued, until EAGAIN. */

@@ -105,11 +105,11 @@ function writeMacs(frame: Uint8Array, srcMac: Mac, dstMac: Mac): void {
  */
 export function applyForward4(frame: Uint8Array, srcMac: Mac, dstMac: Mac, clampMssTo?: number): boolean {
   if (frame.length < ETH_HEADER_LEN + IPV4_MIN_HEADER) throw new RangeError('applyForward4: no IPv4 header');
-  const ip = frame.subarray(ETH_HEADER_LEN);
-  if (ip[8] === 0) throw new RangeError('applyForward4: TTL already 0');
+  if (frame[ETH_HEADER_LEN + 8] === 0) throw new RangeError('applyForward4: TTL already 0');
   writeMacs(frame, srcMac, dstMac);
-  decrementTtl(ip);
-  if (clampMssTo === undefined || ip[9] !== IPPROTO_TCP) return false;
+  decrementTtl(frame, ETH_HEADER_LEN);
+  if (clampMssTo === undefined || frame[ETH_HEADER_LEN + 9] !== IPPROTO_TCP) return false;
+  const ip = frame.subarray(ETH_HEADER_LEN);
   // MF or a fragment offset: the options of a SYN are in the first fragment only, and a fragment's
   // TCP checksum covers bytes we do not see; leave all fragments alone.
   if ((u16(ip, 6) & 0x3fff) !== 0) return false;

@@ -286,7 +286,11 @@ describe.skipIf(!canTap)('PacketLink (AF_PACKET rings on a veth end)', () => {
     await withLink(async (link, { ns, peer }) => {
       const seqs: number[] = [];
       let bad = 0;
+      let seen = 0;
+      const burstEnds: number[] = [];
+      link.onBurstEnd(() => burstEnds.push(seen));
       link.onFrame((f) => {
+        seen++;
         if (u16(f, 12) !== ETHERTYPE_TEST) return;
         const seq = new DataView(f.buffer, f.byteOffset, f.byteLength).getUint32(14);
         try {
@@ -311,6 +315,9 @@ describe.skipIf(!canTap)('PacketLink (AF_PACKET rings on a veth end)', () => {
       expect(bad).toBe(0);
       const want = Array.from({ length: count }, (_, i) => i);
       expect(seqs).toEqual([...want, ...want]);
+      // Every burst (a poll wake-up) is closed by one call after its last frame.
+      expect(burstEnds.at(-1)).toBe(seen);
+      expect(burstEnds.length).toBeLessThanOrEqual(seen);
       link.readKernelStats();
       expect(link.packetCounters.kernelDrops).toBe(0);
       // Around the ring: 32 blocks (V3), 4096 frames (V2).

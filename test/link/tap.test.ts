@@ -400,16 +400,23 @@ describe.skipIf(!canTap)('TapLink: lent frames, and a device that goes away', ()
     // Lengths 60..1514 in a scatter, so slots and cached views of every size are reused.
     const frames = Array.from({ length: n }, (_, i) => testFrame(i, 60 + ((i * 997) % 1455)));
     await withTwoTaps({ receiveSlots: 8 }, {}, async (a, b) => {
+      let seen = 0;
+      const burstEnds: number[] = [];
       a.tap.onFrame((f) => {
+        seen++;
         if (u16(f, 12) !== TEST_ETHERTYPE) return;
         rewrite(f);
         b.tap.send(f);
       });
+      a.tap.onBurstEnd(() => burstEnds.push(seen));
       b.tap.onFrame(() => {}); // what B's kernel side sends on its own
       // The event loop is blocked while the frames are injected, so A reads them in bursts of up
       // to 256 (readBurst) through 8 slots: a slot reused before B has written it would show.
       const got = await forward(a, b, frames);
       expect(mismatches(got, frames)).toEqual([]);
+      // Every burst is closed by one call after its last frame; far fewer calls than frames.
+      expect(burstEnds.at(-1)).toBe(seen);
+      expect(burstEnds.length).toBeLessThan(n / 4);
       expect(b.tap.counters).toMatchObject({ lent: n, lentCopied: 0, framesOut: n });
       expect(a.tap.counters.framesIn).toBeGreaterThanOrEqual(n);
       expect(totalDrops(a.tap) + totalDrops(b.tap)).toBe(0);
