@@ -37,7 +37,11 @@
  * out into the frame's metadata (TP_STATUS_VLAN_VALID) is put back in front of the payload.
  *
  * Sending (PACKET_TX_RING, TPACKET_V3 frames of fixed size): send() copies the frame into the next
- * free slot behind its 48-byte `tpacket3_hdr`, sets `tp_len` and marks it TP_STATUS_SEND_REQUEST;
+ * free slot behind its 48-byte `tpacket3_hdr` and a `virtio_net_hdr` (PACKET_VNET_HDR) whose
+ * `hdr_len` is the whole frame, sets `tp_len` and marks it TP_STATUS_SEND_REQUEST. That header
+ * makes the kernel copy the frame into the skb's linear part: without it the skb points into the
+ * ring's pages, and an interface without scatter-gather (a veth with offloads off) copies it out
+ * again into a reallocated head (`pskb_expand_head`, docs/PACKET.md "The virtio header");
  * one `send(fd, NULL, 0, MSG_DONTWAIT)` at the end of the callback (or microtask) hands the kernel
  * every frame marked: made here for a frame or two, by the transmit thread (transmit-thread.ts)
  * for a burst, so the kernel's work for them runs on another CPU. A slot is free again once the
@@ -174,6 +178,9 @@ const PACKET_VERSION = 10;
 const PACKET_TX_RING = 13;
 const PACKET_LOSS = 14;
 const PACKET_IGNORE_OUTGOING = 23;
+const PACKET_VNET_HDR = 15;
+/** `struct virtio_net_hdr`: flags u8, gso_type u8, hdr_len u16, gso_size u16, csum_start u16, csum_offset u16. */
+const VIRTIO_NET_HDR_LEN = 10;
 const PACKET_MR_PROMISC = 1;
 const TPACKET_V2 = 1;
 const TPACKET_V3 = 2;
@@ -390,7 +397,7 @@ function ifFlags(c: Libc, fd: number, name: string, set?: number): number {
 /** The transmit ring's slots: data of at most `maxFrame` bytes behind the header, 16-aligned. */
 function txGeometry(maxFrame: number, frames: number, page: number, txData: number) {
   let frameSize = TPACKET_ALIGNMENT;
-  while (frameSize < txData + maxFrame) frameSize *= 2;
+  while (frameSize < txData + VIRTIO_NET_HDR_LEN + maxFrame) frameSize *= 2;
   const blockSize = Math.max(page, align(frameSize, page));
   const perBlock = blockSize / frameSize;
   const blockNr = Math.ceil(frames / perBlock);
@@ -564,7 +571,8 @@ export class PacketLink implements Link {
     const tx = txGeometry(maxFrameLen(mtu, 2), opts.txFrames ?? DEFAULT_TX_FRAMES, page, hdr.txData);
     // TPACKET_V2 slots: the frame at TPACKET_ALIGN(tp_hdrlen + 16) - 14 (af_packet.c tpacket_rcv).
     let rxFrameSize = RX_FRAME_SIZE;
-    if (hdr.version === 2) while (rxFrameSize < 80 + maxFrameLen(mtu, 2)) rxFrameSize *= 2;
+    if (hdr.version === 2)
+      while (rxFrameSize < 80 + VIRTIO_NET_HDR_LEN + maxFrameLen(mtu, 2)) rxFrameSize *= 2;
     if (blockSize % rxFrameSize !== 0)
       throw new Error(
         `PacketLink.open: blockSize must hold whole ${rxFrameSize}-byte frames, got ${blockSize}`,
@@ -585,6 +593,8 @@ export class PacketLink implements Link {
       opt('PACKET_LOSS', SOL_PACKET, PACKET_LOSS, int32(1));
       // Linux 4.20+; before that, outgoing frames are recognised by their sll_pkttype.
       c.setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, int32(1), 4);
+      // Received frames get the header too (Linux 5.8+), in front of tp_mac: the frame is found the same way.
+      opt('PACKET_VNET_HDR', SOL_PACKET, PACKET_VNET_HDR, int32(1));
       const retire = opts.retireMs ?? DEFAULT_RETIRE_MS;
       opt(
         'PACKET_RX_RING',
@@ -706,8 +716,16 @@ export class PacketLink implements Link {
     if (status !== TP_STATUS_AVAILABLE) return false;
     // TPACKET_V3 transmit slots are of fixed size: tp_next_offset must be 0.
     if (hdr.version === 3) this.u32[(off + H_NEXT) >> 2] = 0;
-    this.u32[(off + hdr.len) >> 2] = frame.length;
-    this.bytes.set(frame, off + hdr.txData);
+    const bytes = this.bytes;
+    const at = off + hdr.txData;
+    const len = frame.length;
+    // virtio_net_hdr, little-endian: no offload, and the whole frame (to 64 KiB) is header (hdr_len).
+    const linear = Math.min(len, 0xffff);
+    bytes.fill(0, at, at + VIRTIO_NET_HDR_LEN);
+    bytes[at + 2] = linear & 0xff;
+    bytes[at + 3] = linear >>> 8;
+    bytes.set(frame, at + VIRTIO_NET_HDR_LEN);
+    this.u32[(off + hdr.len) >> 2] = VIRTIO_NET_HDR_LEN + len;
     // The status last, after the data (a sequentially consistent store).
     Atomics.store(this.u32, si, TP_STATUS_SEND_REQUEST);
     this.txHead = this.txHead + 1 === this.txFrames ? 0 : this.txHead + 1;
