@@ -286,7 +286,9 @@ describe.skipIf(!canTap)('blind frames against oasis up during a 20 MB curl down
     expect(tcp['icmp-out-of-window'] ?? 0).toBeGreaterThan(0);
     expect(sumOf(stack, new RegExp(`^${fam}/(reassembl|fragment)`))).toBeGreaterThan(0);
     expect(stack[v6 ? 'icmpv6/in-neighbor-advertisement' : 'arp/received'] ?? 0).toBeGreaterThan(0);
-    // And the defences held: no RST taken (RFC 5961 §3.2 wants SEQ = RCV.NXT exactly), and almost no
+    // And the defences held: no RST taken by a synchronized connection (RFC 5961 §3.2 wants SEQ =
+    // RCV.NXT exactly; a half-open one that the storm's own SYNs opened may be reset, counted as
+    // rst-in-syn-received), and almost no
     // ICMP error believed. RFC 5927 §4.1 believes one whose quoted SEQ is in flight, a chance of
     // (SND.MAX - SND.UNA) / 2^32 per guess (well under 0.1 % here); without the check most of them
     // would be (each Fragmentation Needed / Packet Too Big would lower the MSS).

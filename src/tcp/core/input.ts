@@ -494,7 +494,8 @@ function otherStates(d: Draft, t: MutTcb, a: Arrival): void {
       challengeAck(d, t, 'rst-challenged');
       return;
     }
-    d.count('rst-received');
+    // Counted apart: a half-open connection reset is no established connection lost.
+    d.count(t.state === 'SynReceived' ? 'rst-in-syn-received' : 'rst-received');
     d.remove(t.key, t.state === 'SynReceived' ? 'refused' : 'reset');
     return;
   }

@@ -435,6 +435,7 @@ export const COUNTER_NAMES = [
   'bytes-out',
   'rst-sent',
   'rst-received',
+  'rst-in-syn-received',
   'no-connection',
   'listen-bad-ack',
   'listen-rst-ignored',
