@@ -254,9 +254,10 @@ export function emitIpv4(repr: Ipv4Repr, buf: Uint8Array): number {
 
 /**
  * Decrements the TTL of the IPv4 header at `at` in `bytes` (its start by default) in place and
- * patches the header checksum incrementally (RFC 1624 eqn. 3 on the TTL/protocol word), as a router does when it
- * forwards (RFC 1812 §5.3.1). A bad checksum stays bad, as RFC 1624 §5 intends. Returns the new TTL.
- * Calling it on TTL 0 is a bug: the caller drops (and answers Time Exceeded) before forwarding.
+ * patches the header checksum incrementally (RFC 1624 eqn. 3 on the TTL/protocol word), as a router
+ * does when it forwards (RFC 1812 §5.3.1). A bad checksum stays bad, as RFC 1624 §5 intends.
+ * Returns the new TTL. Calling it on TTL 0 is a bug: the caller drops (and answers Time Exceeded)
+ * before forwarding.
  */
 export function decrementTtl(bytes: Uint8Array, at = 0): number {
   const ttl = bytes[at + TTL];

@@ -90,14 +90,13 @@ function inPrefix4(a: Ipv4Addr, net: Ipv4Addr, prefixLen: number): boolean {
   return ((a ^ net) & ipv4Mask(prefixLen)) === 0;
 }
 
-/** {prefix, -1} of one of the interface's subnets; /31 and /32 have none (RFC 3021 §2.2). */
-/** What an address is to the router, as bits (`addressRole4`). */
+/** What an address is to the router, as bits (`addressRole4`): one of its own addresses. */
 const OURS = 1;
-/** The broadcast address {prefix, -1} of a connected subnet (prefixes up to /30). */
+/** The broadcast address {prefix, -1} of a connected subnet; /31 and /32 have none (RFC 3021 §2.2). */
 const BROADCAST = 2;
-/** ... of a subnet of the ingress interface. */
+/** The same, of a subnet of the ingress interface. */
 const INGRESS_BROADCAST = 4;
-/** The network address {prefix, 0} of a connected subnet (prefixes up to /30). */
+/** The network address {prefix, 0} of a connected subnet (/31 and /32 excepted, as above). */
 const NETWORK = 8;
 
 /** Every role `a` has on the router's interfaces, in one pass over their addresses (per packet). */
@@ -115,6 +114,7 @@ function addressRole4(ctx: ForwardContext, a: Ipv4Addr, ingress: ForwardInterfac
   return role;
 }
 
+/** 169.254/16 (RFC 3927 §2.1). */
 function isLinkLocal4(a: Ipv4Addr): boolean {
   return a >>> 16 === 0xa9fe;
 }
