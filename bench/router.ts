@@ -578,7 +578,7 @@ export function goals(x: unknown): Goal[] {
     ...(v === null || v === undefined ? {} : { figure: `${fmt(v, 2)}×`, met: v >= 0.5 }),
   });
   return [
-    ratioGoal('router, TCP A→B through Oasis vs Linux forwarding (offloads off both)', r?.ratios.tcp),
+    ratioGoal('router on TAPs, TCP A→B vs Linux forwarding on veths (offloads off both)', r?.ratios.tcp),
     ...(r?.tapThread === undefined
       ? []
       : [
@@ -592,7 +592,7 @@ export function goals(x: unknown): Goal[] {
         ? []
         : [
             ratioGoal(
-              `router on veths through AF_PACKET ${p.ring ?? 'v3'}, TCP A→B vs Linux (offloads off both)`,
+              `router on veths through AF_PACKET ${p.ring ?? 'v3'}, TCP A→B vs Linux on veths (offloads off both; the issue's setting)`,
               p.ratios.tcp,
             ),
           ],
