@@ -994,7 +994,10 @@ function tcpWindow(ct: Conntrack, e: number, d: 0 | 1, info: PacketInfo, reinit:
       sMaxwin = Math.max(win, 1);
       sMaxend = (end + sMaxwin) >>> 0;
     }
-  } else if (!syn) win = win * 2 ** sScale;
+  } else if (!syn) {
+    // A shift, not `2 **` (a pow() call per packet): the scale is at most 14 (packet-info.ts).
+    win = win * (1 << sScale);
+  }
   const ack = hasAck ? info.ack >>> 0 : rEnd;
   const maxAckWin = sMaxwin === 0 ? MAX_ACK_WINDOW_UNKNOWN : sMaxwin;
   const ok =
