@@ -384,32 +384,47 @@ async function tapSide(
   seconds: number,
   txThread: boolean,
 ): Promise<{ oasis: RouterSide | Failed; oasisOffloads: string; oasisExit?: OasisExit }> {
-  let oasis: RouterSide | Failed;
   let oasisOffloads = '?';
-  let oasisExit: OasisExit | undefined;
+  const run = await onRouter(
+    () =>
+      createOasisTopology({
+        wantSlaac: false,
+        bin: OASIS_BIN,
+        extraArgs: ['--no-offload'],
+        ...(txThread ? { ifOptions: ['tx-thread=on'] } : {}),
+      }),
+    (topo) => {
+      // The TAPs' kernel ends set like the veths; Oasis itself opens its TAPs without IFF_VNET_HDR
+      // (--no-offload), so it gets and gives whole, checksummed frames: no offload on its side at all.
+      for (const h of [topo.hosts.a, topo.hosts.b]) {
+        offloadsOff(h.ns, h.dev); // what it keeps (fixed features) is recorded below
+      }
+      oasisOffloads = `TAP without IFF_VNET_HDR (no offloads in Oasis); kernel end: ${offloadFeatures(topo.hosts.a.ns, topo.hosts.a.dev)}`;
+      return side(txThread ? 'Oasis, tx-thread=on' : 'Oasis', topo, topo.router!.pid, seconds);
+    },
+  );
+  return { oasis: run.figure, oasisOffloads, ...(run.exit === undefined ? {} : { oasisExit: run.exit }) };
+}
+
+/**
+ * Measures `oasis router` on a topology made by `create`, then stops the router and deletes the
+ * topology: the figure (or the error that stopped it), and the router's exit figures and statistics.
+ */
+async function onRouter<F>(
+  create: () => Promise<Topology>,
+  measure: (topo: Topology) => Promise<F>,
+): Promise<{ figure: F | Failed; exit?: OasisExit; stats?: RouterStats }> {
   let topo: Topology | undefined;
   try {
-    topo = await createOasisTopology({
-      wantSlaac: false,
-      bin: OASIS_BIN,
-      extraArgs: ['--no-offload'],
-      ...(txThread ? { ifOptions: ['tx-thread=on'] } : {}),
-    });
-    // The TAPs' kernel ends set like the veths; Oasis itself opens its TAPs without IFF_VNET_HDR
-    // (--no-offload), so it gets and gives whole, checksummed frames: no offload on its side at all.
-    for (const h of [topo.hosts.a, topo.hosts.b]) {
-      offloadsOff(h.ns, h.dev); // what it keeps (fixed features) is recorded below
-    }
-    oasisOffloads = `TAP without IFF_VNET_HDR (no offloads in Oasis); kernel end: ${offloadFeatures(topo.hosts.a.ns, topo.hosts.a.dev)}`;
-    oasis = await side(txThread ? 'Oasis, tx-thread=on' : 'Oasis', topo, topo.router!.pid, seconds);
+    topo = await create();
+    const figure = await measure(topo);
     const { stats } = await topo.router!.stop();
-    oasisExit = exitFigures(stats);
+    return { figure, exit: exitFigures(stats), stats };
   } catch (e) {
-    oasis = { error: message(e) };
+    return { figure: { error: message(e) } };
   } finally {
     topo?.delete();
   }
-  return { oasis, oasisOffloads, ...(oasisExit === undefined ? {} : { oasisExit }) };
 }
 
 /** An Oasis side's TCP and 64-byte frame rates over Linux's in the same run. */
@@ -430,28 +445,18 @@ async function packetSide(
   ring: PacketRing,
   txThread?: false,
 ): Promise<PacketSide> {
-  let oasis: RouterSide | Failed;
-  let oasisExit: OasisExit | undefined;
-  let rings: Record<string, Record<string, number>> | undefined;
-  let topo: Topology | undefined;
-  try {
-    topo = await createPacketTopology({ ring, bin: OASIS_BIN, ...(txThread === false ? { txThread } : {}) });
-    const what = `Oasis over AF_PACKET (${ring}${txThread === false ? ', tx-thread=off' : ''})`;
-    oasis = await side(what, topo, topo.router!.pid, seconds);
-    const { stats } = await topo.router!.stop();
-    oasisExit = exitFigures(stats);
-    rings = (stats as unknown as { packet?: Record<string, Record<string, number>> }).packet;
-  } catch (e) {
-    oasis = { error: message(e) };
-  } finally {
-    topo?.delete();
-  }
+  const what = `Oasis over AF_PACKET (${ring}${txThread === false ? ', tx-thread=off' : ''})`;
+  const run = await onRouter(
+    () => createPacketTopology({ ring, bin: OASIS_BIN, ...(txThread === false ? { txThread } : {}) }),
+    (topo) => side(what, topo, topo.router!.pid, seconds),
+  );
+  const rings = (run.stats as { packet?: Record<string, Record<string, number>> } | undefined)?.packet;
   return {
     ring,
     ...(txThread === false ? { txThread } : {}),
-    oasis,
-    ratios: sideRatios(value(oasis), linux),
-    ...(oasisExit === undefined ? {} : { oasisExit }),
+    oasis: run.figure,
+    ratios: sideRatios(value(run.figure), linux),
+    ...(run.exit === undefined ? {} : { oasisExit: run.exit }),
     ...(rings === undefined ? {} : { rings }),
   };
 }
@@ -493,32 +498,25 @@ async function withOffloads(seconds: number, linuxOffGbps: number | undefined): 
     reference.delete();
   }
 
-  let oasis: TcpFigure | Failed;
   let oasisOffloads = '?';
-  let oasisExit: OasisExit | undefined;
-  let topo: Topology | undefined;
-  try {
+  const run = await onRouter(
     // `oasis router` as it starts by default: TAPs with vnet headers, TSO and checksum offload.
-    topo = await createOasisTopology({ wantSlaac: false, bin: OASIS_BIN });
-    oasisOffloads = `TAP with IFF_VNET_HDR (TSO4/6, checksum offload; super-frames forwarded whole); kernel end: ${offloadFeatures(topo.hosts.a.ns, topo.hosts.a.dev)}`;
-    await warmUp('Oasis with offloads', topo);
-    const pid = topo.router!.pid;
-    oasis = await attempt('router', 'Oasis with offloads TCP', () => tcp(topo!, pid, seconds));
-    const { stats } = await topo.router!.stop();
-    oasisExit = exitFigures(stats);
-  } catch (e) {
-    oasis = { error: message(e) };
-  } finally {
-    topo?.delete();
-  }
-  const og = value(oasis)?.gbps;
+    () => createOasisTopology({ wantSlaac: false, bin: OASIS_BIN }),
+    async (topo): Promise<TcpFigure | Failed> => {
+      oasisOffloads = `TAP with IFF_VNET_HDR (TSO4/6, checksum offload; super-frames forwarded whole); kernel end: ${offloadFeatures(topo.hosts.a.ns, topo.hosts.a.dev)}`;
+      await warmUp('Oasis with offloads', topo);
+      const pid = topo.router!.pid;
+      return attempt('router', 'Oasis with offloads TCP', () => tcp(topo, pid, seconds));
+    },
+  );
+  const og = value(run.figure)?.gbps;
   return {
     linuxOffloads,
     oasisOffloads,
     linux,
-    oasis,
+    oasis: run.figure,
     ratios: { tcp: ratio(og, value(linux)?.gbps), tcpVsLinuxOff: ratio(og, linuxOffGbps) },
-    ...(oasisExit === undefined ? {} : { oasisExit }),
+    ...(run.exit === undefined ? {} : { oasisExit: run.exit }),
   };
 }
 
